@@ -1,0 +1,404 @@
+"""The ONNX model contract: the one place that says what a Latent Explorer model file holds.
+
+Both sides use this module: ``training/`` writes files that satisfy it, ``explorer/`` reads them.
+The human-readable version is ``docs/onnx-contract.md``; keep the two in step.
+
+This module needs only numpy and onnx (no torch, no Qt), so the app and the trainer can share it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT_NAME = "latent-explorer"
+FORMAT_VERSION = 1
+# Pinned so that every onnxruntime from 1.16 on loads our files (IR 8 is what opset 17 exports as).
+OPSET = 17
+IR_VERSION = 8
+KEY_PREFIX = "latent_explorer."
+
+ROLES = ("decoder", "encoder", "generator", "classifier")
+FAMILIES = ("vae", "gan", "classifier")
+PRIORS = ("normal",)
+
+# Named inputs and outputs per role: (inputs, outputs). Batch axis 0 is dynamic, named "batch".
+#   z        float32 [N, D]          latent vector
+#   image    float32 [N, C, H, W]    image, in the file's value_range
+#   mu       float32 [N, D]          posterior mean
+#   logvar   float32 [N, D]          posterior log-variance (natural log of sigma^2)
+#   logits   float32 [N, K]          unnormalised class scores
+#   features float32 [N, F]          penultimate-layer features (for Frechet distance, maps, kNN)
+IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "decoder": (("z",), ("image",)),
+    "generator": (("z",), ("image",)),
+    "encoder": (("image",), ("mu", "logvar")),
+    "classifier": (("image",), ("logits", "features")),
+}
+
+# Files inside a bundle folder.
+BUNDLE_FILES = {
+    "decoder": "decoder.onnx",
+    "encoder": "encoder.onnx",
+    "generator": "generator.onnx",
+    "classifier": "classifier.onnx",
+}
+ATLAS_FILE = "atlas.npz"  # VAE only: encoder outputs of the test split (see Atlas)
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+
+
+class ContractError(ValueError):
+    """A file does not satisfy the contract. The message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything the contract stores in ``metadata_props``.
+
+    ``value_range`` is the (low, high) range of image pixels as the model sees or produces them:
+    (0, 1) for the VAE and classifier, (-1, 1) for a tanh GAN generator.
+    ``siblings`` maps role -> file name (relative, same folder) of the other files of one model.
+    ``metrics`` holds key training/evaluation figures (floats) under their names.
+    """
+
+    role: str
+    family: str
+    image_channels: int
+    image_height: int
+    image_width: int
+    value_range: tuple[float, float]
+    latent_dim: int | None = None
+    latent_prior: str | None = "normal"
+    dataset: str = ""
+    class_names: tuple[str, ...] = ()
+    epoch: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    siblings: dict[str, str] = field(default_factory=dict)
+    name: str = ""
+    feature_dim: int | None = None  # classifier only
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        validate_card(self)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W)."""
+        return (self.image_channels, self.image_height, self.image_width)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return IO_NAMES[self.role][0]
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return IO_NAMES[self.role][1]
+
+    def to_metadata(self) -> dict[str, str]:
+        """The string->string pairs stored in ``ModelProto.metadata_props`` (values are JSON)."""
+        raw = {
+            "format": FORMAT_NAME,
+            "format_version": self.format_version,
+            "role": self.role,
+            "family": self.family,
+            "latent_dim": self.latent_dim,
+            "latent_prior": self.latent_prior,
+            "image_channels": self.image_channels,
+            "image_height": self.image_height,
+            "image_width": self.image_width,
+            "value_range": list(self.value_range),
+            "dataset": self.dataset,
+            "class_names": list(self.class_names),
+            "epoch": self.epoch,
+            "metrics": self.metrics,
+            "siblings": self.siblings,
+            "name": self.name,
+            "feature_dim": self.feature_dim,
+        }
+        return {KEY_PREFIX + k: json.dumps(v) for k, v in raw.items()}
+
+    @classmethod
+    def from_metadata(cls, props: dict[str, str], *, source: str = "model") -> "ModelCard":
+        """Parse metadata_props. Raises ContractError naming the bad key; returns None-free card."""
+        ours = {k[len(KEY_PREFIX):]: v for k, v in props.items() if k.startswith(KEY_PREFIX)}
+        if not ours:
+            raise ContractError(f"{source}: no Latent Explorer metadata (keys '{KEY_PREFIX}*' missing)")
+        values: dict[str, Any] = {}
+        for key, text in ours.items():
+            try:
+                values[key] = json.loads(text)
+            except json.JSONDecodeError:
+                raise ContractError(f"{source}: metadata '{KEY_PREFIX}{key}' is not JSON: {text[:60]!r}") from None
+        if values.get("format") != FORMAT_NAME:
+            raise ContractError(f"{source}: metadata format is {values.get('format')!r}, expected {FORMAT_NAME!r}")
+        version = values.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ContractError(
+                f"{source}: contract version {version!r} is newer than this app understands ({FORMAT_VERSION}); "
+                "update Latent Explorer")
+        required = ("role", "family", "image_channels", "image_height", "image_width", "value_range")
+        missing = [k for k in required if values.get(k) is None]
+        if missing:
+            raise ContractError(f"{source}: metadata lacks {', '.join(KEY_PREFIX + k for k in missing)}")
+        try:
+            return cls(
+                role=values["role"],
+                family=values["family"],
+                image_channels=int(values["image_channels"]),
+                image_height=int(values["image_height"]),
+                image_width=int(values["image_width"]),
+                value_range=(float(values["value_range"][0]), float(values["value_range"][1])),
+                latent_dim=None if values.get("latent_dim") is None else int(values["latent_dim"]),
+                latent_prior=values.get("latent_prior"),
+                dataset=str(values.get("dataset") or ""),
+                class_names=tuple(str(c) for c in values.get("class_names") or ()),
+                epoch=None if values.get("epoch") is None else int(values["epoch"]),
+                metrics={str(k): float(v) for k, v in (values.get("metrics") or {}).items()},
+                siblings={str(k): str(v) for k, v in (values.get("siblings") or {}).items()},
+                name=str(values.get("name") or ""),
+                feature_dim=None if values.get("feature_dim") is None else int(values["feature_dim"]),
+                format_version=version,
+            )
+        except (TypeError, ValueError, IndexError) as exc:
+            if isinstance(exc, ContractError):
+                raise ContractError(f"{source}: {exc}") from None
+            raise ContractError(f"{source}: malformed metadata ({exc})") from None
+
+
+def validate_card(card: ModelCard) -> None:
+    """Raise ContractError if the card's fields are inconsistent."""
+    if card.role not in ROLES:
+        raise ContractError(f"role {card.role!r} is not one of {', '.join(ROLES)}")
+    if card.family not in FAMILIES:
+        raise ContractError(f"family {card.family!r} is not one of {', '.join(FAMILIES)}")
+    if min(card.image_channels, card.image_height, card.image_width) <= 0:
+        raise ContractError(f"image shape {card.image_shape} must be positive")
+    if card.image_channels not in (1, 3):
+        raise ContractError(f"image_channels is {card.image_channels}, expected 1 (gray) or 3 (RGB)")
+    low, high = card.value_range
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ContractError(f"value_range {card.value_range} must be finite with low < high")
+    if card.role in ("decoder", "generator", "encoder"):
+        if card.latent_dim is None or card.latent_dim <= 0:
+            raise ContractError(f"role {card.role} needs a positive latent_dim, found {card.latent_dim!r}")
+        if card.latent_prior not in PRIORS:
+            raise ContractError(f"latent_prior {card.latent_prior!r} is not one of {', '.join(PRIORS)}")
+    if card.role == "classifier":
+        if not card.class_names:
+            raise ContractError("a classifier needs class_names")
+        if card.feature_dim is None or card.feature_dim <= 0:
+            raise ContractError(f"a classifier needs a positive feature_dim, found {card.feature_dim!r}")
+    expected_family = {"decoder": "vae", "encoder": "vae", "generator": "gan", "classifier": "classifier"}[card.role]
+    if card.family != expected_family:
+        raise ContractError(f"role {card.role} belongs to family {expected_family!r}, found {card.family!r}")
+    for role, name in card.siblings.items():
+        if role not in ROLES:
+            raise ContractError(f"sibling role {role!r} is not one of {', '.join(ROLES)}")
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise ContractError(f"sibling file {name!r} must be a plain file name in the same folder")
+
+
+def _tensor_shape(value_info) -> list[int | str | None]:
+    dims = []
+    for d in value_info.type.tensor_type.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param"):
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return dims
+
+
+def expected_shapes(card: ModelCard) -> dict[str, list[int | str]]:
+    """Name -> expected shape with "batch" as the dynamic axis."""
+    c, h, w = card.image_shape
+    image = ["batch", c, h, w]
+    d = card.latent_dim
+    return {
+        "decoder": {"z": ["batch", d], "image": image},
+        "generator": {"z": ["batch", d], "image": image},
+        "encoder": {"image": image, "mu": ["batch", d], "logvar": ["batch", d]},
+        "classifier": {"image": image, "logits": ["batch", len(card.class_names)],
+                       "features": ["batch", card.feature_dim]},
+    }[card.role]
+
+
+def check_model_proto(model, card: ModelCard, *, source: str = "model") -> None:
+    """Check graph inputs/outputs, dtypes, dynamic batch axis, opset and IR version against the card."""
+    import onnx
+
+    if model.ir_version > IR_VERSION:
+        raise ContractError(f"{source}: IR version {model.ir_version} is newer than the pinned {IR_VERSION}")
+    opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
+    if opsets.get("ai.onnx") != OPSET:
+        raise ContractError(f"{source}: default opset is {opsets.get('ai.onnx')}, contract pins {OPSET}")
+    shapes = expected_shapes(card)
+    initializers = {i.name for i in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in initializers]
+    for kind, expected_names, actual in (
+        ("inputs", card.input_names, graph_inputs),
+        ("outputs", card.output_names, list(model.graph.output)),
+    ):
+        names = tuple(v.name for v in actual)
+        if names != expected_names:
+            raise ContractError(f"{source}: {card.role} {kind} are {names}, contract says {expected_names}")
+        for v in actual:
+            if v.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+                raise ContractError(f"{source}: {v.name} is not float32")
+            got = _tensor_shape(v)
+            want = shapes[v.name]
+            if len(got) != len(want) or isinstance(got[0], int):
+                raise ContractError(f"{source}: {v.name} has shape {got}, contract says {want} (batch dynamic)")
+            if [g for g in got[1:]] != [x for x in want[1:]]:
+                raise ContractError(f"{source}: {v.name} has shape {got}, contract says {want}")
+
+
+def write_metadata(model, card: ModelCard) -> None:
+    """Replace our keys in ``model.metadata_props`` with the card's (other keys are kept)."""
+    keep = [(p.key, p.value) for p in model.metadata_props if not p.key.startswith(KEY_PREFIX)]
+    del model.metadata_props[:]
+    for key, value in keep + sorted(card.to_metadata().items()):
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.doc_string = model.doc_string or f"Latent Explorer {card.family} {card.role}"
+
+
+def read_card(path: str | os.PathLike) -> ModelCard:
+    """Read and validate the contract metadata of an ONNX file (weights are not loaded)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ContractError(f"{path}: not a file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and friends for corrupt files
+        raise ContractError(f"{path.name}: not a readable ONNX file ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in model.metadata_props}
+    return ModelCard.from_metadata(props, source=path.name)
+
+
+# ---- value ranges -------------------------------------------------------------------------------
+
+def to_unit_range(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Map pixels from ``value_range`` to [0, 1] float32 (clipped)."""
+    low, high = value_range
+    out = (np.asarray(images, dtype=np.float32) - np.float32(low)) / np.float32(high - low)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def from_unit_range(images: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Map pixels from [0, 1] to ``value_range`` (float32)."""
+    low, high = value_range
+    return (np.asarray(images, dtype=np.float32) * np.float32(high - low) + np.float32(low)).astype(np.float32)
+
+
+# ---- atlas (VAE bundles) ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Atlas:
+    """Encoder outputs for a labelled image set, ready for the latent map.
+
+    mu, logvar: float32 [N, D]; labels: int64 [N] (-1 = unlabelled); split: "test" etc.
+    """
+
+    mu: np.ndarray
+    logvar: np.ndarray
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    split: str = "test"
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write atomically as an .npz (plain arrays only: loading never unpickles)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh, mu=self.mu.astype(np.float32), logvar=self.logvar.astype(np.float32),
+                labels=self.labels.astype(np.int64),
+                class_names=np.array(self.class_names, dtype=np.str_), split=np.array(self.split),
+                format_version=np.array(FORMAT_VERSION))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Atlas":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                mu, logvar, labels = data["mu"], data["logvar"], data["labels"]
+                names = tuple(str(c) for c in data["class_names"])
+                split = str(data["split"])
+        except FileNotFoundError:
+            raise ContractError(f"{path}: atlas file not found") from None
+        except Exception as exc:
+            raise ContractError(f"{path.name}: not a readable atlas ({type(exc).__name__}: {exc})") from None
+        if mu.ndim != 2 or mu.shape != logvar.shape or labels.shape != (mu.shape[0],):
+            raise ContractError(
+                f"{path.name}: atlas arrays disagree: mu {mu.shape}, logvar {logvar.shape}, labels {labels.shape}")
+        return cls(mu=mu.astype(np.float32), logvar=logvar.astype(np.float32), labels=labels.astype(np.int64),
+                   class_names=names, split=split)
+
+
+# ---- bundles -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bundle:
+    """A folder holding the ONNX files of one model (and, for a VAE, its atlas)."""
+
+    folder: Path
+    cards: dict[str, ModelCard]  # role -> card
+    files: dict[str, Path]  # role -> path
+
+    @property
+    def family(self) -> str:
+        return next(iter(self.cards.values())).family
+
+    @property
+    def primary_role(self) -> str:
+        """The role the app decodes with: decoder or generator (else whatever is there)."""
+        for role in ("generator", "decoder", "classifier", "encoder"):
+            if role in self.cards:
+                return role
+        raise ContractError(f"{self.folder}: bundle is empty")
+
+    @property
+    def atlas_path(self) -> Path | None:
+        p = self.folder / ATLAS_FILE
+        return p if p.is_file() else None
+
+
+def open_bundle(folder: str | os.PathLike) -> Bundle:
+    """Read the cards of every ONNX file in ``folder``; check siblings point at files that exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ContractError(f"{folder}: not a folder")
+    onnx_files = sorted(folder.glob("*.onnx"))
+    if not onnx_files:
+        raise ContractError(f"{folder}: no .onnx files in this folder")
+    cards: dict[str, ModelCard] = {}
+    files: dict[str, Path] = {}
+    for path in onnx_files:
+        card = read_card(path)
+        if card.role in cards:
+            raise ContractError(f"{folder}: two files claim role {card.role}: {files[card.role].name}, {path.name}")
+        cards[card.role], files[card.role] = card, path
+    for role, card in cards.items():
+        for sib_role, name in card.siblings.items():
+            if not (folder / name).is_file():
+                raise ContractError(f"{files[role].name}: sibling {sib_role} file {name!r} is missing from {folder}")
+    families = {c.family for c in cards.values()}
+    if len(families) > 1:
+        raise ContractError(f"{folder}: files of different families in one bundle: {sorted(families)}")
+    return Bundle(folder=folder, cards=cards, files=files)
