@@ -1,0 +1,83 @@
+"""latent-train: train, resume and evaluate models from the command line.
+
+  latent-train vae|gan|classifier --out RUN_DIR [--data DIR] [--epochs N] [--batch-size N]
+      [--latent-dim D] [--image-size S] [--limit N] [--seed S] [--device auto|cpu|cuda] [--resume]
+  latent-train evaluate MODEL_OR_FOLDER [--data DIR] [--classifier C] [--n N] --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import FAMILIES, default_config
+
+
+def _train_parser(family: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"latent-train {family}", description=f"Train a {family}.")
+    p.add_argument("--out", required=True, help="run folder (created; holds checkpoints, snapshots, metrics)")
+    p.add_argument("--data", help="folder of Fashion-MNIST IDX files, or any folder of images")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--image-size", type=int, help="square image side in pixels (multiple of 4)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 = grayscale, 3 = RGB (image folders)")
+    p.add_argument("--width", type=int, help="base channel count of the conv stacks")
+    p.add_argument("--limit", type=int, help="use only the first N training images")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--snapshot-every", type=int, help="epochs between ONNX snapshots (default 1)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    return p
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="latent-train evaluate", description="Quality figures of an exported model.")
+    p.add_argument("model", help="an .onnx file or a bundle folder (e.g. RUN_DIR/model)")
+    p.add_argument("--data", help="folder of Fashion-MNIST IDX files (default: the usual places)")
+    p.add_argument("--classifier", help="classifier .onnx or bundle for GAN figures (default: the bundled one)")
+    p.add_argument("--n", type=int, default=10000, help="GAN samples to classify (default 10000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = (*FAMILIES, "evaluate")
+    if not argv or argv[0] not in commands:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    from .data import DataError
+    from .train import RunError
+    from explorer.contract import ContractError
+
+    try:
+        if command == "evaluate":
+            args = _evaluate_parser().parse_args(rest)
+            from .evaluate import evaluate
+
+            result = evaluate(args.model, data=args.data, classifier=args.classifier, n=args.n, seed=args.seed)
+            print(json.dumps(result, indent=None if args.json else 2))
+            return 0
+        args = _train_parser(command).parse_args(rest)
+        from .train import train
+
+        cfg = default_config(command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             latent_dim=args.latent_dim, image_size=args.image_size, channels=args.channels,
+                             width=args.width, limit=args.limit, seed=args.seed, data=args.data,
+                             snapshot_every=args.snapshot_every)
+        return train(cfg, args.out, resume=args.resume, device=args.device)
+    except (DataError, RunError, ContractError, ValueError) as exc:
+        print(f"latent-train {command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"latent-train {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

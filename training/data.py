@@ -1,0 +1,223 @@
+"""Datasets as plain numpy arrays: Fashion-MNIST from the official IDX files, or any folder of images.
+
+Everything returns ``ImageSet``: images uint8 [N, C, H, W], labels int64 [N] (-1 = unlabelled).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer.contract import FASHION_MNIST_CLASSES
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+ENV_VAR = "FASHION_MNIST_DIR"
+DOWNLOAD_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+
+
+class DataError(RuntimeError):
+    """Data could not be found or read. The message says what was looked for and what to do."""
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # uint8 [N, C, H, W]
+    labels: np.ndarray  # int64 [N], -1 = unlabelled
+    class_names: tuple[str, ...]
+    name: str
+    skipped: int = 0  # unreadable files left out (image folders)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, index) -> "ImageSet":
+        return ImageSet(self.images[index], self.labels[index], self.class_names, self.name, self.skipped)
+
+
+def user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "latent-explorer" / "fashion-mnist"
+
+
+def _has_files(folder: Path) -> bool:
+    return all(any((folder / (n + s)).is_file() for s in (".gz", "")) for pair in FILES.values() for n in pair)
+
+
+def find_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+    """Return the folder holding the four Fashion-MNIST IDX files.
+
+    Looks in: ``data_dir``, then ``$FASHION_MNIST_DIR``, then Debian's ``dataset-fashion-mnist``
+    folder, then the user cache; if none has them and ``download`` is true, downloads into the cache.
+    An explicit ``data_dir`` that lacks the files is an error (no silent fallback).
+    """
+    if data_dir is not None:
+        folder = Path(data_dir).expanduser()
+        if _has_files(folder):
+            return folder
+        raise DataError(
+            f"--data {folder}: expected the Fashion-MNIST files {', '.join(n + '.gz' for p in FILES.values() for n in p)} "
+            f"there, found {'no such folder' if not folder.is_dir() else 'not all of them'}")
+    looked: list[str] = []
+    env = os.environ.get(ENV_VAR)
+    candidates = ([(Path(env).expanduser(), f"${ENV_VAR}")] if env else []) + [
+        (DEBIAN_DIR, "Debian package dataset-fashion-mnist"),
+        (user_cache_dir(), "user cache"),
+    ]
+    for folder, why in candidates:
+        if _has_files(folder):
+            return folder
+        looked.append(f"{folder} ({why})")
+    if not env:
+        looked.insert(0, f"${ENV_VAR} (not set)")
+    if download:
+        try:
+            return download_fashion_mnist(user_cache_dir())
+        except OSError as exc:
+            looked.append(f"download from {DOWNLOAD_URL} failed: {exc}")
+    raise DataError(
+        "Fashion-MNIST not found. Looked in: " + "; ".join(looked)
+        + ". Get it with 'apt-get install dataset-fashion-mnist', or put the four *-ubyte.gz files in a folder "
+        f"and pass --data DIR or set ${ENV_VAR}.")
+
+
+def download_fashion_mnist(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for pair in FILES.values():
+        for name in pair:
+            target = folder / (name + ".gz")
+            if target.is_file():
+                continue
+            tmp = target.with_name(target.name + ".part")
+            with urllib.request.urlopen(DOWNLOAD_URL + name + ".gz", timeout=20) as resp, open(tmp, "wb") as fh:
+                fh.write(resp.read())
+            os.replace(tmp, target)
+    return folder
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) into a numpy array; errors name the file and the problem."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DataError(f"{path}: cannot read IDX file ({type(exc).__name__}: {exc}); the file is corrupt or truncated, "
+                        "delete it and fetch it again") from None
+    if len(raw) < 4:
+        raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if zero != 0 or dtype_code not in dtypes or ndim == 0:
+        raise DataError(f"{path}: bad IDX header (magic {raw[:4].hex()}); not an IDX file")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path}: truncated IDX header")
+    shape = struct.unpack(">" + "I" * ndim, raw[4:header])
+    dtype = np.dtype(dtypes[dtype_code])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes of data), "
+                        f"file holds {len(raw) - header}; the file is truncated or corrupt")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _idx_path(folder: Path, name: str) -> Path:
+    for suffix in (".gz", ""):
+        if (folder / (name + suffix)).is_file():
+            return folder / (name + suffix)
+    raise DataError(f"{folder}: {name}.gz is missing")
+
+
+def load_fashion_mnist(split: str, data_dir: str | os.PathLike | None = None, *,
+                       image_size: int = 28, download: bool = True) -> ImageSet:
+    """Fashion-MNIST ``split`` ("train" or "test") as an ImageSet, optionally resized."""
+    folder = find_fashion_mnist(data_dir, download=download)
+    image_file, label_file = (_idx_path(folder, n) for n in FILES[split])
+    images, labels = read_idx(image_file), read_idx(label_file)
+    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+        raise DataError(f"{image_file.name}/{label_file.name}: shapes {images.shape} and {labels.shape} do not match")
+    if labels.size and (labels.min() < 0 or labels.max() >= len(FASHION_MNIST_CLASSES)):
+        raise DataError(f"{label_file}: labels outside 0..9")
+    images = images[:, None, :, :]
+    if image_size != images.shape[-1]:
+        images = resize_batch(images, image_size)
+    return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), FASHION_MNIST_CLASSES,
+                    "fashion-mnist")
+
+
+def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty(images.shape[:2] + (size, size), dtype=np.uint8)
+    for i, img in enumerate(images):
+        for c, plane in enumerate(img):
+            out[i, c] = np.asarray(Image.fromarray(plane).resize((size, size), Image.BILINEAR))
+    return out
+
+
+def load_image_folder(folder: str | os.PathLike, *, image_size: int = 28, channels: int = 1,
+                      labelled: bool | None = None) -> ImageSet:
+    """Every PNG/JPEG under ``folder`` (recursive), resized to a square ``image_size``.
+
+    Labels come from the first-level subfolder when every image sits in one (``labelled=None``
+    decides that automatically). Unreadable files are skipped and counted in ``skipped``.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of images")
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not paths:
+        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively)")
+    top = [p.relative_to(root).parts for p in paths]
+    if labelled is None:
+        labelled = all(len(parts) >= 2 for parts in top) and len({parts[0] for parts in top}) >= 2
+    class_names = tuple(sorted({parts[0] for parts in top})) if labelled else ()
+    mode = "L" if channels == 1 else "RGB"
+    images, labels, skipped = [], [], 0
+    for path, parts in zip(paths, top):
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode).resize((image_size, image_size), Image.BILINEAR)
+                arr = np.asarray(img, dtype=np.uint8)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            skipped += 1
+            continue
+        images.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
+        labels.append(class_names.index(parts[0]) if labelled else -1)
+    if not images:
+        raise DataError(f"{root}: none of the {len(paths)} image files could be read")
+    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64), class_names,
+                    f"folder:{root.name}", skipped)
+
+
+def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels: int | None = None,
+                 seed: int = 0, test_fraction: float = 0.1) -> ImageSet:
+    """Fashion-MNIST when ``data`` is None or a folder of IDX files; otherwise an image folder.
+
+    Image folders are split into train/test by a seeded shuffle (``test_fraction`` held out).
+    """
+    if data is None or _has_files(Path(data).expanduser()):
+        if channels not in (None, 1):
+            raise DataError(f"Fashion-MNIST is grayscale; --channels {channels} is not possible")
+        return load_fashion_mnist(split, data, image_size=image_size)
+    full = load_image_folder(data, image_size=image_size, channels=channels or 1)
+    order = np.random.default_rng(seed).permutation(len(full))
+    n_test = max(1, int(round(len(full) * test_fraction))) if len(full) > 1 else 0
+    part = order[:n_test] if split == "test" else order[n_test:]
+    return full.subset(np.sort(part))
