@@ -1,4 +1,8 @@
-"""Where things live: the bundled models (one place for that fact)."""
+"""Where the app finds its bundled models (one place for this fact).
+
+Search order: ``$LATENT_EXPLORER_MODELS``, then ``assets/models`` of the source tree (next to the
+package), then ``assets/models`` inside a PyInstaller build (``sys._MEIPASS``).
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,31 @@ import sys
 from pathlib import Path
 
 ENV_MODELS = "LATENT_EXPLORER_MODELS"
-BUNDLED = {"vae": "fashion-vae", "gan": "fashion-gan", "classifier": "fashion-classifier"}
+# The bundles the app opens with no arguments, in this order (generators first; the classifier is
+# used by other views, never by the sample grid).
+DEFAULT_BUNDLES = ("fashion-vae", "fashion-gan")
+CLASSIFIER_BUNDLE = "fashion-classifier"
 
 
-def bundled_models_dir() -> Path:
-    """Folder of the bundled model bundles: $LATENT_EXPLORER_MODELS, else the repo's (or frozen app's) assets/models."""
+def models_dir() -> Path | None:
+    """The first existing folder of bundled models, or None when there is none."""
+    candidates: list[Path] = []
     env = os.environ.get(ENV_MODELS)
     if env:
-        return Path(env).expanduser()
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen:
-        return Path(frozen) / "assets" / "models"
-    return Path(__file__).resolve().parent.parent / "assets" / "models"
+        candidates.append(Path(env).expanduser())
+    candidates.append(Path(__file__).resolve().parent.parent / "assets" / "models")
+    meipass = getattr(sys, "_MEIPASS", None)
+    if meipass:
+        candidates.append(Path(meipass) / "assets" / "models")
+    for folder in candidates:
+        if folder.is_dir():
+            return folder
+    return None
 
 
-def bundled_model(family: str) -> Path:
-    """The bundle folder of a bundled model family ("vae", "gan", "classifier")."""
-    return bundled_models_dir() / BUNDLED[family]
+def bundled_models() -> list[Path]:
+    """Bundle folders of the default generators that exist, in DEFAULT_BUNDLES order."""
+    root = models_dir()
+    if root is None:
+        return []
+    return [root / name for name in DEFAULT_BUNDLES if (root / name).is_dir() and any((root / name).glob("*.onnx"))]
