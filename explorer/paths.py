@@ -1,4 +1,4 @@
-"""Where the app finds its bundled models (one place for this fact).
+"""Where things live: the bundled models (one place for that fact).
 
 Search order: ``$LATENT_EXPLORER_MODELS``, then ``assets/models`` of the source tree (next to the
 package), then ``assets/models`` inside a PyInstaller build (``sys._MEIPASS``).
@@ -11,30 +11,41 @@ import sys
 from pathlib import Path
 
 ENV_MODELS = "LATENT_EXPLORER_MODELS"
-# The bundles the app opens with no arguments, in this order (generators first; the classifier is
-# used by other views, never by the sample grid).
-DEFAULT_BUNDLES = ("fashion-vae", "fashion-gan")
-CLASSIFIER_BUNDLE = "fashion-classifier"
+BUNDLED = {"vae": "fashion-vae", "gan": "fashion-gan", "classifier": "fashion-classifier"}
+# The bundles the app opens with no arguments, in this order (the classifier is used by other
+# views, never by the sample grid).
+DEFAULT_BUNDLES = (BUNDLED["vae"], BUNDLED["gan"])
+
+
+def _candidates() -> list[Path]:
+    out: list[Path] = []
+    env = os.environ.get(ENV_MODELS)
+    if env:
+        out.append(Path(env).expanduser())
+    out.append(Path(__file__).resolve().parent.parent / "assets" / "models")
+    meipass = getattr(sys, "_MEIPASS", None)
+    if meipass:
+        out.append(Path(meipass) / "assets" / "models")
+    return out
 
 
 def models_dir() -> Path | None:
     """The first existing folder of bundled models, or None when there is none."""
-    candidates: list[Path] = []
-    env = os.environ.get(ENV_MODELS)
-    if env:
-        candidates.append(Path(env).expanduser())
-    candidates.append(Path(__file__).resolve().parent.parent / "assets" / "models")
-    meipass = getattr(sys, "_MEIPASS", None)
-    if meipass:
-        candidates.append(Path(meipass) / "assets" / "models")
-    for folder in candidates:
-        if folder.is_dir():
-            return folder
-    return None
+    return next((folder for folder in _candidates() if folder.is_dir()), None)
+
+
+def bundled_models_dir() -> Path:
+    """Folder of the bundled model bundles (the first candidate when none exists yet)."""
+    return models_dir() or _candidates()[0]
+
+
+def bundled_model(family: str) -> Path:
+    """The bundle folder of a bundled model family ("vae", "gan", "classifier")."""
+    return bundled_models_dir() / BUNDLED[family]
 
 
 def bundled_models() -> list[Path]:
-    """Bundle folders of the default generators that exist, in DEFAULT_BUNDLES order."""
+    """Bundle folders of the default generators that exist and hold .onnx files, in DEFAULT_BUNDLES order."""
     root = models_dir()
     if root is None:
         return []
