@@ -1,0 +1,238 @@
+"""The sample grid's state (latents, labels, decoded pixels) and the controller that decodes it.
+
+Qt-free: the grid announces changes through ``explorer.events.Signal``; views subscribe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+
+from .decoding import AsyncDecoder, DecodeAnswer
+from .events import Signal
+from .latents import SamplingPolicy, sample_latents
+from .runtime import LoadedModel, tile
+
+MAX_SIDE = 32
+MIXED_CLASSES = -1  # class choice: row r shows class r mod K
+
+
+class SampleGrid:
+    """rows x cols samples of one model. Cell k (row-major) has latent ``latents[k]`` [D].
+
+    ``pixels`` uint8 [N, H, W, C] hold the last decoded images; ``dirty`` marks cells whose pixels
+    do not match their latent yet; ``finite`` is False where the model produced NaN/Inf.
+    """
+
+    def __init__(self, rows: int = 8, cols: int = 8, policy: SamplingPolicy = SamplingPolicy()):
+        self.latents_changed = Signal()   # () : some latents changed (see ``dirty``)
+        self.images_changed = Signal()    # (indices int [K]) : new pixels for these cells
+        self.layout_changed = Signal()    # () : model, rows or cols changed
+        self.focus_changed = Signal()     # (index or None)
+        self.policy_changed = Signal()    # (policy)
+        self.model: LoadedModel | None = None
+        self.rows, self.cols = self._check(rows, cols)
+        self.policy = policy
+        self.class_choice = MIXED_CLASSES
+        self.focus: int | None = None
+        self._alloc()
+
+    @staticmethod
+    def _check(rows: int, cols: int) -> tuple[int, int]:
+        rows, cols = int(rows), int(cols)
+        if not (1 <= rows <= MAX_SIDE and 1 <= cols <= MAX_SIDE):
+            raise ValueError(f"grid must be 1..{MAX_SIDE} x 1..{MAX_SIDE}, got {rows}x{cols}")
+        return rows, cols
+
+    @property
+    def count(self) -> int:
+        return self.rows * self.cols
+
+    def _alloc(self) -> None:
+        n = self.count
+        if self.model is None:
+            d, (c, h, w) = 1, (1, 1, 1)
+        else:
+            d, (c, h, w) = self.model.latent_dim, self.model.image_shape
+        self.latents = sample_latents(n, d, self.policy) if self.model is not None else np.zeros((n, d), np.float32)
+        self.pixels = np.zeros((n, h, w, c), np.uint8)
+        self.finite = np.ones(n, bool)
+        self.dirty = np.full(n, self.model is not None)
+        if self.focus is not None and self.focus >= n:
+            self.focus = None
+            self.focus_changed.emit(None)
+
+    # ---- setters: validate, change, announce --------------------------------------------------
+
+    def set_model(self, model: LoadedModel | None) -> None:
+        self.model = model
+        self.focus = None
+        self._alloc()
+        self.focus_changed.emit(None)
+        self.layout_changed.emit()
+        self.latents_changed.emit()
+
+    def set_size(self, rows: int, cols: int) -> None:
+        rows, cols = self._check(rows, cols)
+        if (rows, cols) == (self.rows, self.cols):
+            return
+        old_latents, old_pixels, old_finite, old_dirty = self.latents, self.pixels, self.finite, self.dirty
+        old_rows, old_cols = self.rows, self.cols
+        self.rows, self.cols = rows, cols
+        self._alloc()
+        # Keep cells that stay on screen at the same (row, col), edited latents included.
+        r, c = min(rows, old_rows), min(cols, old_cols)
+        for i in range(r):
+            src = slice(i * old_cols, i * old_cols + c)
+            dst = slice(i * cols, i * cols + c)
+            self.latents[dst] = old_latents[src]
+            self.pixels[dst] = old_pixels[src]
+            self.finite[dst] = old_finite[src]
+            self.dirty[dst] = old_dirty[src]
+        self.layout_changed.emit()
+        self.latents_changed.emit()
+
+    def set_policy(self, policy: SamplingPolicy) -> None:
+        self.policy = policy
+        if self.model is not None:
+            self.latents = sample_latents(self.count, self.model.latent_dim, policy)
+            self.dirty[:] = True
+        self.policy_changed.emit(policy)
+        self.latents_changed.emit()
+
+    def reroll(self) -> None:
+        """Next seed, same temperature and truncation."""
+        p = self.policy
+        self.set_policy(SamplingPolicy(p.seed + 1, p.temperature, p.truncation))
+
+    def set_focus(self, index: int | None) -> None:
+        if index is not None and not (0 <= index < self.count):
+            raise IndexError(f"cell {index} is outside the {self.rows}x{self.cols} grid")
+        if index != self.focus:
+            self.focus = index
+            self.focus_changed.emit(index)
+
+    def set_latent(self, index: int, z: np.ndarray) -> None:
+        self.latents[index] = np.asarray(z, np.float32)
+        self.dirty[index] = True
+        self.latents_changed.emit()
+
+    def set_dimension(self, index: int, dim: int, value: float) -> None:
+        self.latents[index, dim] = value
+        self.dirty[index] = True
+        self.latents_changed.emit()
+
+    def set_all_latents(self, z: np.ndarray) -> None:
+        self.latents[:] = z
+        self.dirty[:] = True
+        self.latents_changed.emit()
+
+    def set_class_choice(self, choice: int) -> None:
+        self.class_choice = int(choice)
+        self.dirty[:] = True
+        self.latents_changed.emit()
+
+    # ---- reading ---------------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """int64 [N] class per cell for class-conditional models, else None."""
+        if self.model is None or not self.model.signature.num_classes:
+            return None
+        k = self.model.signature.num_classes
+        if self.class_choice == MIXED_CLASSES:
+            return (np.arange(self.count) // self.cols % k).astype(np.int64)
+        return np.full(self.count, self.class_choice % k, np.int64)
+
+    def apply(self, indices: np.ndarray, pixels: np.ndarray, finite: np.ndarray) -> None:
+        self.pixels[indices] = pixels
+        self.finite[indices] = finite
+        self.dirty[indices] = False
+        self.images_changed.emit(indices)
+
+    def cell_image(self, index: int) -> np.ndarray:
+        return self.pixels[index]
+
+    def tiled(self, *, pad: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+        return tile(self.pixels, self.rows, self.cols, pad=pad, out=out)
+
+
+class FrameClock:
+    """Frames per second over the last second of frames."""
+
+    def __init__(self, window: float = 1.0):
+        self.window = window
+        self._times: deque[float] = deque()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.perf_counter() if now is None else now
+        self._times.append(now)
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+
+    @property
+    def fps(self) -> float:
+        if len(self._times) < 2:
+            return 0.0
+        span = self._times[-1] - self._times[0]
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class GridController:
+    """Binds a SampleGrid to an AsyncDecoder: changed latents -> decode request -> pixels (latest only).
+
+    ``deliver`` decides on which thread answers arrive; pass ``None`` to handle them right on the
+    worker (tests, headless), or give the Qt bridge's queued emit.
+    """
+
+    def __init__(self, grid: SampleGrid, deliver=None):
+        self.grid = grid
+        self.decoder = AsyncDecoder(deliver or self.receive)
+        self.error = Signal()      # (message)
+        self.decoded = Signal()    # (answer) after it was applied
+        self.clock = FrameClock()
+        self.last_decode_s = 0.0
+        self.stale_dropped = 0
+        grid.latents_changed.connect(self.request)
+        grid.layout_changed.connect(self.decoder.invalidate)
+
+    def request(self) -> int | None:
+        grid = self.grid
+        if grid.model is None or not grid.dirty.any():
+            return None
+        idx = np.flatnonzero(grid.dirty)
+        labels = grid.labels
+        return self.decoder.request(grid.model, grid.latents[idx], None if labels is None else labels[idx], idx)
+
+    def receive(self, answer: DecodeAnswer) -> bool:
+        """Apply an answer if it is the latest for the current model; returns whether it was used."""
+        if not self.decoder.is_current(answer) or answer.model is not self.grid.model:
+            self.stale_dropped += 1
+            return False
+        if answer.error:
+            self.error.emit(answer.error)
+            return False
+        images = answer.images
+        self.last_decode_s = images.seconds
+        self.grid.apply(answer.indices, images.pixels, images.finite)
+        self.clock.tick()
+        self.decoded.emit(answer)
+        return True
+
+    def decode_now(self) -> None:
+        """Decode every dirty cell synchronously (headless rendering, benchmarks)."""
+        grid = self.grid
+        if grid.model is None or not grid.dirty.any():
+            return
+        self.decoder.invalidate()
+        idx = np.flatnonzero(grid.dirty)
+        labels = grid.labels
+        images = grid.model.decode(grid.latents[idx], None if labels is None else labels[idx])
+        self.last_decode_s = images.seconds
+        grid.apply(idx, images.pixels, images.finite)
+        self.clock.tick()
+
+    def close(self) -> None:
+        self.decoder.close()
