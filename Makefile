@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make app    run Latent Explorer on the bundled models
+#   make test   run the test suite
+# Both set everything up on a fresh Debian machine (virtual environment, Python packages,
+# and, when run as root, the Debian packages: Fashion-MNIST and Qt's X11 libraries).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: app test models system-deps clean-venv
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,test]'
+	touch $@
+
+system-deps:
+	@scripts/install-system-deps
+
+app: $(STAMP) system-deps
+	@scripts/run-app $(BIN)/latent-explorer
+
+test: $(STAMP) system-deps
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# Retrain every bundled model from fixed seeds and copy them into assets/models (hours on 2 CPU cores).
+models: $(STAMP) system-deps
+	$(BIN)/python -m training.bundle_assets --runs runs/assets
+
+clean-venv:
+	rm -rf $(VENV)
