@@ -741,3 +741,26 @@ def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
 
     arr = image[..., 0] if image.shape[-1] == 1 else image
     Image.fromarray(np.ascontiguousarray(arr), mode=None).save(str(path))
+
+
+def dimension_variance(model: LoadedModel, z: np.ndarray | None = None, *, step: float = 0.5) -> tuple[np.ndarray, str]:
+    """Per-dimension importance [D] used to order sliders, and where it came from.
+
+    With a VAE atlas: the variance of the encoder means over the test set (what the data uses).
+    Otherwise: how much the image moves when each dimension of ``z`` [D] is nudged by ``step``.
+    """
+    d = model.latent_dim
+    if model.atlas_path is not None:
+        try:
+            atlas = contract.Atlas.load(model.atlas_path)
+            if atlas.mu.shape[1] == d:
+                return atlas.mu.var(axis=0), "atlas variance"
+        except ContractError:
+            pass
+    z = np.zeros(d, np.float32) if z is None else np.asarray(z, np.float32)
+    batch = np.repeat(z[None], d + 1, axis=0)
+    batch[np.arange(1, d + 1), np.arange(d)] += step
+    images = model.to_hwc(model.decode_raw(batch)).astype(np.float32)
+    images = np.nan_to_num(images)
+    change = ((images[1:] - images[:1]) ** 2).reshape(d, -1).mean(axis=1)
+    return change, "image sensitivity"

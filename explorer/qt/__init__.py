@@ -1,0 +1,1 @@
+"""Qt views of the explorer: thin widgets bound to the Qt-free models in ``explorer/``."""

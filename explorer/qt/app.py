@@ -1,0 +1,132 @@
+"""Start the Qt app (or render it offscreen for ``--screenshot``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..paths import bundled_models
+
+ENV_SETTINGS = "LATENT_EXPLORER_SETTINGS"  # an .ini path: isolates settings (tests, screenshots)
+
+QSS = """
+QMainWindow, QWidget { background: #1e2126; color: #e3e6ea; font-size: 13px; }
+QMenuBar { background: #1a1c20; }
+QMenuBar::item:selected, QMenu::item:selected { background: #2f6fde; }
+QMenu { background: #24272d; border: 1px solid #3a3f47; }
+QDockWidget::title { background: #24272d; padding: 6px 8px; color: #9aa4b2; font-weight: 600; }
+QLabel#panelTitle { font-weight: 600; font-size: 13px; color: #e3e6ea; }
+QLabel#controlLabel { color: #9aa4b2; }
+QLabel#hint, QLabel#dimLabel, QLabel#dimValue { color: #9aa4b2; font-size: 12px; }
+QLabel#emptyState { color: #7d8795; font-size: 16px; }
+QLabel#statusField { color: #c5cbd3; padding: 0 10px; }
+QStatusBar { background: #17191c; color: #c5cbd3; }
+QScrollArea#gridScroll { background: #18191c; border: none; }
+QScrollArea#gridScroll > QWidget > QWidget { background: #18191c; }
+QListWidget, QTextBrowser { background: #191b1f; border: 1px solid #30343b; border-radius: 4px; }
+QListWidget::item { padding: 4px; }
+QListWidget::item:selected { background: #2f6fde; color: white; }
+QSpinBox, QDoubleSpinBox, QComboBox { background: #2a2e35; border: 1px solid #3a3f47; border-radius: 4px;
+    padding: 2px 4px; min-height: 20px; }
+QPushButton, QToolButton { background: #2f343c; border: 1px solid #434953; border-radius: 4px; padding: 4px 12px; }
+QPushButton:hover, QToolButton:hover { background: #3a404a; }
+QToolButton:checked { background: #2f6fde; border-color: #2f6fde; color: white; }
+QSlider::groove:horizontal { height: 4px; background: #3a3f47; border-radius: 2px; }
+QSlider::sub-page:horizontal { background: #2f6fde; border-radius: 2px; }
+QSlider::handle:horizontal { background: #e3e6ea; width: 12px; margin: -5px 0; border-radius: 6px; }
+QCheckBox { spacing: 6px; }
+"""
+
+
+def make_settings():
+    from PySide6.QtCore import QSettings
+
+    path = os.environ.get(ENV_SETTINGS)
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("LatentExplorer", "Latent Explorer")
+
+
+def ensure_app():
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Latent Explorer")
+        app.setOrganizationName("LatentExplorer")
+        app.setStyle("Fusion")
+    app.setStyleSheet(QSS)
+    return app
+
+
+def wait_for_grid(window, timeout: float = 10.0) -> bool:
+    """Process events until every cell is decoded and painted (or timeout)."""
+    from PySide6.QtWidgets import QApplication
+
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        if window.grid.model is None or not window.grid.dirty.any():
+            QApplication.processEvents()
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def build_window(paths, *, interactive: bool = True, size=None):
+    from .main_window import MainWindow
+
+    window = MainWindow(settings=make_settings(), interactive=interactive)
+    if size is not None:
+        window.grid.set_size(*size)
+    targets = list(paths) if paths else [str(p) for p in bundled_models()]
+    errors = window.open_paths(targets)
+    if window.state.models and paths:
+        window.state.set_active(window.state.models[0])
+    elif window.state.models:
+        window.state.set_active(window.state.models[0])
+    if not targets:
+        window.show_message("No bundled models found; open a model with File → Open")
+    return window, errors
+
+
+def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=None) -> int:
+    if screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = ensure_app()
+    window, errors = build_window(paths, interactive=screenshot is None, size=size)
+    if screenshot:
+        return _screenshot(app, window, errors, screenshot, view)
+    window.show()
+    for err in errors:
+        print(f"latent-explorer: error: {err}", file=sys.stderr)
+    code = app.exec()
+    return code
+
+
+def _screenshot(app, window, errors, out: str, view: str) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    window.resize(1440, 900)
+    window.show()
+    if view == "latent" and window.grid.model is not None:
+        window.grid.set_focus(min(9, window.grid.count - 1))
+        window.latent_dock.raise_()
+    elif view == "model":
+        window.model_dock.raise_()
+        window.model_dock.setMinimumWidth(420)
+    wait_for_grid(window)
+    for _ in range(5):
+        QApplication.processEvents()
+    ok = window.grab().save(out)
+    window.close()
+    window.deleteLater()
+    QApplication.processEvents()
+    if not ok:
+        print(f"latent-explorer: error: cannot write screenshot {out}", file=sys.stderr)
+        return 2
+    for err in errors:
+        print(f"latent-explorer: error: {err}", file=sys.stderr)
+    return 2 if errors else 0

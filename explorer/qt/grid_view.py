@@ -1,0 +1,286 @@
+"""The sample grid: a canvas that paints the tiled uint8 buffer, and its control bar."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton,
+                               QSizePolicy, QSpinBox, QToolButton, QWidget)
+
+from ..grid import MAX_SIDE, MIXED_CLASSES, SampleGrid
+from ..latents import SamplingPolicy
+from .bridge import qimage_view
+
+PAD = 1  # native pixels between cells
+BACKGROUND = QColor(24, 26, 30)
+GAP_GRAY = 44
+FOCUS = QColor(255, 176, 32)
+HOVER = QColor(255, 255, 255, 90)
+BAD = QColor(230, 60, 60)
+
+
+class GridCanvas(QWidget):
+    """Paints SampleGrid pixels with nearest-neighbour scaling; click focuses a cell.
+
+    The tiled image lives in one uint8 buffer that is rewritten in place and shown through a QImage
+    that shares its memory, so a frame costs one strided copy and one drawImage.
+    """
+
+    cellMenuRequested = Signal(int, QPoint)  # cell index, global position
+
+    def __init__(self, grid: SampleGrid, parent=None):
+        super().__init__(parent)
+        self.grid = grid
+        self.cell_px = 84
+        self._buffer: np.ndarray | None = None
+        self._qimage = None
+        self._hover: int | None = None
+        self.paint_count = 0
+        self.setMouseTracking(True)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        grid.images_changed.connect(self._on_images)
+        grid.layout_changed.connect(self._on_layout)
+        grid.focus_changed.connect(lambda _i: self.update())
+        self._on_layout()
+
+    def disconnect_model(self) -> None:
+        self.grid.images_changed.disconnect(self._on_images)
+        self.grid.layout_changed.disconnect(self._on_layout)
+
+    # ---- geometry ---------------------------------------------------------------------------------
+
+    @property
+    def native(self) -> tuple[int, int]:
+        h, w = self.grid.pixels.shape[1:3]
+        return int(h), int(w)
+
+    @property
+    def scale(self) -> int:
+        h, w = self.native
+        return max(1, round(self.cell_px / max(h, w)))
+
+    def set_cell_px(self, px: int) -> None:
+        self.cell_px = int(px)
+        self.updateGeometry()
+        self.resize(self.sizeHint())
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        if self._buffer is None:
+            return QSize(200, 200)
+        s = self.scale
+        return QSize(self._buffer.shape[1] * s, self._buffer.shape[0] * s)
+
+    def cell_rect(self, index: int) -> QRect:
+        h, w = self.native
+        s = self.scale
+        r, q = divmod(index, self.grid.cols)
+        return QRect((PAD + q * (w + PAD)) * s, (PAD + r * (h + PAD)) * s, w * s, h * s)
+
+    def cell_at(self, pos: QPoint) -> int | None:
+        h, w = self.native
+        s = self.scale
+        x, y = pos.x() / s - PAD, pos.y() / s - PAD
+        if x < 0 or y < 0:
+            return None
+        q, r = int(x // (w + PAD)), int(y // (h + PAD))
+        if q >= self.grid.cols or r >= self.grid.rows or x - q * (w + PAD) >= w or y - r * (h + PAD) >= h:
+            return None
+        return r * self.grid.cols + q
+
+    # ---- model -> view ------------------------------------------------------------------------------
+
+    def _on_layout(self) -> None:
+        n, h, w, c = self.grid.pixels.shape
+        shape = (self.grid.rows * (h + PAD) + PAD, self.grid.cols * (w + PAD) + PAD, c)
+        self._buffer = np.full(shape, GAP_GRAY, np.uint8)
+        self._qimage = qimage_view(self._buffer)
+        self.grid.tiled(pad=PAD, out=self._buffer)
+        self.updateGeometry()
+        self.resize(self.sizeHint())
+        self.update()
+
+    def _on_images(self, _indices) -> None:
+        self.grid.tiled(pad=PAD, out=self._buffer)
+        self.update()
+
+    # ---- painting and mouse -------------------------------------------------------------------------
+
+    def paintEvent(self, event) -> None:
+        self.paint_count += 1
+        p = QPainter(self)
+        p.fillRect(event.rect(), BACKGROUND)
+        if self.grid.model is None or self._qimage is None:
+            p.end()
+            return
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp nearest neighbour
+        s = self.scale
+        p.drawImage(QRect(0, 0, self._buffer.shape[1] * s, self._buffer.shape[0] * s), self._qimage)
+        for i in np.flatnonzero(~self.grid.finite):
+            rect = self.cell_rect(int(i))
+            p.fillRect(rect, QColor(90, 20, 20))
+            p.setPen(QPen(BAD, max(2, s)))
+            p.drawRect(rect.adjusted(1, 1, -1, -1))
+            p.drawLine(rect.topLeft(), rect.bottomRight())
+            p.drawLine(rect.topRight(), rect.bottomLeft())
+            p.setPen(QColor(255, 255, 255))
+            p.drawText(rect, Qt.AlignmentFlag.AlignCenter, "NaN")
+        if self._hover is not None and self._hover < self.grid.count and self._hover != self.grid.focus:
+            p.setPen(QPen(HOVER, 1))
+            p.drawRect(self.cell_rect(self._hover).adjusted(-1, -1, 0, 0))
+        if self.grid.focus is not None:
+            p.setPen(QPen(FOCUS, 2))
+            p.drawRect(self.cell_rect(self.grid.focus).adjusted(-1, -1, 0, 0))
+        p.end()
+
+    def mousePressEvent(self, event) -> None:
+        index = self.cell_at(event.position().toPoint())
+        if index is None:
+            return
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.grid.set_focus(None if index == self.grid.focus else index)
+        elif event.button() == Qt.MouseButton.RightButton:
+            self.grid.set_focus(index)
+            self.cellMenuRequested.emit(index, event.globalPosition().toPoint())
+
+    def mouseMoveEvent(self, event) -> None:
+        index = self.cell_at(event.position().toPoint())
+        if index != self._hover:
+            self._hover = index
+            self.update()
+
+    def leaveEvent(self, event) -> None:
+        self._hover = None
+        self.update()
+
+
+def _label(text: str) -> QLabel:
+    lab = QLabel(text)
+    lab.setObjectName("controlLabel")
+    return lab
+
+
+class GridControls(QWidget):
+    """Rows, columns, cell size, seed, re-roll, temperature, truncation, class, walk, save."""
+
+    saveRequested = Signal()
+    walkToggled = Signal(bool)
+    cellSizeChanged = Signal(int)
+
+    def __init__(self, grid: SampleGrid, parent=None):
+        super().__init__(parent)
+        self.grid = grid
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(10, 6, 10, 6)
+        lay.setSpacing(6)
+
+        self.rows = QSpinBox(minimum=1, maximum=MAX_SIDE, value=grid.rows, toolTip="rows (1–32)")
+        self.cols = QSpinBox(minimum=1, maximum=MAX_SIDE, value=grid.cols, toolTip="columns (1–32)")
+        self.cell = QSpinBox(minimum=8, maximum=512, value=84, singleStep=28, suffix=" px",
+                             toolTip="cell size on screen (integer multiples stay crisp)")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=grid.policy.seed, toolTip="random seed")
+        self.reroll = QPushButton("Re-roll", toolTip="next seed (R)")
+        self.reroll.setShortcut("R")
+        self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05, decimals=2,
+                                          value=grid.policy.temperature, toolTip="scales every latent")
+        self.trunc_on = QCheckBox("Truncate", toolTip="redraw coordinates with |z| above the threshold")
+        self.truncation = QDoubleSpinBox(minimum=0.1, maximum=4.0, singleStep=0.1, decimals=1, value=2.0)
+        self.truncation.setEnabled(False)
+        self.klass = QComboBox(toolTip="class given to the class-conditional model")
+        self.klass_label = _label("Class")
+        self.walk = QToolButton(text="▶ Walk", checkable=True, toolTip="animated random walk on the prior's shell (W)")
+        self.walk.setShortcut("W")
+        self.save = QPushButton("Save PNG…", toolTip="save the whole grid")
+
+        for widget in (_label("Grid"), self.rows, _label("×"), self.cols, _label("Cell"), self.cell,
+                       _spacer(), _label("Seed"), self.seed, self.reroll, _spacer(), _label("Temp"),
+                       self.temperature, self.trunc_on, self.truncation, _spacer(), self.klass_label,
+                       self.klass):
+            lay.addWidget(widget)
+        lay.addStretch(1)
+        lay.addWidget(self.walk)
+        lay.addWidget(self.save)
+
+        # view -> model
+        self.rows.valueChanged.connect(lambda _v: grid.set_size(self.rows.value(), self.cols.value()))
+        self.cols.valueChanged.connect(lambda _v: grid.set_size(self.rows.value(), self.cols.value()))
+        self.cell.valueChanged.connect(self.cellSizeChanged.emit)
+        self.seed.valueChanged.connect(lambda _v: self._push_policy())
+        self.temperature.valueChanged.connect(lambda _v: self._push_policy())
+        self.truncation.valueChanged.connect(lambda _v: self._push_policy())
+        self.trunc_on.toggled.connect(self._on_trunc_toggled)
+        self.reroll.clicked.connect(grid.reroll)
+        self.klass.currentIndexChanged.connect(self._on_class)
+        self.walk.toggled.connect(self._on_walk)
+        self.save.clicked.connect(self.saveRequested.emit)
+        # model -> view
+        grid.policy_changed.connect(self._pull_policy)
+        grid.layout_changed.connect(self._pull_layout)
+        self._pull_layout()
+
+    def _push_policy(self) -> None:
+        trunc = self.truncation.value() if self.trunc_on.isChecked() else None
+        policy = SamplingPolicy(self.seed.value(), self.temperature.value(), trunc)
+        if policy != self.grid.policy:
+            self.grid.set_policy(policy)
+
+    def _on_trunc_toggled(self, on: bool) -> None:
+        self.truncation.setEnabled(on)
+        self._push_policy()
+
+    def _pull_policy(self, policy: SamplingPolicy) -> None:
+        for w, v in ((self.seed, policy.seed), (self.temperature, policy.temperature)):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+        self.trunc_on.blockSignals(True)
+        self.trunc_on.setChecked(policy.truncation is not None)
+        self.trunc_on.blockSignals(False)
+        self.truncation.setEnabled(policy.truncation is not None)
+        if policy.truncation is not None:
+            self.truncation.blockSignals(True)
+            self.truncation.setValue(policy.truncation)
+            self.truncation.blockSignals(False)
+
+    def _pull_layout(self) -> None:
+        for w, v in ((self.rows, self.grid.rows), (self.cols, self.grid.cols)):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+        model = self.grid.model
+        names = model.class_names if model is not None else ()
+        self.klass.blockSignals(True)
+        self.klass.clear()
+        if names:
+            self.klass.addItem("Mixed (one per row)", MIXED_CLASSES)
+            for i, name in enumerate(names):
+                self.klass.addItem(name, i)
+            idx = self.klass.findData(self.grid.class_choice)
+            self.klass.setCurrentIndex(max(0, idx))
+        self.klass.blockSignals(False)
+        self.klass.setVisible(bool(names))
+        self.klass_label.setVisible(bool(names))
+        if model is not None:
+            native = max(model.image_shape[1:])
+            self.cell.blockSignals(True)
+            self.cell.setSingleStep(native)
+            self.cell.setMinimum(native)
+            self.cell.setMaximum(native * 16)
+            self.cell.blockSignals(False)
+
+    def _on_class(self, _index: int) -> None:
+        data = self.klass.currentData()
+        if data is not None:
+            self.grid.set_class_choice(int(data))
+
+    def _on_walk(self, on: bool) -> None:
+        self.walk.setText("■ Stop" if on else "▶ Walk")
+        self.walkToggled.emit(on)
+
+
+def _spacer() -> QWidget:
+    w = QWidget()
+    w.setFixedWidth(10)
+    return w

@@ -1,0 +1,424 @@
+"""The main window: model panel, sample grid with controls, focused-latent sliders, status bar."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QFileSystemWatcher, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
+                               QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
+
+from ..grid import GridController, SampleGrid
+from ..latents import LatentWalk
+from ..render import mark_bad_cells
+from ..runtime import ModelError, NeedsImageShape, save_png, upscale
+from ..state import AppState
+from .bridge import DecodeBridge, qimage_copy
+from .grid_view import PAD, GridCanvas, GridControls
+from .latent_panel import LatentPanel
+from .model_panel import ModelPanel
+
+MAX_RECENT = 10
+WALK_INTERVAL_MS = 16
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, state: AppState | None = None, settings: QSettings | None = None, *,
+                 interactive: bool = True):
+        super().__init__()
+        self.setWindowTitle("Latent Explorer")
+        self.setObjectName("LatentExplorerMain")
+        self.setAcceptDrops(True)
+        self.state = state or AppState()
+        self.settings = settings
+        self.interactive = interactive  # False: never open dialogs (screenshots, tests)
+        self.last_message = ""
+        self.grid = SampleGrid(8, 8)
+        self.bridge = DecodeBridge(self)
+        self.controller = GridController(self.grid, deliver=self.bridge.answered.emit)
+        self.bridge.answered.connect(self.controller.receive)
+
+        # central: controls over a scrollable canvas (or the empty state)
+        self.canvas = GridCanvas(self.grid)
+        self.controls = GridControls(self.grid)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.canvas)
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.scroll.setObjectName("gridScroll")
+        self.empty = QLabel("No model open\n\nDrop an .onnx file or a bundle folder here,\nor use File → Open…")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setObjectName("emptyState")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.scroll)
+        central = QWidget()
+        col = QVBoxLayout(central)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(0)
+        col.addWidget(self.controls)
+        col.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.model_panel = ModelPanel(self.state)
+        self.latent_panel = LatentPanel(self.grid)
+        self.model_dock = self._dock("Model", "modelDock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.latent_dock = self._dock("Focused latent", "latentDock", self.latent_panel,
+                                      Qt.DockWidgetArea.RightDockWidgetArea)
+
+        # status bar
+        self.provider_label = QLabel("—")
+        self.decode_label = QLabel("decode —")
+        self.fps_label = QLabel("— fps")
+        for w in (self.provider_label, self.decode_label, self.fps_label):
+            w.setObjectName("statusField")
+            self.statusBar().addPermanentWidget(w)
+
+        self._build_menus()
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.fileChanged.connect(self._on_file_changed)
+        self.walk: LatentWalk | None = None
+        self.walk_timer = QTimer(self, interval=WALK_INTERVAL_MS)
+        self.walk_timer.timeout.connect(self._walk_tick)
+        self._walk_last = 0.0
+        self._walk_gen = -1
+        self._status_at = 0.0
+
+        # bindings
+        self.state.active_changed.connect(self._on_active)
+        self.state.message.connect(self.show_message)
+        self.controller.decoded.connect(self._on_decoded)
+        self.controller.error.connect(self.show_message)
+        self.controls.saveRequested.connect(self.save_grid_dialog)
+        self.controls.walkToggled.connect(self.set_walking)
+        self.controls.cellSizeChanged.connect(self.canvas.set_cell_px)
+        self.canvas.cellMenuRequested.connect(self._cell_menu)
+        self.grid.layout_changed.connect(self._stop_walk_on_layout)
+        self.resize(1400, 900)
+        self._restore()
+
+    # ---- construction -----------------------------------------------------------------------------
+
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self.open_action = QAction("&Open Model…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action.triggered.connect(self.open_dialog)
+        self.open_folder_action = QAction("Open &Bundle Folder…", self)
+        self.open_folder_action.triggered.connect(self.open_folder_dialog)
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.save_action = QAction("&Save Grid as PNG…", self, shortcut=QKeySequence.StandardKey.Save)
+        self.save_action.triggered.connect(self.save_grid_dialog)
+        self.close_model_action = QAction("&Close Model", self, shortcut=QKeySequence("Ctrl+W"))
+        self.close_model_action.triggered.connect(self.close_active_model)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for a in (self.open_action, self.open_folder_action):
+            file.addAction(a)
+        file.addMenu(self.recent_menu)
+        file.addSeparator()
+        file.addAction(self.save_action)
+        file.addAction(self.close_model_action)
+        file.addSeparator()
+        file.addAction(quit_action)
+        self.models_menu = bar.addMenu("&Models")
+        self.state.models_changed.connect(self._rebuild_models_menu)
+        view = bar.addMenu("&View")
+        view.addAction(self.model_dock.toggleViewAction())
+        view.addAction(self.latent_dock.toggleViewAction())
+        self._rebuild_recent_menu()
+
+    # ---- opening models ---------------------------------------------------------------------------
+
+    def open_paths(self, paths) -> list[str]:
+        """Open each path; returns the one-line errors (also shown in the status bar)."""
+        errors = []
+        for p in paths:
+            err = self.open_path(p)
+            if err:
+                errors.append(err)
+        return errors
+
+    def open_path(self, path, image_shape=None) -> str | None:
+        try:
+            model = self.state.open(path, image_shape=image_shape)
+        except NeedsImageShape as exc:
+            if self.interactive:
+                shape = self._ask_shape(exc)
+                if shape is not None:
+                    return self.open_path(path, shape)
+            self.show_message(str(exc))
+            return str(exc)
+        except ModelError as exc:
+            self.show_message(str(exc))
+            return str(exc)
+        self._add_recent(str(Path(path).expanduser().resolve()))
+        self.watcher.addPath(str(model.path))
+        notes = [n for n in model.notes]
+        self.show_message(f"Opened {model.name} on {model.provider}" + (f" — {notes[-1]}" if notes else ""))
+        return None
+
+    def _ask_shape(self, exc: NeedsImageShape) -> tuple[int, int, int] | None:
+        text, ok = QInputDialog.getText(self, "Image shape", f"{exc}\n\nHeight × width × channels, e.g. 32x32x3:")
+        if not ok:
+            return None
+        try:
+            h, w, c = (int(t) for t in text.lower().replace("×", "x").split("x"))
+            return (c, h, w)
+        except ValueError:
+            self.show_message(f"expected H x W x C like 32x32x3, found {text!r}")
+            return None
+
+    def open_dialog(self) -> None:
+        start = self.settings.value("last_dir", "") if self.settings else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", str(start), "ONNX models (*.onnx);;All files (*)")
+        if path:
+            if self.settings:
+                self.settings.setValue("last_dir", str(Path(path).parent))
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open bundle folder")
+        if path:
+            self.open_path(path)
+
+    def close_active_model(self) -> None:
+        if self.state.active is not None:
+            self.watcher.removePath(str(self.state.active.path))
+            self.state.close(self.state.active)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # ---- recent files, settings ---------------------------------------------------------------------
+
+    def recent(self) -> list[str]:
+        if self.settings is None:
+            return []
+        value = self.settings.value("recent", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _add_recent(self, path: str) -> None:
+        if self.settings is None:
+            return
+        items = [p for p in self.recent() if p != path]
+        self.settings.setValue("recent", [path] + items[:MAX_RECENT - 1])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent()
+        for p in items:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _c=False, p=p: self.open_path(p))
+        self.recent_menu.setEnabled(bool(items))
+
+    def _rebuild_models_menu(self) -> None:
+        self.models_menu.clear()
+        for i, m in enumerate(self.state.models):
+            act = self.models_menu.addAction(f"{m.name}  ({m.provider})")
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}") if i < 9 else QKeySequence())
+            act.triggered.connect(lambda _c=False, m=m: self.state.set_active(m))
+
+    def _restore(self) -> None:
+        if self.settings is None:
+            return
+        geometry = self.settings.value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        window_state = self.settings.value("window_state")
+        if window_state is not None:
+            self.restoreState(window_state)
+        try:
+            rows = int(self.settings.value("grid_rows", 8))
+            cols = int(self.settings.value("grid_cols", 8))
+            self.grid.set_size(rows, cols)
+            cell = int(self.settings.value("cell_px", 84))
+            self.controls.cell.setValue(cell)
+            self.canvas.set_cell_px(cell)
+        except (TypeError, ValueError):
+            pass
+
+    def save_settings(self) -> None:
+        if self.settings is None:
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.settings.setValue("grid_rows", self.grid.rows)
+        self.settings.setValue("grid_cols", self.grid.cols)
+        self.settings.setValue("cell_px", self.canvas.cell_px)
+        self.settings.sync()
+
+    def closeEvent(self, event) -> None:
+        self.set_walking(False)
+        self.save_settings()
+        self.controller.close()
+        super().closeEvent(event)
+
+    # ---- model -> view ----------------------------------------------------------------------------
+
+    def _on_active(self, model) -> None:
+        self.set_walking(False)
+        self.grid.set_model(model)
+        self.stack.setCurrentIndex(0 if model is None else 1)
+        if model is None:
+            self.provider_label.setText("—")
+            self.setWindowTitle("Latent Explorer")
+            return
+        native = max(model.image_shape[1:])
+        self.canvas.set_cell_px(max(native, round(self.controls.cell.value() / native) * native))
+        self.provider_label.setText(f"● {model.provider}")
+        self.provider_label.setToolTip("\n".join(model.providers + list(model.provider_notes)))
+        self.setWindowTitle(f"{model.name} — Latent Explorer")
+
+    def _on_decoded(self, answer) -> None:
+        now = time.perf_counter()
+        bad = int((~self.grid.finite).sum())
+        if bad:
+            self.show_message(f"{bad} of {self.grid.count} samples contain NaN/Inf (marked red); "
+                              "the model's output is not finite there")
+        if now - self._status_at > 0.1 or not self.walk_timer.isActive():
+            self._status_at = now
+            self.decode_label.setText(f"decode {self.controller.last_decode_s * 1000:.1f} ms")
+            fps = self.controller.clock.fps
+            self.fps_label.setText(f"{fps:.0f} fps" if fps else "— fps")
+
+    def _on_file_changed(self, path: str) -> None:
+        if not Path(path).is_file():
+            self.model_panel.missing.add(path)
+            self.model_panel.refresh()
+            self.show_message(f"{Path(path).name} was deleted from disk; the open copy keeps working until you close it")
+
+    def show_message(self, text: str) -> None:
+        self.last_message = text
+        self.statusBar().showMessage(text, 15000)
+
+    # ---- walk -------------------------------------------------------------------------------------
+
+    def set_walking(self, on: bool) -> None:
+        if on and self.grid.model is not None:
+            self.walk = LatentWalk(self.grid.latents, seed=self.grid.policy.seed,
+                                   temperature=self.grid.policy.temperature)
+            self._walk_last = time.perf_counter()
+            self._walk_gen = -1
+            self.walk_timer.start()
+        else:
+            self.walk_timer.stop()
+            self.walk = None
+        if self.controls.walk.isChecked() != bool(self.walk_timer.isActive()):
+            self.controls.walk.blockSignals(True)
+            self.controls.walk.setChecked(self.walk_timer.isActive())
+            self.controls.walk.setText("■ Stop" if self.walk_timer.isActive() else "▶ Walk")
+            self.controls.walk.blockSignals(False)
+
+    def _stop_walk_on_layout(self) -> None:
+        if self.walk is not None and self.walk.z.shape != self.grid.latents.shape:
+            self.set_walking(False)
+
+    def _walk_tick(self) -> None:
+        if self.walk is None:
+            return
+        # Pace by the decoder: step again only once the previous frame was painted.
+        if self.grid.dirty.any() and time.perf_counter() - self._walk_last < 0.5:
+            return
+        now = time.perf_counter()
+        z = self.walk.step(min(now - self._walk_last, 0.1))
+        self._walk_last = now
+        self.grid.set_all_latents(z)
+
+    # ---- cells and saving ---------------------------------------------------------------------------
+
+    def _cell_menu(self, index: int, pos) -> None:
+        menu = self.cell_menu(index)
+        menu.exec(pos)
+        menu.deleteLater()
+
+    def cell_menu(self, index: int) -> QMenu:
+        menu = QMenu(self)
+        menu.addAction("Save cell as PNG…", lambda: self.save_cell_dialog(index))
+        menu.addAction("Copy latent vector", lambda: self.copy_latent(index))
+        menu.addAction("Copy image", lambda: self.copy_image(index))
+        menu.addSeparator()
+        menu.addAction("Use as path endpoint", lambda: self.add_endpoint(index))
+        return menu
+
+    def copy_latent(self, index: int) -> str:
+        text = json.dumps([round(float(v), 6) for v in self.grid.latents[index]])
+        QGuiApplication.clipboard().setText(text)
+        self.show_message(f"Copied the {self.grid.model.latent_dim}-d latent of cell {index}")
+        return text
+
+    def copy_image(self, index: int) -> None:
+        QGuiApplication.clipboard().setImage(qimage_copy(upscale(self.grid.pixels[index], self.canvas.scale)))
+
+    def add_endpoint(self, index: int) -> None:
+        labels = self.grid.labels
+        self.state.add_endpoint(self.grid.model, self.grid.latents[index],
+                                None if labels is None else int(labels[index]))
+        self.show_message(f"Cell {index} added as path endpoint {len(self.state.path_endpoints)}")
+
+    def save_cell(self, index: int, path: str) -> None:
+        save_png(upscale(self.grid.pixels[index], self.canvas.scale), path)
+
+    def grid_image(self) -> np.ndarray:
+        """The grid as shown (uint8 [H, W, C]), NaN cells marked, at the display scale."""
+        image = upscale(self.grid.tiled(pad=PAD), self.canvas.scale)
+        if not self.grid.finite.all():
+            _, h, w = self.grid.model.image_shape
+            image = mark_bad_cells(image, self.grid.finite, self.grid.rows, self.grid.cols, (h, w), PAD,
+                                   self.canvas.scale)
+        return image
+
+    def save_grid(self, path: str) -> None:
+        save_png(self.grid_image(), path)
+        self.show_message(f"Saved {path}")
+
+    def _save_dialog(self, title: str, name: str) -> str | None:
+        if not self.interactive:
+            return None
+        path, _ = QFileDialog.getSaveFileName(self, title, name, "PNG images (*.png)")
+        if path and not path.lower().endswith(".png"):
+            path += ".png"
+        return path or None
+
+    def save_cell_dialog(self, index: int) -> None:
+        if self.grid.model is None:
+            return
+        path = self._save_dialog("Save cell", f"{self.grid.model.name}-cell{index}.png")
+        if path:
+            try:
+                self.save_cell(index, path)
+            except OSError as exc:
+                self.show_message(f"cannot write {path}: {exc.strerror or exc}")
+
+    def save_grid_dialog(self) -> None:
+        if self.grid.model is None:
+            self.show_message("No model open: nothing to save")
+            return
+        path = self._save_dialog("Save grid", f"{self.grid.model.name}-grid.png")
+        if path:
+            try:
+                self.save_grid(path)
+            except OSError as exc:
+                self.show_message(f"cannot write {path}: {exc.strerror or exc}")

@@ -1,0 +1,116 @@
+"""Open models (switch between them) and the active model's card: metadata, signature, guesses, provider."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QTextBrowser, QVBoxLayout, QWidget
+
+from ..runtime import LoadedModel, describe
+from ..state import AppState
+
+
+def model_html(model: LoadedModel, *, missing: bool = False) -> str:
+    """The model card as HTML (used by the panel and by tests)."""
+    info = describe(model)
+    e = html.escape
+    rows = []
+
+    def row(k, v):
+        rows.append(f"<tr><td class='k'>{e(k)}</td><td>{e(str(v))}</td></tr>")
+
+    src = "Latent Explorer contract" if model.card is not None else "no metadata: signature inferred"
+    parts = [f"<h3>{e(model.name)}</h3>", f"<p class='src'>{e(src)}</p>"]
+    if missing:
+        parts.append("<p class='warn'>⚠ The file was deleted from disk; the open copy keeps working "
+                     "until you close it.</p>")
+    c, h, w = model.image_shape
+    row("Provider", f"{model.provider}  ({', '.join(p.replace('ExecutionProvider', '') for p in model.providers)})")
+    row("Latent", f"{model.latent_dim} dims, prior N(0, I)")
+    row("Image", f"{w}×{h} {'gray' if c == 1 else 'RGB'}")
+    row("Value range", f"[{info['value_range'][0]:g}, {info['value_range'][1]:g}] ({info['value_range_source']})")
+    if model.card is not None:
+        card = model.card
+        row("Family / role", f"{card.family} / {card.role}")
+        if card.dataset:
+            row("Dataset", card.dataset)
+        if card.epoch is not None:
+            row("Epoch", card.epoch)
+        for k, v in sorted(card.metrics.items()):
+            row(k, f"{v:.4g}")
+        if card.class_names:
+            row("Classes", ", ".join(card.class_names))
+        if card.siblings:
+            row("Siblings", ", ".join(f"{r}: {f}" for r, f in card.siblings.items()))
+    elif model.class_names:
+        row("Classes", f"{len(model.class_names)}")
+    if model.atlas_path is not None:
+        row("Atlas", model.atlas_path.name)
+    row("File", str(model.path))
+    parts.append("<table>" + "".join(rows) + "</table>")
+    parts.append("<h4>Signature</h4><table>" + "".join(
+        f"<tr><td class='k'>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in info["signature"].items())
+        + "</table>")
+    if model.notes:
+        parts.append("<h4>Inferred and notes</h4><ul>" + "".join(f"<li>{e(n)}</li>" for n in model.notes) + "</ul>")
+    return "".join(parts)
+
+
+STYLE = """
+h3 { margin: 0 0 2px 0; font-size: 15px; }
+h4 { margin: 12px 0 4px 0; color: #9aa4b2; font-weight: 600; }
+p.src { color: #9aa4b2; margin: 0 0 8px 0; }
+p.warn { color: #ffb020; }
+td.k { color: #9aa4b2; padding-right: 10px; white-space: nowrap; }
+td { padding: 1px 0; vertical-align: top; }
+code { color: #cfe3ff; }
+li { margin-bottom: 3px; }
+"""
+
+
+class ModelPanel(QWidget):
+    """Binds to AppState: the list mirrors ``models``; selecting an entry sets ``active``."""
+
+    def __init__(self, state: AppState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.missing: set[str] = set()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(8, 8, 8, 8)
+        title = QLabel("Open models")
+        title.setObjectName("panelTitle")
+        self.list = QListWidget()
+        self.list.setMaximumHeight(110)
+        self.details = QTextBrowser()
+        self.details.setOpenLinks(False)
+        self.details.document().setDefaultStyleSheet(STYLE)
+        lay.addWidget(title)
+        lay.addWidget(self.list)
+        lay.addWidget(self.details, 1)
+        self.list.currentRowChanged.connect(self._on_row)
+        state.models_changed.connect(self.refresh)
+        state.active_changed.connect(lambda _m: self.refresh())
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        for m in self.state.models:
+            gone = str(m.path) in self.missing
+            item = QListWidgetItem(f"{m.name}   ·   {m.latent_dim}-d · {m.provider}" + ("   (deleted)" if gone else ""))
+            item.setToolTip(str(m.path))
+            self.list.addItem(item)
+        if self.state.active is not None:
+            self.list.setCurrentRow(self.state.models.index(self.state.active))
+        self.list.blockSignals(False)
+        m = self.state.active
+        if m is None:
+            self.details.setHtml("<p style='color:#9aa4b2'>No model open.<br>Use File → Open, or drop an "
+                                 ".onnx file or a bundle folder on the window.</p>")
+        else:
+            self.details.setHtml(model_html(m, missing=str(m.path) in self.missing))
+
+    def _on_row(self, row: int) -> None:
+        if 0 <= row < len(self.state.models):
+            self.state.set_active(self.state.models[row])
