@@ -6,7 +6,8 @@ shown next to its **noise floor**: the value a perfect generator would get at th
 by running the very same computation on held-out real images (see :class:`RealReference`).
 
 Training-curve alarms (:func:`gan_curve_alarms`) and the VAE posterior-collapse check
-(:func:`posterior_collapse_alarms`) work on the per-epoch rows of ``metrics.jsonl``.
+(:func:`vae_curve_alarms`, :func:`posterior_collapse_alarms`) work on the per-epoch rows of
+``metrics.jsonl``.
 
 numpy only: no torch, no Qt (the app runs this in a worker thread).
 """
@@ -196,6 +197,12 @@ class RealReference:
         self._rp_sq = np.ascontiguousarray(r_sq[:, 0], np.float32)
         self._rd_sq = np.ascontiguousarray(r_sq[:, 1], np.float32)
 
+    def __repr__(self) -> str:
+        return (f"RealReference(classifier_id={self.classifier_id!r}, dataset_id={self.dataset_id!r}, "
+                f"F={self.n_features}, K={self.n_classes}, n_real={self.n_real}, "
+                f"knn={len(self.knn_features)}, holdout={len(self.holdout_features)}, "
+                f"ndb_bins={len(self.ndb_centres)}, floors at N={sorted(self.floors)})")
+
     @property
     def n_features(self) -> int:
         return int(self.mean.shape[0])
@@ -246,8 +253,7 @@ class RealReference:
 
         knn_idx = np.sort(knn_rng.choice(len(pool_f), min(n_knn, len(pool_f)), replace=False))
         knn_f = pool_f[knn_idx]
-        knn_w = knn_f - mean.astype(np.float32)
-        radii = np.sqrt(M._self_pass(knn_w, [k_precision, k_density]).radii_sq.astype(np.float64))
+        radii = M.knn_radii(knn_f, [k_precision, k_density]).astype(np.float64)
         ref = cls(mean=mean, cov=cov, n_real=len(pool_f), class_shares=class_shares,
                   ndb_centres=centres, ndb_shares=ndb_shares, knn_features=knn_f, knn_radii=radii,
                   dup_threshold=M.closest_pair_distance(knn_f), holdout_features=features[hold],
@@ -278,9 +284,9 @@ class RealReference:
         cs = M.class_stats(M.softmax(logits), min_share=MODE_MIN_SHARE)
         mu, sigma = M.gaussian_stats(features)
         fake_w = np.asarray(features, np.float32) - self._center
-        man = M._manifold_pass(self._knn_w, self._knn_sq, self._rp_sq, self._rd_sq, fake_w,
-                               k_precision=self.k_precision, k_density=self.k_density,
-                               dup_sq=float(self.dup_threshold) ** 2)
+        man = M.manifold_pass(self._knn_w, self._knn_sq, self._rp_sq, self._rd_sq, fake_w,
+                              k_precision=self.k_precision, k_density=self.k_density,
+                              dup_sq=float(self.dup_threshold) ** 2)
         nd = M.ndb(features, self.ndb_centres, self.ndb_shares, self.n_real, alpha=self.ndb_alpha)
         values = {
             "modes_covered": float(cs["modes_covered"]), "kl_to_uniform": cs["kl_to_uniform"],
@@ -410,7 +416,8 @@ class DiversityReport:
     """Every snapshot metric with its real-vs-real floor at the same N, and the verdict.
 
     metrics / floors / floor_spread: {name: float} over METRIC_NAMES (floor_spread is the std of
-    the floor over its repeats). class_histogram: predicted-class shares [K]. seconds: compute time.
+    the floor over its repeats). class_histogram: predicted-class shares [K]. seconds: time to
+    compute the metrics (a first-use floor computation not included).
     """
     n: int
     metrics: dict[str, float]
@@ -534,6 +541,16 @@ def gan_curve_alarms(history: Sequence[Mapping[str, float]]) -> list[Alarm]:
                                                f"{OSC_WINDOW} epochs: {', '.join(f'{v:.3g}' for v in vals)}"))
             break
     return alarms
+
+
+def vae_curve_alarms(history: Sequence[Mapping]) -> list[Alarm]:
+    """:func:`posterior_collapse_alarms` on per-epoch VAE rows (dicts with kl_per_dim and,
+    optionally, active_units); rows without kl_per_dim are skipped."""
+    rows = [r for r in history if r.get("kl_per_dim")]
+    if not rows:
+        return []
+    active = [r["active_units"] for r in rows] if all("active_units" in r for r in rows) else None
+    return posterior_collapse_alarms([r["kl_per_dim"] for r in rows], active)
 
 
 def posterior_collapse_alarms(kl_per_dim: Sequence[float] | Sequence[Sequence[float]],

@@ -258,14 +258,20 @@ def manifold_metrics(real: np.ndarray, fake: np.ndarray, *, k_precision: int = 3
     if real_radii.shape != (len(real_w), 2):
         raise ValueError(f"real_radii must be [R, 2] = [{len(real_w)}, 2], got {real_radii.shape}")
     r_sq = (real_radii ** 2).astype(dtype)
-    return _manifold_pass(real_w, _sq_norms(real_w), r_sq[:, 0].copy(), r_sq[:, 1].copy(), fake_w,
-                          k_precision=k_precision, k_density=k_density,
-                          dup_sq=float(dup_threshold) ** 2, block_elements=block_elements)
+    return manifold_pass(real_w, _sq_norms(real_w), r_sq[:, 0].copy(), r_sq[:, 1].copy(), fake_w,
+                         k_precision=k_precision, k_density=k_density,
+                         dup_sq=float(dup_threshold) ** 2, block_elements=block_elements)
 
 
-def _manifold_pass(real_w, real_sq, rp_sq, rd_sq, fake_w, *, k_precision, k_density, dup_sq,
-                   block_elements=BLOCK_ELEMENTS) -> dict:
-    """The core of :func:`manifold_metrics` on centred working-dtype arrays and squared radii."""
+def manifold_pass(real_w: np.ndarray, real_sq: np.ndarray, rp_sq: np.ndarray, rd_sq: np.ndarray,
+                  fake_w: np.ndarray, *, k_precision: int, k_density: int, dup_sq: float,
+                  block_elements: int = BLOCK_ELEMENTS) -> dict:
+    """The core of :func:`manifold_metrics` for callers that cache the real side.
+
+    real_w [R, F] and fake_w [M, F]: centred on the same point, same dtype (float32 or float64),
+    C-contiguous. real_sq [R]: squared norms of real_w. rp_sq, rd_sq [R]: squared real k-NN radii
+    at k_precision and k_density. dup_sq: squared near-duplicate threshold. Returns the same dict.
+    """
     m, n_real = len(fake_w), len(real_w)
     fake_sq = _sq_norms(fake_w)
     own = _self_pass(fake_w, [k_precision], close_sq=dup_sq, x_sq=fake_sq, block_elements=block_elements)
@@ -292,14 +298,14 @@ def _manifold_pass(real_w, real_sq, rp_sq, rd_sq, fake_w, *, k_precision, k_dens
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, *, k: int = 3) -> dict:
     """Improved precision and recall (Kynkaanniemi et al. 2019) with k-NN radii; shares in [0, 1]."""
-    out = manifold_metrics(real, fake, k_precision=k, k_density=k)
+    out = manifold_metrics(real, fake, k_precision=k, k_density=k, dup_threshold=0.0)
     return {"precision": out["precision"], "recall": out["recall"]}
 
 
 def density_coverage(real: np.ndarray, fake: np.ndarray, *, k: int = 5) -> dict:
     """Density (mean real-ball count / k, about 1 when matched) and coverage (share of real balls
     holding a fake), Naeem et al. 2020."""
-    out = manifold_metrics(real, fake, k_precision=k, k_density=k)
+    out = manifold_metrics(real, fake, k_precision=k, k_density=k, dup_threshold=0.0)
     return {"density": out["density"], "coverage": out["coverage"]}
 
 

@@ -261,6 +261,14 @@ def test_posterior_collapse_checks():
     assert D.posterior_collapse_alarms([]) == []
 
 
+def test_vae_curve_alarms_read_metrics_rows():
+    rows = [{"epoch": 0, "loss": 300.0}]  # a row without the evaluation figures is skipped
+    rows += [{"epoch": e, "kl_per_dim": [0.5] * a + [0.0] * (8 - a), "active_units": a} for e, a in enumerate([8, 7, 2], 1)]
+    assert [a.name for a in D.vae_curve_alarms(rows)] == ["active_units_falling"]
+    assert D.vae_curve_alarms(rows[:3]) == []
+    assert D.vae_curve_alarms([]) == []
+
+
 # ---------------------------------------------------------------- boundaries
 
 
