@@ -51,6 +51,7 @@ class LatentPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         self.title = QLabel("Click a cell to focus it")
+        self.title.setMinimumWidth(240)
         self.title.setObjectName("panelTitle")
         self.title.setWordWrap(True)
         self.preview = CellPreview()
@@ -132,12 +133,14 @@ class LatentPanel(QWidget):
             self.title.setText("Click a cell to focus it" if self.grid.model is not None else "No model open")
             self.note.setText("")
             self.preview.set_pixels(None)
+            self.preview.hide()
             self._original = None
             self._rebuild()
             return
         r, c = divmod(index, self.grid.cols)
         self.title.setText(f"Cell {index}  (row {r + 1}, column {c + 1})")
         self._original = self.grid.latents[index].copy()
+        self.preview.show()
         if self.grid.model.latent_dim > MAX_SLIDERS:
             self.order = np.zeros(0, int)
         self._rebuild()

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.model_panel = ModelPanel(self.state)
+        self.model_panel.setMinimumWidth(300)
         self.latent_panel = LatentPanel(self.grid)
         self.model_dock = self._dock("Model", "modelDock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.latent_dock = self._dock("Focused latent", "latentDock", self.latent_panel,
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.canvas.cellMenuRequested.connect(self._cell_menu)
         self.grid.layout_changed.connect(self._stop_walk_on_layout)
         self.resize(1400, 900)
+        self.resizeDocks([self.model_dock, self.latent_dock], [340, 300], Qt.Orientation.Horizontal)
         self._restore()
 
     # ---- construction -----------------------------------------------------------------------------
@@ -145,10 +147,18 @@ class MainWindow(QMainWindow):
     def open_paths(self, paths) -> list[str]:
         """Open each path; returns the one-line errors (also shown in the status bar)."""
         errors = []
+        opened = 0
         for p in paths:
             err = self.open_path(p)
             if err:
                 errors.append(err)
+            else:
+                opened += 1
+        if opened > 1 and not errors:
+            names = ", ".join(m.name for m in self.state.models)
+            self.show_message(f"Opened {names} (decoding on {self.state.models[-1].provider})")
+        elif errors:
+            self.show_message(errors[-1] + ("" if len(errors) == 1 else f" (and {len(errors) - 1} more errors)"))
         return errors
 
     def open_path(self, path, image_shape=None) -> str | None:

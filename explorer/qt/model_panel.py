@@ -47,7 +47,7 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
         row("Classes", f"{len(model.class_names)}")
     if model.atlas_path is not None:
         row("Atlas", model.atlas_path.name)
-    row("File", str(model.path))
+    row("File", f"{model.path.parent.name}/{model.path.name}")
     parts.append("<table>" + "".join(rows) + "</table>")
     parts.append("<h4>Signature</h4><table>" + "".join(
         f"<tr><td class='k'>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in info["signature"].items())

@@ -1,0 +1,75 @@
+"""Shared fixtures. Qt runs offscreen; settings go to a temporary .ini; every test checks for leaked windows."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("LATENT_EXPLORER_PROVIDER", "cpu")  # tests never wait for GPU providers
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+import model_factory  # noqa: E402
+
+
+@pytest.fixture
+def gan_bundle(tmp_path) -> Path:
+    folder = tmp_path / "gan"
+    model_factory.make_contract_gan(folder)
+    return folder
+
+
+@pytest.fixture
+def vae_bundle(tmp_path) -> Path:
+    folder = tmp_path / "vae"
+    model_factory.make_contract_vae(folder)
+    return folder
+
+
+@pytest.fixture
+def settings_file(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "settings.ini"
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(path))
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path / "no-bundled-models"))
+    return path
+
+
+@pytest.fixture
+def window(qtbot, settings_file, gan_bundle, vae_bundle):
+    """A main window with two models open (GAN active), fully decoded."""
+    from explorer.qt.app import build_window, ensure_app, wait_for_grid
+
+    ensure_app()
+    win, errors = build_window([str(gan_bundle), str(vae_bundle)], interactive=False)
+    assert errors == []
+    win.show()
+    assert wait_for_grid(win)
+    yield win
+    win.close()
+    win.deleteLater()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_windows(request):
+    """After a Qt test, no top-level widget that the test created may stay alive."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    before = {id(w) for w in app.topLevelWidgets()} if app else set()
+    yield
+    app = QApplication.instance()
+    for _ in range(3):
+        app.processEvents()
+        from PySide6.QtCore import QCoreApplication, QEvent
+
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    leaked = [w for w in app.topLevelWidgets() if id(w) not in before]
+    assert not leaked, f"top-level widgets leaked: {[type(w).__name__ for w in leaked]}"
