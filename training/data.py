@@ -6,9 +6,11 @@ Everything returns ``ImageSet``: images uint8 [N, C, H, W], labels int64 [N] (-1
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +56,10 @@ def _has_files(folder: Path) -> bool:
     return all(any((folder / (n + s)).is_file() for s in (".gz", "")) for pair in FILES.values() for n in pair)
 
 
+def _has_some_idx(folder: Path) -> bool:
+    return any((folder / (n + s)).is_file() for pair in FILES.values() for n in pair for s in (".gz", ""))
+
+
 def find_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Path:
     """Return the folder holding the four Fashion-MNIST IDX files.
 
@@ -65,9 +71,11 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: b
         folder = Path(data_dir).expanduser()
         if _has_files(folder):
             return folder
+        missing = [n + ".gz" for p in FILES.values() for n in p
+                   if not any((folder / (n + s)).is_file() for s in (".gz", ""))]
         raise DataError(
             f"--data {folder}: expected the Fashion-MNIST files {', '.join(n + '.gz' for p in FILES.values() for n in p)} "
-            f"there, found {'no such folder' if not folder.is_dir() else 'not all of them'}")
+            f"there, found {'no such folder' if not folder.is_dir() else 'no ' + ', '.join(missing)}")
     looked: list[str] = []
     env = os.environ.get(ENV_VAR)
     candidates = ([(Path(env).expanduser(), f"${ENV_VAR}")] if env else []) + [
@@ -112,7 +120,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged deflate data inside a .gz
         raise DataError(f"{path}: cannot read IDX file ({type(exc).__name__}: {exc}); the file is corrupt or truncated, "
                         "delete it and fetch it again") from None
     if len(raw) < 4:
@@ -126,7 +134,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: truncated IDX header")
     shape = struct.unpack(">" + "I" * ndim, raw[4:header])
     dtype = np.dtype(dtypes[dtype_code])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact: np.prod would wrap around on a lying header
     if len(raw) - header != expected:
         raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes of data), "
                         f"file holds {len(raw) - header}; the file is truncated or corrupt")
@@ -210,8 +218,11 @@ def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels
                  seed: int = 0, test_fraction: float = 0.1) -> ImageSet:
     """Fashion-MNIST when ``data`` is None or a folder of IDX files; otherwise an image folder.
 
-    Image folders are split into train/test by a seeded shuffle (``test_fraction`` held out).
+    Image folders are split into train/test by a seeded shuffle (``test_fraction`` held out); each part
+    keeps the shuffled order, so taking its first N images (``--limit``) samples every class.
     """
+    if data is not None and not _has_files(Path(data).expanduser()) and _has_some_idx(Path(data).expanduser()):
+        find_fashion_mnist(data)  # an incomplete Fashion-MNIST folder: raises the message naming the files
     if data is None or _has_files(Path(data).expanduser()):
         if channels not in (None, 1):
             raise DataError(f"Fashion-MNIST is grayscale; --channels {channels} is not possible")
@@ -220,4 +231,4 @@ def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels
     order = np.random.default_rng(seed).permutation(len(full))
     n_test = max(1, int(round(len(full) * test_fraction))) if len(full) > 1 else 0
     part = order[:n_test] if split == "test" else order[n_test:]
-    return full.subset(np.sort(part))
+    return full.subset(part)
