@@ -141,7 +141,10 @@ class ModelCard:
         if values.get("format") != FORMAT_NAME:
             raise ContractError(f"{source}: metadata format is {values.get('format')!r}, expected {FORMAT_NAME!r}")
         version = values.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise ContractError(f"{source}: metadata '{KEY_PREFIX}format_version' is {version!r}, "
+                                "expected a positive integer")
+        if version > FORMAT_VERSION:
             raise ContractError(
                 f"{source}: contract version {version!r} is newer than this app understands ({FORMAT_VERSION}); "
                 "update Latent Explorer")
@@ -168,7 +171,7 @@ class ModelCard:
                 feature_dim=None if values.get("feature_dim") is None else int(values["feature_dim"]),
                 format_version=version,
             )
-        except (TypeError, ValueError, IndexError) as exc:
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:  # AttributeError: a list for a dict
             if isinstance(exc, ContractError):
                 raise ContractError(f"{source}: {exc}") from None
             raise ContractError(f"{source}: malformed metadata ({exc})") from None
@@ -234,7 +237,7 @@ def expected_shapes(card: ModelCard) -> dict[str, list[int | str]]:
 
 
 def check_model_proto(model, card: ModelCard, *, source: str = "model") -> None:
-    """Check graph inputs/outputs, dtypes, dynamic batch axis, opset and IR version against the card."""
+    """Check graph inputs/outputs, dtypes, dynamic batch axis, opset, IR version and embedded weights."""
     import onnx
 
     if model.ir_version > IR_VERSION:
@@ -242,6 +245,10 @@ def check_model_proto(model, card: ModelCard, *, source: str = "model") -> None:
     opsets = {o.domain or "ai.onnx": o.version for o in model.opset_import}
     if opsets.get("ai.onnx") != OPSET:
         raise ContractError(f"{source}: default opset is {opsets.get('ai.onnx')}, contract pins {OPSET}")
+    external = [i.name for i in model.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise ContractError(f"{source}: weights stored outside the file ({external[0]}, ...); "
+                            "the contract wants them inside")
     shapes = expected_shapes(card)
     initializers = {i.name for i in model.graph.initializer}
     graph_inputs = [i for i in model.graph.input if i.name not in initializers]
@@ -340,10 +347,14 @@ class Atlas:
                 mu, logvar, labels = data["mu"], data["logvar"], data["labels"]
                 names = tuple(str(c) for c in data["class_names"])
                 split = str(data["split"])
+                version = int(data["format_version"]) if "format_version" in data else FORMAT_VERSION
         except FileNotFoundError:
             raise ContractError(f"{path}: atlas file not found") from None
         except Exception as exc:
             raise ContractError(f"{path.name}: not a readable atlas ({type(exc).__name__}: {exc})") from None
+        if version > FORMAT_VERSION:
+            raise ContractError(f"{path.name}: atlas version {version} is newer than this app understands "
+                                f"({FORMAT_VERSION}); update Latent Explorer")
         if mu.ndim != 2 or mu.shape != logvar.shape or labels.shape != (mu.shape[0],):
             raise ContractError(
                 f"{path.name}: atlas arrays disagree: mu {mu.shape}, logvar {logvar.shape}, labels {labels.shape}")
@@ -394,10 +405,13 @@ def open_bundle(folder: str | os.PathLike) -> Bundle:
         if card.role in cards:
             raise ContractError(f"{folder}: two files claim role {card.role}: {files[card.role].name}, {path.name}")
         cards[card.role], files[card.role] = card, path
+    by_name = {path.name: role for role, path in files.items()}
     for role, card in cards.items():
         for sib_role, name in card.siblings.items():
             if not (folder / name).is_file():
                 raise ContractError(f"{files[role].name}: sibling {sib_role} file {name!r} is missing from {folder}")
+            if by_name.get(name, sib_role) != sib_role:
+                raise ContractError(f"{files[role].name}: sibling {sib_role} file {name!r} holds a {by_name[name]}")
     families = {c.family for c in cards.values()}
     if len(families) > 1:
         raise ContractError(f"{folder}: files of different families in one bundle: {sorted(families)}")
