@@ -159,6 +159,8 @@ class RealReference:
     knn_features [R, F]          real subset for precision/recall/density/coverage, float32 ...
     knn_radii [R, 2]             ... and its k-NN radii at (k_precision, k_density), feature units
     dup_threshold                closest real-real distance in knn_features (near duplicates)
+    real_sharpness               mean Laplacian variance of the real images ([0, 1] pixels; NaN if unknown),
+                                 the yardstick for a generator's sharpness (see explorer.monitor)
     holdout_features [H, F], holdout_logits [H, K]   held-out real outputs for the floors
 
     The floor at N is the mean (and spread) over ``floor_repeats`` seeded draws of N holdout
@@ -183,6 +185,7 @@ class RealReference:
     ndb_alpha: float = 0.05
     seed: int = 0
     floor_repeats: int = 5
+    real_sharpness: float = float("nan")
     floors: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -344,6 +347,7 @@ class RealReference:
             "k_precision": np.int64(self.k_precision), "k_density": np.int64(self.k_density),
             "ndb_alpha": np.float64(self.ndb_alpha), "seed": np.int64(self.seed),
             "floor_repeats": np.int64(self.floor_repeats),
+            "real_sharpness": np.float64(self.real_sharpness),
             "floor_names": np.array(METRIC_NAMES),
             "floor_ns": np.array(ns, np.int64),
             "floor_mean": np.array([self.floors[n][0] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
@@ -390,7 +394,8 @@ class RealReference:
                        holdout_features=z["holdout_features"], holdout_logits=z["holdout_logits"],
                        classifier_id=got_clf, dataset_id=got_ds, k_precision=int(z["k_precision"]),
                        k_density=int(z["k_density"]), ndb_alpha=float(z["ndb_alpha"]),
-                       seed=int(z["seed"]), floor_repeats=int(z["floor_repeats"]), floors=floors)
+                       seed=int(z["seed"]), floor_repeats=int(z["floor_repeats"]), floors=floors,
+                       real_sharpness=float(z["real_sharpness"]) if "real_sharpness" in z.files else float("nan"))
 
     @classmethod
     def load_or_build(cls, path: str | os.PathLike, *, classifier_id: str, dataset_id: str,

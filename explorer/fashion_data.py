@@ -1,0 +1,87 @@
+"""Read the Fashion-MNIST IDX files with numpy (the app never imports ``training/``).
+
+Where the files are looked for (no download from the app): ``data_dir``, ``$FASHION_MNIST_DIR``,
+Debian's ``dataset-fashion-mnist`` folder, then the trainer's user cache. Gzipped (``.gz``) or plain.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ENV_VAR = "FASHION_MNIST_DIR"
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+SPLITS = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+class DataNotFound(FileNotFoundError):
+    """The Fashion-MNIST files are not where we looked. ``str()`` says where and what to do."""
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """An IDX file (optionally gzipped) as a numpy array. Raises ValueError naming the file and the problem."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path}: corrupt or truncated IDX file ({type(exc).__name__})") from None
+    if len(raw) < 4:
+        raise ValueError(f"{path}: expected an IDX header, found {len(raw)} bytes")
+    zero, code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or code not in _IDX_DTYPES or ndim == 0:
+        raise ValueError(f"{path}: expected an IDX magic number, found {raw[:4].hex()}")
+    head = 4 + 4 * ndim
+    if len(raw) < head:
+        raise ValueError(f"{path}: IDX header cut short")
+    shape = struct.unpack(">" + "I" * ndim, raw[4:head])
+    dtype = np.dtype(_IDX_DTYPES[code])
+    need = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - head != need:
+        raise ValueError(f"{path}: header says {shape} ({need} bytes of data), found {len(raw) - head} bytes")
+    return np.frombuffer(raw, dtype, offset=head).reshape(shape)
+
+
+def _file(folder: Path, name: str) -> Path | None:
+    for suffix in (".gz", ""):
+        if (folder / (name + suffix)).is_file():
+            return folder / (name + suffix)
+    return None
+
+
+def find_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding the four IDX files; DataNotFound lists where it looked."""
+    if data_dir is not None:
+        candidates = [Path(data_dir).expanduser()]
+    else:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "latent-explorer" / "fashion-mnist"
+        env = os.environ.get(ENV_VAR)
+        candidates = ([Path(env).expanduser()] if env else []) + [DEBIAN_DIR, cache]
+    for folder in candidates:
+        if all(_file(folder, n) for pair in SPLITS.values() for n in pair):
+            return folder
+    raise DataNotFound("Fashion-MNIST IDX files not found in " + ", ".join(str(c) for c in candidates)
+                       + f"; install 'dataset-fashion-mnist', set ${ENV_VAR}, or pass the folder")
+
+
+def load_split(split: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 [N, 28, 28], labels int64 [N]) of the "train" or "test" split."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, found {split!r}")
+    folder = find_fashion_mnist(data_dir)
+    img_name, lab_name = SPLITS[split]
+    images = read_idx(_file(folder, img_name))
+    labels = read_idx(_file(folder, lab_name)).astype(np.int64)
+    if images.ndim != 3 or labels.shape != (images.shape[0],):
+        raise ValueError(f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
+    return images, labels
