@@ -100,10 +100,13 @@ def plan_providers(available: list[str] | None = None, *, driver_present: bool |
     return ProviderPlan(tuple(chosen), tuple(notes))
 
 
-def _provider_options(name: str) -> dict:
+def _provider_options(name: str, profiles: dict[str, str] | None = None) -> dict:
     if name == "TensorrtExecutionProvider":
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "latent-explorer" / "trt"
-        return {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache)}
+        options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache)}
+        if profiles:  # one engine covering batch 1..1024 instead of a rebuild per new batch size
+            options.update({f"trt_profile_{k}_shapes": v for k, v in profiles.items()})
+        return options
     if name == "CUDAExecutionProvider":
         # Exhaustive cuDNN search costs seconds per new batch size; heuristics are fine for small decoders.
         return {"cudnn_conv_algo_search": "HEURISTIC"}
@@ -144,7 +147,29 @@ def _preload_dlls() -> None:
             pass
 
 
-def create_session(path: Path, plan: ProviderPlan | None = None):
+def trt_profiles(proto) -> dict[str, str] | None:
+    """TensorRT optimisation profiles (min/opt/max) for inputs whose only dynamic axis is the batch."""
+    inits = {i.name for i in proto.graph.initializer}
+    shapes = {}
+    for v in proto.graph.input:
+        if v.name in inits:
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+        if not dims or any(d is None for d in dims[1:]):
+            return None
+        if dims[0] is not None:
+            return None  # fixed batch: nothing to profile
+        shapes[v.name] = dims[1:]
+    if not shapes:
+        return None
+
+    def fmt(n):
+        return ",".join(f"{k}:" + "x".join(str(x) for x in [n] + rest) for k, rest in shapes.items())
+
+    return {"min": fmt(1), "opt": fmt(64), "max": fmt(1024)}
+
+
+def create_session(path: Path, plan: ProviderPlan | None = None, profiles: dict[str, str] | None = None):
     """An InferenceSession on the best provider; returns (session, notes about fallbacks)."""
     import onnxruntime as ort
 
@@ -152,7 +177,7 @@ def create_session(path: Path, plan: ProviderPlan | None = None):
     notes = list(plan.notes)
     if any(p in plan.requested for p in _NVIDIA):
         _preload_dlls()
-    providers = [(p, _provider_options(p)) for p in plan.requested]
+    providers = [(p, _provider_options(p, profiles)) for p in plan.requested]
     try:
         session = ort.InferenceSession(str(path), session_options(), providers=providers)
     except Exception as exc:
@@ -661,7 +686,9 @@ def open_model(path: str | os.PathLike, *, image_shape: tuple[int, int, int] | N
         except ContractError as exc:
             notes.append(f"contract check: {exc}")
     check_external_data(proto, file.parent, source)
-    session, provider_notes = create_session(file, plan)
+    plan = plan or plan_providers()
+    profiles = trt_profiles(proto) if "TensorrtExecutionProvider" in plan.requested else None
+    session, provider_notes = create_session(file, plan, profiles)
     signature = infer_signature(session, proto, card, source, image_shape)
     del proto
     stat = file.stat()

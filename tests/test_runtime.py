@@ -239,3 +239,13 @@ def test_tile_layout():
     assert img[0, 0, 0] == 9
     partial = runtime.tile(px[:3], 2, 2, pad=1, fill=9)
     np.testing.assert_array_equal(partial[4:6, 5:8], 9)
+
+
+def test_tensorrt_profiles_cover_the_batch_range(tmp_path):
+    proto = onnx.load(str(mf.make_generator(tmp_path / "c.onnx", label_classes=3)))
+    assert runtime.trt_profiles(proto) == {"min": "z:1x8,label:1", "opt": "z:64x8,label:64",
+                                           "max": "z:1024x8,label:1024"}
+    fixed = onnx.load(str(mf.make_generator(tmp_path / "f.onnx", fixed_batch=4)))
+    assert runtime.trt_profiles(fixed) is None
+    opts = runtime._provider_options("TensorrtExecutionProvider", runtime.trt_profiles(proto))
+    assert opts["trt_profile_max_shapes"] == "z:1024x8,label:1024" and opts["trt_engine_cache_enable"]

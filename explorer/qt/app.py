@@ -36,6 +36,9 @@ QSlider::groove:horizontal { height: 4px; background: #3a3f47; border-radius: 2p
 QSlider::sub-page:horizontal { background: #2f6fde; border-radius: 2px; }
 QSlider::handle:horizontal { background: #e3e6ea; width: 12px; margin: -5px 0; border-radius: 6px; }
 QCheckBox { spacing: 6px; }
+QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #5a616c; border-radius: 3px; background: #2a2e35; }
+QCheckBox::indicator:checked { background: #2f6fde; border-color: #2f6fde; }
+QPushButton:disabled, QToolButton:disabled { color: #6b727c; }
 """
 
 
@@ -116,7 +119,6 @@ def _screenshot(app, window, errors, out: str, view: str) -> int:
         window.latent_dock.raise_()
     elif view == "model":
         window.model_dock.raise_()
-        window.model_dock.setMinimumWidth(420)
     wait_for_grid(window)
     for _ in range(5):
         QApplication.processEvents()

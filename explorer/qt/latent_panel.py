@@ -76,6 +76,7 @@ class LatentPanel(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.note)
         lay.addWidget(self.scroll, 1)
+        lay.addStretch(0)
         self._original: np.ndarray | None = None
         self.reset.clicked.connect(self._reset)
         self.zero.clicked.connect(self._zero)
@@ -127,11 +128,14 @@ class LatentPanel(QWidget):
 
     def _on_focus(self, index) -> None:
         enabled = index is not None and self.grid.model is not None
-        self.reset.setEnabled(enabled)
-        self.zero.setEnabled(enabled)
+        self.reset.setVisible(enabled)
+        self.zero.setVisible(enabled)
+        self.scroll.setVisible(enabled)
         if not enabled:
             self.title.setText("Click a cell to focus it" if self.grid.model is not None else "No model open")
-            self.note.setText("")
+            self.note.setText("Its latent vector appears here as one slider per dimension; drag a slider and "
+                              "the cell updates as you move. Right-click a cell to save it, copy its latent "
+                              "or use it as a path endpoint." if self.grid.model is not None else "")
             self.preview.set_pixels(None)
             self.preview.hide()
             self._original = None

@@ -100,6 +100,8 @@ class MainWindow(QMainWindow):
         self.grid.layout_changed.connect(self._stop_walk_on_layout)
         self.resize(1400, 900)
         self.resizeDocks([self.model_dock, self.latent_dock], [340, 300], Qt.Orientation.Horizontal)
+        self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.canvas.setFocus()
         self._restore()
 
     # ---- construction -----------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
         parts.append("<p class='warn'>⚠ The file was deleted from disk; the open copy keeps working "
                      "until you close it.</p>")
     c, h, w = model.image_shape
-    row("Provider", f"{model.provider}  ({', '.join(p.replace('ExecutionProvider', '') for p in model.providers)})")
+    others = [p.replace("ExecutionProvider", "") for p in model.providers[1:]]
+    row("Provider", model.provider + (f"  (fallback: {', '.join(others)})" if others else ""))
     row("Latent", f"{model.latent_dim} dims, prior N(0, I)")
     row("Image", f"{w}×{h} {'gray' if c == 1 else 'RGB'}")
     row("Value range", f"[{info['value_range'][0]:g}, {info['value_range'][1]:g}] ({info['value_range_source']})")
