@@ -58,6 +58,25 @@ METRIC_LABELS = {
     "ndb_fraction": "NDB (bins differing)", "ndb_js": "NDB JS divergence", "near_dup_rate": "near-duplicate rate",
 }
 
+# What the monitor plots (view and HTML report alike): (title, metric keys) per diversity plot ...
+DIVERSITY_PLOTS = (
+    ("Coverage, recall and precision", ("coverage", "recall", "precision")),
+    ("Modes covered (classes with ≥ 1 % of samples)", ("modes_covered",)),
+    ("Fréchet distance (classifier features)", ("fd",)),
+    ("Density (≈ 1 when matched; > 1: samples pile up)", ("density",)),
+    ("NDB: share of bins differing from real", ("ndb_fraction",)),
+)
+# ... and (title, ((metrics.jsonl key, label), ...)) per training-curve plot, by family.
+CURVE_PLOTS = {
+    "gan": (("Losses", (("d_loss", "D loss"), ("g_loss", "G loss"))),
+            ("Discriminator outputs", (("d_x", "D(x)"), ("d_g_z", "D(G(z))")))),
+    "vae": (("Loss terms (nats per image)", (("reconstruction", "reconstruction"), ("kl", "KL"),
+                                             ("test_neg_elbo", "test −ELBO"))),
+            ("Active latent units", (("active_units", "active units"),))),
+    "classifier": (("Loss", (("loss", "train loss"), ("test_loss", "test loss"))),
+                   ("Accuracy", (("accuracy", "train"), ("test_accuracy", "test")))),
+}
+
 
 class MonitorError(ValueError):
     """Something the monitor cannot use; ``str()`` is one line: what was expected, what was found."""

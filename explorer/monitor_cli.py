@@ -1,0 +1,295 @@
+"""Command-line entry points of the diversity monitor (wired into ``latent-explorer`` by explorer/cli.py).
+
+    latent-explorer diversity MODEL [--classifier C] [--n N] [--seed S] [--json] [--fail-on-alarm]
+    latent-explorer monitor RUN_DIR [--classifier C] [--n N] [--seed S] [--report out.html] [--json]
+                                    [--screenshot out.png]
+    latent-explorer compare MODEL_A MODEL_B [--classifier C] [--n N] [--seed S] [--json] [--report out.html]
+    latent-explorer reference [CLASSIFIER] [--data DIR] [--limit N]
+
+Each ``*_command(argv)`` returns the exit code: 0 success; 2 bad input (one line on stderr saying
+what was expected and what was found, never a traceback); 4 ``--fail-on-alarm`` and an alarm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+PROG = "latent-explorer"
+EXIT_BAD_INPUT = 2
+EXIT_ALARM = 4
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not usage + message
+        raise _Usage(message)
+
+
+def _sample_count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of samples, found {text!r}") from None
+    if not 16 <= n <= 5000:
+        raise argparse.ArgumentTypeError(f"expected N in 16..5000 (the real holdout pool has 5000), found {n}")
+    return n
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    from .monitor import DEFAULT_N, DEFAULT_SEED
+
+    p.add_argument("--classifier", metavar="C", default=None,
+                   help="classifier bundle or .onnx (default: the bundled fashion-classifier)")
+    p.add_argument("--n", type=_sample_count, default=DEFAULT_N, help=f"samples per model (default {DEFAULT_N})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="latent-bank seed (default 0)")
+    p.add_argument("--data", metavar="DIR", default=None,
+                   help="Fashion-MNIST folder, used once to build a missing real-data reference")
+
+
+def _classifier_arg(value: str | None, *, required: bool) -> str | None:
+    """The classifier to use: the argument, else the bundled one; None (or an error) when there is none."""
+    from .paths import bundled_model
+
+    if value is not None:
+        if not Path(value).expanduser().exists():
+            raise _Fail(f"--classifier {value}: expected a classifier bundle folder or .onnx file, found nothing there")
+        return value
+    bundled = bundled_model("classifier")
+    if bundled.is_dir() and any(bundled.glob("*.onnx")):
+        return str(bundled)
+    if required:
+        raise _Fail(f"expected a classifier (--classifier C, or the bundled one at {bundled}), found none; "
+                    "train one with 'latent-train classifier'")
+    return None
+
+
+class _Fail(Exception):
+    pass
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+    return lambda msg: print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+
+def _run(name: str, body, argv: list[str]) -> int:
+    """Run a command body with the one-line error policy."""
+    from .contract import ContractError
+    from .monitor import MonitorError
+    from .runtime import ModelError
+
+    try:
+        return body(argv)
+    except (_Usage, _Fail, MonitorError, ModelError, ContractError) as exc:
+        print(f"{PROG} {name}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FileNotFoundError as exc:
+        print(f"{PROG} {name}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, (int, type(None))) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line, never a traceback (LATENT_EXPLORER_DEBUG=1 shows it)
+        if os.environ.get("LATENT_EXPLORER_DEBUG"):
+            raise
+        print(f"{PROG} {name}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _write_text(path: str, text: str) -> Path:
+    from .report import write_html
+
+    try:
+        return write_html(text, path)
+    except OSError as exc:
+        raise _Fail(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# ---- diversity ----------------------------------------------------------------------------------
+
+def _evaluator(args, quiet: bool):
+    from .blas import limit_blas_threads
+    from .monitor import Classifier, SnapshotEvaluator, load_reference
+
+    limit_blas_threads(1)
+    clf = Classifier(_classifier_arg(args.classifier, required=True))
+    ref = load_reference(clf, data_dir=args.data, progress=_progress(quiet))
+    return SnapshotEvaluator(clf, ref, n=args.n, seed=args.seed), clf
+
+
+def _print_evaluation(ev, clf) -> None:
+    from .monitor import METRIC_LABELS
+
+    print(f"{ev.name}  ({ev.family}, N = {ev.n}, latent-bank seed {ev.seed})  {ev.path}")
+    print(f"  classifier: {clf.path}")
+    rep = ev.report
+    print(f"  {'metric':<28}{'value':>10}   real floor (same N)")
+    for k, v in rep.metrics.items():
+        print(f"  {METRIC_LABELS.get(k, k):<28}{v:>10.4g}   {rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}")
+    print(f"  {'sharpness vs real':<28}{ev.sharpness_ratio:>10.3g}   1")
+    print("  verdict: " + ("ok" if not rep.alarms else ", ".join(a.name for a in rep.alarms)))
+    for a in rep.alarms:
+        print(f"    {a.name}: {a.detail}")
+
+
+def diversity_command(argv: list[str]) -> int:
+    """``latent-explorer diversity MODEL [--classifier C] [--n N] [--json]``: metrics, floors, verdict."""
+
+    def body(argv):
+        from .runtime import open_model
+
+        p = _Parser(prog=f"{PROG} diversity",
+                    description="Diversity metrics of a generator next to their real-vs-real floors, and a verdict.")
+        p.add_argument("model", help="generator/decoder .onnx or bundle folder")
+        _common(p)
+        p.add_argument("--json", action="store_true", help="print JSON (metrics, floors, verdict, alarms)")
+        p.add_argument("--fail-on-alarm", action="store_true", help=f"exit {EXIT_ALARM} when the verdict is not ok")
+        args = p.parse_args(argv)
+        model = open_model(args.model)
+        evaluator, clf = _evaluator(args, quiet=False)
+        ev = evaluator.evaluate(model)
+        if args.json:
+            out = ev.to_dict()
+            out["classifier"] = str(clf.path)
+            print(json.dumps(out, indent=2))
+        else:
+            _print_evaluation(ev, clf)
+        return EXIT_ALARM if args.fail_on_alarm and ev.verdict != "ok" else 0
+
+    return _run("diversity", body, argv)
+
+
+# ---- monitor ------------------------------------------------------------------------------------
+
+def monitor_command(argv: list[str]) -> int:
+    """``latent-explorer monitor RUN_DIR [--report out.html]``: the live monitor window, or a headless report."""
+
+    def body(argv):
+        p = _Parser(prog=f"{PROG} monitor",
+                    description="Watch a training run folder: diversity with real floors, training curves, alarms.")
+        p.add_argument("run_dir", metavar="RUN_DIR", help="training run folder (holds snapshots/, metrics.jsonl)")
+        _common(p)
+        p.add_argument("--report", metavar="OUT.html", help="evaluate every snapshot and write an HTML report; no window")
+        p.add_argument("--json", action="store_true", help="with --report: also print the summary as JSON")
+        p.add_argument("--screenshot", metavar="OUT.png", help="open the monitor offscreen, wait for it, save a PNG")
+        args = p.parse_args(argv)
+        run = Path(args.run_dir).expanduser()
+        if not run.is_dir():
+            raise _Fail(f"expected a training run folder (RUN_DIR), found {'a file' if run.exists() else 'nothing'} at {run}")
+        classifier = _classifier_arg(args.classifier, required=False)
+        if args.report:
+            return _monitor_report(args, run, classifier)
+        from .qt.monitor_view import run_monitor_window
+
+        return run_monitor_window(str(run), classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
+                                  screenshot=args.screenshot)
+
+    return _run("monitor", body, argv)
+
+
+def _monitor_report(args, run: Path, classifier: str | None) -> int:
+    from .blas import limit_blas_threads
+    from .monitor import evaluate_run
+    from .report import run_report_html
+
+    if not any((run / name).exists() for name in ("snapshots", "metrics.jsonl", "config.json")):
+        raise _Fail(f"expected a training run folder with snapshots/ or metrics.jsonl, found neither in {run}")
+    limit_blas_threads(1)
+    t0 = time.perf_counter()
+    mon, note = evaluate_run(run, classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
+                             progress=_progress(args.json))
+    out = _write_text(args.report, run_report_html(mon, classifier=classifier, n=args.n, seed=args.seed, note=note))
+    summary = mon.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        verdict = summary["verdict"]
+        print(f"wrote {out} ({len(summary['evaluated'])} snapshot(s) evaluated, "
+              f"{len(summary['skipped'])} skipped, {time.perf_counter() - t0:.1f} s); verdict: "
+              + (verdict if verdict == "ok" else ", ".join(verdict)))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+# ---- compare ------------------------------------------------------------------------------------
+
+def compare_command(argv: list[str]) -> int:
+    """``latent-explorer compare A B``: two models on the same latent-bank seed and N."""
+
+    def body(argv):
+        from .monitor import compare_models
+        from .report import comparison_html
+
+        p = _Parser(prog=f"{PROG} compare", description="Two models side by side: sharpness, diversity, FD.")
+        p.add_argument("model_a")
+        p.add_argument("model_b")
+        _common(p)
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--report", metavar="OUT.html", help="also write an HTML page with both sample grids")
+        args = p.parse_args(argv)
+        evaluator, _ = _evaluator(args, quiet=args.json)
+        cmp = compare_models(args.model_a, args.model_b, evaluator)
+        if args.report:
+            _write_text(args.report, comparison_html(cmp))
+        if args.json:
+            print(json.dumps(cmp.to_dict(), indent=2))
+        else:
+            for line in cmp.findings():
+                print(line)
+        return 0
+
+    return _run("compare", body, argv)
+
+
+# ---- reference ----------------------------------------------------------------------------------
+
+def reference_command(argv: list[str]) -> int:
+    """``latent-explorer reference [CLASSIFIER]``: build the real-data reference cache inside the bundle."""
+
+    def body(argv):
+        from .blas import limit_blas_threads
+        from .monitor import build_fashion_reference
+
+        p = _Parser(prog=f"{PROG} reference",
+                    description="Build real-reference.npz (Fashion-MNIST test + train statistics and real-vs-real "
+                                "floors) inside a classifier bundle. Run once per classifier.")
+        p.add_argument("classifier", nargs="?", default=None, help="classifier bundle (default: the bundled one)")
+        p.add_argument("--data", metavar="DIR", default=None, help="Fashion-MNIST folder (default: the usual places)")
+        p.add_argument("--limit", type=int, default=None, help="use a random subset of this many real images")
+        args = p.parse_args(argv)
+        limit_blas_threads(1)
+        t0 = time.perf_counter()
+        ref, path = build_fashion_reference(_classifier_arg(args.classifier, required=True), data_dir=args.data,
+                                            limit=args.limit, progress=_progress(False))
+        print(f"wrote {path} ({ref.n_real} reference + {len(ref.holdout_features)} holdout real images, "
+              f"floors at N = {sorted(ref.floors)}, {time.perf_counter() - t0:.0f} s)")
+        return 0
+
+    return _run("reference", body, argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m explorer.monitor_cli diversity|monitor|compare|reference ...`` (before cli.py wires them)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"diversity": diversity_command, "monitor": monitor_command, "compare": compare_command,
+                "reference": reference_command}
+    if not argv or argv[0] not in commands:
+        print(f"{PROG}: error: expected one of {', '.join(commands)}, found {argv[0] if argv else 'nothing'}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Self-contained HTML reports (plots as base64 PNG inside) of a monitored run or a comparison.
+
+Headless: numpy + Pillow only, so ``latent-explorer monitor RUN_DIR --report out.html`` works on a
+remote GPU machine without a display.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import diversity as D
+from .charts import PALETTE, Line, bar_chart, line_chart
+from .monitor import CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif; margin: 24px auto; max-width: 1000px;
+       color: #23272e; background: #f6f7f9; }
+h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; }
+.meta { color: #667; font-size: 13px; }
+.banner { border-radius: 6px; padding: 12px 16px; margin: 16px 0; font-size: 14px; }
+.banner.ok { background: #e3f4e8; border: 1px solid #7cc493; }
+.banner.alarm { background: #fde7e4; border: 1px solid #e0796b; }
+.banner b { display: block; margin-bottom: 4px; }
+.banner ul { margin: 4px 0 0 18px; padding: 0; }
+.plots { display: flex; flex-wrap: wrap; gap: 12px; }
+.plots img { background: white; border: 1px solid #dde; border-radius: 4px; }
+table { border-collapse: collapse; font-size: 13px; background: white; }
+td, th { border: 1px solid #dde; padding: 4px 8px; text-align: right; }
+th { background: #eef0f4; } td:first-child, th:first-child { text-align: left; }
+.bad { color: #b3261e; font-weight: 600; }
+.strip { display: flex; flex-wrap: wrap; gap: 8px; }
+.strip figure { margin: 0; text-align: center; font-size: 12px; color: #556; }
+.strip img, .grid img { image-rendering: pixelated; border: 1px solid #ccd; background: #222; }
+.note { color: #8a5a00; font-size: 13px; }
+.side { display: flex; gap: 24px; flex-wrap: wrap; }
+"""
+
+
+def _img(png: bytes, width: int | None = None, alt: str = "") -> str:
+    w = f' width="{width}"' if width else ""
+    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}"{w} alt="{html.escape(alt)}">'
+
+
+def image_png(u8: np.ndarray, scale: int = 1) -> bytes:
+    """PNG bytes of a uint8 [H, W, 1|3] image, enlarged by an integer factor (nearest neighbour)."""
+    arr = u8[..., 0] if u8.ndim == 3 and u8.shape[2] == 1 else u8
+    img = Image.fromarray(np.ascontiguousarray(arr))
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _chart(png: bytes, alt: str) -> str:
+    from .charts import SCALE
+
+    w = Image.open(io.BytesIO(png)).width // SCALE
+    return _img(png, w, alt)
+
+
+def _banner(alarms: list[D.Alarm], where: str) -> str:
+    if not alarms:
+        return f'<div class="banner ok"><b>No alarm</b>{html.escape(where)}</div>'
+    items = "".join(f"<li><b style='display:inline'>{html.escape(a.name.replace('_', ' '))}</b>: "
+                    f"{html.escape(a.detail)}</li>" for a in alarms)
+    return f'<div class="banner alarm"><b>{len(alarms)} alarm(s) {html.escape(where)}</b><ul>{items}</ul></div>'
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def metrics_table(ev: ModelEvaluation) -> str:
+    """Metric | value | real floor ± spread rows of one evaluation (empty without a report)."""
+    if ev.report is None:
+        return ""
+    rep = ev.report
+    alarmed = " ".join(a.name for a in rep.alarms)
+    rows = []
+    for k in D.METRIC_NAMES:
+        bad = {"modes_covered": "modes_dropped", "coverage": "coverage_low", "ndb_fraction": "ndb_high",
+               "near_dup_rate": "near_duplicates", "density": "density_up_recall_down",
+               "recall": "density_up_recall_down"}.get(k, "~") in alarmed
+        rows.append(f"<tr><td>{html.escape(METRIC_LABELS.get(k, k))}</td><td class='{'bad' if bad else ''}'>"
+                    f"{_fmt(rep.metrics[k])}</td><td>{_fmt(rep.floors.get(k))} ± {_fmt(rep.floor_spread.get(k))}</td></tr>")
+    rows.append(f"<tr><td>sharpness vs real images</td><td>{_fmt(ev.sharpness_ratio)}</td><td>1</td></tr>")
+    return ("<table><tr><th>metric</th><th>value</th><th>real-vs-real floor (same N)</th></tr>"
+            + "".join(rows) + "</table>")
+
+
+def run_plots(mon: RunMonitor) -> list[tuple[str, bytes]]:
+    """(title, PNG) of every plot the monitor shows: diversity with floors, curves, KL per dimension."""
+    out = []
+    for title, keys in DIVERSITY_PLOTS:
+        lines = []
+        for i, k in enumerate(keys):
+            e, v, f, sd = mon.series(k)
+            col = PALETTE[i % len(PALETTE)]
+            lines.append(Line(METRIC_LABELS[k], e, v, col))
+            single = len(keys) == 1  # one metric: label its floor and shade the floor's 3-sigma noise band
+            lines.append(Line("real floor" if single else "", e, f, col, dashed=True,
+                              band=(f - 3 * sd, f + 3 * sd) if single else None))
+        if len(keys) > 1:
+            lines.append(Line("real floors", [], [], (120, 120, 120), dashed=True))
+        ylim = (0.0, 1.02) if keys[0] in ("coverage", "ndb_fraction") else (0.0, None)
+        if keys[0] == "modes_covered":
+            ylim = (0.0, 10.5)
+        out.append((title, line_chart(title, lines, ylim=ylim)))
+    e, r = mon.sharpness_series()
+    out.append(("Sharpness relative to real images",
+                line_chart("Sharpness relative to real images (1 = as sharp)",
+                           [Line("samples", e, r), Line("real", e, np.ones_like(e), PALETTE[2], dashed=True)],
+                           ylim=(0.0, None))))
+    for title, keys in CURVE_PLOTS.get(mon.family, ()):
+        lines = []
+        for i, (k, label) in enumerate(keys):
+            ex, vx = mon.curve(k)
+            if len(ex):
+                lines.append(Line(label, ex, vx, PALETTE[i % len(PALETTE)], markers=len(ex) <= 40))
+        if lines:
+            ylim = (0.0, 1.0) if title.startswith("Discriminator") else \
+                (0.0, None) if title.startswith("Active") else (None, None)
+            out.append((title, line_chart(title, lines, ylim=ylim)))
+    if mon.family == "vae":
+        epoch, kl = mon.kl_per_dim()
+        if kl.size:
+            out.append(("KL per latent dimension", bar_chart(
+                f"KL per latent dimension, epoch {epoch} (nats)", [str(i) for i in range(len(kl))], kl,
+                threshold=D.KL_DIM_ACTIVE, threshold_label=f"in use ≥ {D.KL_DIM_ACTIVE}")))
+    return out
+
+
+def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | None = None,
+                    seed: int | None = None, note: str = "") -> str:
+    """The whole report of one run as an HTML string."""
+    s = mon.summary()
+    alarms = mon.alarms()
+    latest = mon.latest()
+    where = f"at epoch {latest.epoch}" if latest else "(training curves only)"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Latent Explorer monitor: "
+             f"{html.escape(mon.run_dir.name)}</title><style>{CSS}</style></head><body>",
+             f"<h1>Mode-collapse monitor: {html.escape(mon.run_dir.name)}</h1>",
+             f"<div class='meta'>{html.escape(str(mon.run_dir))} · {html.escape(mon.family.upper())} · "
+             f"{s['epochs_logged']} epoch(s) logged" + (f" of {s['total_epochs']}" if s["total_epochs"] else "")
+             + (" · finished" if s["finished"] else " · in progress")
+             + f" · {len(s['snapshots'])} snapshot(s), {len(s['evaluated'])} evaluated"
+             + (f" · classifier {html.escape(str(classifier))}" if classifier else "")
+             + (f" · N = {n}, latent-bank seed {seed}" if n else "")
+             + f" · written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</div>",
+             _banner(alarms, where)]
+    if note:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    if s["skipped"]:
+        items = "".join(f"<li>epoch {e}: {html.escape(str(msg))}</li>" for e, msg in sorted(s["skipped"].items()))
+        parts.append(f"<p class='note'>Snapshots skipped (could not be read):</p><ul class='note'>{items}</ul>")
+    plots = run_plots(mon)
+    n_div = len(DIVERSITY_PLOTS) + 1
+    parts.append("<h2>Diversity over epochs (dashed: the same measure on held-out real images at the same N)</h2>")
+    parts.append("<div class='plots'>" + "".join(_chart(p, t) for t, p in plots[:n_div]) + "</div>")
+    if len(plots) > n_div:
+        parts.append("<h2>Training curves</h2><div class='plots'>"
+                     + "".join(_chart(p, t) for t, p in plots[n_div:]) + "</div>")
+    if latest is not None and latest.evaluation is not None:
+        parts.append(f"<h2>Latest evaluated snapshot: epoch {latest.epoch}</h2>")
+        ev = latest.evaluation
+        hist = ev.report.class_histogram if ev.report else []
+        chart = bar_chart("Predicted classes of the samples", list(ev.class_names), hist, rotate_labels=True,
+                          threshold=0.01, threshold_label="1 % (mode counted)", height=290) if hist else b""
+        parts.append("<div class='side'>" + metrics_table(ev) + (_chart(chart, "class histogram") if chart else "")
+                     + "</div>")
+    strips = [r for r in (mon.results[e] for e in sorted(mon.results)) if r.strip is not None]
+    if strips:
+        parts.append("<h2>Fixed-latent samples per epoch</h2><div class='strip'>")
+        for r in strips:
+            flag = ""
+            if r.report is not None and r.report.alarms:
+                flag = " <span class='bad'>⚠</span>"
+            parts.append(f"<figure>{_img(image_png(r.strip, 2), alt=f'epoch {r.epoch}')}"
+                         f"<figcaption>epoch {r.epoch}{flag}</figcaption></figure>")
+        parts.append("</div>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def comparison_html(cmp: Comparison) -> str:
+    """Two models side by side: grids, sharpness, diversity metrics, Fréchet distance, findings."""
+    a, b = cmp.a, cmp.b
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Compare {html.escape(a.name)} and "
+             f"{html.escape(b.name)}</title><style>{CSS}</style></head><body>",
+             f"<h1>{html.escape(a.name)} vs {html.escape(b.name)}</h1>",
+             f"<div class='meta'>Same latent-bank seed {a.seed}, N = {a.n} samples each</div><ul>"
+             + "".join(f"<li>{html.escape(t)}</li>" for t in cmp.findings()) + "</ul><div class='side'>"]
+    for ev in (a, b):
+        parts.append(f"<div><h2>{html.escape(ev.name)} ({html.escape(ev.family)})</h2>"
+                     f"<div class='grid'>{_img(image_png(ev.grid, 3), alt=ev.name)}</div>{metrics_table(ev)}</div>")
+    parts.append("</div></body></html>")
+    return "\n".join(parts)
+
+
+def write_html(text: str, path: str | os.PathLike) -> Path:
+    """Write atomically (temp file + rename)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
