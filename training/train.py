@@ -98,6 +98,14 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
+def _read_config(path: Path) -> TrainConfig:
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise RunError(f"{path}: unreadable run settings ({type(exc).__name__}); "
+                       "delete the run folder to start over") from None
+
+
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if hasattr(module, "module") else module
 
@@ -374,8 +382,13 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
     ckpt_file = checkpoint_path(run_dir)
     ckpt = None
     if resume:
-        ckpt = load_checkpoint(ckpt_file)
-        saved = TrainConfig.from_dict(ckpt["config"])
+        if not ckpt_file.exists() and (run_dir / "config.json").is_file():
+            # Stopped before its first checkpoint (kill -9 in epoch 1): start over with the run's own settings.
+            log(f"{run_dir}: no checkpoint yet, starting the run from the beginning")
+            saved = _read_config(run_dir / "config.json")
+        else:
+            ckpt = load_checkpoint(ckpt_file)
+            saved = TrainConfig.from_dict(ckpt["config"])
         if saved.family != cfg.family:
             raise RunError(f"{run_dir}: holds a {saved.family} run, cannot resume it as {cfg.family}")
         saved.epochs = cfg.epochs  # the one setting a resume may change: train for longer
@@ -416,14 +429,14 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
         gen.set_state(rng["generator"].to(gen.get_state().device))
         start_epoch, start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
         sums = dict(ckpt.get("epoch_sums") or {})
-        if dist.is_main:  # forget epochs logged after this checkpoint (they will be redone identically)
-            rows = [r for r in files.read_jsonl(run_dir / "metrics.jsonl") if r.get("epoch", 0) <= start_epoch]
-            files.atomic_write_bytes(run_dir / "metrics.jsonl", "".join(
-                json.dumps(r) + "\n" for r in rows).encode())
         log(f"resuming {cfg.family} from epoch {start_epoch} batch {start_batch} in {run_dir}")
 
     if dist.is_main:
         files.atomic_write_json(run_dir / "config.json", cfg.to_dict())
+        metrics_file = run_dir / "metrics.jsonl"
+        if metrics_file.exists():  # forget epochs logged after the checkpoint (they will be redone identically)
+            rows = [r for r in files.read_jsonl(metrics_file) if r.get("epoch", 0) <= start_epoch]
+            files.atomic_write_bytes(metrics_file, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
     def save_checkpoint(epoch: int, batch: int, epoch_sums: dict) -> None:
         rng_states = [{"torch": torch.get_rng_state(), "generator": gen.get_state().cpu()}]
@@ -495,8 +508,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
                             if k in CARD_METRICS[cfg.family]}
         atlas = encode_atlas(cfg, family, test_set) if cfg.family == "vae" else None
         parity = export_bundle(cfg, {k: _unwrap(m) for k, m in modules.items()}, run_dir / "model",
-                               epoch=cfg.epochs, metrics=card_metrics, name=f"{cfg.dataset} {cfg.family}",
-                               atlas=atlas, extra_files=_snapshot_extras(cfg, family))
+                               epoch=max(cfg.epochs, start_epoch),  # a resume with fewer epochs trains none
+                               metrics=card_metrics, name=f"{cfg.dataset} {cfg.family}", atlas=atlas,
+                               extra_files=_snapshot_extras(cfg, family))
         log("exported " + ", ".join(f"{role} (max |ort - torch| = {d:.1e})" for role, d in parity.items())
             + f" to {run_dir / 'model'}")
     return 0
