@@ -648,7 +648,7 @@ def probe_value_range(model: LoadedModel, *, samples: int = 16) -> LoadedModel:
         elif lo >= -1 - tol and hi <= 1 + tol:
             rng, src = (-1.0, 1.0), "probe"
             guesses.append(f"value range [-1, 1] inferred from a probe decode (saw {lo:.2f}..{hi:.2f})")
-        elif lo >= -tol and 128 < hi <= 255 + tol:  # 8-bit scale
+        elif lo >= -tol and 200 < hi <= 255 + tol:  # 8-bit scale
             rng, src = (0.0, 255.0), "probe"
             guesses.append(f"value range [0, 255] inferred from a probe decode (saw {lo:.1f}..{hi:.1f})")
         else:

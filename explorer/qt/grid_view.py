@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton,
-                               QSizePolicy, QSpinBox, QToolButton, QWidget)
+                               QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from ..grid import MAX_SIDE, MIXED_CLASSES, SampleGrid
 from ..latents import SamplingPolicy
@@ -172,9 +172,9 @@ class GridControls(QWidget):
     def __init__(self, grid: SampleGrid, parent=None):
         super().__init__(parent)
         self.grid = grid
-        lay = QHBoxLayout(self)
+        lay = QVBoxLayout(self)
         lay.setContentsMargins(10, 6, 10, 6)
-        lay.setSpacing(6)
+        lay.setSpacing(4)
 
         self.rows = QSpinBox(minimum=1, maximum=MAX_SIDE, value=grid.rows, toolTip="rows (1–32)")
         self.cols = QSpinBox(minimum=1, maximum=MAX_SIDE, value=grid.cols, toolTip="columns (1–32)")
@@ -194,14 +194,23 @@ class GridControls(QWidget):
         self.walk.setShortcut("W")
         self.save = QPushButton("Save PNG…", toolTip="save the whole grid")
 
-        for widget in (_label("Grid"), self.rows, _label("×"), self.cols, _label("Cell"), self.cell,
-                       _spacer(), _label("Seed"), self.seed, self.reroll, _spacer(), _label("Temp"),
-                       self.temperature, self.trunc_on, self.truncation, _spacer(), self.klass_label,
-                       self.klass):
-            lay.addWidget(widget)
-        lay.addStretch(1)
-        lay.addWidget(self.walk)
-        lay.addWidget(self.save)
+        for w, width in ((self.rows, 56), (self.cols, 56), (self.cell, 84), (self.seed, 96),
+                         (self.temperature, 66), (self.truncation, 56)):
+            w.setFixedWidth(width)
+        self.klass.setMaximumWidth(170)
+        top = QHBoxLayout()
+        for widget in (_label("Grid"), self.rows, _label("×"), self.cols, _spacer(), _label("Cell"), self.cell):
+            top.addWidget(widget)
+        top.addStretch(1)
+        top.addWidget(self.walk)
+        top.addWidget(self.save)
+        bottom = QHBoxLayout()
+        for widget in (_label("Seed"), self.seed, self.reroll, _spacer(), _label("Temperature"), self.temperature,
+                       _spacer(), self.trunc_on, self.truncation, _spacer(), self.klass_label, self.klass):
+            bottom.addWidget(widget)
+        bottom.addStretch(1)
+        lay.addLayout(top)
+        lay.addLayout(bottom)
 
         # view -> model
         self.rows.valueChanged.connect(lambda _v: grid.set_size(self.rows.value(), self.cols.value()))

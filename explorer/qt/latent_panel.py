@@ -124,6 +124,9 @@ class LatentPanel(QWidget):
             self.form.addWidget(slider, row, 1)
             self.form.addWidget(value, row, 2)
             self.sliders[int(dim)], self.values[int(dim)] = slider, value
+        for r in range(self.form.rowCount()):
+            self.form.setRowStretch(r, 0)
+        self.form.setRowStretch(len(self.order), 1)  # rows stay compact when there are few dimensions
         self._pull_values()
 
     def _on_focus(self, index) -> None:

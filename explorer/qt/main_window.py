@@ -299,7 +299,11 @@ class MainWindow(QMainWindow):
             self.setWindowTitle("Latent Explorer")
             return
         native = max(model.image_shape[1:])
-        self.canvas.set_cell_px(max(native, round(self.controls.cell.value() / native) * native))
+        cell = max(native, round(self.controls.cell.value() / native) * native)
+        self.canvas.set_cell_px(cell)
+        self.controls.cell.blockSignals(True)
+        self.controls.cell.setValue(cell)
+        self.controls.cell.blockSignals(False)
         self.provider_label.setText(f"● {model.provider}")
         self.provider_label.setToolTip("\n".join(model.providers + list(model.provider_notes)))
         self.setWindowTitle(f"{model.name} — Latent Explorer")

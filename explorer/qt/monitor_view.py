@@ -1,0 +1,634 @@
+"""The live mode-collapse monitor: a QWidget the main window can add as a tab, or run on its own.
+
+    view = MonitorView(classifier="assets/models/fashion-classifier", n=1000, seed=0)
+    view.snapshot_activated.connect(main_window_open_snapshot)   # str: RUN_DIR/snapshots/epoch-NNNN
+    view.set_run("runs/gan")
+
+The view is thin: :class:`explorer.monitor.RunMonitor` holds the run's state and announces changes;
+:class:`explorer.monitor.BackgroundEvaluator` evaluates snapshots on its own thread (newest first,
+BLAS at one thread); this widget watches the folder (QFileSystemWatcher plus a 1 s polling
+fallback), forwards worker answers to the GUI thread with a queued signal, and draws.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QFileSystemWatcher, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
+                               QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from .. import diversity as D
+from ..monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
+                       MonitorMessage, RunMonitor, SnapshotResult, alarm_title)
+from .bridge import qimage_copy
+
+POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
+PLOT_BG = "#1b1d21"
+COLORS = ("#4f8ff7", "#f0883e", "#3fb950", "#bc8cff", "#d29922", "#39c5cf")
+TEXT = "#c5cbd3"
+STRIP_ICON = 112  # film-strip thumbnail side in pixels
+# Which metric values turn red in the table when an alarm of that name is up.
+ALARM_METRICS = {"modes_dropped": ("modes_covered", "min_class_share"), "coverage_low": ("coverage",),
+                 "density_up_recall_down": ("density", "recall"), "ndb_high": ("ndb_fraction", "ndb_js"),
+                 "near_duplicates": ("near_dup_rate",)}
+
+STYLE = """
+QLabel#monitorTitle { font-size: 16px; font-weight: 600; color: #e3e6ea; }
+QLabel#monitorMeta { color: #9aa4b2; }
+QLabel#monitorStatus { color: #9aa4b2; }
+QLabel#alarmBanner { border-radius: 6px; padding: 8px 12px; font-size: 13px; }
+QLabel#alarmBanner[state="alarm"] { background: #4a1f1d; border: 1px solid #d9534f; color: #ffd9d6; }
+QLabel#alarmBanner[state="ok"] { background: #173524; border: 1px solid #3fb950; color: #c9f2d4; }
+QLabel#alarmBanner[state="wait"] { background: #24272d; border: 1px solid #3a3f47; color: #9aa4b2; }
+QLabel#monitorNotes { color: #e3b341; }
+QListWidget#filmStrip { background: #17191c; border: 1px solid #30343b; }
+QListWidget#filmStrip::item { color: #c5cbd3; border-radius: 4px; padding: 2px; }
+QListWidget#filmStrip::item:selected { background: #2f6fde; color: white; }
+QTableWidget#metricTable { background: #191b1f; gridline-color: #30343b; border: 1px solid #30343b; }
+QHeaderView::section { background: #24272d; color: #9aa4b2; border: none; padding: 4px; }
+QTabWidget::pane { border: 1px solid #30343b; }
+QTabBar::tab { background: #24272d; color: #9aa4b2; padding: 6px 14px; }
+QTabBar::tab:selected { background: #2f343c; color: #e3e6ea; }
+"""
+
+
+class _Bridge(QObject):
+    """Carries worker messages to the GUI thread (queued: the bridge lives on the GUI thread)."""
+    message = Signal(object)
+
+
+def _pen(color, width=2.0, dashed=False):
+    return pg.mkPen(color, width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
+
+
+def _fmt(v) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    if v != 0 and (abs(v) < 0.01 or abs(v) >= 1000):
+        return f"{v:.2g}"
+    return f"{v:.3g}" if abs(v) < 100 else f"{v:.1f}"
+
+
+class _Plot:
+    """One pyqtgraph plot with named series (solid = measured, dashed = real floor, band = floor ± 3 sd)."""
+
+    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, ylim=None):
+        self.item = layout.addPlot(row=row, col=col)
+        self.item.setTitle(title, color="#e3e6ea", size="10pt")
+        self.item.showGrid(x=True, y=True, alpha=0.12)
+        self.item.setLabel("bottom", "epoch", color="#9aa4b2")
+        self.item.setMenuEnabled(False)
+        self.item.getAxis("left").setWidth(46)
+        for ax in ("left", "bottom"):
+            self.item.getAxis(ax).setTextPen("#9aa4b2")
+            self.item.getAxis(ax).setPen("#4a505a")
+        self.legend = self.item.addLegend(offset=(-4, 4), labelTextColor=TEXT, labelTextSize="8pt",
+                                          brush=pg.mkBrush(27, 29, 33, 210))
+        self.ylim = ylim
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.bands: dict[str, tuple] = {}
+        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e3e6ea", width=1, style=Qt.PenStyle.DotLine))
+        self.marker.setVisible(False)
+        self.item.addItem(self.marker, ignoreBounds=True)
+
+    def series(self, key: str, label: str, color, *, dashed=False, symbols=True) -> pg.PlotDataItem:
+        if key not in self.curves:
+            kw = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if symbols and not dashed else {}
+            self.curves[key] = self.item.plot([], [], pen=_pen(color, 1.6 if dashed else 2.0, dashed),
+                                              name=label or None, **kw)
+        return self.curves[key]
+
+    def band(self, key: str, color) -> tuple:
+        if key not in self.bands:
+            lo, hi = pg.PlotDataItem([], []), pg.PlotDataItem([], [])
+            c = QColor(color)
+            c.setAlpha(45)
+            fill = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(c))
+            self.item.addItem(fill)
+            self.bands[key] = (lo, hi, fill)
+        return self.bands[key]
+
+    def finish(self, xs: np.ndarray) -> None:
+        if self.ylim is not None:
+            lo, hi = self.ylim
+            if hi is None:
+                self.item.enableAutoRange(axis="y")
+                self.item.setLimits(yMin=lo)
+            else:
+                self.item.setYRange(lo, hi, padding=0.02)
+        if len(xs):
+            x0, x1 = float(np.min(xs)), float(np.max(xs))
+            self.item.setXRange(x0 - 0.5, x1 + 0.5, padding=0.02)
+
+
+class MonitorView(QWidget):
+    """Live monitor of one training RUN_DIR.
+
+    Constructor: ``MonitorView(run_dir=None, *, classifier=None, n=DEFAULT_N, seed=DEFAULT_SEED,
+    data_dir=None, parent=None)``. ``classifier``: classifier bundle folder or .onnx whose
+    ``real-reference.npz`` gives the floors (built once from Fashion-MNIST when missing); None: curves,
+    film strip and sharpness only. ``set_run(path)`` switches runs at any time; ``close_monitor()``
+    stops the worker (also done on close).
+
+    Signals:
+      snapshot_activated(str) — the user clicked an epoch in the film strip; the argument is the
+          absolute path of that snapshot's bundle folder (``RUN_DIR/snapshots/epoch-NNNN``), which
+          ``explorer.runtime.open_model`` and ``MainWindow.open_paths([...])`` accept.
+      updated() — the view redrew after the run changed (tests and screenshots wait on it).
+    """
+
+    snapshot_activated = Signal(str)
+    updated = Signal()
+
+    def __init__(self, run_dir: str | os.PathLike | None = None, *, classifier: str | os.PathLike | None = None,
+                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED, data_dir=None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("MonitorView")
+        self.setStyleSheet(STYLE)
+        self.classifier, self.n, self.seed, self.data_dir = classifier, int(n), int(seed), data_dir
+        self.monitor: RunMonitor | None = None
+        self.note = ""
+        self.selected_epoch: int | None = None
+        self.timeline: dict[int, dict[str, float]] = {}  # epoch -> {"seen", "strip", "full"}: time.time() shown
+        self._items: dict[int, tuple[QListWidgetItem, tuple]] = {}
+        self._refresh_pending = False
+        self._closed = False
+
+        self._bridge = _Bridge(self)
+        self._bridge.message.connect(self._on_message)
+        self.evaluator = BackgroundEvaluator(self._bridge.message.emit)
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.directoryChanged.connect(self._on_fs_event)
+        self._watcher.fileChanged.connect(self._on_fs_event)
+        self._poll_timer = QTimer(self)
+        self._poll_timer.setInterval(POLL_MS)
+        self._poll_timer.timeout.connect(self.poll)
+
+        self._build()
+        if run_dir is not None:
+            self.set_run(run_dir)
+
+    # ---- building
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(10, 8, 10, 8)
+        root.setSpacing(6)
+        head = QHBoxLayout()
+        self.title = QLabel("No run open")
+        self.title.setObjectName("monitorTitle")
+        self.meta = QLabel("")
+        self.meta.setObjectName("monitorMeta")
+        self.status = QLabel("")
+        self.status.setObjectName("monitorStatus")
+        self.status.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        head.addWidget(self.title)
+        head.addSpacing(12)
+        head.addWidget(self.meta, 1)
+        head.addWidget(self.status)
+        root.addLayout(head)
+
+        self.banner = QLabel("Waiting for the first snapshot…")
+        self.banner.setObjectName("alarmBanner")
+        self.banner.setProperty("state", "wait")
+        self.banner.setWordWrap(True)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        root.addWidget(self.banner)
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.tabs = QTabWidget()
+        self.div_plots = pg.GraphicsLayoutWidget()
+        self.div_plots.setBackground(PLOT_BG)
+        self.curve_plots = pg.GraphicsLayoutWidget()
+        self.curve_plots.setBackground(PLOT_BG)
+        self.tabs.addTab(self.div_plots, "Diversity vs real floor")
+        self.tabs.addTab(self.curve_plots, "Training curves")
+        split.addWidget(self.tabs)
+
+        side = QWidget()
+        side_col = QVBoxLayout(side)
+        side_col.setContentsMargins(0, 0, 0, 0)
+        self.table_title = QLabel("Latest snapshot")
+        self.table_title.setObjectName("monitorMeta")
+        self.table = QTableWidget(0, 3)
+        self.table.setObjectName("metricTable")
+        self.table.setHorizontalHeaderLabels(["metric", "value", "real floor"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        side_col.addWidget(self.table_title)
+        side_col.addWidget(self.table, 1)
+        side.setMinimumWidth(290)
+        split.addWidget(side)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        root.addWidget(split, 1)
+
+        strip_head = QLabel("Fixed latents, one cell per epoch — click an epoch to open that snapshot")
+        strip_head.setObjectName("monitorMeta")
+        root.addWidget(strip_head)
+        self.strip = QListWidget()
+        self.strip.setObjectName("filmStrip")
+        self.strip.setViewMode(QListWidget.ViewMode.IconMode)
+        self.strip.setFlow(QListWidget.Flow.LeftToRight)
+        self.strip.setWrapping(False)
+        self.strip.setMovement(QListWidget.Movement.Static)
+        self.strip.setIconSize(QSize(STRIP_ICON, STRIP_ICON))
+        self.strip.setGridSize(QSize(STRIP_ICON + 18, STRIP_ICON + 34))
+        self.strip.setFixedHeight(STRIP_ICON + 56)
+        self.strip.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.strip.itemClicked.connect(self._on_strip_clicked)
+        root.addWidget(self.strip)
+        self.notes = QLabel("")
+        self.notes.setObjectName("monitorNotes")
+        self.notes.setWordWrap(True)
+        self.notes.setVisible(False)
+        root.addWidget(self.notes)
+
+        self._div = {}
+        for i, (title, keys) in enumerate(DIVERSITY_PLOTS):
+            ylim = (0.0, 1.02) if keys[0] in ("coverage", "ndb_fraction") else (0.0, 10.5) \
+                if keys[0] == "modes_covered" else (0.0, None)
+            self._div[keys] = _Plot(self.div_plots, i // 3, i % 3, title, ylim=ylim)
+        self._sharp = _Plot(self.div_plots, 1, 2, "Sharpness vs real images (1 = as sharp)", ylim=(0.0, None))
+        self._curves: dict[str, _Plot] = {}
+        self._kl_plot = None
+        self._curve_family = None
+
+    # ---- run lifecycle
+
+    def set_run(self, run_dir: str | os.PathLike) -> None:
+        """Monitor ``run_dir`` (finished or running; it may even be empty still)."""
+        if self.monitor is not None:
+            self.monitor.changed.disconnect(self._schedule_refresh)
+        self.monitor = RunMonitor(run_dir)
+        self.monitor.changed.connect(self._schedule_refresh)
+        self.selected_epoch = None
+        self.timeline.clear()
+        self.note = ""
+        self.strip.clear()
+        self._items.clear()
+        self.evaluator.start(classifier=self.classifier, n=self.n, seed=self.seed, data_dir=self.data_dir)
+        self._rewatch()
+        self._poll_timer.start()
+        self.poll()
+        self._schedule_refresh()
+
+    def close_monitor(self) -> None:
+        """Stop watching and stop the worker thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._poll_timer.stop()
+        self.evaluator.close()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self.close_monitor()
+        super().closeEvent(event)
+
+    def is_idle(self) -> bool:
+        """True when every snapshot seen so far is evaluated or skipped and the worker waits."""
+        return self.monitor is not None and not self.monitor.pending() and self.evaluator.idle()
+
+    # ---- watching
+
+    def _rewatch(self) -> None:
+        """Watch the run folder, snapshots/ and metrics.jsonl (re-added: atomic rewrites drop them)."""
+        if self.monitor is None:
+            return
+        run = self.monitor.run_dir
+        wanted = [str(p) for p in (run, run / "snapshots", run / "metrics.jsonl") if p.exists()]
+        have = set(self._watcher.files()) | set(self._watcher.directories())
+        missing = [p for p in wanted if p not in have]
+        if missing:
+            self._watcher.addPaths(missing)
+
+    def _on_fs_event(self, _path: str) -> None:
+        self.poll()
+
+    def poll(self) -> None:
+        """Rescan the run now (the watcher and the fallback timer call this)."""
+        if self.monitor is None or self._closed:
+            return
+        self._rewatch()
+        new = self.monitor.poll()
+        if new:
+            now = time.time()
+            for s in new:
+                self.timeline.setdefault(s.epoch, {})["seen"] = now
+            self.evaluator.submit(new)
+
+    # ---- worker answers
+
+    def _on_message(self, msg: MonitorMessage) -> None:
+        if self._closed or self.monitor is None or not self.evaluator.is_current(msg):
+            return
+        if msg.kind == "status":
+            self.monitor.set_status(msg.text)
+        elif msg.kind == "ready":
+            self.note = msg.text
+            self.monitor.set_status("watching for new snapshots" if not self.monitor.pending() else "evaluating")
+            self._schedule_refresh()
+        elif msg.kind == "result" and msg.result is not None:
+            self.monitor.add_result(msg.result)
+
+    # ---- drawing
+
+    def _schedule_refresh(self) -> None:
+        if not self._refresh_pending:
+            self._refresh_pending = True
+            QTimer.singleShot(0, self.refresh)
+
+    def refresh(self) -> None:
+        """Redraw everything from ``self.monitor`` (cheap: a few dozen points per plot)."""
+        self._refresh_pending = False
+        mon = self.monitor
+        if mon is None or self._closed:
+            return
+        self._draw_header(mon)
+        self._draw_banner(mon)
+        self._draw_diversity(mon)
+        self._draw_curves(mon)
+        self._draw_strip(mon)
+        self._draw_table(mon)
+        self._draw_notes(mon)
+        self.updated.emit()
+
+    def _draw_header(self, mon: RunMonitor) -> None:
+        self.title.setText(f"Monitor · {mon.run_dir.name}")
+        fam = mon.family.upper() if mon.family != "unknown" else "run"
+        logged = len(mon.rows)
+        total = mon.total_epochs
+        state = "finished" if mon.finished else "in progress"
+        self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
+                          f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
+        self.meta.setToolTip(str(mon.run_dir))
+        self.status.setText(mon.status)
+
+    def _draw_banner(self, mon: RunMonitor) -> None:
+        alarms = mon.alarms()
+        latest = mon.latest()
+        if alarms:
+            where = f" at epoch {latest.epoch}" if latest else ""
+            lines = "".join(f"<li><b>{alarm_title(a.name)}</b> — {a.detail}</li>" for a in alarms)
+            text = (f"<b>⚠ {len(alarms)} alarm{'s' if len(alarms) > 1 else ''}{where}</b>"
+                    f"<ul style='margin:2px 0 0 -20px'>{lines}</ul>")
+            state = "alarm"
+        elif latest is not None:
+            text = (f"<b>✓ No alarm at epoch {latest.epoch}</b> — every diversity measure is within its "
+                    f"real-data floor and the training curves look healthy")
+            state = "ok"
+        elif mon.rows and mon.family in ("gan", "vae"):
+            text = "✓ Training curves look healthy · waiting for a snapshot to measure diversity"
+            state = "ok"
+        else:
+            text = "Waiting for the first snapshot…"
+            state = "wait"
+        self.banner.setText(text)
+        if self.banner.property("state") != state:
+            self.banner.setProperty("state", state)
+            self.banner.style().unpolish(self.banner)
+            self.banner.style().polish(self.banner)
+
+    def _draw_diversity(self, mon: RunMonitor) -> None:
+        all_x = []
+        for keys, plot in self._div.items():
+            xs = []
+            for i, k in enumerate(keys):
+                e, v, f, sd = mon.series(k)
+                xs.append(e)
+                col = COLORS[i % len(COLORS)]
+                plot.series(k, METRIC_LABELS[k], col).setData(e, v)
+                plot.series(k + ":floor", "real floor" if len(keys) == 1 else "", col, dashed=True).setData(e, f)
+                if len(keys) == 1:
+                    lo, hi, _ = plot.band(k, col)
+                    lo.setData(e, f - 3 * sd)
+                    hi.setData(e, f + 3 * sd)
+            x = np.concatenate(xs) if xs else np.zeros(0)
+            all_x.append(x)
+            plot.finish(x)
+        e, r = mon.sharpness_series()
+        self._sharp.series("sharp", "samples", COLORS[0]).setData(e, r)
+        self._sharp.series("real", "real", COLORS[2], dashed=True).setData(e, np.ones_like(e))
+        self._sharp.finish(e)
+        self._mark_selected()
+
+    def _draw_curves(self, mon: RunMonitor) -> None:
+        fam = mon.family
+        if fam != self._curve_family:
+            self.curve_plots.clear()
+            self._curves.clear()
+            self._kl_plot = None
+            self._curve_family = fam
+            for i, (title, keys) in enumerate(CURVE_PLOTS.get(fam, ())):
+                ylim = (0.0, 1.0) if title.startswith("Discriminator") else (0.0, None) \
+                    if title.startswith("Active") else None
+                self._curves[title] = _Plot(self.curve_plots, 0, i, title, ylim=ylim)
+            if fam == "vae":
+                self._kl_plot = _Plot(self.curve_plots, 1, 0, "KL per latent dimension (latest epoch, nats)")
+                self._kl_plot.item.setLabel("bottom", "latent dimension", color="#9aa4b2")
+                self._kl_bars = pg.BarGraphItem(x=[], height=[], width=0.75, brush=COLORS[0])
+                self._kl_plot.item.addItem(self._kl_bars)
+                self._kl_line = pg.InfiniteLine(pos=D.KL_DIM_ACTIVE, angle=0,
+                                                pen=_pen("#d9534f", 1.5, dashed=True),
+                                                label=f"in use ≥ {D.KL_DIM_ACTIVE} nats",
+                                                labelOpts={"color": "#d9534f", "position": 0.85})
+                self._kl_plot.item.addItem(self._kl_line)
+                self.curve_plots.ci.layout.setRowStretchFactor(0, 1)
+                self.curve_plots.ci.layout.setRowStretchFactor(1, 1)
+        for title, keys in CURVE_PLOTS.get(fam, ()):
+            plot = self._curves[title]
+            xs = []
+            for i, (k, label) in enumerate(keys):
+                e, v = mon.curve(k)
+                if len(e) or k in plot.curves:
+                    plot.series(k, label, COLORS[i % len(COLORS)], symbols=len(e) <= 60).setData(e, v)
+                xs.append(e)
+            plot.finish(np.concatenate(xs) if xs else np.zeros(0))
+        if self._kl_plot is not None:
+            epoch, kl = mon.kl_per_dim()
+            self._kl_bars.setOpts(x=np.arange(len(kl)), height=kl, width=0.75)
+            self._kl_plot.item.setTitle(f"KL per latent dimension, epoch {epoch} (nats)" if epoch else
+                                        "KL per latent dimension (no epoch logged yet)", color="#e3e6ea", size="10pt")
+            if len(kl):
+                self._kl_plot.item.setXRange(-0.6, len(kl) - 0.4, padding=0)
+
+    def _mark_selected(self) -> None:
+        for plot in list(self._div.values()) + [self._sharp] + list(self._curves.values()):
+            if self.selected_epoch is None:
+                plot.marker.setVisible(False)
+            else:
+                plot.marker.setPos(self.selected_epoch)
+                plot.marker.setVisible(True)
+
+    def _strip_state(self, r: SnapshotResult) -> tuple:
+        alarms = tuple(a.name for a in r.report.alarms) if r.report is not None else ()
+        return (r.stage, id(r.strip), alarms, r.error)
+
+    def _draw_strip(self, mon: RunMonitor) -> None:
+        now = time.time()
+        for epoch in sorted(mon.results):
+            r = mon.results[epoch]
+            state = self._strip_state(r)
+            known = self._items.get(epoch)
+            if known is not None and known[1] == state:
+                continue
+            if known is None:
+                item = QListWidgetItem()
+                row = next((i for i in range(self.strip.count())
+                            if self.strip.item(i).data(Qt.ItemDataRole.UserRole + 1) > epoch), self.strip.count())
+                self.strip.insertItem(row, item)
+            else:
+                item = known[0]
+            item.setData(Qt.ItemDataRole.UserRole, str(r.path))
+            item.setData(Qt.ItemDataRole.UserRole + 1, epoch)
+            item.setIcon(self._icon(r))
+            if r.stage == "skipped":
+                item.setText(f"epoch {epoch} · skipped")
+                item.setToolTip(f"{r.path}\nskipped: {r.error}")
+                item.setForeground(QColor("#e3b341"))
+            elif r.stage == "full":
+                flag = " ⚠" if r.report is not None and r.report.alarms else ""
+                item.setText(f"epoch {epoch}{flag}")
+                verdict = ("alarms: " + ", ".join(alarm_title(a.name) for a in r.report.alarms)) \
+                    if r.report is not None and r.report.alarms else ("no alarm" if r.report is not None else "")
+                item.setToolTip(f"{r.path}\n{verdict}\nclick to open this snapshot")
+                item.setForeground(QColor("#ff8a80" if flag else TEXT))
+            else:
+                item.setText(f"epoch {epoch} · …")
+                item.setToolTip(f"{r.path}\nevaluating")
+                item.setForeground(QColor("#9aa4b2"))
+            self._items[epoch] = (item, state)
+            stamps = self.timeline.setdefault(epoch, {})
+            stamps.setdefault("seen", now)
+            if r.strip is not None:
+                stamps.setdefault("strip", now)
+            if r.stage in ("full", "skipped"):
+                stamps.setdefault("full", now)
+        if self.selected_epoch is None and self.strip.count():
+            self.strip.scrollToItem(self.strip.item(self.strip.count() - 1))
+
+    def _icon(self, r: SnapshotResult) -> QIcon:
+        if r.strip is not None:
+            pix = QPixmap.fromImage(qimage_copy(r.strip))
+            pix = pix.scaled(STRIP_ICON, STRIP_ICON, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.FastTransformation)
+        else:
+            pix = QPixmap(STRIP_ICON, STRIP_ICON)
+            pix.fill(QColor("#3a2a10" if r.stage == "skipped" else "#24272d"))
+        return QIcon(pix)
+
+    def _draw_table(self, mon: RunMonitor) -> None:
+        r = mon.results.get(self.selected_epoch) if self.selected_epoch is not None else mon.latest()
+        if r is None or r.report is None:
+            self.table_title.setText("No evaluated snapshot yet" if not self.note else self.note)
+            self.table.setRowCount(0)
+            return
+        rep, ev = r.report, r.evaluation
+        self.table_title.setText(f"Epoch {r.epoch} · N = {rep.n} · floor = held-out real images at the same N")
+        self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
+        red = {m for a in rep.alarms for m in ALARM_METRICS.get(a.name, ())}
+        rows = [(METRIC_LABELS[k], rep.metrics[k], rep.floors.get(k), rep.floor_spread.get(k), k in red)
+                for k in D.METRIC_NAMES]
+        rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
+        self.table.setRowCount(len(rows))
+        for i, (label, v, f, sd, bad) in enumerate(rows):
+            cells = (label, _fmt(v), _fmt(f) + (f" ± {_fmt(sd)}" if sd else ""))
+            for j, text in enumerate(cells):
+                item = self.table.item(i, j)
+                if item is None:
+                    item = QTableWidgetItem()
+                    self.table.setItem(i, j, item)
+                item.setText(text)
+                if j:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                item.setForeground(QColor("#ff8a80" if bad and j == 1 else TEXT if j < 2 else "#9aa4b2"))
+
+    def _draw_notes(self, mon: RunMonitor) -> None:
+        notes = []
+        if self.note:
+            notes.append(self.note)
+        for r in mon.skipped():
+            notes.append(f"epoch {r.epoch} skipped: {r.error}")
+        if mon.metrics.skipped_lines:
+            notes.append(f"{mon.metrics.skipped_lines} unreadable line(s) in metrics.jsonl ignored")
+        self.notes.setText("\n".join(notes[-4:]))
+        self.notes.setVisible(bool(notes))
+
+    # ---- interaction
+
+    def _on_strip_clicked(self, item: QListWidgetItem) -> None:
+        self.select_epoch(int(item.data(Qt.ItemDataRole.UserRole + 1)), emit=True)
+
+    def select_epoch(self, epoch: int, *, emit: bool = True) -> None:
+        """Show that epoch's metrics, mark it on the plots and (emit) announce its snapshot path."""
+        if self.monitor is None or epoch not in self.monitor.results:
+            return
+        self.selected_epoch = epoch
+        item = self._items.get(epoch, (None,))[0]
+        if item is not None and not item.isSelected():
+            self.strip.blockSignals(True)
+            self.strip.setCurrentItem(item)
+            self.strip.blockSignals(False)
+        self._mark_selected()
+        self._draw_table(self.monitor)
+        if emit:
+            self.snapshot_activated.emit(str(self.monitor.results[epoch].path))
+
+
+# ---- standalone window -------------------------------------------------------------------------
+
+def wait_until_idle(view: MonitorView, timeout: float = 120.0) -> bool:
+    """Process events until every seen snapshot is evaluated (or timeout). For screenshots and tests."""
+    from PySide6.QtWidgets import QApplication
+
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        if view.is_idle():
+            for _ in range(3):
+                QApplication.processEvents()
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
+                       data_dir=None, screenshot: str | None = None) -> int:
+    """Open the monitor as its own window (``latent-explorer monitor RUN_DIR``); 0 when closed."""
+    if screenshot:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from .app import ensure_app
+
+    app = ensure_app()
+    view = MonitorView(classifier=classifier, n=n, seed=seed, data_dir=data_dir)
+    view.setWindowTitle(f"Latent Explorer — monitor: {Path(run_dir).name}")
+    view.resize(1440, 900)
+    view.set_run(run_dir)
+    view.show()
+    if screenshot:
+        wait_until_idle(view)
+        ok = view.grab().save(screenshot)
+        view.close()
+        view.deleteLater()
+        app.processEvents()
+        if not ok:
+            import sys
+
+            print(f"latent-explorer monitor: error: cannot write screenshot {screenshot}", file=sys.stderr)
+            return 2
+        print(f"wrote {screenshot}")
+        return 0
+    code = app.exec()
+    view.close_monitor()
+    return code
