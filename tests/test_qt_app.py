@@ -274,3 +274,12 @@ def test_empty_state_without_models(qtbot, settings_file):
     assert win.stack.currentIndex() == 0 and "No model open" in win.empty.text()
     win.close()
     win.deleteLater()
+
+
+def test_flat_output_without_a_square_shape_is_explained(window, tmp_path):
+    path = mf.make_generator(tmp_path / "odd.onnx", out="flat", flat_values=250)
+    err = window.open_path(str(path))
+    assert "250 values" in err and "H x W x C" in err
+    assert window.open_path(str(path), image_shape=(1, 10, 25)) is None
+    assert window.grid.model.image_shape == (1, 10, 25)
+    assert wait_for_grid(window)
