@@ -283,3 +283,18 @@ def test_flat_output_without_a_square_shape_is_explained(window, tmp_path):
     assert window.open_path(str(path), image_shape=(1, 10, 25)) is None
     assert window.grid.model.image_shape == (1, 10, 25)
     assert wait_for_grid(window)
+
+
+def test_keyboard_moves_focus_and_ctrl_wheel_zooms(window, qtbot):
+    canvas = window.canvas
+    canvas.setFocus()
+    qtbot.keyClick(canvas, Qt.Key.Key_Right)
+    assert window.grid.focus == 0
+    qtbot.keyClick(canvas, Qt.Key.Key_Right)
+    qtbot.keyClick(canvas, Qt.Key.Key_Down)
+    assert window.grid.focus == 9
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert window.grid.focus is None
+    scale = canvas.scale
+    canvas.zoomRequested.emit(1)
+    assert canvas.scale == scale + 1 and window.controls.cell.value() == (scale + 1) * 8

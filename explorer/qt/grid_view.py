@@ -28,6 +28,7 @@ class GridCanvas(QWidget):
     """
 
     cellMenuRequested = Signal(int, QPoint)  # cell index, global position
+    zoomRequested = Signal(int)  # +1 / -1 cell-size steps (Ctrl + wheel)
 
     def __init__(self, grid: SampleGrid, parent=None):
         super().__init__(parent)
@@ -150,6 +151,31 @@ class GridCanvas(QWidget):
         if index != self._hover:
             self._hover = index
             self.update()
+
+    def keyPressEvent(self, event) -> None:
+        """Arrow keys move the focused cell; Escape clears it."""
+        key = event.key()
+        moves = {Qt.Key.Key_Left: (0, -1), Qt.Key.Key_Right: (0, 1), Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0)}
+        if key == Qt.Key.Key_Escape:
+            self.grid.set_focus(None)
+        elif key in moves and self.grid.model is not None:
+            if self.grid.focus is None:
+                self.grid.set_focus(0)
+                return
+            r, c = divmod(self.grid.focus, self.grid.cols)
+            dr, dc = moves[key]
+            r = min(max(r + dr, 0), self.grid.rows - 1)
+            c = min(max(c + dc, 0), self.grid.cols - 1)
+            self.grid.set_focus(r * self.grid.cols + c)
+        else:
+            super().keyPressEvent(event)
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.zoomRequested.emit(1 if event.angleDelta().y() > 0 else -1)
+            event.accept()
+        else:
+            super().wheelEvent(event)
 
     def leaveEvent(self, event) -> None:
         self._hover = None

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.controls.walkToggled.connect(self.set_walking)
         self.controls.cellSizeChanged.connect(self.canvas.set_cell_px)
         self.canvas.cellMenuRequested.connect(self._cell_menu)
+        self.canvas.zoomRequested.connect(lambda step: self.controls.cell.stepBy(step))
         self.grid.layout_changed.connect(self._stop_walk_on_layout)
         self.resize(1400, 900)
         self.resizeDocks([self.model_dock, self.latent_dock], [340, 300], Qt.Orientation.Horizontal)
@@ -319,6 +320,8 @@ class MainWindow(QMainWindow):
             self.decode_label.setText(f"decode {self.controller.last_decode_s * 1000:.1f} ms")
             fps = self.controller.clock.fps
             self.fps_label.setText(f"{fps:.0f} fps" if fps else "— fps")
+            if self.walk_timer.isActive():
+                self.controls.walk.setText(f"■ Stop  {fps:.0f} fps")
 
     def _on_file_changed(self, path: str) -> None:
         if not Path(path).is_file():
