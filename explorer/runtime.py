@@ -231,6 +231,7 @@ class Signature:
     label_rank: int = 1  # 1: [N]; 2: [N, 1]
     num_classes: int | None = None
     guesses: tuple[str, ...] = ()
+    flat_order: str = "chw"  # flat RGB outputs: "chw" (PyTorch flatten of NCHW) or "hwc" (channels-last)
 
     def describe_io(self) -> dict[str, str]:
         c, h, w = self.image_shape
@@ -595,7 +596,9 @@ class LoadedModel:
             return raw.reshape(n, h, w, c)
         if layout == "hw":
             return raw.reshape(n, h, w, 1)
-        return raw.reshape(n, h, w, c)  # flat: assume row-major H, W, C (how images are flattened)
+        if c == 1 or self.signature.flat_order == "hwc":
+            return raw.reshape(n, h, w, c)
+        return raw.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> DecodedImages:
         """z float32 [N, D] (labels int [N] for class-conditional models) -> uint8 images [N, H, W, C]."""
@@ -699,7 +702,28 @@ def open_model(path: str | os.PathLike, *, image_shape: tuple[int, int, int] | N
                         file_stamp=(stat.st_mtime, stat.st_size))
     if card is None:
         probe_value_range(model)
+        if signature.output_layout == "flat" and signature.image_shape[0] == 3:
+            guess_flat_order(model)
     return model
+
+
+def guess_flat_order(model: LoadedModel, *, samples: int = 8) -> None:
+    """Flat RGB output: pick CHW or HWC order, whichever gives smoother images on a probe decode."""
+    sig = model.signature
+    c, h, w = sig.image_shape
+    z = np.random.default_rng(1).standard_normal((samples, sig.latent_dim)).astype(np.float32)
+    labels = np.arange(samples) % sig.num_classes if sig.num_classes else None
+    raw = np.nan_to_num(model.decode_raw(z, labels).reshape(samples, -1).astype(np.float64))
+
+    def roughness(img):  # mean absolute difference between horizontal and vertical neighbours
+        return float(np.abs(np.diff(img, axis=1)).mean() + np.abs(np.diff(img, axis=2)).mean())
+
+    chw = roughness(raw.reshape(samples, c, h, w).transpose(0, 2, 3, 1))
+    hwc = roughness(raw.reshape(samples, h, w, c))
+    order = "hwc" if hwc < 0.8 * chw else "chw"
+    note = (f"flat RGB output read as {order.upper()} order "
+            + ("(smoother than CHW on a probe decode)" if order == "hwc" else "(PyTorch flatten order)"))
+    model.signature = replace(sig, flat_order=order, guesses=sig.guesses + (note,))
 
 
 def describe(model: LoadedModel) -> dict:

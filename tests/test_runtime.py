@@ -249,3 +249,23 @@ def test_tensorrt_profiles_cover_the_batch_range(tmp_path):
     assert runtime.trt_profiles(fixed) is None
     opts = runtime._provider_options("TensorrtExecutionProvider", runtime.trt_profiles(proto))
     assert opts["trt_profile_max_shapes"] == "z:1024x8,label:1024" and opts["trt_engine_cache_enable"]
+
+
+def test_flat_rgb_order_is_guessed_from_smoothness(tmp_path):
+    """A smooth RGB image flattened channels-last is read as HWC; random weights default to CHW."""
+    h = w = 8
+    yy, xx = np.mgrid[0:h, 0:w] / 8.0
+    basis = np.stack([np.stack([np.sin(yy * k + xx), np.cos(xx * k), yy * xx * k], -1) for k in (1, 2, 3)])
+    weights = basis.reshape(3, -1).astype(np.float32)  # [D=3, H*W*3] in HWC order, smooth per channel
+    path = mf.make_generator(tmp_path / "hwc.onnx", latent_dim=3, out="flat", channels=3, height=h, width=w,
+                             activation="sigmoid")
+    proto = onnx.load(str(path))
+    for init in proto.graph.initializer:
+        if init.name == "W":
+            init.CopyFrom(onnx.numpy_helper.from_array(weights, "W"))
+    onnx.save(proto, str(path))
+    m = open_model(path)
+    assert m.signature.flat_order == "hwc"
+    noisy = open_model(mf.make_generator(tmp_path / "noise.onnx", out="flat", channels=3, height=h, width=w))
+    assert noisy.signature.flat_order == "chw"
+    assert any("flat RGB output read as" in g for g in noisy.signature.guesses)
