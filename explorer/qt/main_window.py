@@ -179,8 +179,14 @@ class MainWindow(QMainWindow):
             return str(exc)
         self._add_recent(str(Path(path).expanduser().resolve()))
         self.watcher.addPath(str(model.path))
-        notes = [n for n in model.notes]
-        self.show_message(f"Opened {model.name} on {model.provider}" + (f" — {notes[-1]}" if notes else ""))
+        guesses = list(model.signature.guesses)
+        if guesses:
+            important = next((g for g in guesses if "normalised" in g or "NaN" in g), guesses[0])
+            more = f" (+{len(guesses) - 1} more inferred, see the Model panel)" if len(guesses) > 1 else ""
+            self.show_message(f"Opened {model.name} on {model.provider}, no metadata: {important}{more}")
+        else:
+            notes = list(model.provider_notes)
+            self.show_message(f"Opened {model.name} on {model.provider}" + (f" — {notes[-1]}" if notes else ""))
         return None
 
     def _ask_shape(self, exc: NeedsImageShape) -> tuple[int, int, int] | None:
