@@ -31,17 +31,19 @@ class AppState:
         self.active: LoadedModel | None = None
         self.path_endpoints: list[PathEndpoint] = []
 
-    def open(self, path: str | os.PathLike, **kwargs) -> LoadedModel:
+    def open(self, path: str | os.PathLike, *, activate: bool = True, **kwargs) -> LoadedModel:
         """Open (or re-activate, when already open) a model; raises ModelError with one line."""
         resolved = Path(path).expanduser()
         for m in self.models:
             if resolved.resolve() in (m.path.resolve(), m.path.parent.resolve()) and m.path.is_file():
-                self.set_active(m)
+                if activate:
+                    self.set_active(m)
                 return m
         model = open_model(resolved, **kwargs)
         self.models.append(model)
         self.models_changed.emit()
-        self.set_active(model)
+        if activate or self.active is None:
+            self.set_active(model)
         return model
 
     def set_active(self, model: LoadedModel | None) -> None:

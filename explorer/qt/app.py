@@ -86,10 +86,6 @@ def build_window(paths, *, interactive: bool = True, size=None):
         window.grid.set_size(*size)
     targets = list(paths) if paths else [str(p) for p in bundled_models()]
     errors = window.open_paths(targets)
-    if window.state.models and paths:
-        window.state.set_active(window.state.models[0])
-    elif window.state.models:
-        window.state.set_active(window.state.models[0])
     if not targets:
         window.show_message("No bundled models found; open a model with File → Open")
     return window, errors

@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         errors = []
         opened = 0
         for p in paths:
-            err = self.open_path(p)
+            err = self.open_path(p, activate=opened == 0)  # the first model opened is the one shown
             if err:
                 errors.append(err)
             else:
@@ -164,14 +164,14 @@ class MainWindow(QMainWindow):
             self.show_message(errors[-1] + ("" if len(errors) == 1 else f" (and {len(errors) - 1} more errors)"))
         return errors
 
-    def open_path(self, path, image_shape=None) -> str | None:
+    def open_path(self, path, image_shape=None, *, activate: bool = True) -> str | None:
         try:
-            model = self.state.open(path, image_shape=image_shape)
+            model = self.state.open(path, image_shape=image_shape, activate=activate)
         except NeedsImageShape as exc:
             if self.interactive:
                 shape = self._ask_shape(exc)
                 if shape is not None:
-                    return self.open_path(path, shape)
+                    return self.open_path(path, shape, activate=activate)
             self.show_message(str(exc))
             return str(exc)
         except ModelError as exc:
