@@ -60,11 +60,11 @@ METRIC_LABELS = {
 
 # What the monitor plots (view and HTML report alike): (title, metric keys) per diversity plot ...
 DIVERSITY_PLOTS = (
-    ("Coverage, recall and precision", ("coverage", "recall", "precision")),
-    ("Modes covered (classes with ≥ 1 % of samples)", ("modes_covered",)),
-    ("Fréchet distance (classifier features)", ("fd",)),
-    ("Density (≈ 1 when matched; > 1: samples pile up)", ("density",)),
-    ("NDB: share of bins differing from real", ("ndb_fraction",)),
+    ("Coverage, recall, precision", ("coverage", "recall", "precision")),
+    ("Modes covered (classes ≥ 1 %)", ("modes_covered",)),
+    ("Fréchet distance (features)", ("fd",)),
+    ("Density (1 = matched, > 1 = piling up)", ("density",)),
+    ("NDB: share of bins unlike real", ("ndb_fraction",)),
 )
 # ... and (title, ((metrics.jsonl key, label), ...)) per training-curve plot, by family.
 CURVE_PLOTS = {
@@ -76,6 +76,25 @@ CURVE_PLOTS = {
     "classifier": (("Loss", (("loss", "train loss"), ("test_loss", "test loss"))),
                    ("Accuracy", (("accuracy", "train"), ("test_accuracy", "test")))),
 }
+
+# Alarm names (explorer.diversity) as a person reads them, for banners and reports.
+ALARM_TITLES = {
+    "modes_dropped": "Modes dropped",
+    "coverage_low": "Coverage below the real floor",
+    "density_up_recall_down": "Density up while recall falls (collapse within modes)",
+    "ndb_high": "NDB high (sample mass moved between regions)",
+    "near_duplicates": "Near-duplicate samples",
+    "discriminator_wins": "Discriminator winning outright (vanishing gradients)",
+    "oscillation": "Oscillating losses",
+    "posterior_collapse": "Posterior collapse",
+    "few_active_units": "Few active latent units",
+    "active_units_falling": "Active latent units falling",
+    "unreadable_curves": "Training curves unreadable",
+}
+
+
+def alarm_title(name: str) -> str:
+    return ALARM_TITLES.get(name, name.replace("_", " ").capitalize())
 
 
 class MonitorError(ValueError):

@@ -19,7 +19,8 @@ from PIL import Image
 
 from . import diversity as D
 from .charts import PALETTE, Line, bar_chart, line_chart
-from .monitor import CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor
+from .monitor import (CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor,
+                      alarm_title)
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif; margin: 24px auto; max-width: 1000px;
@@ -71,7 +72,7 @@ def _chart(png: bytes, alt: str) -> str:
 def _banner(alarms: list[D.Alarm], where: str) -> str:
     if not alarms:
         return f'<div class="banner ok"><b>No alarm</b>{html.escape(where)}</div>'
-    items = "".join(f"<li><b style='display:inline'>{html.escape(a.name.replace('_', ' '))}</b>: "
+    items = "".join(f"<li><b style='display:inline'>{html.escape(alarm_title(a.name))}</b>: "
                     f"{html.escape(a.detail)}</li>" for a in alarms)
     return f'<div class="banner alarm"><b>{len(alarms)} alarm(s) {html.escape(where)}</b><ul>{items}</ul></div>'
 

@@ -12,6 +12,7 @@ fallback), forwards worker answers to the GUI thread with a queued signal, and d
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import time
@@ -28,6 +29,7 @@ from .. import diversity as D
 from ..monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
                        MonitorMessage, RunMonitor, SnapshotResult, alarm_title)
 from .bridge import qimage_copy
+from .refcount_guard import pin_singletons
 
 POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
 PLOT_BG = "#1b1d21"
@@ -71,6 +73,7 @@ def _pen(color, width=2.0, dashed=False):
 def _fmt(v) -> str:
     if v is None or not math.isfinite(v):
         return "–"
+    v = float(v) + 0.0  # no "-0"
     if v != 0 and (abs(v) < 0.01 or abs(v) >= 1000):
         return f"{v:.2g}"
     return f"{v:.3g}" if abs(v) < 100 else f"{v:.1f}"
@@ -81,7 +84,9 @@ class _Plot:
 
     def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, ylim=None):
         self.item = layout.addPlot(row=row, col=col)
-        self.item.setTitle(title, color="#e3e6ea", size="10pt")
+        self.title = title
+        self.keys: list[tuple[str, str, bool]] = []  # (label, colour, dashed): the legend, drawn in the title
+        self.set_title(title)
         self.item.showGrid(x=True, y=True, alpha=0.12)
         self.item.setLabel("bottom", "epoch", color="#9aa4b2")
         self.item.setMenuEnabled(False)
@@ -89,8 +94,6 @@ class _Plot:
         for ax in ("left", "bottom"):
             self.item.getAxis(ax).setTextPen("#9aa4b2")
             self.item.getAxis(ax).setPen("#4a505a")
-        self.legend = self.item.addLegend(offset=(-4, 4), labelTextColor=TEXT, labelTextSize="8pt",
-                                          brush=pg.mkBrush(27, 29, 33, 210))
         self.ylim = ylim
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.bands: dict[str, tuple] = {}
@@ -98,11 +101,22 @@ class _Plot:
         self.marker.setVisible(False)
         self.item.addItem(self.marker, ignoreBounds=True)
 
+    def set_title(self, title: str) -> None:
+        """Title plus a one-line legend under it (a legend box inside the plot would hide data)."""
+        self.title = title
+        keys = "&nbsp;&nbsp;&nbsp;".join(
+            f"<span style='color:{c}'>{'╍╍' if dashed else '━━'}</span>&nbsp;{label}" for label, c, dashed in self.keys)
+        self.item.setTitle(f"<span style='color:#e3e6ea;font-size:10pt'>{title}</span>"
+                           + (f"<br><span style='color:{TEXT};font-size:8pt'>{keys}</span>" if keys else ""))
+
     def series(self, key: str, label: str, color, *, dashed=False, symbols=True) -> pg.PlotDataItem:
         if key not in self.curves:
             kw = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if symbols and not dashed else {}
-            self.curves[key] = self.item.plot([], [], pen=_pen(color, 1.6 if dashed else 2.0, dashed),
-                                              name=label or None, **kw)
+            self.curves[key] = self.item.plot([], [], pen=_pen(color, 1.6 if dashed else 2.0, dashed), **kw)
+            if label:
+                self.keys.append((label, "#9aa4b2" if dashed and label.startswith("real floor") and
+                                  label.endswith("s") else color, dashed))
+                self.set_title(self.title)
         return self.curves[key]
 
     def band(self, key: str, color) -> tuple:
@@ -126,6 +140,9 @@ class _Plot:
         if len(xs):
             x0, x1 = float(np.min(xs)), float(np.max(xs))
             self.item.setXRange(x0 - 0.5, x1 + 0.5, padding=0.02)
+            span = x1 - x0
+            step = next((k for k in (1, 2, 5, 10, 20, 50, 100) if span / k <= 10), 200)
+            self.item.getAxis("bottom").setTickSpacing(step, step)  # whole epochs only
 
 
 class MonitorView(QWidget):
@@ -149,6 +166,7 @@ class MonitorView(QWidget):
 
     def __init__(self, run_dir: str | os.PathLike | None = None, *, classifier: str | os.PathLike | None = None,
                  n: int = DEFAULT_N, seed: int = DEFAULT_SEED, data_dir=None, parent: QWidget | None = None):
+        pin_singletons()  # PySide6 6.12 on Python 3.11 leaks None/True references: see refcount_guard
         super().__init__(parent)
         self.setObjectName("MonitorView")
         self.setStyleSheet(STYLE)
@@ -217,6 +235,7 @@ class MonitorView(QWidget):
         side_col.setContentsMargins(0, 0, 0, 0)
         self.table_title = QLabel("Latest snapshot")
         self.table_title.setObjectName("monitorMeta")
+        self.table_title.setWordWrap(True)
         self.table = QTableWidget(0, 3)
         self.table.setObjectName("metricTable")
         self.table.setHorizontalHeaderLabels(["metric", "value", "real floor"])
@@ -228,10 +247,12 @@ class MonitorView(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         side_col.addWidget(self.table_title)
         side_col.addWidget(self.table, 1)
-        side.setMinimumWidth(290)
+        side.setMinimumWidth(320)
+        side.setMaximumWidth(420)
         split.addWidget(side)
-        split.setStretchFactor(0, 4)
+        split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
+        split.setSizes([1080, 340])
         root.addWidget(split, 1)
 
         strip_head = QLabel("Fixed latents, one cell per epoch — click an epoch to open that snapshot")
@@ -260,7 +281,7 @@ class MonitorView(QWidget):
             ylim = (0.0, 1.02) if keys[0] in ("coverage", "ndb_fraction") else (0.0, 10.5) \
                 if keys[0] == "modes_covered" else (0.0, None)
             self._div[keys] = _Plot(self.div_plots, i // 3, i % 3, title, ylim=ylim)
-        self._sharp = _Plot(self.div_plots, 1, 2, "Sharpness vs real images (1 = as sharp)", ylim=(0.0, None))
+        self._sharp = _Plot(self.div_plots, 1, 2, "Sharpness vs real (1 = as sharp)", ylim=(0.0, None))
         self._curves: dict[str, _Plot] = {}
         self._kl_plot = None
         self._curve_family = None
@@ -373,14 +394,16 @@ class MonitorView(QWidget):
         self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
                           f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
         self.meta.setToolTip(str(mon.run_dir))
-        self.status.setText(mon.status)
+        done = mon.finished and not mon.pending() and self.evaluator.idle()
+        self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
     def _draw_banner(self, mon: RunMonitor) -> None:
         alarms = mon.alarms()
         latest = mon.latest()
         if alarms:
             where = f" at epoch {latest.epoch}" if latest else ""
-            lines = "".join(f"<li><b>{alarm_title(a.name)}</b> — {a.detail}</li>" for a in alarms)
+            lines = "".join(f"<li><b>{html.escape(alarm_title(a.name))}</b> — {html.escape(a.detail)}</li>"
+                            for a in alarms)
             text = (f"<b>⚠ {len(alarms)} alarm{'s' if len(alarms) > 1 else ''}{where}</b>"
                     f"<ul style='margin:2px 0 0 -20px'>{lines}</ul>")
             state = "alarm"
@@ -409,7 +432,8 @@ class MonitorView(QWidget):
                 xs.append(e)
                 col = COLORS[i % len(COLORS)]
                 plot.series(k, METRIC_LABELS[k], col).setData(e, v)
-                plot.series(k + ":floor", "real floor" if len(keys) == 1 else "", col, dashed=True).setData(e, f)
+                floor_label = "real floor" if len(keys) == 1 else ("real floors" if i == len(keys) - 1 else "")
+                plot.series(k + ":floor", floor_label, col, dashed=True).setData(e, f)
                 if len(keys) == 1:
                     lo, hi, _ = plot.band(k, col)
                     lo.setData(e, f - 3 * sd)
@@ -535,7 +559,9 @@ class MonitorView(QWidget):
             self.table.setRowCount(0)
             return
         rep, ev = r.report, r.evaluation
-        self.table_title.setText(f"Epoch {r.epoch} · N = {rep.n} · floor = held-out real images at the same N")
+        self.table_title.setText(f"<b>Epoch {r.epoch}</b>{' (latest)' if self.selected_epoch is None else ''}: "
+                                 f"each value next to the same measure on held-out real images at N = {rep.n} "
+                                 "(mean ± sd)")
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
         red = {m for a in rep.alarms for m in ALARM_METRICS.get(a.name, ())}
         rows = [(METRIC_LABELS[k], rep.metrics[k], rep.floors.get(k), rep.floor_spread.get(k), k in red)
