@@ -82,8 +82,8 @@ def _fmt(v) -> str:
 class _Plot:
     """One pyqtgraph plot with named series (solid = measured, dashed = real floor, band = floor ± 3 sd)."""
 
-    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, ylim=None):
-        self.item = layout.addPlot(row=row, col=col)
+    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, ylim=None, colspan=1):
+        self.item = layout.addPlot(row=row, col=col, colspan=colspan)
         self.title = title
         self.keys: list[tuple[str, str, bool]] = []  # (label, colour, dashed): the legend, drawn in the title
         self.set_title(title)
@@ -459,7 +459,7 @@ class MonitorView(QWidget):
                     if title.startswith("Active") else None
                 self._curves[title] = _Plot(self.curve_plots, 0, i, title, ylim=ylim)
             if fam == "vae":
-                self._kl_plot = _Plot(self.curve_plots, 1, 0, "KL per latent dimension (latest epoch, nats)")
+                self._kl_plot = _Plot(self.curve_plots, 1, 0, "KL per latent dimension (latest epoch, nats)", colspan=2)
                 self._kl_plot.item.setLabel("bottom", "latent dimension", color="#9aa4b2")
                 self._kl_bars = pg.BarGraphItem(x=[], height=[], width=0.75, brush=COLORS[0])
                 self._kl_plot.item.addItem(self._kl_bars)

@@ -1,0 +1,293 @@
+"""Two models side by side on the same latent bank and N: grids, sharpness, diversity, Fréchet distance.
+
+    view = CompareView(classifier="assets/models/fashion-classifier", n=1000, seed=0)
+    view.set_models("assets/models/fashion-vae", "assets/models/fashion-gan")
+
+The work (decode N samples per model, classify, metrics) runs on one worker thread; answers reach
+the GUI thread through a queued signal and carry a generation number, so a newer request wins.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from .. import diversity as D
+from ..monitor import (DEFAULT_N, DEFAULT_SEED, METRIC_LABELS, Classifier, Comparison, MonitorError,
+                       SnapshotEvaluator, alarm_title, compare_models, load_reference)
+from .bridge import qimage_copy
+from .monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt
+from .refcount_guard import pin_singletons
+
+# For each metric: +1 when higher is better, -1 when lower is better, 0 when closeness to the floor is.
+BETTER = {"modes_covered": 1, "kl_to_uniform": -1, "entropy": 1, "mean_confidence": 1, "min_class_share": 1,
+          "fd": -1, "precision": 1, "recall": 1, "density": 0, "coverage": 1, "ndb_fraction": -1, "ndb_js": -1,
+          "near_dup_rate": -1}
+
+
+class _Bridge(QObject):
+    answered = Signal(object)  # (generation, Comparison | str error)
+
+
+class CompareView(QWidget):
+    """Side-by-side comparison widget.
+
+    Constructor: ``CompareView(classifier=None, *, n=DEFAULT_N, seed=DEFAULT_SEED, data_dir=None, parent=None)``.
+    ``set_models(a, b)``: model files or bundle folders; the result appears when ready (``updated``
+    is emitted; ``comparison`` holds it). Without a classifier only grids and sharpness are compared.
+    """
+
+    updated = Signal()
+
+    def __init__(self, classifier: str | os.PathLike | None = None, *, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
+                 data_dir=None, parent: QWidget | None = None):
+        pin_singletons()
+        super().__init__(parent)
+        self.setObjectName("CompareView")
+        self.setStyleSheet(STYLE)
+        self.classifier_path, self.n, self.seed, self.data_dir = classifier, int(n), int(seed), data_dir
+        self.comparison: Comparison | None = None
+        self.error = ""
+        self._pixmaps: list[QPixmap | None] = [None, None]
+        self._evaluator: SnapshotEvaluator | None = None
+        self._generation = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latent-compare")
+        self._bridge = _Bridge(self)
+        self._bridge.answered.connect(self._on_answer)
+        self._build()
+
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.setContentsMargins(10, 8, 10, 8)
+        self.title = QLabel("Compare two models")
+        self.title.setObjectName("monitorTitle")
+        self.meta = QLabel("Choose two models")
+        self.meta.setObjectName("monitorMeta")
+        self.findings = QLabel("")
+        self.findings.setObjectName("alarmBanner")
+        self.findings.setProperty("state", "wait")
+        self.findings.setWordWrap(True)
+        self.findings.setTextFormat(Qt.TextFormat.RichText)
+        root.addWidget(self.title)
+        root.addWidget(self.meta)
+        root.addWidget(self.findings)
+        grid = QGridLayout()
+        self.names = [QLabel(""), QLabel("")]
+        self.images = [QLabel(), QLabel()]
+        for i in range(2):
+            self.names[i].setObjectName("monitorTitle")
+            self.names[i].setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.images[i].setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.images[i].setMinimumSize(8 * 29, 8 * 29)
+            self.images[i].setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            self.images[i].setStyleSheet("background: #17191c; border: 1px solid #30343b;")
+            grid.addWidget(self.names[i], 0, i)
+            grid.addWidget(self.images[i], 1, i)
+        self.table = QTableWidget(0, 4)
+        self.table.setObjectName("metricTable")
+        self.table.setHorizontalHeaderLabels(["metric", "A", "B", "real floor"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in (1, 2, 3):
+            self.table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumWidth(380)
+        grid.addWidget(self.table, 0, 2, 3, 1)
+        self.hist = pg.PlotWidget()
+        self.hist.setBackground(PLOT_BG)
+        self.hist.setMenuEnabled(False)
+        self.hist.setMinimumHeight(170)
+        self.hist.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        grid.addWidget(self.hist, 2, 0, 1, 2)
+        grid.setRowStretch(1, 3)
+        grid.setRowStretch(2, 1)
+        self.hist.setMaximumHeight(230)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(2, 1)
+        root.addLayout(grid, 1)
+
+    # ---- requests
+
+    def set_models(self, a: str | os.PathLike, b: str | os.PathLike) -> int:
+        """Compare ``a`` and ``b`` in the background. Returns the request's generation."""
+        with self._lock:
+            self._generation += 1
+            gen = self._generation
+        self.comparison, self.error = None, ""
+        self.meta.setText(f"Evaluating {Path(a).name} and {Path(b).name} on the same {self.n} latents…")
+        self._pool.submit(self._work, gen, str(a), str(b))
+        return gen
+
+    def _work(self, gen: int, a: str, b: str) -> None:
+        from ..blas import limit_blas_threads
+
+        limit_blas_threads(1)
+        try:
+            if self._evaluator is None:
+                clf = ref = None
+                if self.classifier_path is not None:
+                    clf = Classifier(self.classifier_path)
+                    ref = load_reference(clf, data_dir=self.data_dir)
+                self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed)
+            if gen != self._generation:
+                return
+            answer = compare_models(a, b, self._evaluator)
+        except Exception as exc:  # shown in the view, one line
+            answer = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (MonitorError, ValueError)) else str(exc)
+        try:
+            self._bridge.answered.emit((gen, answer))
+        except RuntimeError:  # the widget is gone
+            pass
+
+    def wait(self, timeout: float = 120.0) -> bool:
+        """Process events until the latest request is answered (tests, screenshots)."""
+        from PySide6.QtWidgets import QApplication
+
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            QApplication.processEvents()
+            if self.comparison is not None or self.error:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def close_view(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.close_view()
+        super().closeEvent(event)
+
+    # ---- drawing
+
+    def _on_answer(self, payload) -> None:
+        gen, answer = payload
+        if gen != self._generation:
+            return
+        if isinstance(answer, str):
+            self.error = answer
+            self.meta.setText(f"Cannot compare: {answer}")
+            self.updated.emit()
+            return
+        self.comparison = answer
+        self._draw(answer)
+        self.updated.emit()
+
+    def _draw(self, cmp: Comparison) -> None:
+        a, b = cmp.a, cmp.b
+        self.title.setText(f"{a.name}  vs  {b.name}")
+        self.meta.setText(f"Same latent bank (seed {a.seed}) and N = {a.n} samples each · A = {a.path} · B = {b.path}")
+        alarm = any(ev.report is not None and ev.report.alarms for ev in (a, b))
+        items = "".join(f"<li>{html.escape(t)}</li>" for t in cmp.findings())
+        self.findings.setText(f"<ul style='margin:0 0 0 -20px'>{items}</ul>")
+        self.findings.setProperty("state", "alarm" if alarm else "ok")
+        self.findings.style().unpolish(self.findings)
+        self.findings.style().polish(self.findings)
+        for i, ev in enumerate((a, b)):
+            flag = " ⚠" if ev.report is not None and ev.report.alarms else ""
+            self.names[i].setText(f"{'AB'[i]}: {ev.name} ({ev.family.upper()}){flag}")
+            self._pixmaps[i] = QPixmap.fromImage(qimage_copy(ev.grid))
+        self._fit_images()
+        self._draw_table(cmp)
+        self._draw_hist(cmp)
+
+    def _fit_images(self) -> None:
+        """Scale the sample grids to their boxes by a whole factor (crisp pixels), never cropping."""
+        for label, pix in zip(self.images, self._pixmaps):
+            if pix is None:
+                continue
+            side = max(1, min(label.width(), label.height()) - 4)
+            factor = max(1, side // max(pix.width(), pix.height()))
+            label.setPixmap(pix.scaled(pix.width() * factor, pix.height() * factor,
+                                       Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_images()
+
+    def _draw_table(self, cmp: Comparison) -> None:
+        a, b = cmp.a, cmp.b
+        self.table.setHorizontalHeaderLabels(["metric", "A", "B", f"real floor (N={a.n})"])
+        rows = [("sharpness vs real", a.sharpness_ratio, b.sharpness_ratio, 1.0, 0)]
+        if a.report is not None and b.report is not None:
+            rows += [(METRIC_LABELS[k], a.report.metrics[k], b.report.metrics[k], a.report.floors.get(k), BETTER[k])
+                     for k in D.METRIC_NAMES]
+        self.table.setRowCount(len(rows))
+        for r, (label, va, vb, floor, better) in enumerate(rows):
+            win = _winner(va, vb, floor, better)
+            for c, text in enumerate((label, _fmt(va), _fmt(vb), _fmt(floor))):
+                item = QTableWidgetItem(text)
+                if c:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                col = TEXT if c < 3 else "#9aa4b2"
+                if c in (1, 2) and win == c - 1:
+                    col = "#7ee2a0"
+                item.setForeground(QColor(col))
+                self.table.setItem(r, c, item)
+
+    def _draw_hist(self, cmp: Comparison) -> None:
+        self.hist.clear()
+        plot = self.hist.getPlotItem()
+        names = cmp.a.class_names or cmp.b.class_names
+        if cmp.a.report is None or cmp.b.report is None or not names:
+            plot.setTitle("Class histogram needs a classifier", color="#9aa4b2")
+            return
+        k = len(names)
+        x = np.arange(k)
+        for i, ev in enumerate((cmp.a, cmp.b)):
+            plot.addItem(pg.BarGraphItem(x=x - 0.2 + 0.4 * i, height=np.asarray(ev.report.class_histogram),
+                                         width=0.38, brush=COLORS[i]))
+        plot.addItem(pg.InfiniteLine(pos=0.1, angle=0, pen=pg.mkPen("#9aa4b2", style=Qt.PenStyle.DashLine)))
+        plot.getAxis("bottom").setTicks([[(i, n.split("/")[0]) for i, n in enumerate(names)]])
+        for ax in ("left", "bottom"):
+            plot.getAxis(ax).setTextPen("#9aa4b2")
+        plot.setTitle(f"<span style='color:#e3e6ea'>Predicted classes</span>&nbsp;&nbsp;"
+                      f"<span style='color:{COLORS[0]}'>■ A</span>&nbsp;<span style='color:{COLORS[1]}'>■ B</span>"
+                      f"&nbsp;<span style='color:#9aa4b2'>╍ uniform (10 %)</span>", size="9pt")
+
+
+def _winner(va, vb, floor, better) -> int | None:
+    """0 (A) or 1 (B) for the better value, None for a tie or when there is no order."""
+    if va is None or vb is None or not (math.isfinite(va) and math.isfinite(vb)) or va == vb:
+        return None
+    if better == 0:
+        if floor is None or not math.isfinite(floor):
+            return None
+        return 0 if abs(va - floor) < abs(vb - floor) else 1
+    return 0 if (va > vb) == (better > 0) else 1
+
+
+def compare_screenshot(a: str, b: str, out: str, *, classifier: str | None, n: int = DEFAULT_N,
+                       seed: int = DEFAULT_SEED) -> bool:
+    """Render the comparison offscreen to ``out`` (PNG). True when written."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from .app import ensure_app
+
+    app = ensure_app()
+    view = CompareView(classifier, n=n, seed=seed)
+    view.resize(1440, 900)
+    view.set_models(a, b)
+    view.show()
+    view.wait()
+    for _ in range(5):
+        app.processEvents()
+    ok = view.grab().save(out)
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+    return ok
