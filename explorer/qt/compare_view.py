@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
@@ -92,7 +92,8 @@ class CompareView(QWidget):
             self.names[i].setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.images[i].setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.images[i].setMinimumSize(8 * 29, 8 * 29)
-            self.images[i].setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+            # Ignored: the pixmap must not drive the layout (it is refitted to the box on resize).
+            self.images[i].setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
             self.images[i].setStyleSheet("background: #17191c; border: 1px solid #30343b;")
             grid.addWidget(self.names[i], 0, i)
             grid.addWidget(self.images[i], 1, i)
@@ -203,18 +204,18 @@ class CompareView(QWidget):
             self.names[i].setText(f"{'AB'[i]}: {ev.name} ({ev.family.upper()}){flag}")
             self._pixmaps[i] = QPixmap.fromImage(qimage_copy(ev.grid))
         self._fit_images()
+        QTimer.singleShot(0, self._fit_images)  # again once the layout has settled
         self._draw_table(cmp)
         self._draw_hist(cmp)
 
     def _fit_images(self) -> None:
-        """Scale the sample grids to their boxes by a whole factor (crisp pixels), never cropping."""
+        """Scale the sample grids to fill their boxes (nearest neighbour: pixels stay crisp), never cropping."""
         for label, pix in zip(self.images, self._pixmaps):
             if pix is None:
                 continue
-            side = max(1, min(label.width(), label.height()) - 4)
-            factor = max(1, side // max(pix.width(), pix.height()))
-            label.setPixmap(pix.scaled(pix.width() * factor, pix.height() * factor,
-                                       Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
+            side = max(1, min(label.width(), label.height()) - 2)
+            label.setPixmap(pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.FastTransformation))
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
