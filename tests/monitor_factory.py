@@ -141,3 +141,55 @@ def add_snapshot(run_dir, epoch: int, table_u8: np.ndarray, *, latent_dim: int =
     final = snaps / f"epoch-{epoch:04d}"
     os.replace(tmp, final)
     return final
+
+
+# ---- a shared test world: real Fashion-MNIST images, the PCA classifier and its reference ---------
+
+TEST_N = 500  # samples per evaluation in the tests (floors are cached for this N)
+_world: dict = {}
+
+
+def fashion_available() -> bool:
+    from explorer.fashion_data import DataNotFound, find_fashion_mnist
+
+    try:
+        find_fashion_mnist()
+        return True
+    except DataNotFound:
+        return False
+
+
+def world(tmp_path_factory) -> dict:
+    """Memoised per session: {"train": uint8 [N, 28, 28], "labels": int64 [N], "classifier": Path (bundle)}.
+
+    The classifier bundle holds real-reference.npz (8000 real images, floors at TEST_N)."""
+    if "classifier" not in _world:
+        import pytest
+
+        from explorer import monitor
+        from explorer.fashion_data import load_split
+
+        if not fashion_available():
+            pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+        train, labels = load_split("train")
+        folder = tmp_path_factory.mktemp("pca-classifier")
+        make_pca_classifier(folder, train[:20000], labels[:20000])
+        monitor.build_fashion_reference(folder, limit=8000, n=TEST_N, floor_ns=(TEST_N,), ndb_bins=50)
+        _world.update(train=train, labels=labels, classifier=folder)
+    return _world
+
+
+def collapsed_table(w: dict) -> np.ndarray:
+    """Five training images: every latent maps to one of them."""
+    return w["train"][30000:30005]
+
+
+def few_class_table(w: dict, classes=(0, 1, 7)) -> np.ndarray:
+    """3000 training images of only a few classes (T-shirt, Trouser, Sneaker by default)."""
+    keep = np.isin(w["labels"], classes)
+    return w["train"][keep][:3000]
+
+
+def healthy_table(w: dict) -> np.ndarray:
+    """5000 training images of every class: diverse, sharp samples."""
+    return w["train"][30000:35000]
