@@ -75,7 +75,7 @@ def torchrun(family: str, data: Path, out: Path, tmp_path: Path, *extra) -> tupl
 def test_two_ranks_train_and_only_rank_0_writes(family, tmp_path, tmp_path_factory):
     data = fashion_subset(tmp_path_factory)
     out = tmp_path / "run"
-    result, writes = torchrun(family, data, out, tmp_path, "--epochs", "2", "--batch-size", "32",
+    result, writes = torchrun(family, data, out, tmp_path, "--epochs", "2", "--limit", "256", "--batch-size", "32",
                               "--latent-dim", "8")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     # only rank 0 wrote: every recorded write under RUN_DIR comes from it, and there were writes

@@ -191,8 +191,8 @@ MEDIUM = ("--epochs", "2", "--batch-size", "16", "--latent-dim", "8", "--seed", 
 
 @pytest.fixture(scope="module")
 def medium_data(tmp_path_factory):
-    """2000 real training images: with batch 16 a run lasts long enough to be interrupted."""
-    return fashion_subset(tmp_path_factory, n_train=2000, n_test=200)
+    """1200 real training images: with batch 16 an epoch (75 steps) lasts long enough to be interrupted."""
+    return fashion_subset(tmp_path_factory, n_train=1200, n_test=200)
 
 
 @pytest.fixture(scope="module")
@@ -360,13 +360,17 @@ def test_bad_data_is_one_line_and_exit_code_1(kind, message, tmp_path, tmp_path_
     (("classifier", "--data", "SHAPES-FLAT"), "a classifier needs labels"),
     (("vae", "--image-size", "10"), "image size must be a multiple of 4"),
     (("vae", "--channels", "3", "--data", "FASHION"), "Fashion-MNIST is grayscale"),
+    (("vae", "--data", "ONE-IMAGE"), "1 image(s) is too few; at least 2 are needed"),
 ])
 def test_impossible_settings_are_one_line_errors(args, message, tmp_path, tmp_path_factory, capsys):
     flat = tmp_path / "flat"
     flat.mkdir()
     for path in list(shapes_folder(tmp_path_factory).rglob("*.png"))[:4]:
         (flat / path.name).write_bytes(path.read_bytes())
-    subst = {"SHAPES-FLAT": flat, "FASHION": fashion_subset(tmp_path_factory)}
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "only.png").write_bytes(next(flat.iterdir()).read_bytes())
+    subst = {"SHAPES-FLAT": flat, "FASHION": fashion_subset(tmp_path_factory), "ONE-IMAGE": one}
     args = [subst.get(a, a) for a in args]
     if "--data" not in args:
         args += ["--data", fashion_subset(tmp_path_factory)]

@@ -403,6 +403,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
         test_set = test_set.subset(slice(0, max(cfg.limit // 5, min(len(test_set), 100))))
     if len(train_set) == 0:
         raise DataError("the training set is empty")
+    if len(test_set) == 0:  # evaluation divides by it
+        raise DataError(f"{train_set.name}: {len(train_set)} image(s) is too few; at least 2 are needed "
+                        "(a tenth of an image folder is held out for testing)")
     cfg.channels = int(train_set.images.shape[1])
     cfg.dataset, cfg.class_names = train_set.name, tuple(train_set.class_names)
     if cfg.family == "classifier" and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
