@@ -28,7 +28,7 @@ from .. import diversity as D
 from ..monitor import (DEFAULT_N, DEFAULT_SEED, METRIC_LABELS, Classifier, Comparison, MonitorError,
                        SnapshotEvaluator, alarm_title, compare_models, load_reference)
 from .bridge import qimage_copy
-from .monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt
+from .monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt, delete_menus, new_top_level_menus
 from .refcount_guard import pin_singletons
 
 # For each metric: +1 when higher is better, -1 when lower is better, 0 when closeness to the floor is.
@@ -108,7 +108,7 @@ class CompareView(QWidget):
             self.table.horizontalHeader().setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setMinimumWidth(380)
         grid.addWidget(self.table, 0, 2, 3, 1)
-        self.hist = pg.PlotWidget()
+        self.hist, self._menus = new_top_level_menus(pg.PlotWidget)
         self.hist.setBackground(PLOT_BG)
         self.hist.setMenuEnabled(False)
         self.hist.setMinimumHeight(170)
@@ -169,6 +169,7 @@ class CompareView(QWidget):
 
     def close_view(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        delete_menus(self._menus)
 
     def closeEvent(self, event) -> None:  # noqa: N802
         self.close_view()

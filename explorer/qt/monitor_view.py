@@ -22,8 +22,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QFileSystemWatcher, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget, QListWidgetItem,
-                               QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView, QLabel, QListWidget,
+                               QListWidgetItem, QMenu, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from .. import diversity as D
 from ..monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
@@ -66,6 +67,25 @@ class _Bridge(QObject):
     message = Signal(object)
 
 
+def new_top_level_menus(make):
+    """Call ``make()``; return (its result, the parentless QMenus it created).
+
+    pyqtgraph gives every plot context menus without a parent; the views never show them (menus
+    are disabled) and delete them on close, so closed views leave no top-level widgets behind."""
+    before = {id(w) for w in QApplication.topLevelWidgets()}
+    result = make()
+    return result, [w for w in QApplication.topLevelWidgets() if id(w) not in before and isinstance(w, QMenu)]
+
+
+def delete_menus(menus) -> None:
+    for m in menus:
+        try:
+            m.deleteLater()
+        except RuntimeError:  # already gone
+            pass
+    menus.clear()
+
+
 def _pen(color, width=2.0, dashed=False):
     return pg.mkPen(color, width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
 
@@ -83,7 +103,7 @@ class _Plot:
     """One pyqtgraph plot with named series (solid = measured, dashed = real floor, band = floor ± 3 sd)."""
 
     def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, ylim=None, colspan=1):
-        self.item = layout.addPlot(row=row, col=col, colspan=colspan)
+        self.item, self.menus = new_top_level_menus(lambda: layout.addPlot(row=row, col=col, colspan=colspan))
         self.title = title
         self.keys: list[tuple[str, str, bool]] = []  # (label, colour, dashed): the legend, drawn in the title
         self.set_title(title)
@@ -312,6 +332,9 @@ class MonitorView(QWidget):
         self._closed = True
         self._poll_timer.stop()
         self.evaluator.close()
+        plots = list(self._div.values()) + [self._sharp] + list(self._curves.values())
+        for plot in plots + ([self._kl_plot] if self._kl_plot else []):
+            delete_menus(plot.menus)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt name)
         self.close_monitor()
@@ -450,6 +473,8 @@ class MonitorView(QWidget):
     def _draw_curves(self, mon: RunMonitor) -> None:
         fam = mon.family
         if fam != self._curve_family:
+            for plot in list(self._curves.values()) + ([self._kl_plot] if self._kl_plot else []):
+                delete_menus(plot.menus)
             self.curve_plots.clear()
             self._curves.clear()
             self._kl_plot = None
