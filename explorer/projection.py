@@ -333,3 +333,31 @@ def grid_positions(x0: float, y0: float, x1: float, y1: float, n: int) -> np.nda
     ys = y1 - (np.arange(n) + 0.5) * (y1 - y0) / n
     gx, gy = np.meshgrid(xs, ys)
     return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """bool [N]: which points [N, 2] lie inside the closed polygon [M, 2] (even-odd rule, vectorised).
+
+    Long lasso paths are thinned to at most 400 vertices (cost is N x M)."""
+    pts = _as2d(points, 2)
+    poly = _as2d(polygon, 2)
+    if len(poly) > 400:
+        poly = poly[np.linspace(0, len(poly) - 1, 400).astype(np.int64)]
+    if len(poly) < 3:
+        return np.zeros(len(pts), bool)
+    x, y = pts[:, 0], pts[:, 1]
+    inside = np.zeros(len(pts), bool)
+    lo, hi = poly.min(axis=0), poly.max(axis=0)
+    box = (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
+    cand = np.flatnonzero(box)
+    xc, yc = x[cand], y[cand]
+    res = np.zeros(len(cand), bool)
+    x1, y1 = poly[:, 0], poly[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    for a, b, c, d in zip(x1, y1, x2, y2):
+        cross = (b > yc) != (d > yc)
+        if cross.any():
+            xi = a + (yc - b) * (c - a) / ((d - b) if d != b else 1e-12)
+            res ^= cross & (xc < xi)
+    inside[cand] = res
+    return inside
