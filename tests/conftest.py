@@ -54,12 +54,12 @@ def window(qtbot, settings_file, gan_bundle, vae_bundle):
     win.deleteLater()
 
 
-@pytest.fixture(autouse=True)
-def no_leaked_windows(request):
-    """After a Qt test, no top-level widget that the test created may stay alive."""
-    if "qtbot" not in request.fixturenames:
-        yield
-        return
+@pytest.fixture
+def no_leaked_windows(qapp):
+    """After a Qt test, no top-level widget that the test created may stay alive.
+
+    Opt in per module: ``pytestmark = pytest.mark.usefixtures("no_leaked_windows")``.
+    """
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()

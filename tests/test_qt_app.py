@@ -14,6 +14,8 @@ from explorer.grid import GridController, SampleGrid
 from explorer.qt.app import wait_for_grid
 from explorer.runtime import open_model
 
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # every test here checks for leaked windows
+
 
 def _painted(widget):
     return widget.grab().toImage()
