@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLab
 
 from .. import diversity as D
 from ..monitor import (DEFAULT_N, DEFAULT_SEED, METRIC_LABELS, Classifier, Comparison, MonitorError,
-                       SnapshotEvaluator, alarm_title, compare_models, load_reference)
+                       SnapshotEvaluator, compare_models, load_reference)
 from .bridge import qimage_copy
 from .monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt, delete_menus, new_top_level_menus
 from .refcount_guard import pin_singletons
