@@ -160,16 +160,19 @@ class SampleGrid:
 
 
 class FrameClock:
-    """Frames per second over the last second of frames."""
+    """Frames per second over the last second of frames (or from the last interval when frames are slow)."""
 
     def __init__(self, window: float = 1.0):
         self.window = window
         self._times: deque[float] = deque()
+        self._last_interval = 0.0
 
     def tick(self, now: float | None = None) -> None:
         now = time.perf_counter() if now is None else now
+        if self._times:
+            self._last_interval = now - self._times[-1]
         self._times.append(now)
-        while self._times and now - self._times[0] > self.window:
+        while len(self._times) > 2 and now - self._times[0] > self.window:
             self._times.popleft()
 
     @property
@@ -177,6 +180,8 @@ class FrameClock:
         if len(self._times) < 2:
             return 0.0
         span = self._times[-1] - self._times[0]
+        if span > self.window and self._last_interval > 0:
+            return 1.0 / self._last_interval
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
 

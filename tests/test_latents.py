@@ -44,3 +44,16 @@ def test_walk_stays_on_shell_and_moves_smoothly():
 
 def test_dimension_order():
     assert list(dimension_order(np.array([0.1, 3.0, 1.0, 3.0]))) == [1, 3, 2, 0]
+
+
+def test_frame_clock():
+    from explorer.grid import FrameClock
+
+    clock = FrameClock()
+    for i in range(11):
+        clock.tick(i * 0.05)  # 20 fps
+    assert abs(clock.fps - 20) < 0.01
+    slow = FrameClock()
+    for i in range(4):
+        slow.tick(i * 2.0)  # one frame every 2 s
+    assert abs(slow.fps - 0.5) < 1e-6

@@ -325,9 +325,10 @@ class MainWindow(QMainWindow):
             self._status_at = now
             self.decode_label.setText(f"decode {self.controller.last_decode_s * 1000:.1f} ms")
             fps = self.controller.clock.fps
-            self.fps_label.setText(f"{fps:.0f} fps" if fps else "— fps")
+            text = f"{fps:.0f} fps" if fps >= 1.5 else (f"{fps:.1f} fps" if fps else "— fps")
+            self.fps_label.setText(text)
             if self.walk_timer.isActive():
-                self.controls.walk.setText(f"■ Stop  {fps:.0f} fps")
+                self.controls.walk.setText(f"■ Stop  {text}")
 
     def _on_file_changed(self, path: str) -> None:
         if not Path(path).is_file():
