@@ -326,10 +326,11 @@ class ModelEvaluation:
     sharpness_ratio: float = float("nan")
     bad_samples: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # why there is no report, when there is none
 
     @property
     def verdict(self) -> str | list[str]:
-        return self.report.verdict if self.report is not None else "unknown (no classifier)"
+        return self.report.verdict if self.report is not None else f"unknown ({self.note or 'no classifier'})"
 
     def to_dict(self) -> dict:
         out = {"model": str(self.path), "name": self.name, "family": self.family, "latent_dim": self.latent_dim,
@@ -337,6 +338,8 @@ class ModelEvaluation:
                "verdict": self.verdict, "sharpness": _num(self.sharpness),
                "sharpness_vs_real": _num(self.sharpness_ratio), "bad_samples": self.bad_samples,
                "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}
+        if self.note:
+            out["note"] = self.note
         if self.report is not None:
             rep = self.report.to_dict()
             rep["class_histogram"] = dict(zip(self.class_names, rep["class_histogram"])) \
@@ -371,6 +374,21 @@ class SnapshotEvaluator:
             self._banks[dim] = D.LatentBank(self.n, dim, self.seed)
         return self._banks[dim]
 
+    def unsuitable(self, model: LoadedModel) -> str:
+        """Why the classifier cannot judge this model ("" when it can): other image size or data set."""
+        if self.classifier is None or self.reference is None:
+            return "no classifier"
+        card = self.classifier.card
+        _, h, w = model.image_shape
+        if (h, w) != (card.image_height, card.image_width):
+            return (f"the classifier takes {card.image_height}x{card.image_width} images, this model makes {h}x{w}; "
+                    "diversity metrics need a classifier for that data")
+        data = model.card.dataset if model.card is not None else ""
+        if data and card.dataset and data != card.dataset:
+            return (f"the classifier was trained on {card.dataset}, this model on {data}; "
+                    "diversity metrics need a classifier for that data")
+        return ""
+
     def _images(self, model: LoadedModel, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, H, W, C] in [0, 1] (NaN -> 0) and finite flags [N]."""
         labels = np.arange(len(z)) % model.signature.num_classes if model.signature.num_classes else None
@@ -402,7 +420,8 @@ class SnapshotEvaluator:
                              n=self.n, seed=self.seed, bank_fingerprint=bank.fingerprint,
                              grid=_grid_u8(images[:grid[0] * grid[1]], *grid), sharpness=sharp,
                              bad_samples=int((~finite).sum()), timings={"decode": t1 - t0})
-        if self.classifier is not None and self.reference is not None:
+        ev.note = self.unsuitable(model)
+        if self.classifier is not None and self.reference is not None and not ev.note:
             logits, feats = self.classifier.classify(self.classifier.adapt(images))
             t2 = time.perf_counter()
             ev.report = D.diversity_report(logits, feats, self.reference)

@@ -267,3 +267,13 @@ def test_bundled_gan_does_not_alarm():
     clf = M.Classifier(clf_dir)
     ev = M.SnapshotEvaluator(clf, M.load_reference(clf, build=False), n=M.DEFAULT_N).evaluate(M.open_model(gan))
     assert ev.verdict == "ok", [a.detail for a in ev.report.alarms]
+
+
+def test_model_the_classifier_cannot_judge_gets_a_note_not_an_error(evaluator, tmp_path):
+    import model_factory
+
+    small = model_factory.make_contract_gan(tmp_path / "small", size=8)  # 8x8 "synthetic" images
+    ev = evaluator.evaluate(M.open_model(small))
+    assert ev.report is None and "8x8" in ev.note and ev.grid.size
+    assert ev.verdict.startswith("unknown")
+    json.dumps(ev.to_dict())

@@ -611,6 +611,9 @@ class MonitorView(QWidget):
             notes.append(self.note)
         for r in mon.skipped():
             notes.append(f"epoch {r.epoch} skipped: {r.error}")
+        last = next((r for r in reversed(mon.evaluated()) if r.evaluation is not None), None)
+        if last is not None and last.evaluation.note and self.classifier is not None and not self.note:
+            notes.append(f"diversity metrics off: {last.evaluation.note}")
         if mon.metrics.skipped_lines:
             notes.append(f"{mon.metrics.skipped_lines} unreadable line(s) in metrics.jsonl ignored")
         self.notes.setText("\n".join(notes[-4:]))
