@@ -503,6 +503,7 @@ class GanFeatureMap:
     real: MapPoints
     samples: MapPoints
     classifier_name: str
+    generator_path: str = ""
 
     def nearest_real(self, sample_index: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
         """The k real images closest to a generated sample in feature space (memorisation check)."""
@@ -564,7 +565,8 @@ def gan_feature_map(generator: LoadedModel, classifier, real: ImageSet, *, n_sam
     samples = MapPoints(np.concatenate(gfeats), logits.argmax(axis=1), names,
                         source=f"{generator.name}: {n_samples:,} samples", kind="gan-samples",
                         images=np.concatenate(pix), latents=z)
-    return GanFeatureMap(real_pts, samples, classifier_name=classifier.path.parent.name)
+    return GanFeatureMap(real_pts, samples, classifier_name=classifier.path.parent.name,
+                         generator_path=str(generator.path))
 
 
 # ---- background jobs ------------------------------------------------------------------------------------

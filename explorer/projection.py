@@ -232,6 +232,7 @@ class UMAPMap:
     lattice_ok: np.ndarray | None = field(default=None, compare=False)
     lattice_box: tuple[float, float, float, float] | None = None
     key: str = ""
+    fit_seconds: float = float("nan")  # UMAP fit alone (the lattice inverse comes on top), when known
 
     name = "UMAP"
 

@@ -50,7 +50,8 @@ def _umap_from_file(data: np.ndarray, path: Path) -> UMAPMap:
     box = tuple(float(v) for v in d["lattice_box"]) if has else None
     return UMAPMap(source=data, embedding=d["embedding"].astype(np.float32),
                    lattice=lat.astype(np.float32) if has else None,
-                   lattice_ok=d["lattice_ok"].astype(bool) if has else None, lattice_box=box, key=path.stem)
+                   lattice_ok=d["lattice_ok"].astype(bool) if has else None, lattice_box=box, key=path.stem,
+                   fit_seconds=float(d["fit_seconds"]) if "fit_seconds" in d else float("nan"))
 
 
 def compute_umap(data: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0,

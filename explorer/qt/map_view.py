@@ -236,6 +236,8 @@ class MapView(QWidget):
         self.probe_pos: tuple[float, float] | None = None
         self.probe_how = ""
         self.jobs: dict[str, A.Job] = {}
+        self._gan_maps: dict[str, A.GanFeatureMap] = {}  # generator file -> its feature map (this session)
+        self._deferred: str | None = None  # a costly source to build once the view is first shown
         self._hover_t0 = 0.0
         self._lasso: list[tuple[float, float]] = []
         self._drag_start: tuple[float, float] | None = None
@@ -295,7 +297,7 @@ class MapView(QWidget):
         self.test_image_button = QPushButton("Random test image", toolTip="encode a Fashion-MNIST test image")
         for w in (self.dim_x, self.dim_y, self.sweep_n):
             w.setFixedWidth(56)
-        self.source_combo.setMinimumWidth(230)
+        self.source_combo.setMinimumWidth(200)
         for w in (self._label("Data"), self.source_combo, self._label("Projection"), self.proj_combo,
                   self.dims_label, self.dim_x, self.dim_y):
             bar.addWidget(w)
@@ -306,8 +308,6 @@ class MapView(QWidget):
         bar.addWidget(self.sweep_button)
         bar.addWidget(self.sweep_n)
         bar.addStretch(1)
-        bar.addWidget(self.test_image_button)
-        bar.addWidget(self.open_image_button)
         outer.addLayout(bar)
 
         prog = QHBoxLayout()
@@ -332,7 +332,6 @@ class MapView(QWidget):
         self._menus = [w for w in QApplication.topLevelWidgets() if id(w) not in before and isinstance(w, QMenu)]
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
-        self.plot.getPlotItem().showGrid(x=True, y=True, alpha=0.08)
         for ax in ("left", "bottom"):
             self.plot.getAxis(ax).setTextPen("#9aa4b2")
             self.plot.getAxis(ax).setPen("#4a505a")
@@ -466,6 +465,11 @@ class MapView(QWidget):
         row.addWidget(self.image_recon)
         row.addWidget(self.image_text, 1)
         lay.addLayout(row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.open_image_button)
+        buttons.addWidget(self.test_image_button)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
         col.addWidget(self.image_card)
         # selection
         sel, lay = self._card("Selection")
@@ -488,7 +492,7 @@ class MapView(QWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setMinimumWidth(420)
+        scroll.setMinimumWidth(400)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         return scroll
 
@@ -503,6 +507,7 @@ class MapView(QWidget):
         if model is self.model and model is not None:
             return
         self.cancel_jobs()
+        self._deferred = None
         for dec in (self.probe_decoder, self.hover_decoder, self.sweep_decoder, self.selection_decoder):
             dec.invalidate()
         self.model = model
@@ -560,7 +565,21 @@ class MapView(QWidget):
         elif key in ("fashion", "folder", "idx"):
             self.encode_source(key, path)
         elif key == "gan":
-            self.build_gan_map()
+            cached = self._gan_maps.get(str(self.model.path))
+            if cached is not None:
+                self.gan_map = cached
+                self.set_points(cached.samples, cached.real)
+            elif not self.isVisible():
+                self._deferred = "gan"  # classifying real images costs minutes on a busy CPU: only when seen
+                self._show_empty(f"The feature map of {self.model.name} is built when this view is shown")
+            else:
+                self.build_gan_map()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._deferred is not None and self.model is not None:
+            key, self._deferred = self._deferred, None
+            self.use_source(key)
 
     def _attach_real_images(self, pts: A.MapPoints) -> None:
         """When the atlas is the Fashion-MNIST test split, its images serve the nearest-real strip."""
@@ -841,6 +860,7 @@ class MapView(QWidget):
             self.say(f"UMAP of {len(value.embedding):,} points ready in {result.seconds:.1f} s ({lat})")
         elif job.name == "gan-map":
             self.gan_map = value
+            self._gan_maps[str(value.generator_path)] = value
             self.set_points(value.samples, value.real)
             self.say(f"GAN map: {len(value.samples):,} samples over {len(value.real):,} real images")
         elif job.name == "anomaly":
