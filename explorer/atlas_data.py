@@ -230,6 +230,7 @@ class ImageSet:
     source: str
     names: tuple[str, ...] = ()
     class_names: tuple[str, ...] = ()
+    is_train: np.ndarray | None = None  # bool [N]: which images the models were trained on, when known
 
 
 def _read_image(path: Path, channels: int) -> np.ndarray:
@@ -317,10 +318,12 @@ def fashion_set(split: str = "all", data_dir=None) -> ImageSet:
         parts = [load_split(s, data_dir) for s in (("test", "train") if split == "all" else (split,))]
     except (OSError, ValueError) as exc:
         raise MapDataError(str(exc).splitlines()[0]) from None
+    splits = ("test", "train") if split == "all" else (split,)
     images = np.concatenate([p[0] for p in parts])[..., None]
     labels = np.concatenate([p[1] for p in parts])
+    is_train = np.concatenate([np.full(len(p[1]), s == "train") for p, s in zip(parts, splits)])
     return ImageSet(images, labels, source=f"Fashion-MNIST {split} ({len(images):,})",
-                    class_names=contract.FASHION_MNIST_CLASSES)
+                    class_names=contract.FASHION_MNIST_CLASSES, is_train=is_train)
 
 
 # ---- encoding with cache ------------------------------------------------------------------------------
@@ -504,10 +507,23 @@ class GanFeatureMap:
     samples: MapPoints
     classifier_name: str
     generator_path: str = ""
+    real_is_train: np.ndarray | None = None  # bool [R]; the memorisation check searches these only
+
+    @property
+    def searches_training_images(self) -> bool:
+        return self.real_is_train is not None and bool(self.real_is_train.any())
 
     def nearest_real(self, sample_index: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """The k real images closest to a generated sample in feature space (memorisation check)."""
-        return self.real.nearest(self.samples.vectors[sample_index], k)
+        """The k real (training, when known) images closest to a generated sample in feature space:
+        the memorisation check. Returns (indices into ``real``, distances), nearest first."""
+        v = self.samples.vectors[sample_index]
+        if not self.searches_training_images:
+            return self.real.nearest(v, k)
+        if getattr(self, "_train_idx", None) is None:
+            self._train_idx = np.flatnonzero(self.real_is_train)
+            self._train_vec = np.ascontiguousarray(self.real.vectors[self._train_idx])
+        idx, dist = knn(self._train_vec, v, k)
+        return self._train_idx[idx], dist
 
 
 def real_features(classifier, images: ImageSet, *, progress: Progress | None = None,
@@ -566,7 +582,7 @@ def gan_feature_map(generator: LoadedModel, classifier, real: ImageSet, *, n_sam
                         source=f"{generator.name}: {n_samples:,} samples", kind="gan-samples",
                         images=np.concatenate(pix), latents=z)
     return GanFeatureMap(real_pts, samples, classifier_name=classifier.path.parent.name,
-                         generator_path=str(generator.path))
+                         generator_path=str(generator.path), real_is_train=real.is_train)
 
 
 # ---- background jobs ------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def _two_class_world(tmp_path):
     keep = np.flatnonzero(np.isin(labels, (1, 7)))[:400]  # trousers and sneakers only
     gen = monitor_factory.make_table_generator(tmp_path / "gan" / "generator.onnx", train[keep], latent_dim=8)
     real = A.ImageSet(train[4000:6000, ..., None], labels[4000:6000], source="real subset",
-                      class_names=contract.FASHION_MNIST_CLASSES)
+                      class_names=contract.FASHION_MNIST_CLASSES, is_train=np.arange(2000) >= 500)
     return gen, clf_dir, real
 
 
@@ -205,4 +205,6 @@ def test_gan_feature_map_of_a_two_class_generator(tmp_path):
     assert len(np.unique(real.labels)) == 10
     # memorisation check: a table generator copies training images, so its nearest real image is close
     idx, dist = gm.nearest_real(0, 3)
-    assert len(idx) == 3 and dist[0] <= dist[-1]
+    assert len(idx) == 3 and dist[0] <= dist[-1] and (idx >= 500).all()  # training images only
+    brute = np.argsort(np.linalg.norm(gm.real.vectors[500:] - gm.samples.vectors[0], axis=1))[:3] + 500
+    np.testing.assert_array_equal(idx, brute)

@@ -628,7 +628,7 @@ class MapView(QWidget):
 
         return self.start_job("encode", work)
 
-    def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "test") -> A.Job | None:
+    def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all") -> A.Job | None:
         """GAN: classify generated samples and real images (background); the map appears when done."""
         from ..monitor import Classifier, MonitorError
         from ..paths import bundled_model
@@ -967,7 +967,9 @@ class MapView(QWidget):
                                      "click to load its latent into the grid")
         if self.gan_map is not None:
             idx, dist = self.gan_map.nearest_real(i, len(self.nearest_panes))
-            self.nearest_title.setText(f"Nearest real images in classifier features (closest {dist[0]:.2f})")
+            which = "training images" if self.gan_map.searches_training_images else "images"
+            self.nearest_title.setText(f"Nearest real {which} in classifier features (memorisation check; "
+                                       f"closest {dist[0]:.2f})")
             for pane, j in zip(self.nearest_panes, idx):
                 pane.set_image(self.gan_map.real.images[j])
 
