@@ -173,6 +173,15 @@ def _lattice_inverse(reducer, embedding: np.ndarray, g: int) -> tuple[np.ndarray
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     inp, out = Path(argv[0]), Path(argv[1])
+    parent = os.getppid()
+
+    def watchdog():  # the app quit (or crashed) without cancelling: do not run on as an orphan
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watchdog, daemon=True).start()
     d = load_npz(inp)
     data = d["data"].astype(np.float32)
     g = int(d["lattice"])

@@ -106,3 +106,34 @@ def test_knn_and_grid_positions():
     assert list(idx) == [0, 3] and d[0] == 0
     g = grid_positions(0, 0, 4, 2, 2)
     np.testing.assert_allclose(g, [[1, 1.5], [3, 1.5], [1, 0.5], [3, 0.5]])
+
+
+def test_umap_missing_is_one_clear_line(tmp_path, monkeypatch):
+    from explorer import atlas_data, umap_worker
+    from explorer.atlas_data import MapDataError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(umap_worker, "umap_available", lambda: False)
+    with pytest.raises(MapDataError, match="pip install umap-learn"):
+        umap_worker.compute_umap(_data(50, 4))
+    assert atlas_data.cache_dir().parent.parent == tmp_path
+
+
+def test_umap_cache_is_reused_without_running_umap(tmp_path, monkeypatch):
+    from explorer import umap_worker
+    from explorer.atlas_data import save_npz_atomic
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    data = _data(60, 4)
+    path = umap_worker.umap_cache_path(data, n_neighbors=15, min_dist=0.1, seed=0, lattice=umap_worker.DEFAULT_LATTICE)
+    emb = data[:, :2] * 2
+    save_npz_atomic(path, embedding=emb, lattice=np.zeros((0,), np.float32), lattice_ok=np.zeros((0,), bool),
+                    lattice_box=np.zeros(4, np.float32), fit_seconds=np.array(1.5))
+    monkeypatch.setattr(umap_worker.subprocess, "Popen", lambda *a, **k: pytest.fail("UMAP ran despite the cache"))
+    seen = []
+    m = umap_worker.compute_umap(data, progress=lambda f, msg: seen.append(msg))
+    np.testing.assert_array_equal(m.embedding, emb)
+    assert m.lattice is None and m.fit_seconds == 1.5 and seen == ["UMAP loaded from cache"]
+    assert (m.inverse(np.zeros((2, 2))).how == NEAREST).all()
+    with np.load(path, allow_pickle=False) as f:  # plain arrays only
+        assert set(f.files) >= {"embedding", "lattice", "lattice_ok", "lattice_box"}

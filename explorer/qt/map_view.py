@@ -806,12 +806,21 @@ class MapView(QWidget):
     # ---- background jobs --------------------------------------------------------------------------
 
     def start_job(self, name: str, work) -> A.Job:
+        """Run ``work(progress, cancelled)`` in the background; a job of the same name is cancelled first."""
         old = self.jobs.pop(name, None)
         if old is not None:
             old.cancel()
-        job = A.Job(name, work, deliver=lambda r, j=None: None)
-        job._deliver = lambda r, job=job: self.bridge.job_done.emit(job, r)
-        job._progress = lambda f, m, job=job: self.bridge.job_progress.emit(job, f, m)
+        holder: dict[str, A.Job] = {}
+
+        def emit(signal, *args):
+            try:
+                signal.emit(holder["job"], *args)
+            except RuntimeError:  # the view was deleted while the job ran
+                pass
+
+        job = A.Job(name, work, deliver=lambda r: emit(self.bridge.job_done, r),
+                    on_progress=lambda f, m: emit(self.bridge.job_progress, f, m))
+        holder["job"] = job
         self.jobs[name] = job
         self.progress.setValue(0)
         self.progress_label.setText(f"{name}: starting…")
