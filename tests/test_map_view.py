@@ -106,6 +106,14 @@ def test_hover_shows_a_decoded_thumbnail(make_view, vae_bundle, qtbot):
     assert view.hover_item.data["x"][0] == pytest.approx(x)
     # far away: nothing hovered
     assert view.hover_at(1e4, 1e4) is None and not view.hover_card.isVisible()
+    # a slow decoder: hovers decode on the worker thread, the answer arrives queued
+    view._hover_decode_s = 1.0
+    gen = view.hover_decoder.generation
+    x, y = layer.xy[7]
+    assert view.hover_at(float(x), float(y)) == (0, 7)
+    assert view.hover_decoder.generation == gen + 1
+    qtbot.waitUntil(lambda: view.hover_card.isVisible(), timeout=5000)
+    assert "#7" in view.hover_card.toolTip()
 
 
 def test_hidden_classes_are_neither_hovered_nor_selected(make_view, vae_bundle):

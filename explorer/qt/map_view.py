@@ -42,6 +42,7 @@ CLASS_COLORS = ["#5b9bd5", "#f28e2b", "#59c45a", "#e15759", "#b07aa1", "#edc948"
 GREY = "#6b717b"
 BG = "#17191c"
 HOVER_PX = 10  # a point counts as hovered within this many screen pixels
+HOVER_SYNC_S = 0.008  # hover thumbnails decode on the GUI thread while one decode takes less than this
 PROJECTIONS = ("PCA", "UMAP", "Two dimensions", "Latent plane")
 SOURCES = {"atlas": "Atlas (test split)", "fashion": "Fashion-MNIST, all 70k (encode)",
            "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples over real (classifier features)"}
@@ -233,6 +234,7 @@ class MapView(QWidget):
         self.real_images: np.ndarray | None = None  # images behind atlas points (Fashion test split), if known
         self.hover_index: tuple[int, int] | None = None  # (layer, point)
         self.hover_latency: list[float] = []
+        self._hover_decode_s = 0.0  # last one-image hover decode; above HOVER_SYNC_S hovers decode async
         self.probe_pos: tuple[float, float] | None = None
         self.probe_how = ""
         self.jobs: dict[str, A.Job] = {}
@@ -1031,7 +1033,20 @@ class MapView(QWidget):
         if pts.kind in ("gan-real", "gan-samples"):
             self._show_hover([pts.images[hit[1]]], self._hover_text(pts, hit[1]))
             return hit
-        self.hover_decoder.request(self.model, pts.vectors[hit[1]:hit[1] + 1], None, np.array([hit[1]]))
+        z = pts.vectors[hit[1]:hit[1] + 1]
+        if self._hover_decode_s < HOVER_SYNC_S:
+            # A one-image decode this fast costs less than the hop to the worker thread and back.
+            try:
+                images = self.model.decode(z)
+            except Exception as exc:  # shown like an async error would be
+                self.say(f"decoding failed ({type(exc).__name__})")
+                return hit
+            self._hover_decode_s = images.seconds
+            self.hover_decoder.invalidate()
+            self._on_hover_decoded(DecodeAnswer(self.hover_decoder.generation, self.model, np.array([hit[1]]),
+                                                images))
+        else:
+            self.hover_decoder.request(self.model, z, None, np.array([hit[1]]))
         return hit
 
     def _hover_text(self, pts: A.MapPoints, i: int) -> str:
@@ -1051,6 +1066,7 @@ class MapView(QWidget):
         pts = self.layers[self.hover_index[0]].points
         if i != self.hover_index[1]:
             return
+        self._hover_decode_s = answer.images.seconds
         images = [answer.images.pixels[0]]
         if pts.images is not None:  # a user's set: original | reconstruction
             images = [pts.images[i], answer.images.pixels[0]]
