@@ -235,7 +235,7 @@ def build_reference(classifier: Classifier, images_u8: np.ndarray, *, dataset_id
         logits.append(lo)
         feats.append(fe)
         sharp.append(laplacian_variance(chunk))
-        say(f"classified {min(s + 2000, len(x))} of {len(x)} real images")
+        say(f"real-data reference (once per classifier): classified {min(s + 2000, len(x))} of {len(x)} images")
     logits, feats = np.concatenate(logits), np.concatenate(feats)
     hold = build_kwargs.pop("n_holdout", None)
     hold = min(5000, len(x) // 2) if hold is None else hold
@@ -764,6 +764,10 @@ class MonitorMessage:
     result: SnapshotResult | None = None
 
 
+class _Stopped(Exception):
+    """The evaluator was closed or restarted: abandon the current job."""
+
+
 class BackgroundEvaluator:
     """One worker thread that evaluates snapshots, newest pending first.
 
@@ -771,6 +775,10 @@ class BackgroundEvaluator:
     that forwards to the GUI thread (a queued signal). :meth:`start` (a new run or classifier)
     bumps the generation; the worker drops queued work of older generations, and receivers
     drop messages whose generation is not :attr:`generation`.
+
+    When the classifier has no cached reference yet, snapshots are first evaluated without
+    diversity metrics (samples, sharpness); the reference is built when nothing else is queued,
+    and then every snapshot is evaluated again with metrics.
     """
 
     def __init__(self, deliver: Callable[[MonitorMessage], None]):
@@ -778,7 +786,9 @@ class BackgroundEvaluator:
         self._cond = threading.Condition()
         self._generation = 0
         self._setup: tuple | None = None
+        self._build: tuple | None = None  # (generation, classifier, n, seed, data_dir): reference to build
         self._pending: dict[int, SnapshotInfo] = {}
+        self._known: dict[int, SnapshotInfo] = {}
         self._appeared: dict[int, float] = {}
         self._closed = False
         self._busy = False
@@ -799,6 +809,8 @@ class BackgroundEvaluator:
         with self._cond:
             self._generation += 1
             self._pending.clear()
+            self._known.clear()
+            self._build = None
             self._setup = (self._generation, classifier, n, seed, data_dir, build_reference)
             self._cond.notify()
             return self._generation
@@ -807,17 +819,20 @@ class BackgroundEvaluator:
         with self._cond:
             for s in snapshots:
                 self._pending[s.epoch] = s
+                self._known[s.epoch] = s
                 self._appeared[s.epoch] = appeared or time.time()
             self._cond.notify()
 
     def idle(self) -> bool:
         with self._cond:
-            return not self._pending and self._setup is None and not self._busy
+            return not self._pending and self._setup is None and self._build is None and not self._busy
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the worker; waits for the job in hand (it stops at its next progress report)."""
         with self._cond:
             self._closed = True
             self._pending.clear()
+            self._build = None
             self._cond.notify()
         self._thread.join(timeout)
 
@@ -829,31 +844,39 @@ class BackgroundEvaluator:
         limit_blas_threads(1)
         while True:
             with self._cond:
-                while not self._closed and self._setup is None and not self._pending:
+                while not (self._closed or self._setup or self._pending or self._build):
                     self._cond.wait()
                 if self._closed:
                     return
                 self._busy = True
-                setup, self._setup = self._setup, None
                 gen = self._generation
-                snap = None
-                if setup is None:
+                setup, build, snap = self._setup, None, None
+                self._setup = None
+                if setup is None and self._pending:
                     snap = self._pending.pop(max(self._pending))
+                elif setup is None:
+                    build, self._build = self._build, None
             try:
                 if setup is not None:
                     self._do_setup(*setup)
-                elif self.evaluator is not None:
+                elif snap is not None and self.evaluator is not None:
                     self._evaluate(gen, snap)
+                elif build is not None:
+                    self._do_build(*build)
+            except _Stopped:
+                pass
             finally:
                 with self._cond:
                     self._busy = False
 
     def _send(self, msg: MonitorMessage) -> None:
-        if msg.generation == self._generation:
-            try:
-                self._deliver(msg)
-            except RuntimeError:  # the receiver is gone (window closed)
-                pass
+        """Deliver if still current; raises _Stopped when closed or restarted (abandons the job)."""
+        if self._closed or msg.generation != self._generation:
+            raise _Stopped
+        try:
+            self._deliver(msg)
+        except RuntimeError:  # the receiver is gone (window closed)
+            raise _Stopped from None
 
     def _do_setup(self, gen, classifier, n, seed, data_dir, build) -> None:
         self.evaluator = None
@@ -863,18 +886,37 @@ class BackgroundEvaluator:
             try:
                 self._send(MonitorMessage(gen, "status", f"opening classifier {classifier}"))
                 clf = Classifier(classifier)
-                ref = load_reference(clf, build=build, data_dir=data_dir,
-                                     progress=lambda m: self._send(MonitorMessage(gen, "status", m)))
+                ref = load_reference(clf, build=False)
                 ref.floor(n)
             except (MonitorError, ValueError) as exc:
-                clf = ref = None
-                note = f"diversity metrics off: {exc}"
+                ref = None
+                if clf is not None and build and _fashion_found(data_dir):
+                    with self._cond:
+                        self._build = (gen, clf, n, seed, data_dir)
+                    note = ("building the real-data reference of this classifier (once; it is cached next to "
+                            "the classifier) — diversity metrics follow")
+                else:
+                    clf = None
+                    note = f"diversity metrics off: {exc}"
         else:
             note = "diversity metrics off: no classifier (pass --classifier or install the bundled one)"
-        if gen != self._generation:
+        self.evaluator = SnapshotEvaluator(clf if ref is not None else None, ref, n=n, seed=seed)
+        self._send(MonitorMessage(gen, "ready", note))
+
+    def _do_build(self, gen, clf, n, seed, data_dir) -> None:
+        say = lambda m: self._send(MonitorMessage(gen, "status", m))  # noqa: E731
+        try:
+            ref, _ = build_fashion_reference(clf, data_dir=data_dir, progress=say)
+            ref.floor(n)
+        except (MonitorError, ValueError, OSError) as exc:
+            self._send(MonitorMessage(gen, "ready", f"diversity metrics off: {_one_line(exc)}"))
             return
         self.evaluator = SnapshotEvaluator(clf, ref, n=n, seed=seed)
-        self._send(MonitorMessage(gen, "ready", note))
+        self._send(MonitorMessage(gen, "ready", ""))
+        with self._cond:  # evaluate every snapshot again, now with metrics
+            if gen == self._generation:
+                self._pending.update(self._known)
+                self._cond.notify()
 
     def _evaluate(self, gen: int, snap: SnapshotInfo) -> None:
         appeared = self._appeared.get(snap.epoch, time.time())
@@ -887,6 +929,8 @@ class BackgroundEvaluator:
             evaluation = ev.evaluate(model)
             result = SnapshotResult(snap.epoch, snap.path, "full", strip=None, evaluation=evaluation,
                                     appeared=appeared, finished=time.time())
+        except _Stopped:
+            raise
         except (ModelError, ContractError, MonitorError, ValueError, OSError) as exc:
             result = SnapshotResult(snap.epoch, snap.path, "skipped", error=_one_line(exc), appeared=appeared,
                                     finished=time.time())
@@ -897,7 +941,19 @@ class BackgroundEvaluator:
         self._send(MonitorMessage(gen, "result", result=result))
         with self._cond:
             left = len(self._pending)
-        self._send(MonitorMessage(gen, "status", f"{left} snapshot(s) queued" if left else "watching for new snapshots"))
+            building = self._build is not None
+        self._send(MonitorMessage(gen, "status", f"{left} snapshot(s) queued" if left else
+                                  "building the real-data reference" if building else "watching for new snapshots"))
+
+
+def _fashion_found(data_dir) -> bool:
+    from .fashion_data import DataNotFound, find_fashion_mnist
+
+    try:
+        find_fashion_mnist(data_dir)
+        return True
+    except DataNotFound:
+        return False
 
 
 def _one_line(exc: BaseException) -> str:

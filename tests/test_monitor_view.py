@@ -169,6 +169,28 @@ def test_vae_run_shows_kl_per_dimension_and_posterior_collapse(qtbot, make_view,
     assert len(view._kl_bars.opts["height"]) == 6
 
 
+def test_missing_reference_is_built_while_the_view_shows_samples(qtbot, world, tmp_path_factory, tmp_path):
+    from explorer.qt.monitor_view import MonitorView
+
+    clf = tmp_path / "clf"
+    shutil.copytree(world["classifier"], clf)
+    (clf / M.REFERENCE_FILE).unlink()
+    data = T.fashion_subset(tmp_path_factory)  # 640 real images: a quick build
+    run = F.make_run(tmp_path / "run", rows=F.gan_rows(1))
+    F.add_snapshot(run, 1, F.healthy_table(world))
+    view = MonitorView(classifier=clf, n=200, data_dir=data)
+    qtbot.addWidget(view)
+    view.set_run(run)
+    qtbot.waitUntil(lambda: _evaluated(view, 1), timeout=60000)
+    first = view.monitor.results[1]
+    if first.report is None:  # evaluated before the reference existed: samples and sharpness only
+        assert first.strip is not None and view.note.startswith("building the real-data reference")
+    qtbot.waitUntil(lambda: view.monitor.results[1].report is not None, timeout=120000)
+    assert (clf / M.REFERENCE_FILE).is_file()
+    qtbot.waitUntil(lambda: view.is_idle() and "building" not in view.notes.text(), timeout=10000)
+    view.close_monitor()
+
+
 @pytest.mark.slow
 def test_live_training_run_drives_the_view(qtbot, make_view, world, tmp_path_factory, tmp_path):
     """The trainer runs in another process, writing into the folder the monitor watches."""

@@ -115,6 +115,7 @@ class _Plot:
             self.item.getAxis(ax).setTextPen("#9aa4b2")
             self.item.getAxis(ax).setPen("#4a505a")
         self.ylim = ylim
+        self.x_hint = 10  # epochs shown while there is no data (the run's planned epochs when known)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.bands: dict[str, tuple] = {}
         self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e3e6ea", width=1, style=Qt.PenStyle.DotLine))
@@ -157,6 +158,8 @@ class _Plot:
                 self.item.setLimits(yMin=lo)
             else:
                 self.item.setYRange(lo, hi, padding=0.02)
+        if not len(xs):
+            xs = np.array([1.0, float(self.x_hint)])  # nothing yet: show the epochs to come
         if len(xs):
             x0, x1 = float(np.min(xs)), float(np.max(xs))
             self.item.setXRange(x0 - 0.5, x1 + 0.5, padding=0.02)
@@ -448,6 +451,8 @@ class MonitorView(QWidget):
 
     def _draw_diversity(self, mon: RunMonitor) -> None:
         all_x = []
+        for plot in list(self._div.values()) + [self._sharp] + list(self._curves.values()):
+            plot.x_hint = mon.total_epochs or 10
         for keys, plot in self._div.items():
             xs = []
             for i, k in enumerate(keys):
@@ -642,7 +647,7 @@ class MonitorView(QWidget):
 
 # ---- standalone window -------------------------------------------------------------------------
 
-def wait_until_idle(view: MonitorView, timeout: float = 120.0) -> bool:
+def wait_until_idle(view: MonitorView, timeout: float = 900.0) -> bool:
     """Process events until every seen snapshot is evaluated (or timeout). For screenshots and tests."""
     from PySide6.QtWidgets import QApplication
 
