@@ -78,7 +78,6 @@ class LatentPanel(QWidget):
         lay.addWidget(self.scroll, 1)
         lay.addStretch(0)
         self._original: np.ndarray | None = None
-        self._atlas_order: dict[int, np.ndarray] = {}
         self.reset.clicked.connect(self._reset)
         self.zero.clicked.connect(self._zero)
         grid.focus_changed.connect(self._on_focus)
@@ -107,14 +106,14 @@ class LatentPanel(QWidget):
                 self.order = np.arange(d)
                 self.note.setText(f"{d} dimensions, drag to move this latent")
             else:
-                cached = self._atlas_order.get(id(model))
+                cached = model.extra.get("atlas_slider_order")
                 if cached is not None:
                     order, source = cached, "atlas variance"
                 else:  # atlas variance is per model; image sensitivity depends on the focused latent
                     var, source = dimension_variance(model, self.grid.latents[self.grid.focus])
                     order = dimension_order(var)[:MAX_SLIDERS]
                     if source == "atlas variance":
-                        self._atlas_order[id(model)] = order
+                        model.extra["atlas_slider_order"] = order
                 self.order = order
                 self.note.setText(f"{MAX_SLIDERS} of {d} dimensions, highest {source} first")
         for row, dim in enumerate(self.order):
