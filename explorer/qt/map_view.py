@@ -295,8 +295,11 @@ class MapView(QWidget):
         self.sweep_button = QToolButton(text="▦ Sweep", checkable=True,
                                         toolTip="decode an n×n mosaic over the visible region (exact projections)")
         self.sweep_n = QSpinBox(minimum=3, maximum=24, value=10, toolTip="mosaic size n")
-        self.open_image_button = QPushButton("Image in…", toolTip="encode an image file (or drop one on the map)")
-        self.test_image_button = QPushButton("Random test image", toolTip="encode a Fashion-MNIST test image")
+        self.open_image_button = QPushButton("Open image…", toolTip="encode an image file (or drop one on the map)")
+        self.test_image_button = QPushButton("Test image", toolTip="encode a Fashion-MNIST test image")
+        self.test_index = QSpinBox(minimum=-1, maximum=9999, value=-1, toolTip="which test image (random by default)")
+        self.test_index.setSpecialValueText("random")
+        self.test_index.setFixedWidth(84)
         for w in (self.dim_x, self.dim_y, self.sweep_n):
             w.setFixedWidth(56)
         self.source_combo.setMinimumWidth(200)
@@ -395,7 +398,8 @@ class MapView(QWidget):
         self.sweep_button.toggled.connect(self.set_sweep)
         self.sweep_n.valueChanged.connect(lambda _v: self._schedule_sweep())
         self.open_image_button.clicked.connect(self._open_image_dialog)
-        self.test_image_button.clicked.connect(lambda: self.probe_test_image(None))
+        self.test_image_button.clicked.connect(
+            lambda: self.probe_test_image(None if self.test_index.value() < 0 else self.test_index.value()))
         self.cancel_button.clicked.connect(self.cancel_jobs)
 
     def _label(self, text: str) -> QLabel:
@@ -460,7 +464,7 @@ class MapView(QWidget):
         row = QHBoxLayout()
         self.image_in = ImagePane(92, "drop an\nimage")
         self.image_recon = ImagePane(92, "")
-        self.image_text = QLabel("Drop an image file on the map, or press “Random test image”.")
+        self.image_text = QLabel("Drop an image file on the map, or encode a Fashion-MNIST test image.")
         self.image_text.setObjectName("mapCaption")
         self.image_text.setWordWrap(True)
         row.addWidget(self.image_in)
@@ -470,6 +474,7 @@ class MapView(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_image_button)
         buttons.addWidget(self.test_image_button)
+        buttons.addWidget(self.test_index)
         buttons.addStretch(1)
         lay.addLayout(buttons)
         col.addWidget(self.image_card)
@@ -532,8 +537,7 @@ class MapView(QWidget):
                 self.source_combo.addItem(SOURCES[key], key)
         self.source_combo.blockSignals(False)
         vae = not self.is_gan
-        self.open_image_button.setVisible(vae)
-        self.test_image_button.setVisible(vae)
+        self.image_card.setVisible(vae)
         self.sweep_button.setEnabled(vae)
         if vae:
             try:
@@ -541,8 +545,8 @@ class MapView(QWidget):
             except A.MapDataError as exc:
                 self.encoder = None
                 self.say(str(exc))
-            self.open_image_button.setEnabled(self.encoder is not None)
-            self.test_image_button.setEnabled(self.encoder is not None)
+            for w in (self.open_image_button, self.test_image_button, self.test_index):
+                w.setEnabled(self.encoder is not None)
             self.use_source("atlas")
         else:
             self.use_source("gan")
@@ -973,9 +977,11 @@ class MapView(QWidget):
 
     def _show_gan_sample(self, i: int) -> None:
         pts = self.layers[-1].points
+        self._probe_z = np.array(pts.latents[i], np.float32)
+        self.to_grid_button.setEnabled(True)
         self.preview.set_image(pts.images[i])
         self.preview_caption.setText(f"generated sample {i} · classified as {pts.class_names[pts.labels[i]]} · "
-                                     "click to load its latent into the grid")
+                                     "click it (or Send to grid) to load its latent into the grid")
         if self.gan_map is not None:
             idx, dist = self.gan_map.nearest_real(i, len(self.nearest_panes))
             which = "training images" if self.gan_map.searches_training_images else "images"
