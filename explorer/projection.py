@@ -328,9 +328,11 @@ def data_key(*arrays: np.ndarray, **params) -> str:
     return h.hexdigest()[:20]
 
 
-def grid_positions(x0: float, y0: float, x1: float, y1: float, n: int) -> np.ndarray:
-    """Centres of an n x n mosaic over the box, row-major from the top (high y) row: float32 [n*n, 2]."""
-    xs = x0 + (np.arange(n) + 0.5) * (x1 - x0) / n
+def grid_positions(x0: float, y0: float, x1: float, y1: float, n: int, cols: int | None = None) -> np.ndarray:
+    """Centres of an n-row x cols mosaic (cols = n by default) over the box, row-major from the top
+    (high y) row: float32 [n * cols, 2]."""
+    cols = n if cols is None else cols
+    xs = x0 + (np.arange(cols) + 0.5) * (x1 - x0) / cols
     ys = y1 - (np.arange(n) + 0.5) * (y1 - y0) / n
     gx, gy = np.meshgrid(xs, ys)
     return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)

@@ -164,9 +164,11 @@ def test_two_dimensions_projection_and_sweep(make_view, vae_bundle, qtbot):
     view.sweep_n.setValue(5)
     view.set_sweep(True)
     qtbot.waitUntil(lambda: view.sweep_item.image is not None, timeout=5000)
-    assert view.sweep_item.image.shape == (40, 40)
+    _, _, _, _, rows, cols = view._sweep_box
+    assert min(rows, cols) == 5 and view.sweep_item.image.shape == (8 * rows, 8 * cols)
     (x0, x1), (y0, y1) = view.vb.viewRange()
-    top_left = view.projection.inverse(np.array([[x0 + (x1 - x0) / 10, y1 - (y1 - y0) / 10]], np.float32)).z
+    top_left = view.projection.inverse(np.array([[x0 + (x1 - x0) / (2 * cols), y1 - (y1 - y0) / (2 * rows)]],
+                                                np.float32)).z
     np.testing.assert_array_equal(view.sweep_item.image[:8, :8], model.decode(top_left).pixels[0, ..., 0])
     first = view.sweep_decoder.generation
     view.vb.translateBy(x=0.5)  # panning re-decodes the mosaic

@@ -293,7 +293,8 @@ class MapView(QWidget):
             self.tool_buttons[key] = b
         self.tool_buttons["probe"].setChecked(True)
         self.sweep_button = QToolButton(text="▦ Sweep", checkable=True,
-                                        toolTip="decode an n×n mosaic over the visible region (exact projections)")
+                                        toolTip="decode a mosaic over the visible region, n cells on its "
+                                                "shorter side (exact projections)")
         self.sweep_n = QSpinBox(minimum=3, maximum=24, value=10, toolTip="mosaic size n")
         self.open_image_button = QPushButton("Open image…", toolTip="encode an image file (or drop one on the map)")
         self.test_image_button = QPushButton("Test image", toolTip="encode a Fashion-MNIST test image")
@@ -1221,17 +1222,19 @@ class MapView(QWidget):
         if not self.sweep_button.isChecked() or self.projection is None or self.model is None:
             return None
         (x0, x1), (y0, y1) = self.vb.viewRange()
-        n = self.sweep_n.value()
-        pos = grid_positions(x0, y0, x1, y1, n)
+        n = self.sweep_n.value()  # cells along the shorter side; square cells on screen
+        w_px, h_px = max(self.vb.width(), 1.0), max(self.vb.height(), 1.0)
+        rows, cols = (n, max(1, round(n * w_px / h_px))) if w_px >= h_px else (max(1, round(n * h_px / w_px)), n)
+        pos = grid_positions(x0, y0, x1, y1, rows, cols)
         z = self.projection.inverse(pos).z
-        self._sweep_box = (x0, y0, x1, y1, n)
-        return self.sweep_decoder.request(self.model, z, None, np.arange(n * n))
+        self._sweep_box = (x0, y0, x1, y1, rows, cols)
+        return self.sweep_decoder.request(self.model, z, None, np.arange(rows * cols))
 
     def _on_sweep_decoded(self, answer: DecodeAnswer) -> None:
         if not self.sweep_decoder.is_current(answer) or answer.model is not self.model or answer.error:
             return
-        x0, y0, x1, y1, n = self._sweep_box
-        mosaic = tile(answer.images.pixels, n, n, pad=0)
+        x0, y0, x1, y1, rows, cols = self._sweep_box
+        mosaic = tile(answer.images.pixels, rows, cols, pad=0)
         self.sweep_item.setImage(mosaic[..., 0] if mosaic.shape[2] == 1 else mosaic, levels=(0, 255),
                                  autoLevels=False)
         # row-major image: row 0 is drawn at the rect's top (y1): flip by a negative height
