@@ -228,7 +228,9 @@ def test_monitor_report_cli_on_a_tiny_real_run(world, tmp_path_factory, tmp_path
 
 
 def test_monitor_report_without_classifier_still_shows_curves(tmp_path_factory, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path / "none"))
+    import explorer.paths
+
+    monkeypatch.setattr(explorer.paths, "bundled_model", lambda family: tmp_path / "no-bundled" / family)
     run = T.tiny_run(tmp_path_factory, "vae")
     capsys.readouterr()
     out = tmp_path / "vae.html"
