@@ -276,3 +276,53 @@ def test_render_map_screenshot(vae_bundle, tmp_path, settings_file):
     assert render_map_screenshot([str(vae_bundle)], str(out), size=(1000, 700)) == 0
     w, h = Image.open(out).size
     assert h == 700 and w >= 1000  # the toolbar sets a minimum width
+
+
+def test_umap_projection_in_the_background_with_nearest_fallback(make_view, vae_bundle, qtbot, monkeypatch):
+    from explorer import umap_worker
+    from explorer.projection import UMAPMap
+
+    calls = []
+
+    def fake_umap(data, progress=None, cancelled=lambda: False, **kw):
+        calls.append(len(data))
+        progress(0.5, "UMAP layout: 50 % of epochs")
+        return UMAPMap(source=data, embedding=(data[:, :2] * 3).astype(np.float32))
+
+    monkeypatch.setattr(umap_worker, "compute_umap", fake_umap)
+    model = open_model(vae_bundle)
+    view = make_view(model)
+    view.set_projection("UMAP")
+    assert view.progress_row.isVisible() or not view.is_busy()
+    _wait_jobs(qtbot, view)
+    assert calls == [50] and view.projection.name == "UMAP" and "UMAP of 50 points ready" in view.last_message
+    np.testing.assert_allclose(view.layers[0].xy, view.points.vectors[:, :2] * 3)
+    assert not view.sweep_button.isEnabled()
+    x, y = view.layers[0].xy[9]
+    view.probe_at(float(x) + 1e-3, float(y))
+    qtbot.waitUntil(lambda: view.preview.image is not None, timeout=5000)
+    assert "nearest data point" in view.preview_caption.text()
+    np.testing.assert_array_equal(view.preview.image, model.decode(view.points.vectors[9:10]).pixels[0])
+
+
+def test_cancelled_umap_keeps_the_previous_projection(make_view, vae_bundle, qtbot, monkeypatch):
+    import threading
+
+    from explorer import umap_worker
+    from explorer.atlas_data import Cancelled
+
+    started = threading.Event()
+
+    def slow_umap(data, progress=None, cancelled=lambda: False, **kw):
+        started.set()
+        while not cancelled():
+            threading.Event().wait(0.01)
+        raise Cancelled()
+
+    monkeypatch.setattr(umap_worker, "compute_umap", slow_umap)
+    view = make_view(open_model(vae_bundle))
+    job = view.start_job("umap", lambda p, c: umap_worker.compute_umap(view.points.vectors, progress=p, cancelled=c))
+    assert started.wait(5) and view.progress_row.isVisible()
+    view.cancel_button.click()
+    assert job.wait(5) and not view.is_busy() and not view.progress_row.isVisible()
+    assert view.projection.name == "PCA" and view.layers
