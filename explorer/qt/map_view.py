@@ -285,7 +285,7 @@ class MapView(QWidget):
         group = QButtonGroup(self)
         group.setExclusive(True)
         for key, text, tip in (("probe", "✛ Probe", "click or drag anywhere: decode that position (P)"),
-                               ("rect", "▭ Rectangle", "drag a rectangle to select points (M)"),
+                               ("rect", "▭ Box", "drag a rectangle to select points (M)"),
                                ("lasso", "◌ Lasso", "draw around points to select them (L)"),
                                ("pan", "Pan", "drag to pan (right-drag pans in every tool)")):
             b = QToolButton(text=text, checkable=True, toolTip=tip)
@@ -305,7 +305,7 @@ class MapView(QWidget):
         self.test_index.setFixedWidth(84)
         for w in (self.dim_x, self.dim_y, self.sweep_n):
             w.setFixedWidth(56)
-        self.source_combo.setMinimumWidth(200)
+        self.source_combo.setMinimumWidth(150)
         for w in (self._label("Data"), self.source_combo, self._label("Projection"), self.proj_combo,
                   self.dims_label, self.dim_x, self.dim_y):
             bar.addWidget(w)
@@ -437,7 +437,7 @@ class MapView(QWidget):
         # preview: the probed position, with its nearest real images
         prev, lay = self._card("Preview")
         row = QHBoxLayout()
-        self.preview = ImagePane(150, "click or drag\non the map")
+        self.preview = ImagePane(132, "click or drag\non the map")
         row.addWidget(self.preview)
         nn = QVBoxLayout()
         self.nearest_title = QLabel("Nearest real images")
@@ -446,7 +446,7 @@ class MapView(QWidget):
         nn.addWidget(self.nearest_title)
         nn_grid = QGridLayout()
         nn_grid.setSpacing(3)
-        self.nearest_panes = [ImagePane(44) for _ in range(8)]
+        self.nearest_panes = [ImagePane(42) for _ in range(8)]
         for k, pane in enumerate(self.nearest_panes):
             nn_grid.addWidget(pane, k // 4, k % 4)
         nn.addLayout(nn_grid)
@@ -465,8 +465,8 @@ class MapView(QWidget):
         # image in: original | reconstruction, scores as percentiles of the test split
         self.image_card, lay = self._card("Image in")
         row = QHBoxLayout()
-        self.image_in = ImagePane(92, "drop an\nimage")
-        self.image_recon = ImagePane(92, "")
+        self.image_in = ImagePane(84, "drop an\nimage")
+        self.image_recon = ImagePane(84, "")
         self.image_text = QLabel("Drop an image file on the map, or encode a Fashion-MNIST test image.")
         self.image_text.setObjectName("mapCaption")
         self.image_text.setWordWrap(True)
@@ -502,7 +502,7 @@ class MapView(QWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setMinimumWidth(400)
+        scroll.setMinimumWidth(360)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         return scroll
 
