@@ -326,3 +326,28 @@ def test_cancelled_umap_keeps_the_previous_projection(make_view, vae_bundle, qtb
     view.cancel_button.click()
     assert job.wait(5) and not view.is_busy() and not view.progress_row.isVisible()
     assert view.projection.name == "PCA" and view.layers
+
+
+def test_real_mouse_drag_on_the_plot_probes_live(make_view, vae_bundle, qtbot):
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    model = open_model(vae_bundle)
+    view = make_view(model)
+    qtbot.waitExposed(view)
+    vp = view.plot.viewport()
+    rect = vp.rect()
+    a = QPoint(rect.width() // 3, rect.height() // 2)
+    b = QPoint(rect.width() // 2, rect.height() // 3)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+    for k in range(1, 11):
+        p = a + (b - a) * (k / 10)
+        QTest.mouseMove(vp, p)
+        qtbot.wait(5)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+    qtbot.waitUntil(lambda: view.preview.image is not None and view.probe_pos is not None, timeout=5000)
+    want = view.vb.mapSceneToView(view.plot.mapToScene(b))
+    assert view.probe_pos == pytest.approx((want.x(), want.y()), abs=0.05 * (view.vb.viewRange()[0][1]
+                                                                            - view.vb.viewRange()[0][0]))
+    assert view.probe_decoder.generation >= 2  # it decoded while dragging, not only at the end
+
