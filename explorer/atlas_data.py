@@ -562,8 +562,12 @@ def gan_feature_map(generator: LoadedModel, classifier, real: ImageSet, *, n_sam
     from .latents import SamplingPolicy, sample_latents
 
     say = progress or (lambda f, m: None)
-    feats = real_features(classifier, real, progress=lambda f, m: say(0.7 * f, m), cancelled=cancelled)
     z = sample_latents(n_samples, generator.latent_dim, SamplingPolicy(seed))
+    # Fail fast (before minutes of classifying real images) when the classifier cannot read the samples.
+    probe = generator.decode(z[:2], None if not generator.signature.num_classes else np.arange(2) %
+                             generator.signature.num_classes)
+    classifier.adapt(probe.pixels.astype(np.float32) / 255.0)
+    feats = real_features(classifier, real, progress=lambda f, m: say(0.7 * f, m), cancelled=cancelled)
     pix, logits, gfeats = [], [], []
     for s in range(0, n_samples, 500):
         if cancelled():
@@ -633,8 +637,9 @@ class Job:
             result = JobResult(self.name, value, seconds=time.perf_counter() - t0)
         except Cancelled:
             result = JobResult(self.name, cancelled=True, seconds=time.perf_counter() - t0)
-        except (MapDataError, ModelError, ContractError) as exc:
-            result = JobResult(self.name, error=str(exc), seconds=time.perf_counter() - t0)
+        except ValueError as exc:  # MapDataError, ModelError, ContractError, MonitorError: one line for the user
+            line = (str(exc).splitlines() or [type(exc).__name__])[0]
+            result = JobResult(self.name, error=line, seconds=time.perf_counter() - t0)
         except Exception as exc:  # one line for the user; the traceback for a debugging developer
             if os.environ.get("LATENT_EXPLORER_DEBUG"):
                 traceback.print_exc()

@@ -351,3 +351,18 @@ def test_real_mouse_drag_on_the_plot_probes_live(make_view, vae_bundle, qtbot):
                                                                             - view.vb.viewRange()[0][0]))
     assert view.probe_decoder.generation >= 2  # it decoded while dragging, not only at the end
 
+
+
+def test_gan_map_with_an_incompatible_classifier_fails_fast_in_one_line(make_view, tmp_path, qtbot, monkeypatch):
+    import model_factory
+
+    from explorer import atlas_data as A
+
+    _, clf_dir, real = _two_class_world(tmp_path)  # a 28x28 classifier
+    monkeypatch.setattr(A, "fashion_set", lambda split="all", data_dir=None: real)
+    gen = model_factory.make_generator(tmp_path / "g16" / "gen.onnx", latent_dim=8, height=16, width=16,
+                                       activation="tanh")
+    view = make_view(open_model(gen), classifier=clf_dir)
+    _wait_jobs(qtbot, view)
+    assert "classifier expects 28x28 images" in view.last_message and "\n" not in view.last_message
+    assert not view.layers and view.empty_label.isVisible()
