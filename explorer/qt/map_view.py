@@ -46,6 +46,7 @@ HOVER_SYNC_S = 0.008  # hover thumbnails decode on the GUI thread while one deco
 PROJECTIONS = ("PCA", "UMAP", "Two dimensions", "Latent plane")
 SOURCES = {"atlas": "Atlas (test split)", "fashion": "Fashion-MNIST, all 70k (encode)",
            "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples over real (classifier features)"}
+RING_MAX = 400  # selections up to this size get a ring per point
 SELECTION_CELLS = 64  # decoded and sent to the grid
 SELECTION_SHOWN = 32  # of those, drawn in the side panel
 
@@ -910,15 +911,16 @@ class MapView(QWidget):
         elif self.tool == "rect":
             if start:
                 self._drag_start = (x, y)
+                self.lasso_item.setVisible(False)
             x0, y0 = self._drag_start or (x, y)
             self.rect_item.setRect(QRectF(QPointF(min(x0, x), min(y0, y)), QPointF(max(x0, x), max(y0, y))))
             self.rect_item.setVisible(True)
             if finish:
-                self.rect_item.setVisible(False)
-                self.select_rect(x0, y0, x, y)
+                self.select_rect(x0, y0, x, y)  # the outline stays until the selection is cleared
         elif self.tool == "lasso":
             if start:
                 self._lasso = []
+                self.rect_item.setVisible(False)
             self._lasso.append((x, y))
             path = QPainterPath(QPointF(*self._lasso[0]))
             for px, py in self._lasso[1:]:
@@ -926,7 +928,8 @@ class MapView(QWidget):
             self.lasso_item.setPath(path)
             self.lasso_item.setVisible(True)
             if finish:
-                self.lasso_item.setVisible(False)
+                path.closeSubpath()
+                self.lasso_item.setPath(path)
                 self.select_polygon(np.array(self._lasso, np.float32))
 
     def probe_at(self, x: float, y: float, *, clicked: bool = False) -> int | None:
@@ -1139,12 +1142,15 @@ class MapView(QWidget):
         self.selection_to_grid.setEnabled(n > 0)
         if layer is None or n == 0:
             self.selection_item.setData([])
+            self.rect_item.setVisible(False)
+            self.lasso_item.setVisible(False)
             self.class_mix.set_rows([])
             self.selection_pane.setVisible(False)
             self.selection_caption.setText("Draw a rectangle or lasso on the map")
             return self.selection
         shown = self._selection_sample()
-        self.selection_item.setData(pos=layer.xy[self.selection[:2000]])
+        # Ring a few selected points; a big selection is shown by its outline (rings would hide the colours).
+        self.selection_item.setData(pos=layer.xy[self.selection] if n <= RING_MAX else np.zeros((0, 2)))
         pts = layer.points
         mix = pts.class_mix(self.selection)
         names = list(pts.class_names)
@@ -1307,11 +1313,15 @@ class MapView(QWidget):
             self.say(str(exc))
             return None
         self.probe_result = probe
+        self.probe_decoder.invalidate()  # an earlier probe's answer must not overwrite this preview
         self._probe_z = probe.mu.copy()
         self.to_grid_button.setEnabled(True)
         self._show_probe_result(probe)
         self._place_marker(probe.mu)
-        self._show_nearest(probe.mu, "Nearest real images in latent space")
+        self.cursor_item.setData([])
+        self.preview.set_image(probe.recon)
+        self.preview_caption.setText(f"{probe.name or 'encoded image'}: decoded from its encoder mean (★ on the map)")
+        self._show_nearest(probe.mu, "Nearest real images to the encoded image")
         if self.anomaly is None and "anomaly" not in self.jobs:
             self._start_anomaly_job()
         return probe
@@ -1381,7 +1391,10 @@ class MapView(QWidget):
 
     def close_view(self) -> None:
         """Stop workers and jobs (call before deleting the view)."""
+        running = list(self.jobs.values())
         self.cancel_jobs()
+        for job in running:  # they stop at their next batch; leaving them mid-run can abort the process at exit
+            job.wait(5.0)
         self.sweep_timer.stop()
         for dec in (self.probe_decoder, self.hover_decoder, self.sweep_decoder, self.selection_decoder):
             dec.close()
