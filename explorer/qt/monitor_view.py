@@ -434,8 +434,8 @@ class MonitorView(QWidget):
                     f"<ul style='margin:2px 0 0 -20px'>{lines}</ul>")
             state = "alarm"
         elif latest is not None:
-            text = (f"<b>✓ No alarm at epoch {latest.epoch}</b> — every diversity measure is within its "
-                    f"real-data floor and the training curves look healthy")
+            text = (f"<b>✓ No alarm at epoch {latest.epoch}</b> — no sign of mode collapse and the training "
+                    "curves look healthy (distances to the real floors below measure sample quality)")
             state = "ok"
         elif mon.rows and mon.family in ("gan", "vae"):
             text = "✓ Training curves look healthy · waiting for a snapshot to measure diversity"
