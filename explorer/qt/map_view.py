@@ -1119,6 +1119,9 @@ class MapView(QWidget):
         layer = self._primary()
         if layer is None:
             return np.zeros(0, np.int64)
+        self.lasso_item.setVisible(False)
+        self.rect_item.setRect(QRectF(QPointF(min(x0, x1), min(y0, y1)), QPointF(max(x0, x1), max(y0, y1))))
+        self.rect_item.setVisible(True)
         xy = layer.xy
         inside = ((xy[:, 0] >= min(x0, x1)) & (xy[:, 0] <= max(x0, x1)) & (xy[:, 1] >= min(y0, y1))
                   & (xy[:, 1] <= max(y0, y1)) & layer.visible_mask)
@@ -1128,6 +1131,13 @@ class MapView(QWidget):
         layer = self._primary()
         if layer is None or len(polygon) < 3:
             return self.set_selection(np.zeros(0, np.int64))
+        path = QPainterPath(QPointF(float(polygon[0][0]), float(polygon[0][1])))
+        for px, py in polygon[1:]:
+            path.lineTo(float(px), float(py))
+        path.closeSubpath()
+        self.lasso_item.setPath(path)
+        self.rect_item.setVisible(False)
+        self.lasso_item.setVisible(True)
         inside = points_in_polygon(layer.xy, polygon) & layer.visible_mask
         return self.set_selection(np.flatnonzero(inside))
 
