@@ -119,7 +119,8 @@ class ModelCard:
             "dataset": self.dataset,
             "class_names": list(self.class_names),
             "epoch": self.epoch,
-            "metrics": self.metrics,
+            # JSON has no NaN/Infinity: non-finite figures are left out rather than written as invalid JSON.
+            "metrics": {k: v for k, v in self.metrics.items() if np.isfinite(v)},
             "siblings": self.siblings,
             "name": self.name,
             "feature_dim": self.feature_dim,

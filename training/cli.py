@@ -66,13 +66,28 @@ def main(argv: list[str] | None = None) -> int:
         args = _train_parser(command).parse_args(rest)
         from .train import train
 
+        if args.resume:
+            ignored = [f"--{k.replace('_', '-')}" for k in ("batch_size", "lr", "latent_dim", "image_size", "channels",
+                                                         "width", "limit", "seed", "data", "snapshot_every")
+                       if getattr(args, k) is not None]
+            if ignored:
+                print(f"note: --resume keeps the run's own settings; ignoring {' '.join(ignored)}")
         cfg = default_config(command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              latent_dim=args.latent_dim, image_size=args.image_size, channels=args.channels,
                              width=args.width, limit=args.limit, seed=args.seed, data=args.data,
                              snapshot_every=args.snapshot_every)
+        if args.resume and args.epochs is None:
+            cfg.epochs = None  # keep the run's own length (and so its learning-rate schedule)
         return train(cfg, args.out, resume=args.resume, device=args.device)
     except (DataError, RunError, ContractError, ValueError) as exc:
         print(f"latent-train {command}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"latent-train {command}: {exc.strerror or exc} ({exc.filename or 'file system'})", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # torch / distributed failures: one line, not a traceback
+        print(f"latent-train {command}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"latent-train {command}: interrupted", file=sys.stderr)

@@ -391,7 +391,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
             saved = TrainConfig.from_dict(ckpt["config"])
         if saved.family != cfg.family:
             raise RunError(f"{run_dir}: holds a {saved.family} run, cannot resume it as {cfg.family}")
-        saved.epochs = cfg.epochs  # the one setting a resume may change: train for longer
+        if cfg.epochs is not None:
+            saved.epochs = cfg.epochs  # the one setting a resume may change: train for longer (or stop sooner)
         cfg = saved
     elif ckpt_file.exists():
         raise RunError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
@@ -427,6 +428,9 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
             _unwrap(module).load_state_dict(ckpt["modules"][name])
         for name, opt in family.optimizers.items():
             opt.load_state_dict(ckpt["optimizers"][name])
+        if len(ckpt["rng"]) != dist.world:
+            raise RunError(f"{run_dir}: the checkpoint was written by {len(ckpt['rng'])} process(es); "
+                           f"resume it with the same number (now {dist.world})")
         rng = ckpt["rng"][dist.rank]
         torch.set_rng_state(rng["torch"])
         gen.set_state(rng["generator"].to(gen.get_state().device))
@@ -488,9 +492,10 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
             if bar is not None:
                 bar.close()
             elapsed = time.perf_counter() - t0
+            sums = _sum_over_ranks(sums, dist, dev)
             n_seen = sums.pop("_n", 0.0)
             row = {"epoch": epoch + 1, "family": cfg.family, **family.summarise(sums, n_seen),
-                   "images_per_s": n_seen * dist.world / max(elapsed, 1e-9), "seconds": elapsed}
+                   "images_per_s": n_seen / max(elapsed, 1e-9), "seconds": elapsed}
             if dist.is_main:
                 row.update(family.evaluate(test_set))
                 card_metrics = {k: row[k] for k in CARD_METRICS[cfg.family] if k in row}
@@ -517,6 +522,18 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
         log("exported " + ", ".join(f"{role} (max |ort - torch| = {d:.1e})" for role, d in parity.items())
             + f" to {run_dir / 'model'}")
     return 0
+
+
+def _sum_over_ranks(sums: dict, dist: Dist, dev: torch.device) -> dict:
+    """Epoch sums over every rank's share of the data (metrics.jsonl describes the whole epoch)."""
+    if dist.world == 1:
+        return sums
+    import torch.distributed as tdist
+
+    keys = sorted(sums)
+    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=dev)
+    tdist.all_reduce(values)
+    return dict(zip(keys, values.tolist()))
 
 
 def _interrupted(stop: _Interrupt, dist: Dist, dev: torch.device) -> bool:
