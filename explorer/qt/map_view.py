@@ -129,7 +129,9 @@ class ClassMix(QWidget):
             bar = (w - 150) * count / total
             p.fillRect(QRectF(100, y + 2, max(bar, 1), 11), QColor(color))
             p.setPen(QColor("#9aa4b2"))
-            p.drawText(QRectF(104 + bar, y, 60, 15), Qt.AlignmentFlag.AlignVCenter, f"{100 * count / total:.0f} %")
+            share = 100 * count / total
+            p.drawText(QRectF(104 + bar, y, 60, 15), Qt.AlignmentFlag.AlignVCenter,
+                       f"{share:.0f} %" if share >= 1 else "< 1 %")
         p.end()
 
 
@@ -355,8 +357,8 @@ class MapView(QWidget):
         self.vb.addItem(self.sweep_item)
         self.selection_item = pg.ScatterPlotItem(size=7, pen=pg.mkPen("#ffffff", width=1), brush=None, pxMode=True)
         self.selection_item.setZValue(30)
-        self.marker_item = pg.ScatterPlotItem(size=16, symbol="star", pen=pg.mkPen("#101215", width=1),
-                                              brush=pg.mkBrush("#ffd166"), pxMode=True)
+        self.marker_item = pg.ScatterPlotItem(size=22, symbol="star", pen=pg.mkPen("#ffffff", width=2),
+                                              brush=pg.mkBrush("#ff3d7f"), pxMode=True)
         self.marker_item.setZValue(40)
         self.hover_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#ffffff", width=2), brush=None, pxMode=True)
         self.hover_item.setZValue(41)
