@@ -259,16 +259,20 @@ def test_reference_cli_writes_into_the_bundle(world, tmp_path, capsys):
     assert ref.dataset_id.startswith("fashion-mnist/test+train/subset-3000")
 
 
-def test_bundled_gan_does_not_alarm():
-    """The shipped GAN against the shipped classifier (skipped until both bundles and the cache exist)."""
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_bundled_models_do_not_alarm(family):
+    """The shipped GAN and VAE against the shipped classifier (skipped until the bundles and the cache exist)."""
     from explorer.paths import bundled_model
 
-    gan, clf_dir = bundled_model("gan"), bundled_model("classifier")
-    if not (gan / "generator.onnx").is_file() or not (clf_dir / M.REFERENCE_FILE).is_file():
-        pytest.skip("bundled GAN, classifier or its real-reference.npz not installed yet")
+    model, clf_dir = bundled_model(family), bundled_model("classifier")
+    if not any(model.glob("*.onnx")) or not (clf_dir / M.REFERENCE_FILE).is_file():
+        pytest.skip(f"bundled {family}, classifier or its real-reference.npz not installed yet")
     clf = M.Classifier(clf_dir)
-    ev = M.SnapshotEvaluator(clf, M.load_reference(clf, build=False), n=M.DEFAULT_N).evaluate(M.open_model(gan))
+    ev = M.SnapshotEvaluator(clf, M.load_reference(clf, build=False), n=M.DEFAULT_N).evaluate(M.open_model(model))
     assert ev.verdict == "ok", [a.detail for a in ev.report.alarms]
+    if family == "vae":
+        assert ev.sharpness_ratio < 0.6  # "VAEs are blurry", measured
+
 
 
 def test_model_the_classifier_cannot_judge_gets_a_note_not_an_error(evaluator, tmp_path):
