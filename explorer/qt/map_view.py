@@ -46,6 +46,8 @@ HOVER_SYNC_S = 0.008  # hover thumbnails decode on the GUI thread while one deco
 PROJECTIONS = ("PCA", "UMAP", "Two dimensions", "Latent plane")
 SOURCES = {"atlas": "Atlas (test split)", "fashion": "Fashion-MNIST, all 70k (encode)",
            "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples over real (classifier features)"}
+JOB_LABELS = {"encode": "Encoding", "umap": "UMAP", "gan-map": "GAN feature map",
+              "anomaly": "Scoring the test split (for percentiles)"}
 RING_MAX = 400  # selections up to this size get a ring per point
 SELECTION_CELLS = 64  # decoded and sent to the grid
 SELECTION_SHOWN = 32  # of those, drawn in the side panel
@@ -835,7 +837,7 @@ class MapView(QWidget):
         holder["job"] = job
         self.jobs[name] = job
         self.progress.setValue(0)
-        self.progress_label.setText(f"{name}: starting…")
+        self.progress_label.setText(f"{JOB_LABELS.get(name, name)}: starting…")
         self.progress_row.setVisible(True)
         job.start()
         return job
@@ -860,7 +862,7 @@ class MapView(QWidget):
         del self.jobs[job.name]
         self.progress_row.setVisible(bool(self.jobs))
         if result.cancelled:
-            self.say(f"{job.name} cancelled")
+            self.say(f"{JOB_LABELS.get(job.name, job.name)} cancelled")
             return
         if result.error:
             self.say(result.error)
@@ -1483,7 +1485,8 @@ def render_map_screenshot(models, path: str, *, size=(1440, 900), classifier=Non
         view.probe_at(cx - 0.15 * w, cy + 0.1 * h)
         if view.encoder is not None:
             view.probe_test_image(0)
-        wait_until_ready(view, 30, ignore=("anomaly",))  # the percentiles follow when the test split is scored
+        wait_until_ready(view, 30, ignore=("anomaly",))
+        wait_until_ready(view, 90)  # the percentiles need the test split scored once (cached afterwards)
         layer = view._primary()
         view.hover_at(*layer.xy[int(np.argmin(np.hypot(*(layer.xy - [cx - 0.2 * w, cy - 0.15 * h]).T)))],
                       widget_pos=view.plot.mapFromScene(view.vb.mapViewToScene(
