@@ -420,7 +420,7 @@ class MonitorView(QWidget):
         self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
                           f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
         self.meta.setToolTip(str(mon.run_dir))
-        done = mon.finished and not mon.pending() and self.evaluator.idle()
+        done = mon.finished and not mon.pending() and (self.evaluator.idle() or mon.status.startswith("watching"))
         self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
     def _draw_banner(self, mon: RunMonitor) -> None:
