@@ -47,8 +47,8 @@ def test_vae_atlas_map_is_drawn_with_pca(make_view, vae_bundle):
     view = make_view(model)
     assert view.projection.name == "PCA" and len(view.layers) == 1
     layer = view.layers[0]
-    assert sorted(layer.items) == [0, 1, 2]  # one scatter item (one brush) per class
-    assert sum(len(it.data) for it in layer.items.values()) == 50
+    assert len(layer.item.data) == 50 and sorted(layer.brushes) == [0, 1, 2]
+    assert len({id(b) for b in layer.item.data["brush"]}) == 3  # one shared brush per class, not per point
     assert sorted(view.legend_boxes) == [0, 1, 2]
     np.testing.assert_allclose(layer.xy, PCAPlane.fit(view.points.vectors).forward(view.points.vectors), atol=1e-5)
 
@@ -122,7 +122,8 @@ def test_hidden_classes_are_neither_hovered_nor_selected(make_view, vae_bundle):
     view = make_view(open_model(vae_bundle))
     view.legend_boxes[0].setChecked(False)
     layer = view.layers[0]
-    assert not layer.items[0].isVisible() and layer.items[1].isVisible()
+    visible = layer.item.data["visible"]
+    assert not visible[view.points.labels == 0].any() and visible[view.points.labels != 0].all()
     i0 = int(np.flatnonzero(view.points.labels == 0)[0])
     hit = view.hover_at(*map(float, layer.xy[i0]))
     assert hit is None or view.points.labels[hit[1]] != 0
@@ -250,7 +251,7 @@ def test_gan_map_shows_a_two_class_generator_and_click_loads_latent(make_view, t
     assert view.gan_map is not None and len(view.layers) == 2
     real_layer, samples = view.layers
     assert not real_layer.coloured and len(real_layer.xy) == len(real.images)
-    counts = {lab: len(item.data) for lab, item in samples.items.items()}
+    counts = samples.class_counts()
     top2 = sorted(counts, key=lambda k: -counts[k])[:2]
     assert set(top2) == {1, 7} and counts[1] + counts[7] > 0.75 * len(samples.xy)  # the map shows two classes
     assert not view.sweep_button.isEnabled()

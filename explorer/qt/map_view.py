@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout,
                                QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QHBoxLayout, QLabel, QMenu, QProgressBar,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton,
@@ -165,31 +165,46 @@ class MapViewBox(pg.ViewBox):
 
 
 class _Layer:
-    """Points drawn on the map: one scatter item per class (one brush each) and a nearest-point index."""
+    """Points drawn on the map: one pixel-mode scatter item whose points share one brush per class
+    (a handful of brush objects, never one per point), and a nearest-point index.
+
+    One item rather than one per class: measured on 70k Fashion-MNIST latents, one item with Qt's
+    device-coordinate cache repaints in 12 ms (pan) / 18 ms (zoom) of CPU, ten cached items in 21 / 22.
+    """
 
     def __init__(self, points: A.MapPoints, xy: np.ndarray, *, coloured: bool, size: float, z: float):
         self.points = points
         self.xy = np.ascontiguousarray(xy, np.float32)
         self.coloured = coloured
-        self.items: dict[int, pg.ScatterPlotItem] = {}
         self.visible_mask = np.ones(len(points), bool)
         labels = points.labels if coloured else np.full(len(points), -1)
+        self.brushes: dict[int, QBrush] = {}
         for lab in np.unique(labels):
-            idx = np.flatnonzero(labels == lab)
             color = QColor(class_color(int(lab)) if coloured else GREY)
             color.setAlpha(200 if coloured else 110)
-            item = pg.ScatterPlotItem(pos=self.xy[idx], size=size, pen=None, brush=pg.mkBrush(color),
-                                      pxMode=True, useCache=True, antialias=False, hoverable=False)
-            item.setZValue(z)
-            # Panning only translates the cloud: Qt reuses the rendered pixels (measured: half the CPU).
-            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            self.items[int(lab)] = item
+            self.brushes[int(lab)] = pg.mkBrush(color)
+        brush = [self.brushes[int(lab)] for lab in labels] if len(self.brushes) > 1 else \
+            next(iter(self.brushes.values()), pg.mkBrush(GREY))
+        self.item = pg.ScatterPlotItem(pos=self.xy, size=size, pen=None, brush=brush, pxMode=True, useCache=True,
+                                       antialias=False, hoverable=False)
+        self.item.setZValue(z)
+        # Panning only translates the cloud: Qt reuses the rendered pixels instead of redrawing 70k points.
+        self.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.index = NearestIndex(self.xy) if len(self.xy) else None
 
+    @property
+    def labels(self) -> np.ndarray:
+        return self.points.labels if self.coloured else np.full(len(self.points), -1)
+
+    def class_counts(self) -> dict[int, int]:
+        """Visible points per class label."""
+        labs = self.labels[self.visible_mask]
+        return {int(k): int((labs == k).sum()) for k in np.unique(labs)}
+
     def set_class_visible(self, label: int, on: bool) -> None:
-        if self.coloured and label in self.items:
-            self.items[label].setVisible(on)
+        if self.coloured and label in self.brushes:
             self.visible_mask[self.points.labels == label] = on
+            self.item.setPointsVisible(self.visible_mask)
 
     def nearest(self, x: float, y: float, radius: float) -> int | None:
         if self.index is None:
@@ -526,6 +541,7 @@ class MapView(QWidget):
         for dec in (self.probe_decoder, self.hover_decoder, self.sweep_decoder, self.selection_decoder):
             dec.invalidate()
         self.model = model
+        self.hidden_classes.clear()
         self.encoder, self.anomaly, self.probe_result = None, None, None
         self.points = self.background = self.gan_map = None
         self.projection = None
@@ -741,10 +757,9 @@ class MapView(QWidget):
         self.layers.append(_Layer(self.points, xy, coloured=True,
                                   size=5 if self.background is not None else (3 if n > 20000 else 4), z=1))
         for layer in self.layers:
-            for lab, item in layer.items.items():
-                self.vb.addItem(item)
-                if layer.coloured and lab in self.hidden_classes:
-                    layer.set_class_visible(lab, False)
+            self.vb.addItem(layer.item)
+            for lab in self.hidden_classes:
+                layer.set_class_visible(lab, False)
         ax_x, ax_y = proj.axis_labels
         self.plot.setLabel("bottom", ax_x, color="#9aa4b2")
         self.plot.setLabel("left", ax_y, color="#9aa4b2")
@@ -770,8 +785,7 @@ class MapView(QWidget):
 
     def _clear_layers(self) -> None:
         for layer in self.layers:
-            for item in layer.items.values():
-                self.vb.removeItem(item)
+            self.vb.removeItem(layer.item)
         self.layers = []
         self.hover_item.setData([])
         self.selection_item.setData([])
