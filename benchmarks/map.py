@@ -63,7 +63,6 @@ def latents_for(model, n: int, rng) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
-    from PySide6.QtWidgets import QApplication
 
     from explorer import atlas_data as A
     from explorer.contract import FASHION_MNIST_CLASSES

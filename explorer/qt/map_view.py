@@ -25,12 +25,12 @@ from PySide6.QtCore import QObject, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout,
                                QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QHBoxLayout, QLabel, QMenu, QProgressBar,
-                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter, QToolButton,
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
 from .. import atlas_data as A
 from ..decoding import AsyncDecoder, DecodeAnswer
-from ..projection import (EXACT, INVERSE_LABELS, DimPair, LatentPlane, NearestIndex, PCAPlane, grid_positions,
+from ..projection import (INVERSE_LABELS, DimPair, LatentPlane, NearestIndex, PCAPlane, grid_positions,
                           points_in_polygon)
 from ..runtime import LoadedModel, tile, upscale
 from .bridge import qimage_copy
