@@ -369,3 +369,12 @@ def test_gan_map_with_an_incompatible_classifier_fails_fast_in_one_line(make_vie
     _wait_jobs(qtbot, view)
     assert "classifier expects 28x28 images" in view.last_message and "\n" not in view.last_message
     assert not view.layers and view.empty_label.isVisible()
+
+
+def test_a_one_dimensional_latent_space_says_why_there_is_no_map(make_view, tmp_path):
+    import model_factory
+
+    folder = tmp_path / "vae1"
+    model_factory.make_contract_vae(folder, latent_dim=1)
+    view = make_view(open_model(folder))
+    assert not view.layers and "cannot draw a PCA map" in view.last_message

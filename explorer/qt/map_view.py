@@ -723,16 +723,21 @@ class MapView(QWidget):
             self.start_job("umap", work)
             return
         t0 = time.perf_counter()
-        if name == "PCA":
-            fit_on = self.background.vectors if self.background is not None else self.points.vectors
-            proj = PCAPlane.fit(fit_on)
-        elif name == "Latent plane":
-            if self.points.dim != 2:
-                self.say(f"the latent plane needs a 2-d latent space, this one has {self.points.dim}; using PCA")
-                return self.set_projection("PCA")
-            proj = LatentPlane()
-        else:
-            proj = DimPair(self.dim_x.value(), self.dim_y.value(), self.points.vectors.mean(axis=0))
+        try:
+            if name == "PCA":
+                fit_on = self.background.vectors if self.background is not None else self.points.vectors
+                proj = PCAPlane.fit(fit_on)
+            elif name == "Latent plane":
+                if self.points.dim != 2:
+                    self.say(f"the latent plane needs a 2-d latent space, this one has {self.points.dim}; using PCA")
+                    return self.set_projection("PCA")
+                proj = LatentPlane()
+            else:
+                proj = DimPair(self.dim_x.value(), self.dim_y.value(), self.points.vectors.mean(axis=0))
+        except ValueError as exc:  # e.g. a 1-d latent space or a single point: nothing to lay out on a plane
+            self._show_empty(f"{self.points.source}: cannot draw a {name} map ({exc})")
+            self.say(f"cannot draw a {name} map: {exc}")
+            return
         self._apply_projection(proj, time.perf_counter() - t0)
 
     def _on_dims(self) -> None:
