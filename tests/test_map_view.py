@@ -378,3 +378,17 @@ def test_a_one_dimensional_latent_space_says_why_there_is_no_map(make_view, tmp_
     model_factory.make_contract_vae(folder, latent_dim=1)
     view = make_view(open_model(folder))
     assert not view.layers and "cannot draw a PCA map" in view.last_message
+
+
+def test_a_two_dimensional_latent_space_is_its_own_map(make_view, tmp_path, qtbot):
+    import model_factory
+
+    folder = tmp_path / "vae2"
+    model_factory.make_contract_vae(folder, latent_dim=2)
+    model = open_model(folder)
+    view = make_view(model)
+    assert view.projection.name == "Latent plane"
+    np.testing.assert_array_equal(view.layers[0].xy, view.points.vectors)
+    view.probe_at(1.5, -0.5)
+    qtbot.waitUntil(lambda: view.preview.image is not None, timeout=5000)
+    np.testing.assert_array_equal(view.preview.image, model.decode(np.array([[1.5, -0.5]], np.float32)).pixels[0])
