@@ -35,7 +35,9 @@ def vae_bundle(tmp_path) -> Path:
 def settings_file(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "settings.ini"
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(path))
-    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(tmp_path / "no-bundled-models"))
+    empty = tmp_path / "no-bundled-models"  # exists and is empty: the repo's assets are not used
+    empty.mkdir(exist_ok=True)
+    monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(empty))
     return path
 
 

@@ -75,6 +75,7 @@ def test_render_nan_model_marks_cells(tmp_path, capsys):
 
 
 def _run(args, tmp_path, **env):
+    (tmp_path / "none").mkdir(exist_ok=True)  # an empty models folder: tests never see assets/models
     full_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1",
                 "LATENT_EXPLORER_PROVIDER": "cpu", "LATENT_EXPLORER_SETTINGS": str(tmp_path / "s.ini"),
                 "LATENT_EXPLORER_MODELS": str(tmp_path / "none"), **env}
