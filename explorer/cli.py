@@ -3,6 +3,10 @@
     latent-explorer [MODEL_OR_BUNDLE ...] [--screenshot OUT.png [--view NAME]]
     latent-explorer render MODEL --grid 8x8 [--seed S] [--truncation T] [--temperature T] --out grid.png
     latent-explorer info MODEL --json
+    latent-explorer diversity MODEL [--classifier C] [--n N] --json
+    latent-explorer monitor RUN_DIR [--report out.html]
+    latent-explorer compare MODEL_A MODEL_B [--n N]
+    latent-explorer reference [CLASSIFIER]      (build the real-data statistics cache)
 
 Exit codes: 0 success; 2 bad arguments or unusable model; 3 the model produced NaN/Inf (the grid
 is still written, with those cells marked). Errors are one line on stderr, never a traceback.
@@ -17,6 +21,8 @@ import re
 import sys
 
 PROG = "latent-explorer"
+# Subcommands of the diversity monitor (explorer/monitor_cli.py handles their arguments and errors).
+MONITOR_COMMANDS = ("diversity", "monitor", "compare", "reference")
 VIEWS = ("grid", "model", "latent")
 
 
@@ -150,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_render(_render_parser().parse_args(argv[1:]))
         if argv and argv[0] == "info":
             return cmd_info(_info_parser().parse_args(argv[1:]))
+        if argv and argv[0] in MONITOR_COMMANDS:
+            from . import monitor_cli
+
+            return getattr(monitor_cli, f"{argv[0]}_command")(argv[1:])
         return cmd_app(_app_parser().parse_args(argv))
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
