@@ -54,6 +54,9 @@ def make_settings():
 def ensure_app():
     from PySide6.QtWidgets import QApplication
 
+    from .refcount_guard import pin_singletons
+
+    pin_singletons()  # PySide6 6.12 on CPython 3.11 drops references to None: see refcount_guard
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
