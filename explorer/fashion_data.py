@@ -7,6 +7,7 @@ Debian's ``dataset-fashion-mnist`` folder, then the trainer's user cache. Gzippe
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -28,28 +29,40 @@ class DataNotFound(FileNotFoundError):
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """An IDX file (optionally gzipped) as a numpy array. Raises ValueError naming the file and the problem."""
+    """An IDX file (optionally gzipped) as a numpy array in native byte order.
+
+    Raises ValueError naming the file and the problem (unreadable, corrupt, truncated, not IDX).
+    The one IDX reader of the project: ``training/data.py`` uses it too.
+    """
     path = Path(path)
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as fh:
             raw = fh.read()
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise ValueError(f"{path}: corrupt or truncated IDX file ({type(exc).__name__})") from None
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged deflate data inside a .gz
+        raise ValueError(f"{path}: cannot read IDX file ({type(exc).__name__}: {exc}); the file is corrupt or "
+                         "truncated, delete it and fetch it again") from None
     if len(raw) < 4:
-        raise ValueError(f"{path}: expected an IDX header, found {len(raw)} bytes")
+        raise ValueError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
     zero, code, ndim = struct.unpack(">HBB", raw[:4])
     if zero != 0 or code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(f"{path}: expected an IDX magic number, found {raw[:4].hex()}")
+        raise ValueError(f"{path}: bad IDX header (magic {raw[:4].hex()}); not an IDX file")
     head = 4 + 4 * ndim
     if len(raw) < head:
-        raise ValueError(f"{path}: IDX header cut short")
+        raise ValueError(f"{path}: truncated IDX header")
     shape = struct.unpack(">" + "I" * ndim, raw[4:head])
     dtype = np.dtype(_IDX_DTYPES[code])
-    need = int(np.prod(shape)) * dtype.itemsize
+    need = math.prod(shape) * dtype.itemsize  # exact: np.prod would wrap around on a lying header
     if len(raw) - head != need:
-        raise ValueError(f"{path}: header says {shape} ({need} bytes of data), found {len(raw) - head} bytes")
-    return np.frombuffer(raw, dtype, offset=head).reshape(shape)
+        raise ValueError(f"{path}: IDX header says shape {shape} ({need} bytes of data), file holds "
+                         f"{len(raw) - head}; the file is truncated or corrupt")
+    return np.frombuffer(raw, dtype, offset=head).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def user_cache_dir() -> Path:
+    """Where the trainer downloads Fashion-MNIST when it is nowhere else."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "latent-explorer" / "fashion-mnist"
 
 
 def _file(folder: Path, name: str) -> Path | None:
@@ -64,9 +77,8 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Path:
     if data_dir is not None:
         candidates = [Path(data_dir).expanduser()]
     else:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "latent-explorer" / "fashion-mnist"
         env = os.environ.get(ENV_VAR)
-        candidates = ([Path(env).expanduser()] if env else []) + [DEBIAN_DIR, cache]
+        candidates = ([Path(env).expanduser()] if env else []) + [DEBIAN_DIR, user_cache_dir()]
     for folder in candidates:
         if all(_file(folder, n) for pair in SPLITS.values() for n in pair):
             return folder

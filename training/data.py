@@ -5,26 +5,19 @@ Everything returns ``ImageSet``: images uint8 [N, C, H, W], labels int64 [N] (-1
 
 from __future__ import annotations
 
-import gzip
-import math
 import os
-import struct
 import urllib.request
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from explorer.contract import FASHION_MNIST_CLASSES
+from explorer.fashion_data import DEBIAN_DIR, ENV_VAR, user_cache_dir
+from explorer.fashion_data import SPLITS as FILES
+from explorer.fashion_data import read_idx as _read_idx
 
-DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-ENV_VAR = "FASHION_MNIST_DIR"
 DOWNLOAD_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
@@ -45,11 +38,6 @@ class ImageSet:
 
     def subset(self, index) -> "ImageSet":
         return ImageSet(self.images[index], self.labels[index], self.class_names, self.name, self.skipped)
-
-
-def user_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "latent-explorer" / "fashion-mnist"
 
 
 def _has_files(folder: Path) -> bool:
@@ -115,30 +103,10 @@ def download_fashion_mnist(folder: Path) -> Path:
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (optionally gzipped) into a numpy array; errors name the file and the problem."""
-    path = Path(path)
     try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: damaged deflate data inside a .gz
-        raise DataError(f"{path}: cannot read IDX file ({type(exc).__name__}: {exc}); the file is corrupt or truncated, "
-                        "delete it and fetch it again") from None
-    if len(raw) < 4:
-        raise DataError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if zero != 0 or dtype_code not in dtypes or ndim == 0:
-        raise DataError(f"{path}: bad IDX header (magic {raw[:4].hex()}); not an IDX file")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header")
-    shape = struct.unpack(">" + "I" * ndim, raw[4:header])
-    dtype = np.dtype(dtypes[dtype_code])
-    expected = math.prod(shape) * dtype.itemsize  # exact: np.prod would wrap around on a lying header
-    if len(raw) - header != expected:
-        raise DataError(f"{path}: IDX header says shape {shape} ({expected} bytes of data), "
-                        f"file holds {len(raw) - header}; the file is truncated or corrupt")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+        return _read_idx(path)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
 
 
 def _idx_path(folder: Path, name: str) -> Path:
