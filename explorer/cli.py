@@ -3,6 +3,7 @@
     latent-explorer [MODEL_OR_BUNDLE ...] [--screenshot OUT.png [--view NAME]]
     latent-explorer render MODEL --grid 8x8 [--seed S] [--truncation T] [--temperature T] --out grid.png
     latent-explorer info MODEL --json
+    latent-explorer interpolate MODEL --from SEED_OR_IMAGE --to SEED_OR_IMAGE [--via X] --steps N --mode slerp|lerp --out path.png|gif|mp4
     latent-explorer diversity MODEL [--classifier C] [--n N] --json
     latent-explorer monitor RUN_DIR [--report out.html]
     latent-explorer compare MODEL_A MODEL_B [--n N]
@@ -156,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_render(_render_parser().parse_args(argv[1:]))
         if argv and argv[0] == "info":
             return cmd_info(_info_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "interpolate":
+            from .interpolate_cli import interpolate_command
+
+            return interpolate_command(argv[1:])
         if argv and argv[0] in MONITOR_COMMANDS:
             from . import monitor_cli
 

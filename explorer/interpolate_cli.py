@@ -1,0 +1,194 @@
+"""``latent-explorer interpolate``: decode a path between seeds, images or saved latents, headless.
+
+    latent-explorer interpolate MODEL --from SEED_OR_IMAGE --to SEED_OR_IMAGE [--via X ...]
+        --steps N --mode slerp|lerp [--easing ...] [--fps F] --out path.png|path.gif|path.mp4|path.npy|path.json
+
+A waypoint is an integer seed (the latent of grid cell 0 at that seed), an image file (encoded
+by the VAE bundle's encoder; GANs have none), or a ``.npy`` file holding one latent [D].
+Exit codes: 0 written; 2 bad arguments, unusable model or unwritable output; 3 some frames are
+NaN/Inf (the file is still written). Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .exports import ExportError, export_kind
+from .interpolation import EASINGS, MAX_STEPS, MODES, PathError
+
+PROG = "latent-explorer interpolate"
+
+
+class InterpolateError(ValueError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise InterpolateError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Decode an interpolation path and write it as a strip (PNG), "
+                "an animation (GIF, MP4) or the latents (.npy, .json).")
+    p.add_argument("model", help="model file (.onnx) or bundle folder")
+    p.add_argument("--from", dest="start", required=True, metavar="SEED_OR_IMAGE")
+    p.add_argument("--to", dest="end", required=True, metavar="SEED_OR_IMAGE")
+    p.add_argument("--via", action="append", default=[], metavar="SEED_OR_IMAGE",
+                   help="a waypoint in between (repeat for more, in order)")
+    p.add_argument("--steps", type=int, default=16, help=f"frames in total, waypoints included (2..{MAX_STEPS})")
+    p.add_argument("--mode", choices=MODES, default="slerp", help="slerp (default) or lerp")
+    p.add_argument("--easing", choices=EASINGS, default="linear")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of seed latents (default 1)")
+    p.add_argument("--label", type=int, default=None, help="class for class-conditional generators")
+    p.add_argument("--fps", type=float, default=12.0, help="frames per second of GIF/MP4 (default 12)")
+    p.add_argument("--bounce", action="store_true", help="GIF/MP4: play forward then back")
+    p.add_argument("--scale", type=int, default=None, help="integer pixel scale (default: frames at least 64 px)")
+    p.add_argument("--cols", type=int, default=None, help="PNG strip: wrap after this many frames")
+    p.add_argument("--classifier", default=None,
+                   help="classifier for the path-length readout (default: the bundled one when it fits; 'none' to skip)")
+    p.add_argument("--out", required=True, help="output file: .png, .gif, .mp4, .npy or .json")
+    return p
+
+
+def _waypoint(text: str, model, temperature: float, encoder_cache: dict) -> np.ndarray:
+    """One waypoint [D] from a seed, an image file or a .npy latent."""
+    from .latents import SamplingPolicy, sample_latents
+
+    d = model.latent_dim
+    if re.fullmatch(r"\s*-?\d+\s*", text):
+        seed = int(text)
+        if seed < 0:
+            raise InterpolateError(f"seed {seed}: expected a seed >= 0")
+        return sample_latents(1, d, SamplingPolicy(seed, temperature))[0]
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise InterpolateError(f"{text}: expected a seed (integer), an image file or a .npy latent; no such file")
+    if path.suffix.lower() == ".npy":
+        try:
+            z = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InterpolateError(f"{path.name}: not a readable .npy file ({type(exc).__name__})") from None
+        z = np.asarray(z, np.float32)
+        if z.ndim == 2 and z.shape[0] == 1:
+            z = z[0]
+        if z.shape != (d,) or not np.isfinite(z).all():
+            raise InterpolateError(f"{path.name}: expected one finite latent [{d}], found shape {list(z.shape)}")
+        return z
+    from .atlas_data import MapDataError, encoder_for, read_image_for
+
+    try:
+        if "encoder" not in encoder_cache:
+            encoder_cache["encoder"] = encoder_for(model)
+        enc = encoder_cache["encoder"]
+        image = read_image_for(enc, path)
+        mu, _ = enc.encode(image[None])
+    except MapDataError as exc:
+        raise InterpolateError(f"{path.name} cannot be a waypoint: {exc}") from None
+    return mu[0]
+
+
+def _path_length(model, pixels: np.ndarray, classifier_arg: str | None) -> tuple[float, str] | None:
+    """Feature-space path length of decoded frames, with the classifier's name; None when there is none."""
+    if classifier_arg and classifier_arg.lower() == "none":
+        return None
+    from .interpolation import feature_path_length
+    from .monitor import Classifier, MonitorError
+
+    try:
+        if classifier_arg:
+            clf = Classifier(classifier_arg)
+        else:
+            from .paths import bundled_model
+
+            folder = bundled_model("classifier")
+            if not folder.is_dir():
+                return None
+            clf = Classifier(folder)
+        x = clf.adapt(pixels.astype(np.float32) / 255.0)
+        _, feats = clf.classify(x)
+    except MonitorError as exc:
+        if classifier_arg:
+            raise InterpolateError(str(exc)) from None
+        return None  # the bundled classifier does not fit this model: no readout, not an error
+    return feature_path_length(feats), clf.path.parent.name
+
+
+def interpolate_command(argv: list[str]) -> int:
+    from .contract import ContractError
+    from .runtime import ModelError
+
+    try:
+        return _run(argv)
+    except (InterpolateError, PathError, ExportError, ModelError, ContractError) as exc:
+        print(f"latent-explorer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str]) -> int:
+    from .interpolation import LatentPath
+    from .runtime import open_model, upscale
+    from . import exports
+
+    args = _parser().parse_args(argv)
+    kind = export_kind(args.out)
+    out_dir = Path(args.out).expanduser().parent
+    if not out_dir.is_dir():
+        raise InterpolateError(f"cannot write {args.out}: folder {out_dir} does not exist")
+    if not os.access(out_dir, os.W_OK):  # say so before spending time decoding
+        raise InterpolateError(f"cannot write {args.out}: folder {out_dir} is read-only; choose another folder")
+    if kind == "mp4" and not exports.mp4_available():
+        raise InterpolateError("MP4 export needs the imageio-ffmpeg package (pip install imageio-ffmpeg); "
+                               "use .gif instead")
+    if args.fps <= 0 or not np.isfinite(args.fps):
+        raise InterpolateError(f"--fps must be positive, found {args.fps}")
+    if args.temperature <= 0:
+        raise InterpolateError(f"--temperature must be positive, found {args.temperature}")
+    if args.scale is not None and not 1 <= args.scale <= 64:
+        raise InterpolateError(f"--scale must be 1..64, found {args.scale}")
+    model = open_model(args.model)
+    cache: dict = {}
+    specs = [args.start] + list(args.via) + [args.end]
+    waypoints = np.stack([_waypoint(s, model, args.temperature, cache) for s in specs])
+    path = LatentPath(waypoints, mode=args.mode, steps=args.steps, easing=args.easing, names=tuple(specs))
+    z = path.latents()
+    for i in path.fallback_segments():
+        print(f"latent-explorer: note: waypoints {specs[i]!r} and {specs[i + 1]!r} are nearly opposite; "
+              "lerp used on that segment", file=sys.stderr)
+    if kind in ("npy", "json"):
+        if kind == "npy":
+            exports.write_npy(z, args.out)
+        else:
+            exports.write_json(exports.latents_json(z, model=model.name, path=path.to_json()), args.out)
+        print(f"wrote {args.out} ({len(z)} latents [{z.shape[1]}], {path.describe()})")
+        return 0
+    labels = None
+    if model.signature.num_classes:
+        labels = np.full(len(z), (args.label or 0) % model.signature.num_classes, np.int64)
+    decoded = model.decode(z, labels)
+    pixels = decoded.pixels
+    _, h, w = model.image_shape
+    scale = args.scale or max(1, -(-64 // max(h, w)))
+    if kind == "png":
+        image = exports.strip_image(pixels, cols=args.cols, scale=scale)
+        exports.write_png(image, args.out)
+        size = f"{image.shape[1]}x{image.shape[0]} px"
+    else:
+        frames = np.stack([upscale(p, scale) for p in pixels])
+        writer = exports.write_gif if kind == "gif" else exports.write_mp4
+        writer(frames, args.out, fps=args.fps, bounce=args.bounce)
+        size = f"{frames.shape[2]}x{frames.shape[1]} px, {args.fps:g} fps"
+    length = _path_length(model, pixels, args.classifier)
+    readout = f"; path length {length[0]:.4g} ({length[1]} features)" if length else ""
+    print(f"wrote {args.out} ({len(z)} frames of {model.name}, {size}, {path.describe()}{readout})")
+    bad = decoded.bad_count
+    if bad:
+        print(f"latent-explorer: {bad} of {len(z)} frames contain NaN/Inf; expected finite pixels", file=sys.stderr)
+        return 3
+    return 0
