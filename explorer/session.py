@@ -1,0 +1,260 @@
+"""Sessions: everything a user built, as one readable, versioned JSON file (Qt-free).
+
+A session holds the open models (by path), the active one, grid settings and latents, path
+endpoints, interpolation paths, directions, map selections and view settings (free-form, owned by
+the views). ``capture`` reads it from the app state; ``restore`` puts it back, asking a callback for
+models that moved instead of failing. Files are written atomically (see explorer.exports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .directions import Direction, DirectionError
+from .interpolation import LatentPath, PathError
+
+SESSION_FORMAT = "latent-explorer-session"
+SESSION_VERSION = 1
+ENV_SESSION_DIR = "LATENT_EXPLORER_SESSION_DIR"
+LAST_SESSION_FILE = "last-session.json"
+
+
+class SessionError(ValueError):
+    """A session file cannot be used. ``str()`` is one line: what, why, what to do."""
+
+
+def _floats(a) -> list:
+    """float32 values as the shortest decimals that read back to the same float32 (readable JSON)."""
+    arr = np.asarray(a, np.float32)
+    if arr.ndim == 0:
+        return float(np.format_float_positional(np.float32(arr), unique=True))
+    return [_floats(x) for x in arr]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model the session had open: its file (or bundle folder) and display name."""
+
+    path: str
+    name: str = ""
+
+    def exists(self) -> bool:
+        return Path(self.path).expanduser().exists()
+
+
+@dataclass
+class NamedPath:
+    """An interpolation path of one model (latent spaces of different models are unrelated)."""
+
+    model: str
+    path: LatentPath
+    name: str = ""
+
+
+@dataclass
+class Session:
+    models: list[ModelRef] = field(default_factory=list)
+    active: str | None = None  # path of the active model, as in ``models``
+    grid: dict = field(default_factory=dict)  # rows, cols, seed, temperature, truncation, class_choice, latents
+    endpoints: list[dict] = field(default_factory=list)  # {"model", "z", "label"}
+    paths: list[NamedPath] = field(default_factory=list)
+    directions: list[Direction] = field(default_factory=list)
+    selections: dict[str, list[int]] = field(default_factory=dict)  # map lasso groups: name -> point indices
+    view: dict = field(default_factory=dict)  # free-form, JSON-ready: owned by the views
+    version: int = SESSION_VERSION
+
+    # ---- JSON -----------------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        grid = dict(self.grid)
+        if "latents" in grid and grid["latents"] is not None:
+            grid["latents"] = _floats(grid["latents"])
+        return {
+            "format": SESSION_FORMAT,
+            "version": SESSION_VERSION,
+            "models": [{"path": m.path, "name": m.name} for m in self.models],
+            "active": self.active,
+            "grid": grid,
+            "endpoints": [{"model": e["model"], "z": _floats(e["z"]), "label": e.get("label")} for e in self.endpoints],
+            "paths": [{"model": p.model, "name": p.name, **p.path.to_json()} for p in self.paths],
+            "directions": [d.to_json() for d in self.directions],
+            "selections": {k: [int(i) for i in v] for k, v in self.selections.items()},
+            "view": self.view,
+        }
+
+    @classmethod
+    def from_json(cls, data, *, source: str = "session") -> "Session":
+        if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
+            raise SessionError(f"{source}: not a Latent Explorer session (format {SESSION_FORMAT!r} missing)")
+        version = data.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise SessionError(f"{source}: session version is {version!r}, expected a positive integer")
+        if version > SESSION_VERSION:
+            raise SessionError(f"{source}: session version {version} is newer than this app understands "
+                               f"({SESSION_VERSION}); update Latent Explorer to open it")
+        try:
+            models = [ModelRef(str(m["path"]), str(m.get("name", ""))) for m in data.get("models", [])]
+            grid = dict(data.get("grid") or {})
+            if grid.get("latents") is not None:
+                grid["latents"] = np.asarray(grid["latents"], np.float32)
+            endpoints = [{"model": str(e["model"]), "z": np.asarray(e["z"], np.float32), "label": e.get("label")}
+                         for e in data.get("endpoints", [])]
+            paths = [NamedPath(str(p["model"]), LatentPath.from_json(p), str(p.get("name", "")))
+                     for p in data.get("paths", [])]
+            directions = [Direction.from_json(d) for d in data.get("directions", [])]
+            selections = {str(k): [int(i) for i in v] for k, v in (data.get("selections") or {}).items()}
+            view = data.get("view") or {}
+            if not isinstance(view, dict):
+                raise TypeError("view is not an object")
+        except (PathError, DirectionError) as exc:
+            raise SessionError(f"{source}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SessionError(f"{source}: malformed session ({type(exc).__name__}: {exc})") from None
+        active = data.get("active")
+        return cls(models, None if active is None else str(active), grid, endpoints, paths, directions, selections,
+                   view, version)
+
+    def missing_models(self) -> list[ModelRef]:
+        return [m for m in self.models if not m.exists()]
+
+    def relocate(self, old: str, new: str) -> None:
+        """A model moved from ``old`` to ``new``: update every reference to it."""
+        self.models = [ModelRef(new, m.name) if m.path == old else m for m in self.models]
+        if self.active == old:
+            self.active = new
+
+
+def save_session(session: Session, path: str | os.PathLike) -> Path:
+    """Write atomically; the previous file stays intact if anything fails (ExportError, one line)."""
+    from .exports import write_json
+
+    return write_json(session.to_json(), path)
+
+
+def load_session(path: str | os.PathLike) -> Session:
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SessionError(f"{path}: no such session file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SessionError(f"{path.name}: cannot read it ({type(exc).__name__})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SessionError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return Session.from_json(data, source=path.name)
+
+
+def session_dir() -> Path:
+    env = os.environ.get(ENV_SESSION_DIR)
+    if env:
+        return Path(env).expanduser()
+    root = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return root / "latent-explorer"
+
+
+def last_session_path() -> Path:
+    """Where the app keeps the session it reopens at start."""
+    return session_dir() / LAST_SESSION_FILE
+
+
+# ---- from and to the app state -----------------------------------------------------------------
+
+def capture(state, grid=None, *, paths=(), directions=(), selections=None, view=None) -> Session:
+    """A Session from an AppState (explorer.state) and a SampleGrid (explorer.grid); no Qt involved."""
+    models = [ModelRef(str(m.path), m.name) for m in state.models]
+    active = str(state.active.path) if state.active is not None else None
+    grid_data: dict = {}
+    if grid is not None:
+        p = grid.policy
+        grid_data = {"rows": grid.rows, "cols": grid.cols, "seed": p.seed, "temperature": p.temperature,
+                     "truncation": p.truncation, "class_choice": grid.class_choice, "focus": grid.focus}
+        if grid.model is not None:
+            grid_data["latents"] = np.array(grid.latents, np.float32)
+            grid_data["model"] = grid.model.name
+    endpoints = [{"model": e.model, "z": np.asarray(e.z, np.float32), "label": e.label} for e in state.path_endpoints]
+    return Session(models, active, grid_data, endpoints, list(paths), list(directions), dict(selections or {}),
+                   dict(view or {}))
+
+
+@dataclass
+class RestoreReport:
+    opened: list[str] = field(default_factory=list)
+    missing: list[ModelRef] = field(default_factory=list)  # not found and not relocated: left out
+    errors: list[str] = field(default_factory=list)  # one line each
+
+    def summary(self) -> str:
+        parts = [f"{len(self.opened)} model(s) reopened"]
+        if self.missing:
+            parts.append(f"{len(self.missing)} not found ({', '.join(m.name or Path(m.path).name for m in self.missing)})")
+        parts += self.errors
+        return "; ".join(parts)
+
+
+def restore(session: Session, state, grid=None, *, locate: Callable[[ModelRef], str | None] | None = None) -> RestoreReport:
+    """Open the session's models into ``state`` and put the grid back.
+
+    A model whose file is gone is offered to ``locate(ref) -> new path or None`` (the UI asks the
+    user); when it returns None the model is left out and reported, nothing else fails.
+    """
+    from .latents import SamplingPolicy
+    from .runtime import ModelError
+
+    report = RestoreReport()
+    active_model = None
+    for ref in list(session.models):
+        path = ref.path
+        if not ref.exists():
+            new = locate(ref) if locate is not None else None
+            if not new:
+                report.missing.append(ref)
+                continue
+            session.relocate(ref.path, str(new))
+            path = str(new)
+        try:
+            model = state.open(path, activate=False)
+        except ModelError as exc:
+            report.errors.append(str(exc))
+            continue
+        report.opened.append(path)
+        if session.active == path:
+            active_model = model
+    if active_model is not None:
+        state.set_active(active_model)
+    for e in session.endpoints:
+        state.path_endpoints.append(_endpoint(e))
+    if session.endpoints:
+        state.endpoints_changed.emit()
+    if grid is not None and session.grid:
+        g = session.grid
+        try:
+            if state.active is not None and grid.model is not state.active:
+                grid.set_model(state.active)
+            grid.set_size(int(g.get("rows", grid.rows)), int(g.get("cols", grid.cols)))
+            policy = SamplingPolicy(int(g.get("seed", 0)), float(g.get("temperature", 1.0)),
+                                    None if g.get("truncation") is None else float(g["truncation"]))
+            grid.set_policy(policy)
+            if g.get("class_choice") is not None:
+                grid.set_class_choice(int(g["class_choice"]))
+            z = g.get("latents")
+            if (z is not None and grid.model is not None and g.get("model") == grid.model.name
+                    and np.shape(z) == grid.latents.shape):
+                grid.set_all_latents(np.asarray(z, np.float32))
+            if g.get("focus") is not None and 0 <= int(g["focus"]) < grid.count:
+                grid.set_focus(int(g["focus"]))
+        except (ValueError, TypeError) as exc:
+            report.errors.append(f"grid settings not restored ({exc})")
+    return report
+
+
+def _endpoint(e: dict):
+    from .state import PathEndpoint
+
+    return PathEndpoint(e["model"], np.asarray(e["z"], np.float32), e.get("label"))
