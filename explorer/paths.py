@@ -50,3 +50,16 @@ def bundled_models() -> list[Path]:
     if root is None:
         return []
     return [root / name for name in DEFAULT_BUNDLES if (root / name).is_dir() and any((root / name).glob("*.onnx"))]
+
+
+def app_icon_files() -> list[Path]:
+    """The app icon's PNGs (16..512 px), from the source tree or a PyInstaller build; [] when absent."""
+    roots = [Path(__file__).resolve().parent.parent / "packaging" / "icons" / "png"]
+    meipass = getattr(sys, "_MEIPASS", None)
+    if meipass:
+        roots.append(Path(meipass) / "icons")
+    for root in roots:
+        files = sorted(root.glob("latent-explorer-*.png"))
+        if files:
+            return files
+    return []

@@ -19,6 +19,7 @@ from ..runtime import ModelError, NeedsImageShape, save_png, upscale
 from ..state import AppState
 from .bridge import DecodeBridge, qimage_copy
 from .grid_view import PAD, GridCanvas, GridControls
+from .help_menu import add_help_menu
 from .latent_panel import LatentPanel
 from .model_panel import ModelPanel
 
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.model_dock.toggleViewAction())
         view.addAction(self.latent_dock.toggleViewAction())
+        add_help_menu(self)  # Help → Tour of the Views, About (explorer/qt/help_menu.py)
         self._rebuild_recent_menu()
 
     # ---- opening models ---------------------------------------------------------------------------
