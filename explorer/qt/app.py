@@ -63,8 +63,35 @@ def ensure_app():
         app.setApplicationName("Latent Explorer")
         app.setOrganizationName("LatentExplorer")
         app.setStyle("Fusion")
+        app.setDesktopFileName("latent-explorer")  # matches packaging/linux/latent-explorer.desktop
+        _set_app_icon(app)
     app.setStyleSheet(QSS)
     return app
+
+
+def _set_app_icon(app) -> None:
+    from PySide6.QtGui import QIcon
+
+    from ..paths import app_icon_files
+
+    icon = QIcon()
+    for f in app_icon_files():
+        icon.addFile(str(f))
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+
+
+def fit_first_run(window) -> None:
+    """No saved layout yet: a window that fits the screen (at most 1400 x 900), centred."""
+    if window.settings is not None and window.settings.value("geometry") is not None:
+        return
+    screen = window.screen() or ensure_app().primaryScreen()
+    if screen is None:
+        return
+    area = screen.availableGeometry()
+    w, h = min(1400, int(area.width() * 0.9)), min(900, int(area.height() * 0.9))
+    window.resize(w, h)
+    window.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
 
 
 def wait_for_grid(window, timeout: float = 10.0) -> bool:
@@ -98,14 +125,37 @@ def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=No
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = ensure_app()
-    window, errors = build_window(paths, interactive=screenshot is None, size=size)
     if screenshot:
+        window, errors = build_window(paths, interactive=False, size=size)
         return _screenshot(app, window, errors, screenshot, view)
+    from .single_instance import InstanceServer, forward_to_running
+
+    if forward_to_running(paths):  # an app is running: it opens the models (double-click in a file manager)
+        return 0
+    window, errors = build_window(paths, interactive=True, size=size)
+    server = InstanceServer(window)
+    server.received.connect(lambda more: _open_forwarded(window, more))
+    server.listen()
+    fit_first_run(window)
     window.show()
     for err in errors:
         print(f"latent-explorer: error: {err}", file=sys.stderr)
+    from .tour import maybe_start_tour
+
+    maybe_start_tour(window)  # first run only; Help → Tour of the Views shows it again
     code = app.exec()
+    server.close()
     return code
+
+
+def _open_forwarded(window, paths) -> None:
+    """Paths from a second launch: open them here and bring the window to the front."""
+    if paths:
+        window.open_paths(paths)
+    if window.isMinimized():
+        window.showNormal()
+    window.raise_()
+    window.activateWindow()
 
 
 def _screenshot(app, window, errors, out: str, view: str) -> int:
