@@ -22,6 +22,7 @@ from .grid_view import PAD, GridCanvas, GridControls
 from .help_menu import add_help_menu
 from .latent_panel import LatentPanel
 from .model_panel import ModelPanel
+from .path_view import install_path_dock
 
 MAX_RECENT = 10
 WALK_INTERVAL_MS = 16
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
 
         self._build_menus()
+        install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
         self.walk: LatentWalk | None = None

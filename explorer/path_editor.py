@@ -1,0 +1,239 @@
+"""The interpolation path being edited: waypoints, settings, decoded frames, smoothness (Qt-free).
+
+Views subscribe to the signals; the map and the grid add or move waypoints through the setters.
+Decoding goes through :class:`explorer.decoding.AsyncDecoder` (stale answers dropped), or
+synchronously with ``decode_now()`` (tests, exports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .decoding import AsyncDecoder, DecodeAnswer
+from .events import Signal
+from .interpolation import EASINGS, MODES, LatentPath, PathError, feature_path_length
+from .latents import SamplingPolicy, sample_latents
+from .runtime import LoadedModel
+
+FeatureFn = Callable[[np.ndarray], np.ndarray]  # uint8 [N, H, W, C] -> features float [N, F]
+
+
+@dataclass(frozen=True)
+class Waypoint:
+    """z float32 [D] and where it came from ("cell 5", "seed 3", "image shirt.png", "map point 812")."""
+
+    z: np.ndarray
+    name: str = ""
+
+
+class PathEditor:
+    def __init__(self, deliver=None, features: FeatureFn | None = None):
+        self.waypoints_changed = Signal()  # ()
+        self.settings_changed = Signal()   # ()
+        self.frames_changed = Signal()     # () new pixels (or none, see ``problem``)
+        self.readout_changed = Signal()    # (text)
+        self.model: LoadedModel | None = None
+        self.waypoints: list[Waypoint] = []
+        self.mode = "slerp"
+        self.steps = 16
+        self.easing = "linear"
+        self.label = 0
+        self.features = features
+        self.pixels: np.ndarray | None = None  # uint8 [steps, H, W, C] of the last decode
+        self.latents: np.ndarray | None = None  # float32 [steps, D] behind ``pixels``
+        self.finite: np.ndarray | None = None
+        self.problem = "add two or more waypoints: grid cells, map points, images or random draws"
+        self.readout = ""
+        self._random_seed = 1000
+        self.decoder = AsyncDecoder(deliver or self.receive)
+        self._pending_latents: dict[int, np.ndarray] = {}
+
+    # ---- setters: validate, change, announce ---------------------------------------------------
+
+    def set_model(self, model: LoadedModel | None) -> None:
+        if model is self.model:
+            return
+        self.model = model
+        self.decoder.invalidate()
+        self.waypoints = []  # latents of another model mean nothing here
+        self.waypoints_changed.emit()
+        self.refresh()
+
+    def add_waypoint(self, z: np.ndarray, name: str = "") -> None:
+        z = np.array(z, np.float32).reshape(-1)
+        if self.model is not None and z.size != self.model.latent_dim:
+            raise PathError(f"waypoint is {z.size}-d, the model takes {self.model.latent_dim}-d latents")
+        self.waypoints.append(Waypoint(z, name or f"point {len(self.waypoints) + 1}"))
+        self.waypoints_changed.emit()
+        self.refresh()
+
+    def add_random(self, temperature: float = 1.0) -> None:
+        if self.model is None:
+            raise PathError("open a model first")
+        self._random_seed += 1
+        z = sample_latents(1, self.model.latent_dim, SamplingPolicy(self._random_seed, temperature))[0]
+        self.add_waypoint(z, f"seed {self._random_seed}")
+
+    def move_waypoint(self, index: int, z: np.ndarray) -> None:
+        """Replace waypoint ``index`` (dragging it on the map)."""
+        w = self.waypoints[index]
+        self.waypoints[index] = Waypoint(np.array(z, np.float32).reshape(-1), w.name)
+        self.waypoints_changed.emit()
+        self.refresh()
+
+    def remove_waypoint(self, index: int) -> None:
+        del self.waypoints[index]
+        self.waypoints_changed.emit()
+        self.refresh()
+
+    def set_waypoints(self, items: list[tuple[np.ndarray, str]]) -> None:
+        self.waypoints = [Waypoint(np.array(z, np.float32).reshape(-1), n) for z, n in items]
+        self.waypoints_changed.emit()
+        self.refresh()
+
+    def clear(self) -> None:
+        self.set_waypoints([])
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise PathError(f"mode must be one of {', '.join(MODES)}, found {mode!r}")
+        if mode != self.mode:
+            self.mode = mode
+            self.settings_changed.emit()
+            self.refresh()
+
+    def set_steps(self, steps: int) -> None:
+        if int(steps) != self.steps:
+            self.steps = int(steps)
+            self.settings_changed.emit()
+            self.refresh()
+
+    def set_easing(self, easing: str) -> None:
+        if easing not in EASINGS:
+            raise PathError(f"easing must be one of {', '.join(EASINGS)}, found {easing!r}")
+        if easing != self.easing:
+            self.easing = easing
+            self.settings_changed.emit()
+            self.refresh()
+
+    def set_path(self, path: LatentPath) -> None:
+        """Load a saved path (a session's)."""
+        self.mode, self.steps, self.easing = path.mode, path.steps, path.easing
+        names = list(path.names) + [""] * len(path.waypoints)
+        self.settings_changed.emit()
+        self.set_waypoints([(z, names[i]) for i, z in enumerate(path.waypoints)])
+
+    # ---- reading -------------------------------------------------------------------------------
+
+    def path(self) -> LatentPath:
+        """The path as a value object; PathError (one line) while it cannot be built."""
+        if self.model is None:
+            raise PathError("open a model first")
+        if len(self.waypoints) < 2:
+            raise PathError(f"a path needs at least 2 waypoints, found {len(self.waypoints)}; add another point")
+        steps = max(self.steps, len(self.waypoints))
+        return LatentPath(np.stack([w.z for w in self.waypoints]), mode=self.mode, steps=steps, easing=self.easing,
+                          names=tuple(w.name for w in self.waypoints))
+
+    def _labels(self, n: int):
+        k = self.model.signature.num_classes if self.model is not None else None
+        return np.full(n, self.label % k, np.int64) if k else None
+
+    def refresh(self) -> int | None:
+        """Rebuild the path and ask for its frames; the answer arrives through ``receive``."""
+        try:
+            path = self.path()
+        except PathError as exc:
+            self.decoder.invalidate()
+            self._set_problem(str(exc))
+            return None
+        z = path.latents()
+        note = path.describe()
+        self.problem = ""
+        gen = self.decoder.request(self.model, z, self._labels(len(z)), np.arange(len(z)))
+        self._pending_latents = {gen: z}
+        self._note = note
+        return gen
+
+    def _set_problem(self, text: str) -> None:
+        self.problem = text
+        self.pixels = self.latents = self.finite = None
+        self.readout = text
+        self.frames_changed.emit()
+        self.readout_changed.emit(text)
+
+    def receive(self, answer: DecodeAnswer) -> bool:
+        if not self.decoder.is_current(answer) or answer.model is not self.model:
+            return False
+        if answer.error:
+            self._set_problem(answer.error)
+            return False
+        self.latents = self._pending_latents.get(answer.generation)
+        self.pixels = answer.images.pixels
+        self.finite = answer.images.finite
+        self.readout = self._readout()
+        self.frames_changed.emit()
+        self.readout_changed.emit(self.readout)
+        return True
+
+    def decode_now(self) -> None:
+        """Decode synchronously (tests, exports, screenshots)."""
+        try:
+            path = self.path()
+        except PathError as exc:
+            self._set_problem(str(exc))
+            return
+        self.decoder.invalidate()
+        z = path.latents()
+        self._note = path.describe()
+        self.problem = ""
+        images = self.model.decode(z, self._labels(len(z)))
+        self.latents, self.pixels, self.finite = z, images.pixels, images.finite
+        self.readout = self._readout()
+        self.frames_changed.emit()
+        self.readout_changed.emit(self.readout)
+
+    def lengths(self) -> dict[str, float] | None:
+        """Feature-space path length for slerp and lerp over the same waypoints (None without features)."""
+        if self.features is None or self.model is None or len(self.waypoints) < 2:
+            return None
+        out = {}
+        for mode in MODES:
+            try:
+                path = self.path().with_(mode=mode)
+            except PathError:
+                return None
+            z = path.latents()
+            pixels = self.pixels if mode == self.mode and self.pixels is not None else \
+                self.model.decode(z, self._labels(len(z))).pixels
+            out[mode] = feature_path_length(self.features(pixels))
+        return out
+
+    def _readout(self) -> str:
+        text = getattr(self, "_note", "")
+        if self.finite is not None and not self.finite.all():
+            text += f"; {int((~self.finite).sum())} frame(s) NaN/Inf"
+        try:
+            lengths = self.lengths()
+        except Exception as exc:  # a classifier that does not fit: say so, keep the frames
+            return text + f"; no path length ({type(exc).__name__}: {exc})"
+        if lengths:
+            text += ("; feature path length (lower = smoother): "
+                     + ", ".join(f"{m} {v:.4g}" + (" ◀" if m == self.mode else "") for m, v in lengths.items()))
+        return text
+
+    def close(self) -> None:
+        self.decoder.close()
+
+
+def classifier_features(classifier) -> FeatureFn:
+    """Feature function from an explorer.monitor.Classifier: uint8 frames -> penultimate features."""
+
+    def features(pixels: np.ndarray) -> np.ndarray:
+        x = classifier.adapt(np.asarray(pixels, np.float32) / 255.0)
+        return classifier.classify(x)[1]
+
+    return features

@@ -1,0 +1,382 @@
+"""The path view: settings row, decoded strip, a large playback frame with speed control, exports.
+
+A thin binder over :class:`explorer.path_editor.PathEditor`: widgets write the editor's setters,
+the editor's signals repaint the widgets (signals blocked while syncing, so nothing loops).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from .. import exports
+from ..interpolation import EASINGS, MAX_STEPS, MODES, PathError
+from ..path_editor import PathEditor
+from ..runtime import upscale
+from .bridge import qimage_copy
+
+STRIP_CELL = 56  # px per frame in the strip
+EXPORT_FILTER = "PNG strip (*.png);;Animated GIF (*.gif);;MP4 video (*.mp4);;Latents (*.npy);;Latents JSON (*.json)"
+
+
+class PathStrip(QWidget):
+    """Every frame of the path side by side; waypoints underlined, the playing frame framed. Click to seek."""
+
+    frameClicked = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._images = []
+        self._waypoints: list[int] = []
+        self._bad: set[int] = set()
+        self.current = 0
+        self.setMinimumHeight(STRIP_CELL + 14)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_frames(self, pixels: np.ndarray | None, waypoints: list[int], finite: np.ndarray | None) -> None:
+        self._images = [] if pixels is None else [qimage_copy(p) for p in pixels]
+        self._waypoints = list(waypoints)
+        self._bad = set() if finite is None else {int(i) for i in np.flatnonzero(~finite)}
+        self.current = min(self.current, max(0, len(self._images) - 1))
+        self.update()
+
+    def cell(self) -> int:
+        n = max(1, len(self._images))
+        return max(8, min(STRIP_CELL, (self.width() - 4) // n - 2))
+
+    def sizeHint(self) -> QSize:
+        return QSize(max(1, len(self._images)) * (STRIP_CELL + 2) + 4, STRIP_CELL + 14)
+
+    def set_current(self, index: int) -> None:
+        self.current = index
+        self.update()
+
+    def mousePressEvent(self, event) -> None:
+        c = self.cell() + 2
+        i = int((event.position().x() - 2) // c)
+        if 0 <= i < len(self._images):
+            self.frameClicked.emit(i)
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(32, 32, 36))
+        c = self.cell()
+        for i, img in enumerate(self._images):
+            x = 2 + i * (c + 2)
+            p.drawImage(QRect(x, 4, c, c), img)
+            if i in self._bad:
+                p.setPen(QPen(QColor(220, 40, 40), 2))
+                p.drawRect(QRect(x + 1, 5, c - 2, c - 2))
+            if i in self._waypoints:
+                p.fillRect(QRect(x, c + 7, c, 4), QColor(255, 196, 0))
+            if i == self.current:
+                p.setPen(QPen(QColor(80, 170, 255), 2))
+                p.drawRect(QRect(x, 4, c, c))
+        if not self._images:
+            p.setPen(QColor(170, 170, 170))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no path yet")
+        p.end()
+
+
+class FrameView(QWidget):
+    """One frame, scaled up with whole pixels."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._image = None
+        self.setMinimumSize(QSize(120, 120))
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+
+    def set_pixels(self, pixels: np.ndarray | None) -> None:
+        self._image = None if pixels is None else qimage_copy(pixels)
+        self.update()
+
+    def paintEvent(self, _event) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), Qt.GlobalColor.black)
+        if self._image is not None:
+            side = min(self.width(), self.height())
+            s = max(1, side // max(self._image.width(), self._image.height()))
+            w, h = self._image.width() * s, self._image.height() * s
+            p.drawImage(QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h), self._image)
+        p.end()
+
+
+class PathView(QWidget):
+    """Settings row + strip + playback. ``editor`` owns everything; this widget only shows and forwards."""
+
+    message = Signal(str)  # one line for the status bar
+
+    def __init__(self, editor: PathEditor, parent=None, *, interactive: bool = True):
+        super().__init__(parent)
+        self.editor = editor
+        self.interactive = interactive
+        self.frame = 0
+        self.direction = 1
+        self.setObjectName("pathView")
+
+        self.mode = QComboBox()
+        self.mode.addItems(MODES)
+        self.mode.setToolTip("slerp keeps Gaussian latents on their shell; lerp cuts straight through")
+        self.steps = QSpinBox(minimum=2, maximum=MAX_STEPS, value=editor.steps, suffix=" frames")
+        self.easing = QComboBox()
+        self.easing.addItems(EASINGS)
+        self.random_btn = QPushButton("+ Random", toolTip="add a random draw from the prior as a waypoint")
+        self.undo_btn = QPushButton("− Last", toolTip="remove the last waypoint")
+        self.clear_btn = QPushButton("Clear")
+        self.export_btn = QPushButton("Export…", toolTip="PNG strip, GIF, MP4, or the latents as .npy/JSON")
+        row = QHBoxLayout()
+        for w in (QLabel("Mode"), self.mode, self.steps, QLabel("Easing"), self.easing):
+            row.addWidget(w)
+        row.addStretch(1)
+        for w in (self.random_btn, self.undo_btn, self.clear_btn, self.export_btn):
+            row.addWidget(w)
+
+        self.strip = PathStrip()
+        self.preview = FrameView()
+        self.play_btn = QPushButton("▶ Play", checkable=True)
+        self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=12)
+        self.speed.setToolTip("playback speed, frames per second")
+        self.speed_label = QLabel("12 fps")
+        self.frame_label = QLabel("—")
+        self.readout = QLabel(editor.problem)
+        self.readout.setObjectName("pathReadout")
+        self.readout.setWordWrap(True)
+        self.waypoint_label = QLabel("")
+        self.waypoint_label.setWordWrap(True)
+
+        playback = QHBoxLayout()
+        for w in (self.play_btn, QLabel("Speed"), self.speed, self.speed_label, self.frame_label):
+            playback.addWidget(w)
+        playback.addStretch(1)
+        left = QVBoxLayout()
+        left.addLayout(row)
+        left.addWidget(self.strip)
+        left.addLayout(playback)
+        left.addWidget(self.waypoint_label)
+        left.addWidget(self.readout)
+        left.addStretch(1)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        outer.addLayout(left, 1)
+        outer.addWidget(self.preview, 0)
+
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self.tick)
+
+        # widget -> editor
+        self.mode.currentTextChanged.connect(self._guard(editor.set_mode))
+        self.steps.valueChanged.connect(self._guard(editor.set_steps))
+        self.easing.currentTextChanged.connect(self._guard(editor.set_easing))
+        self.random_btn.clicked.connect(self._guard(lambda *_: editor.add_random()))
+        self.undo_btn.clicked.connect(self._guard(lambda *_: editor.remove_waypoint(len(editor.waypoints) - 1)
+                                                  if editor.waypoints else None))
+        self.clear_btn.clicked.connect(lambda *_: editor.clear())
+        self.export_btn.clicked.connect(self.export_dialog)
+        self.play_btn.toggled.connect(self.set_playing)
+        self.speed.valueChanged.connect(self._speed_changed)
+        self.strip.frameClicked.connect(self.show_frame)
+        # editor -> widget
+        editor.frames_changed.connect(self._on_frames)
+        editor.readout_changed.connect(self.readout.setText)
+        editor.settings_changed.connect(self._sync_settings)
+        editor.waypoints_changed.connect(self._on_waypoints)
+        self._sync_settings()
+        self._on_waypoints()
+
+    def _guard(self, fn):
+        def call(*args):
+            try:
+                fn(*args)
+            except PathError as exc:
+                self.message.emit(str(exc))
+        return call
+
+    # ---- editor -> widgets -------------------------------------------------------------------------
+
+    def _sync_settings(self) -> None:
+        for w, v in ((self.mode, self.editor.mode), (self.easing, self.editor.easing)):
+            w.blockSignals(True)
+            w.setCurrentText(v)
+            w.blockSignals(False)
+        self.steps.blockSignals(True)
+        self.steps.setValue(self.editor.steps)
+        self.steps.blockSignals(False)
+
+    def _on_waypoints(self) -> None:
+        names = [w.name for w in self.editor.waypoints]
+        self.waypoint_label.setText("Waypoints: " + (" → ".join(names) if names else
+                                                     "none (grid cell menu: 'Use as path endpoint', or + Random)"))
+        self.undo_btn.setEnabled(bool(names))
+
+    def _on_frames(self) -> None:
+        e = self.editor
+        try:
+            marks = e.path().waypoint_frames() if e.pixels is not None else []
+        except PathError:
+            marks = []
+        self.strip.set_frames(e.pixels, marks, e.finite)
+        self.export_btn.setEnabled(e.pixels is not None)
+        self.play_btn.setEnabled(e.pixels is not None)
+        if e.pixels is None:
+            self.set_playing(False)
+            self.preview.set_pixels(None)
+            self.frame_label.setText("—")
+            self.readout.setText(e.problem)
+            return
+        self.show_frame(min(self.frame, len(e.pixels) - 1))
+
+    def show_frame(self, index: int) -> None:
+        pixels = self.editor.pixels
+        if pixels is None:
+            return
+        self.frame = int(index)
+        self.preview.set_pixels(pixels[self.frame])
+        self.strip.set_current(self.frame)
+        self.frame_label.setText(f"frame {self.frame + 1}/{len(pixels)}")
+
+    # ---- playback ----------------------------------------------------------------------------------
+
+    def _speed_changed(self, fps: int) -> None:
+        self.speed_label.setText(f"{fps} fps")
+        if self.timer.isActive():
+            self.timer.start(int(1000 / fps))
+
+    def set_playing(self, on: bool) -> None:
+        on = bool(on) and self.editor.pixels is not None
+        if on:
+            self.timer.start(int(1000 / self.speed.value()))
+        else:
+            self.timer.stop()
+        self.play_btn.blockSignals(True)
+        self.play_btn.setChecked(on)
+        self.play_btn.setText("■ Pause" if on else "▶ Play")
+        self.play_btn.blockSignals(False)
+
+    def tick(self) -> None:
+        pixels = self.editor.pixels
+        if pixels is None or len(pixels) < 2:
+            return
+        nxt = self.frame + self.direction
+        if not 0 <= nxt < len(pixels):  # ping-pong: no jump from the last frame back to the first
+            self.direction = -self.direction
+            nxt = self.frame + self.direction
+        self.show_frame(nxt)
+
+    # ---- exports -----------------------------------------------------------------------------------
+
+    def export(self, path: str) -> str:
+        """Write the path to ``path`` (kind from the suffix); returns the status line. ExportError on failure."""
+        e = self.editor
+        if e.pixels is None:
+            raise exports.ExportError(f"nothing to export: {e.problem}")
+        kind = exports.export_kind(path)
+        _, h, w = e.model.image_shape
+        scale = max(1, -(-128 // max(h, w)))
+        fps = self.speed.value()
+        if kind == "png":
+            exports.write_png(exports.strip_image(e.pixels, scale=max(1, scale // 2)), path)
+        elif kind == "gif":
+            exports.write_gif(np.stack([upscale(p, scale) for p in e.pixels]), path, fps=fps)
+        elif kind == "mp4":
+            exports.write_mp4(np.stack([upscale(p, scale) for p in e.pixels]), path, fps=fps)
+        elif kind == "npy":
+            exports.write_npy(e.latents, path)
+        else:
+            exports.write_json(exports.latents_json(e.latents, model=e.model.name, path=e.path().to_json()), path)
+        return f"Saved {Path(path).name} ({len(e.pixels)} frames)"
+
+    def export_dialog(self) -> None:
+        if not self.interactive or self.editor.pixels is None:
+            return
+        name = f"{self.editor.model.name}-path.gif"
+        path, _ = QFileDialog.getSaveFileName(self, "Export path", name, EXPORT_FILTER)
+        if not path:
+            return
+        try:
+            self.message.emit(self.export(path))
+        except exports.ExportError as exc:
+            self.message.emit(str(exc))
+
+    def closeEvent(self, event) -> None:
+        self.timer.stop()
+        super().closeEvent(event)
+
+
+# ---- the main window's Path dock ---------------------------------------------------------------------
+
+def _bundled_classifier_features():
+    """Features from the bundled classifier, loaded on first use; None when there is none."""
+    from ..paths import bundled_model
+
+    folder = bundled_model("classifier")
+    if not folder.is_dir() or not any(folder.glob("*.onnx")):
+        return None
+    cache = {}
+
+    def features(pixels):
+        from ..monitor import Classifier
+        from ..path_editor import classifier_features
+
+        if "fn" not in cache:
+            cache["fn"] = classifier_features(Classifier(folder))
+        return cache["fn"](pixels)
+
+    return features
+
+
+def install_path_dock(window) -> PathView:
+    """Add the Path dock to a MainWindow: follows the active model, takes the grid's path endpoints.
+
+    One call from MainWindow.__init__; everything else about paths lives here.
+    """
+    from PySide6.QtWidgets import QDockWidget
+
+    from .bridge import DecodeBridge
+
+    bridge = DecodeBridge(window)
+    editor = PathEditor(deliver=bridge.answered.emit, features=_bundled_classifier_features())
+    bridge.answered.connect(editor.receive)
+    view = PathView(editor, interactive=window.interactive)
+    view.message.connect(window.show_message)
+    dock = QDockWidget("Interpolation path", window)
+    dock.setObjectName("pathDock")
+    dock.setWidget(view)
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    window.path_dock, window.path_view, window.path_editor = dock, view, editor
+    synced = {"n": 0}
+
+    def on_active(model):
+        editor.set_model(model)
+        synced["n"] = len(window.state.path_endpoints)
+
+    def on_endpoints():
+        eps = window.state.path_endpoints
+        if len(eps) < synced["n"]:
+            synced["n"] = 0
+        for e in eps[synced["n"]:]:
+            if editor.model is not None and e.model == editor.model.name and e.z.size == editor.model.latent_dim:
+                try:
+                    editor.add_waypoint(e.z, f"endpoint {len(editor.waypoints) + 1}")
+                except PathError as exc:
+                    window.show_message(str(exc))
+        synced["n"] = len(eps)
+        if editor.waypoints:
+            dock.show()
+            dock.raise_()
+
+    window.state.active_changed.connect(on_active)
+    window.state.endpoints_changed.connect(on_endpoints)
+    on_active(window.state.active)
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "View":
+            action.menu().addAction(dock.toggleViewAction())
+            break
+    window.destroyed.connect(lambda *_: editor.close())
+    return view
