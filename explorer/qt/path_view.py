@@ -188,6 +188,7 @@ class PathView(QWidget):
         editor.waypoints_changed.connect(self._on_waypoints)
         self._sync_settings()
         self._on_waypoints()
+        self._on_frames()
 
     def _guard(self, fn):
         def call(*args):

@@ -1,0 +1,89 @@
+"""The interpolation path: editor (no Qt) and the Qt strip/playback view."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.path_editor import PathEditor
+from explorer.runtime import open_model
+
+pytestmark = pytest.mark.usefixtures("no_leaked_windows")
+
+
+@pytest.fixture
+def editor(gan_bundle):
+    ed = PathEditor(features=lambda px: px.reshape(len(px), -1).astype(np.float32) / 255.0)
+    ed.set_model(open_model(gan_bundle))
+    yield ed
+    ed.close()
+
+
+def test_editor_needs_two_waypoints_and_compares_slerp_with_lerp(editor):
+    editor.add_random()
+    editor.decode_now()
+    assert editor.pixels is None and "at least 2 waypoints" in editor.problem
+    editor.add_random()
+    editor.set_steps(7)
+    editor.decode_now()
+    assert editor.pixels.shape == (7, 8, 8, 1) and editor.latents.shape == (7, 8)
+    assert "slerp" in editor.readout and "lerp" in editor.readout and "path length" in editor.readout
+    lengths = editor.lengths()
+    assert set(lengths) == {"slerp", "lerp"} and all(v > 0 for v in lengths.values())
+
+
+def test_editor_async_answers_arrive_and_stale_ones_are_dropped(gan_bundle):
+    answers = []
+    ed = PathEditor(deliver=answers.append)
+    ed.set_model(open_model(gan_bundle))
+    ed.add_random()
+    ed.add_random()
+    ed.set_steps(5)
+    ed.decoder._pool.submit(lambda: None).result()  # wait for the worker
+    assert answers and ed.receive(answers[-1]) and ed.pixels.shape[0] == 5
+    assert not ed.receive(answers[0]) or len(answers) == 1
+    ed.close()
+
+
+def test_view_shows_plays_and_exports(qtbot, editor, tmp_path):
+    from PIL import Image
+
+    from explorer.qt.path_view import PathView
+
+    view = PathView(editor, interactive=False)
+    qtbot.addWidget(view)
+    assert not view.play_btn.isEnabled() and "waypoints" in view.readout.text()
+    editor.add_random()
+    editor.add_random()
+    editor.decode_now()
+    assert len(view.strip._images) == editor.steps and view.strip._waypoints == [0, editor.steps - 1]
+    view.mode.setCurrentText("lerp")  # widget -> editor
+    assert editor.mode == "lerp"
+    editor.set_easing("ease-in-out")  # editor -> widget, without looping back
+    assert view.easing.currentText() == "ease-in-out"
+    editor.decode_now()
+    view.set_playing(True)
+    assert view.timer.isActive()
+    for _ in range(editor.steps + 3):  # ping-pong past the end
+        view.tick()
+    assert 0 <= view.frame < editor.steps and view.direction == -1
+    view.set_playing(False)
+    view.resize(900, 220)
+    view.grab().save(str(tmp_path / "view.png"))
+    assert "Saved" in view.export(str(tmp_path / "p.gif"))
+    with Image.open(tmp_path / "p.gif") as im:
+        assert im.n_frames == editor.steps
+    view.export(str(tmp_path / "p.npy"))
+    assert np.load(tmp_path / "p.npy", allow_pickle=False).shape == (editor.steps, 8)
+
+
+def test_grid_endpoints_become_waypoints_in_the_window(qtbot, window):
+    view = window.path_view
+    window.add_endpoint(0)
+    window.add_endpoint(3)
+    assert len(window.path_editor.waypoints) == 2
+    qtbot.waitUntil(lambda: window.path_editor.pixels is not None, timeout=5000)
+    assert len(view.strip._images) == window.path_editor.steps
+    window.state.clear_endpoints()
+    window.add_endpoint(5)
+    assert len(window.path_editor.waypoints) == 3
