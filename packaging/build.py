@@ -44,6 +44,22 @@ def forbidden_files(folder: Path) -> list[str]:
             if p.name.split(".")[0] in FORBIDDEN or p.name.startswith("libtorch")]
 
 
+def bundled_modules(work: Path) -> list[str]:
+    """Names of the Python modules PyInstaller put in the app (from its PYZ table of contents)."""
+    import ast
+
+    toc = work / NAME / "PYZ-00.toc"
+    if not toc.is_file():
+        return []
+    _, entries = ast.literal_eval(toc.read_text())
+    return [entry[0] for entry in entries]
+
+
+def forbidden_modules(work: Path) -> list[str]:
+    """Bundled modules that are torch or our training code (empty when the app is clean)."""
+    return [m for m in bundled_modules(work) if m.split(".")[0] in FORBIDDEN]
+
+
 def build(dist: Path, work: Path, *, gpu: bool = False, quiet: bool = False) -> Path:
     """Run PyInstaller on the spec from a clean work folder; returns the executable."""
     shutil.rmtree(work, ignore_errors=True)
@@ -106,7 +122,7 @@ def main() -> int:
     exe = build(args.dist.resolve(), args.work.resolve(), gpu=args.gpu, quiet=args.quiet)
     took = time.perf_counter() - t0
     folder = exe.parent
-    bad = forbidden_files(folder)
+    bad = forbidden_files(folder) + forbidden_modules(args.work.resolve())
     if bad:
         print(f"build: torch or training code is in the app, expected neither: {bad[:5]}", file=sys.stderr)
         return 2
