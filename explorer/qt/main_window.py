@@ -22,6 +22,7 @@ from .grid_view import PAD, GridCanvas, GridControls
 from .help_menu import add_help_menu
 from .latent_panel import LatentPanel
 from .model_panel import ModelPanel
+from .directions_panel import install_directions_dock
 from .path_view import install_path_dock
 
 MAX_RECENT = 10
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
+        install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
         self.walk: LatentWalk | None = None
