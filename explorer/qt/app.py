@@ -114,6 +114,11 @@ def build_window(paths, *, interactive: bool = True, size=None):
     window = MainWindow(settings=make_settings(), interactive=interactive)
     if size is not None:
         window.grid.set_size(*size)
+    if not paths and interactive:
+        from .session_actions import reopen_last_session
+
+        if reopen_last_session(window):  # the last session's models instead of the bundled ones
+            return window, []
     targets = list(paths) if paths else [str(p) for p in bundled_models()]
     errors = window.open_paths(targets)
     if not targets:

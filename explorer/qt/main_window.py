@@ -24,6 +24,7 @@ from .latent_panel import LatentPanel
 from .model_panel import ModelPanel
 from .directions_panel import install_directions_dock
 from .path_view import install_path_dock
+from .session_actions import install_session_actions
 
 MAX_RECENT = 10
 WALK_INTERVAL_MS = 16
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
         install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
+        install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
         self.walk: LatentWalk | None = None

@@ -1,0 +1,171 @@
+"""Sessions in the app: File → Save Session… / Open Session…, and the last session kept on close.
+
+The numeric side is explorer/session.py; this module gathers what the docks hold (path, directions,
+view) and puts it back. A model that moved is asked for with a file dialog, never a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from ..exports import ExportError
+from ..interpolation import PathError
+from ..session import (LAST_SESSION_FILE, ModelRef, NamedPath, Session, SessionError, capture, last_session_path,
+                       load_session, restore, save_session)
+
+SESSION_FILTER = "Latent Explorer sessions (*.json)"
+
+
+def last_session_file() -> Path:
+    """Next to an isolated settings file (tests, screenshots) or in the user's config folder."""
+    from .app import ENV_SETTINGS
+
+    iso = os.environ.get(ENV_SETTINGS)
+    return Path(iso).expanduser().parent / LAST_SESSION_FILE if iso else last_session_path()
+
+
+def window_session(window) -> Session:
+    """Everything the window holds, as a Session."""
+    paths = []
+    editor = getattr(window, "path_editor", None)
+    if editor is not None and editor.model is not None:
+        try:
+            paths.append(NamedPath(editor.model.name, editor.path(), "current"))
+        except PathError:
+            pass
+    panel = getattr(window, "directions_panel", None)
+    directions = list(panel.directions) if panel is not None else []
+    view = {"cell_px": window.canvas.cell_px}
+    if getattr(window, "path_view", None) is not None:
+        view["path_fps"] = window.path_view.speed.value()
+    selections = dict(getattr(window, "map_selections", {}) or {})  # filled by the map when it offers lasso groups
+    return capture(window.state, window.grid, paths=paths, directions=directions, selections=selections, view=view)
+
+
+def apply_session(window, session: Session) -> str:
+    """Restore into the window; returns the status line (missing models named, nothing fatal)."""
+
+    def locate(ref: ModelRef) -> str | None:
+        if not window.interactive:
+            return None
+        answer = QMessageBox.question(
+            window, "Model not found",
+            f"The session used “{ref.name or Path(ref.path).name}” from\n{ref.path}\nwhich is no longer there. "
+            "Locate it?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        path, _ = QFileDialog.getOpenFileName(window, f"Locate {ref.name}", str(Path(ref.path).parent),
+                                              "ONNX models (*.onnx)")
+        return path or None
+
+    report = restore(session, window.state, window.grid, locate=locate)
+    panel = getattr(window, "directions_panel", None)
+    if panel is not None and session.directions:
+        panel.set_directions(session.directions)
+    editor = getattr(window, "path_editor", None)
+    if editor is not None and editor.model is not None:
+        for p in session.paths:
+            if p.model == editor.model.name and p.path.dim == editor.model.latent_dim:
+                editor.set_path(p.path)
+                break
+    if session.selections:
+        window.map_selections = dict(session.selections)
+    view = session.view or {}
+    try:
+        if view.get("cell_px"):
+            window.controls.cell.setValue(int(view["cell_px"]))
+        if view.get("path_fps") and getattr(window, "path_view", None) is not None:
+            window.path_view.speed.setValue(int(view["path_fps"]))
+    except (TypeError, ValueError):
+        pass
+    return report.summary()
+
+
+class _CloseWatcher(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.window and event.type() == QEvent.Type.Close and self.window.interactive:
+            try:
+                save_session(window_session(self.window), last_session_file())
+            except (ExportError, OSError):
+                pass  # never block closing the app on the autosave
+        return False
+
+
+def install_session_actions(window) -> None:
+    """File → Save Session… / Open Session…; the last session is saved when the window closes."""
+    save = QAction("Save &Session…", window)
+    save.triggered.connect(lambda: save_session_dialog(window))
+    load = QAction("Open S&ession…", window)
+    load.triggered.connect(lambda: open_session_dialog(window))
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "File":
+            menu = action.menu()
+            first = menu.actions()[3] if len(menu.actions()) > 3 else None
+            menu.insertAction(first, load)
+            menu.insertAction(first, save)
+            break
+    window.save_session_action, window.open_session_action = save, load
+    window._session_close_watcher = _CloseWatcher(window)
+    window.installEventFilter(window._session_close_watcher)
+
+
+def save_session_dialog(window) -> None:
+    if not window.interactive:
+        return
+    path, _ = QFileDialog.getSaveFileName(window, "Save session", "session.json", SESSION_FILTER)
+    if path:
+        save_session_to(window, path)
+
+
+def save_session_to(window, path: str) -> bool:
+    try:
+        save_session(window_session(window), path)
+    except ExportError as exc:
+        window.show_message(str(exc))
+        return False
+    window.show_message(f"Saved session {Path(path).name}")
+    return True
+
+
+def open_session_dialog(window) -> None:
+    if not window.interactive:
+        return
+    path, _ = QFileDialog.getOpenFileName(window, "Open session", "", SESSION_FILTER)
+    if path:
+        open_session_from(window, path)
+
+
+def open_session_from(window, path: str) -> bool:
+    try:
+        session = load_session(path)
+    except SessionError as exc:
+        window.show_message(str(exc))
+        return False
+    window.show_message(f"Session {Path(path).name}: {apply_session(window, session)}")
+    return True
+
+
+def reopen_last_session(window) -> bool:
+    """At start with no models named: reopen the last session when there is one that opens a model."""
+    file = last_session_file()
+    if not file.is_file():
+        return False
+    try:
+        session = load_session(file)
+    except SessionError as exc:
+        window.show_message(f"last session not reopened: {exc}")
+        return False
+    if not session.models:
+        return False
+    summary = apply_session(window, session)
+    window.show_message(f"Reopened the last session: {summary}")
+    return bool(window.state.models)
