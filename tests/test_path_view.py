@@ -87,3 +87,24 @@ def test_grid_endpoints_become_waypoints_in_the_window(qtbot, window):
     window.state.clear_endpoints()
     window.add_endpoint(5)
     assert len(window.path_editor.waypoints) == 3
+
+
+def test_dropped_images_become_waypoints_on_a_vae_only(qtbot, vae_bundle, gan_bundle, tmp_path):
+    from PIL import Image
+
+    from explorer.qt.path_view import PathView
+
+    Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "big.png")
+    ed = PathEditor()
+    ed.set_model(open_model(vae_bundle))
+    view = PathView(ed, interactive=False)
+    qtbot.addWidget(view)
+    messages = []
+    view.message.connect(messages.append)
+    assert view.add_images([str(tmp_path / "a.png")]) == 1
+    assert ed.waypoints[0].name == "image a.png" and ed.waypoints[0].z.shape == (6,)
+    assert view.add_images([str(tmp_path / "big.png")]) == 0 and "resize it first" in messages[-1]
+    ed.set_model(open_model(gan_bundle))
+    assert view.add_images([str(tmp_path / "a.png")]) == 0 and "only VAE bundles" in messages[-1]
+    ed.close()

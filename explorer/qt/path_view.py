@@ -168,6 +168,7 @@ class PathView(QWidget):
 
         self.timer = QTimer(self)
         self.timer.timeout.connect(self.tick)
+        self.setAcceptDrops(True)  # image files dropped here are encoded by the VAE into waypoints
 
         # widget -> editor
         self.mode.currentTextChanged.connect(self._guard(editor.set_mode))
@@ -240,6 +241,36 @@ class PathView(QWidget):
         self.preview.set_pixels(pixels[self.frame])
         self.strip.set_current(self.frame)
         self.frame_label.setText(f"frame {self.frame + 1}/{len(pixels)}")
+
+    # ---- dropped images -----------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        self.add_images(paths)
+
+    def add_images(self, paths) -> int:
+        """Encode image files with the VAE's encoder and add them as waypoints; returns how many were added."""
+        from ..atlas_data import MapDataError, encoder_for, read_image_for
+
+        model = self.editor.model
+        if model is None:
+            self.message.emit("open a VAE first: images become waypoints through its encoder")
+            return 0
+        added = 0
+        try:
+            encoder = encoder_for(model)
+            for p in paths:
+                mu, _ = encoder.encode(read_image_for(encoder, p)[None])
+                self.editor.add_waypoint(mu[0], f"image {Path(p).name}")
+                added += 1
+        except (MapDataError, PathError) as exc:
+            self.message.emit(str(exc))
+        return added
 
     # ---- playback ----------------------------------------------------------------------------------
 
