@@ -133,7 +133,7 @@ def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=No
     if screenshot:
         window, errors = build_window(paths, interactive=False, size=size)
         return _screenshot(app, window, errors, screenshot, view)
-    from .single_instance import InstanceServer, forward_to_running
+    from .single_instance import FileOpenEvents, InstanceServer, forward_to_running
 
     if forward_to_running(paths):  # an app is running: it opens the models (double-click in a file manager)
         return 0
@@ -141,6 +141,9 @@ def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=No
     server = InstanceServer(window)
     server.received.connect(lambda more: _open_forwarded(window, more))
     server.listen()
+    file_open = FileOpenEvents(window)
+    file_open.received.connect(lambda more: _open_forwarded(window, more))
+    app.installEventFilter(file_open)
     fit_first_run(window)
     window.show()
     for err in errors:

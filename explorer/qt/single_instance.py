@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 ENV_NEW_INSTANCE = "LATENT_EXPLORER_NEW_INSTANCE"
@@ -89,3 +89,15 @@ class InstanceServer(QObject):
         socket.write(b"ok\n")
         socket.flush()
         self.received.emit(paths)
+
+
+class FileOpenEvents(QObject):
+    """macOS: Finder sends double-clicked files as QFileOpenEvent to the application, not as argv."""
+
+    received = Signal(list)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.FileOpen and event.file():
+            self.received.emit([event.file()])
+            return True
+        return False
