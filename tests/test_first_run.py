@@ -202,3 +202,15 @@ def test_install_script_registers_and_uninstalls_for_the_user(tmp_path):
     out = subprocess.run(["sh", str(app / "install.sh"), "--uninstall"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert not installed.exists() and not (share / "applications" / "latent-explorer.desktop").exists()
+
+
+def test_macos_file_open_events_become_paths(qtbot):
+    from PySide6.QtGui import QFileOpenEvent
+
+    from explorer.qt.single_instance import FileOpenEvents
+
+    events = FileOpenEvents()
+    with qtbot.waitSignal(events.received, timeout=1000) as got:
+        assert events.eventFilter(None, QFileOpenEvent("/tmp/model.onnx"))
+    assert got.args == [["/tmp/model.onnx"]]
+    events.deleteLater()
