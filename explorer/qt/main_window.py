@@ -20,6 +20,7 @@ from ..state import AppState
 from .bridge import DecodeBridge, qimage_copy
 from .grid_view import PAD, GridCanvas, GridControls
 from .help_menu import add_help_menu
+from .tools_menu import add_tools_menu
 from .latent_panel import LatentPanel
 from .model_panel import ModelPanel
 from .directions_panel import install_directions_dock
@@ -150,6 +151,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.model_dock.toggleViewAction())
         view.addAction(self.latent_dock.toggleViewAction())
+        add_tools_menu(self)  # Tools → Watch Training Run…, Compare (explorer/qt/tools_menu.py)
         add_help_menu(self)  # Help → Tour of the Views, About (explorer/qt/help_menu.py)
         self._rebuild_recent_menu()
 

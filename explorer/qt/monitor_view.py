@@ -675,6 +675,20 @@ def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT
     view.resize(1440, 900)
     view.set_run(run_dir)
     view.show()
+    main_window = []  # created on the first film-strip click: that epoch opens in the grid and map
+
+    def open_in_main_window(path: str) -> None:
+        from .app import build_window
+        from .tools_menu import open_snapshot
+
+        if not main_window:
+            window, _errors = build_window([path], interactive=True)  # errors show in its status bar
+            main_window.append(window)
+            window.show()
+            return
+        open_snapshot(main_window[0], path)
+
+    view.snapshot_activated.connect(open_in_main_window)
     if screenshot:
         wait_until_idle(view)
         ok = view.grab().save(screenshot)
