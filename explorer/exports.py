@@ -25,6 +25,14 @@ class ExportError(OSError):
         return self.args[0] if self.args else "export failed"
 
 
+def _fail(path, reason: str) -> ExportError:
+    """ExportError 'cannot write PATH: REASON' whose ``strerror`` is the reason alone (callers that
+    format 'cannot write PATH: {exc.strerror}' themselves then say it once)."""
+    exc = ExportError(f"cannot write {path}: {reason}")
+    exc.strerror = reason
+    return exc
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, PermissionError):
         return "permission denied (read-only folder?); choose another folder"
@@ -40,11 +48,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     path = Path(path).expanduser()
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
-        raise ExportError(f"cannot write {path}: folder {folder} does not exist")
+        raise _fail(path, f"folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + (suffix or path.suffix), dir=folder)
     except OSError as exc:
-        raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
+        raise _fail(path, _reason(exc)) from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -57,7 +65,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     except ExportError:
         raise
     except Exception as exc:
-        raise ExportError(f"cannot write {path}: {_reason(exc)}") from None
+        raise _fail(path, _reason(exc)) from None
     finally:
         if tmp.exists():
             try:
@@ -165,7 +173,7 @@ def write_json(data, path: str | os.PathLike) -> Path:
     try:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ExportError(f"cannot write {path}: not JSON-serialisable ({exc})") from None
+        raise _fail(path, f"not JSON-serialisable ({exc})") from None
     with atomic_path(path, ".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")

@@ -787,11 +787,13 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
-    """Write uint8 [H, W, 1|3] as PNG with Pillow (gray or RGB)."""
-    from PIL import Image
+    """Write uint8 [H, W, 1|3] as PNG with Pillow (gray or RGB), atomically (explorer.exports.write_png).
 
-    arr = image[..., 0] if image.shape[-1] == 1 else image
-    Image.fromarray(np.ascontiguousarray(arr), mode=None).save(str(path))
+    Raises explorer.exports.ExportError (an OSError) with one line when the file cannot be written.
+    """
+    from .exports import write_png
+
+    write_png(image, path)
 
 
 def dimension_variance(model: LoadedModel, z: np.ndarray | None = None, *, step: float = 0.5) -> tuple[np.ndarray, str]:

@@ -101,3 +101,16 @@ def test_last_session_reopens_at_start(qtbot, window, settings_file):
         again.interactive = False
         again.close()
         again.deleteLater()
+
+
+def test_grid_latents_export(window, tmp_path):
+    from explorer.qt.session_actions import export_grid_latents
+
+    assert export_grid_latents(window, str(tmp_path / "z.npy"))
+    assert np.array_equal(np.load(tmp_path / "z.npy", allow_pickle=False), window.grid.latents)
+    assert export_grid_latents(window, str(tmp_path / "z.json"))
+    assert json.loads((tmp_path / "z.json").read_text())["rows"] == window.grid.rows
+    assert not export_grid_latents(window, str(tmp_path / "missing" / "z.npy"))
+    assert "does not exist" in window.last_message
+    texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
+    assert "Export Grid &Latents…" in texts and "Save &Session…" in texts

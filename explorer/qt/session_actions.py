@@ -113,6 +113,15 @@ def install_session_actions(window) -> None:
             menu.insertAction(first, load)
             menu.insertAction(first, save)
             break
+    latents = QAction("Export Grid &Latents…", window)
+    latents.triggered.connect(lambda: export_grid_latents_dialog(window))
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "File":
+            menu = action.menu()
+            save_grid = getattr(window, "save_action", None)
+            idx = menu.actions().index(save_grid) + 1 if save_grid in menu.actions() else len(menu.actions())
+            menu.insertAction(menu.actions()[idx] if idx < len(menu.actions()) else None, latents)
+            break
     window.save_session_action, window.open_session_action = save, load
     window._session_close_watcher = _CloseWatcher(window)
     window.installEventFilter(window._session_close_watcher)
@@ -169,3 +178,35 @@ def reopen_last_session(window) -> bool:
     summary = apply_session(window, session)
     window.show_message(f"Reopened the last session: {summary}")
     return bool(window.state.models)
+
+
+def export_grid_latents(window, path: str) -> bool:
+    """The grid's latents [rows*cols, D] as .npy or JSON (kind from the suffix)."""
+    from .. import exports
+
+    if window.grid.model is None:
+        window.show_message("No model open: no latents to export")
+        return False
+    z = window.grid.latents
+    try:
+        if exports.export_kind(path) == "npy":
+            exports.write_npy(z, path)
+        else:
+            exports.write_json(exports.latents_json(z, model=window.grid.model.name, rows=window.grid.rows,
+                                                    cols=window.grid.cols), path)
+    except ExportError as exc:
+        window.show_message(str(exc))
+        return False
+    window.show_message(f"Saved {len(z)} latents to {Path(path).name}")
+    return True
+
+
+def export_grid_latents_dialog(window) -> None:
+    if not window.interactive or window.grid.model is None:
+        return
+    path, _ = QFileDialog.getSaveFileName(window, "Export grid latents", f"{window.grid.model.name}-latents.npy",
+                                          "NumPy array (*.npy);;JSON (*.json)")
+    if path:
+        if Path(path).suffix.lower() not in (".npy", ".json"):
+            path += ".npy"
+        export_grid_latents(window, path)
