@@ -43,6 +43,12 @@ def window_session(window) -> Session:
     view = {"cell_px": window.canvas.cell_px}
     if getattr(window, "path_view", None) is not None:
         view["path_fps"] = window.path_view.speed.value()
+    map_view = getattr(window, "map_view", None)
+    if map_view is not None and hasattr(map_view, "view_state"):  # hook for the latent map (JSON-ready dict)
+        try:
+            view["map"] = map_view.view_state()
+        except Exception:  # a map that cannot describe itself must not stop the session from saving
+            pass
     selections = dict(getattr(window, "map_selections", {}) or {})  # filled by the map when it offers lasso groups
     return capture(window.state, window.grid, paths=paths, directions=directions, selections=selections, view=view)
 
@@ -76,6 +82,12 @@ def apply_session(window, session: Session) -> str:
     if session.selections:
         window.map_selections = dict(session.selections)
     view = session.view or {}
+    map_view = getattr(window, "map_view", None)
+    if view.get("map") and map_view is not None and hasattr(map_view, "apply_view_state"):
+        try:
+            map_view.apply_view_state(view["map"])
+        except Exception:
+            pass
     try:
         if view.get("cell_px"):
             window.controls.cell.setValue(int(view["cell_px"]))
