@@ -17,7 +17,7 @@ from explorer.directions import (Direction, DirectionError, arithmetic, class_di
                                  pca_directions, save_directions, sefa_directions, selection_direction)
 from explorer.interpolation import (LatentPath, PathError, ease, feature_path_length, interpolate_pair,
                                     perceptual_path_length)
-from explorer.latents import sample_latents
+from explorer.latents import SamplingPolicy, sample_latents
 
 D = 64
 
@@ -302,7 +302,7 @@ def test_cli_interpolate_png_gif_npy(gan_bundle, tmp_path, capsys):
     assert main(["interpolate", str(gan_bundle), "--from", "1", "--to", "2", "--steps", "4",
                  "--out", str(tmp_path / "p.npy")]) == 0
     z = np.load(tmp_path / "p.npy", allow_pickle=False)
-    assert z.shape == (4, 8) and np.array_equal(z[0], sample_latents(1, 8, __import__("explorer.latents").latents.SamplingPolicy(1))[0])
+    assert z.shape == (4, 8) and np.array_equal(z[0], sample_latents(1, 8, SamplingPolicy(1))[0])
 
 
 @pytest.mark.skipif(not exports.mp4_available(), reason="imageio-ffmpeg not installed")
