@@ -114,3 +114,14 @@ def test_grid_latents_export(window, tmp_path):
     assert "does not exist" in window.last_message
     texts = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
     assert "Export Grid &Latents…" in texts and "Save &Session…" in texts
+
+
+def test_slider_starts_from_edits_made_elsewhere(window):
+    _use_vae(window)
+    panel = window.directions_panel
+    panel.make_pca()
+    window.grid.set_focus(2)
+    window.grid.set_dimension(2, 0, 2.5)  # the focused-latent panel edits the cell
+    edited = window.grid.latents[2].copy()
+    panel.amount.setValue(100)
+    assert np.allclose(window.grid.latents[2], panel.selected().move(edited, 1.0))

@@ -34,6 +34,7 @@ class DirectionsPanel(QWidget):
         self._atlas: contract.Atlas | None = None
         self._base: np.ndarray | None = None  # the focused latent before the slider moved it
         self._base_cell: int | None = None
+        self._moving = False
 
         self.list = QListWidget()
         self.list.setMinimumHeight(110)
@@ -94,6 +95,7 @@ class DirectionsPanel(QWidget):
         self.arith_btn.clicked.connect(self.apply_arithmetic)
         grid.layout_changed.connect(self._on_model)
         grid.focus_changed.connect(lambda *_: self._rebase())
+        grid.latents_changed.connect(self._on_latents)
         self._on_model()
 
     # ---- model -----------------------------------------------------------------------------------
@@ -209,13 +211,26 @@ class DirectionsPanel(QWidget):
         else:
             self.target.setText(f"Cell {self._base_cell} along {d.name}")
 
+    def _on_latents(self) -> None:
+        """The focused latent was changed elsewhere (dimension sliders, reroll): start the slider from there."""
+        if self._moving or self._base is None or self.grid.focus is None or self.grid.model is None:
+            return
+        d = self.selected()
+        expected = self._base if d is None else d.move(self._base, self.amount.value() / SLIDER_STEPS)
+        if self.grid.latents.shape[1] != expected.size or not np.allclose(self.grid.latents[self.grid.focus], expected):
+            self._rebase()
+
     def _amount_changed(self, value: int) -> None:
         amount = value / SLIDER_STEPS
         self.amount_label.setText(f"{amount:+.2f}")
         d = self.selected()
         if d is None or self._base is None or self._base_cell != self.grid.focus:
             return
-        self.grid.set_latent(self._base_cell, d.move(self._base, amount))
+        self._moving = True
+        try:
+            self.grid.set_latent(self._base_cell, d.move(self._base, amount))
+        finally:
+            self._moving = False
 
     def apply_arithmetic(self) -> None:
         g = self.grid
