@@ -108,3 +108,42 @@ def test_dropped_images_become_waypoints_on_a_vae_only(qtbot, vae_bundle, gan_bu
     ed.set_model(open_model(gan_bundle))
     assert view.add_images([str(tmp_path / "a.png")]) == 0 and "only VAE bundles" in messages[-1]
     ed.close()
+
+
+def test_path_overlay_draws_the_path_and_dragging_moves_a_waypoint(qtbot, vae_bundle):
+    import pyqtgraph as pg
+    from PySide6.QtCore import QPointF
+
+    from explorer import contract
+    from explorer.projection import PCAPlane
+    from explorer.qt.path_overlay import PathOverlay
+
+    atlas = contract.Atlas.load(vae_bundle / contract.ATLAS_FILE)
+    plane = PCAPlane.fit(atlas.mu)
+    ed = PathEditor()
+    ed.set_model(open_model(vae_bundle))
+    plot = pg.GraphicsView()
+    qtbot.addWidget(plot)
+    vb = pg.ViewBox(enableMenu=False)  # no context menus: they would outlive the test as top-level widgets
+    plot.setCentralItem(vb)
+    overlay = PathOverlay(vb, ed)
+    overlay.set_projection(plane)
+    ed.add_waypoint(atlas.mu[0], "map point 0")
+    ed.add_waypoint(atlas.mu[1], "map point 1")
+    ed.set_steps(9)
+    ed.decode_now()
+    xs, ys = overlay.line.getData()
+    assert len(xs) == 9 and len(overlay.targets) == 2
+    assert np.allclose([xs[0], ys[0]], plane.forward(atlas.mu[:1])[0], atol=1e-5)
+    before = ed.waypoints[1].z.copy()
+    target = plane.forward(atlas.mu[:1])[0] + np.array([1.0, -0.5], np.float32)
+    overlay.targets[1].setPos(QPointF(float(target[0]), float(target[1])))
+    overlay._drag_finished(1, overlay.targets[1])  # what sigPositionChangeFinished calls
+    moved = ed.waypoints[1].z
+    assert np.allclose(plane.forward(moved[None])[0], target, atol=1e-4)
+    off_plane = (before - moved) - ((before - moved) @ plane.components.T) @ plane.components
+    assert np.allclose(off_plane, 0, atol=1e-5)  # only the part the map shows moved
+    ed.remove_waypoint(0)
+    assert len(overlay.targets) == 1
+    overlay.remove()
+    ed.close()
