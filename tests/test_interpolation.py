@@ -375,3 +375,15 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
         exports.write_json({"v": 2}, target)
     assert json.loads(target.read_text()) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]  # no temporary file left behind
+
+
+def test_cli_interpolate_to_a_read_only_folder_says_so_before_decoding(gan_bundle, tmp_path, capsys, monkeypatch):
+    import explorer.interpolate_cli as icli
+
+    target = tmp_path / "p.gif"
+    target.write_bytes(b"previous")
+    monkeypatch.setattr(icli.os, "access", lambda path, mode: False)
+    code = main(["interpolate", str(gan_bundle), "--from", "1", "--to", "2", "--out", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2 and "read-only" in err and len(err.strip().splitlines()) == 1
+    assert target.read_bytes() == b"previous"
