@@ -133,9 +133,11 @@ def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=No
     if screenshot:
         window, errors = build_window(paths, interactive=False, size=size)
         return _screenshot(app, window, errors, screenshot, view)
-    from .single_instance import FileOpenEvents, InstanceServer, forward_to_running
+    from .single_instance import ENV_NEW_INSTANCE, FileOpenEvents, InstanceServer, forward_to_running
 
     if forward_to_running(paths):  # an app is running: it opens the models (double-click in a file manager)
+        print("latent-explorer: already running; " + ("opened the models there" if paths else "brought it to the front")
+              + f" (set {ENV_NEW_INSTANCE}=1 for a separate app)")
         return 0
     window, errors = build_window(paths, interactive=True, size=size)
     server = InstanceServer(window)
