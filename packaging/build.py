@@ -1,6 +1,6 @@
 """Build the self-contained Latent Explorer app with PyInstaller, then check what was built.
 
-    python packaging/build.py [--gpu] [--dist DIR] [--work DIR] [--smoke]
+    python packaging/build.py [--gpu] [--mp4] [--dist DIR] [--work DIR] [--smoke]
 
 Writes DIR/latent-explorer/ (default dist/latent-explorer/): the executable ``latent-explorer``
 (``latent-explorer.exe`` on Windows) with Python, Qt, onnxruntime and the bundled models inside.
@@ -60,7 +60,7 @@ def forbidden_modules(work: Path) -> list[str]:
     return [m for m in bundled_modules(work) if m.split(".")[0] in FORBIDDEN]
 
 
-def build(dist: Path, work: Path, *, gpu: bool = False, quiet: bool = False) -> Path:
+def build(dist: Path, work: Path, *, gpu: bool = False, mp4: bool = False, quiet: bool = False) -> Path:
     """Run PyInstaller on the spec from a clean work folder; returns the executable."""
     shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(dist / NAME, ignore_errors=True)
@@ -68,8 +68,9 @@ def build(dist: Path, work: Path, *, gpu: bool = False, quiet: bool = False) -> 
            "--distpath", str(dist), "--workpath", str(work)]
     if quiet:
         cmd += ["--log-level", "WARN"]
-    if gpu:
-        cmd += ["--", "--gpu"]
+    extra = (["--gpu"] if gpu else []) + (["--mp4"] if mp4 else [])
+    if extra:
+        cmd += ["--", *extra]
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
@@ -113,13 +114,14 @@ def smoke(exe: Path, out: Path) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gpu", action="store_true", help="keep onnxruntime's CUDA/TensorRT providers (+~270 MB)")
+    ap.add_argument("--mp4", action="store_true", help="keep imageio-ffmpeg for MP4 export (+165 MB)")
     ap.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder (default dist/)")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "pyinstaller", help="scratch folder, emptied first")
     ap.add_argument("--smoke", action="store_true", help="also run the built app with --screenshot")
     ap.add_argument("--quiet", action="store_true", help="PyInstaller warnings only")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    exe = build(args.dist.resolve(), args.work.resolve(), gpu=args.gpu, quiet=args.quiet)
+    exe = build(args.dist.resolve(), args.work.resolve(), gpu=args.gpu, mp4=args.mp4, quiet=args.quiet)
     took = time.perf_counter() - t0
     folder = exe.parent
     bad = forbidden_files(folder) + forbidden_modules(args.work.resolve())
