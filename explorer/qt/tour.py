@@ -32,6 +32,9 @@ STEPS = (
     TourStep("Focused latent",
              "Click a cell to get one slider per latent dimension here; drag a slider and the "
              "garment changes while you drag. Right-click a cell to save it.", "latent_dock"),
+    TourStep("Interpolation paths",
+             "Right-click two cells and choose 'Use as path endpoint' (or press + Random): the "
+             "garments in between are decoded here, to play or export.", "path_dock"),
     TourStep("Models",
              "The garments VAE and GAN come with the app. Open your own ONNX generator with "
              "File → Open, by dropping it on the window, or by double-clicking it in your file manager.",
@@ -56,7 +59,8 @@ class Tour(QObject):
         super().__init__(window)
         self.window = window
         self.settings = settings
-        self.steps = tuple(steps)
+        # Views that this window does not have (yet) are left out of the tour.
+        self.steps = tuple(st for st in steps if not st.target or isinstance(getattr(window, st.target, None), QWidget))
         self.index = 0
         self.highlight = QFrame(window)
         self.highlight.setObjectName("tourHighlight")
