@@ -382,6 +382,12 @@ def install_path_dock(window) -> PathView:
     dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
     window.path_dock, window.path_view, window.path_editor = dock, view, editor
+    # Hidden until there is a path to show, so the grid gets the room on first start; View menu toggles it.
+    dock.hide()
+    for action in window.menuBar().actions():
+        if action.menu() is not None and action.text().replace("&", "") == "View":
+            action.menu().addAction(dock.toggleViewAction())
+    editor.waypoints_changed.connect(lambda: dock.show() if editor.waypoints and dock.isHidden() else None)
     synced = {"n": 0}
 
     def on_active(model):
