@@ -8,12 +8,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test models system-deps clean-venv
+.PHONY: app test models package system-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,test,package]'
 	touch $@
 
 system-deps:
@@ -24,6 +24,10 @@ app: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# Build the double-click app: dist/latent-explorer/ (then dist/latent-explorer/install.sh)
+package: $(STAMP)
+	$(BIN)/python packaging/build.py --smoke
 
 # Retrain every bundled model from fixed seeds and copy them into assets/models (hours on 2 CPU cores).
 models: $(STAMP) system-deps
