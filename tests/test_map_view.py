@@ -392,3 +392,17 @@ def test_a_two_dimensional_latent_space_is_its_own_map(make_view, tmp_path, qtbo
     view.probe_at(1.5, -0.5)
     qtbot.waitUntil(lambda: view.preview.image is not None, timeout=5000)
     np.testing.assert_array_equal(view.preview.image, model.decode(np.array([[1.5, -0.5]], np.float32)).pixels[0])
+
+
+def test_render_map_screenshot_of_a_gan(tmp_path, monkeypatch, settings_file):
+    from PIL import Image
+
+    from explorer import atlas_data as A
+    from explorer.qt.map_view import render_map_screenshot
+
+    gen, clf_dir, real = _two_class_world(tmp_path)
+    monkeypatch.setattr(A, "fashion_set", lambda split="all", data_dir=None: real)
+    out = tmp_path / "gan-map.png"
+    assert render_map_screenshot([str(gen)], str(out), size=(1100, 700), classifier=clf_dir) == 0
+    assert Image.open(out).size[1] == 700
+    assert render_map_screenshot([str(tmp_path / "missing")], str(tmp_path / "x.png")) == 2

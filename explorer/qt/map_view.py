@@ -1513,7 +1513,10 @@ def render_map_screenshot(models, path: str, *, size=(1440, 900), classifier=Non
     elif view.layers:
         layer = view._primary()
         view.probe_at(*layer.xy[0])
-        view.select_rect(*layer.xy[:, 0].min(), layer.xy[:, 1].min(), *layer.xy.mean(axis=0))
+        (x0, x1), (y0, y1) = view.vb.viewRange()
+        view.select_rect(x0 + 0.55 * (x1 - x0), y0 + 0.5 * (y1 - y0), x0 + 0.7 * (x1 - x0), y0 + 0.65 * (y1 - y0))
+        hx, hy = (float(v) for v in layer.xy[len(layer.xy) // 2])
+        view.hover_at(hx, hy, widget_pos=view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(hx, hy))))
     end = time.perf_counter() + 5
     while time.perf_counter() < end:
         app.processEvents()
