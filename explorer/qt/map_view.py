@@ -1399,6 +1399,9 @@ class MapView(QWidget):
         self.selection_pane.setVisible(False)
         self.selection_caption.setText("Draw a rectangle or lasso on the map")
         self.selection_to_grid.setEnabled(False)
+        self.rect_item.setVisible(False)
+        self.lasso_item.setVisible(False)
+        self.marker_item.setData([])
         self.hover_card.setVisible(False)
         self.to_grid_button.setEnabled(False)
         self._probe_z = None
