@@ -24,7 +24,7 @@ import sys
 PROG = "latent-explorer"
 # Subcommands of the diversity monitor (explorer/monitor_cli.py handles their arguments and errors).
 MONITOR_COMMANDS = ("diversity", "monitor", "compare", "reference")
-VIEWS = ("grid", "model", "latent")
+VIEWS = ("grid", "model", "latent", "map")
 
 
 class UsageError(Exception):
@@ -138,6 +138,11 @@ def cmd_info(args) -> int:
 
 
 def cmd_app(args) -> int:
+    if args.screenshot and args.view == "map":
+        from .paths import bundled_models
+        from .qt.map_view import render_map_screenshot
+
+        return render_map_screenshot(args.models or [str(p) for p in bundled_models()], args.screenshot)
     from .qt.app import run_app
 
     return run_app(args.models, screenshot=args.screenshot, view=args.view, size=args.size)

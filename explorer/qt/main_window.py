@@ -10,9 +10,10 @@ import numpy as np
 from PySide6.QtCore import QFileSystemWatcher, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
-                               QScrollArea, QStackedWidget, QVBoxLayout, QWidget)
+                               QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from ..grid import GridController, SampleGrid
+from .map_view import MapView, fill_grid_with
 from ..latents import LatentWalk
 from ..render import mark_bad_cells
 from ..runtime import ModelError, NeedsImageShape, save_png, upscale
@@ -66,7 +67,14 @@ class MainWindow(QMainWindow):
         col.setSpacing(0)
         col.addWidget(self.controls)
         col.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
+        # Two views of the active model: the sample grid and the latent map (explorer/qt/map_view.py).
+        self.map_view = MapView(interactive=self.interactive)
+        self.views = QTabWidget()
+        self.views.setDocumentMode(True)
+        self.views.addTab(central, "Grid")
+        self.views.addTab(self.map_view, "Latent map")
+        self.setCentralWidget(self.views)
+        self.view_tabs = self.views.tabBar()  # the tour points at it
 
         self.model_panel = ModelPanel(self.state)
         self.model_panel.setMinimumWidth(300)
@@ -98,6 +106,10 @@ class MainWindow(QMainWindow):
 
         # bindings
         self.state.active_changed.connect(self._on_active)
+        self.state.active_changed.connect(self.map_view.set_model)
+        self.map_view.message.connect(self.show_message)
+        self.map_view.latentsForGrid.connect(lambda z: fill_grid_with(self.grid, z))
+        self.map_view.latentActivated.connect(self._load_map_latent)
         self.state.message.connect(self.show_message)
         self.controller.decoded.connect(self._on_decoded)
         self.controller.error.connect(self.show_message)
@@ -151,6 +163,13 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addAction(self.model_dock.toggleViewAction())
         view.addAction(self.latent_dock.toggleViewAction())
+        view.addSeparator()
+        grid_action = view.addAction("Sample &Grid")
+        grid_action.setShortcut(QKeySequence("Ctrl+G"))
+        grid_action.triggered.connect(lambda: self.views.setCurrentIndex(0))
+        map_action = view.addAction("Latent &Map")
+        map_action.setShortcut(QKeySequence("Ctrl+M"))
+        map_action.triggered.connect(lambda: self.views.setCurrentWidget(self.map_view))
         add_tools_menu(self)  # Tools → Watch Training Run…, Compare (explorer/qt/tools_menu.py)
         add_help_menu(self)  # Help → Tour of the Views, About (explorer/qt/help_menu.py)
         self._rebuild_recent_menu()
@@ -302,8 +321,17 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.set_walking(False)
         self.save_settings()
+        self.map_view.close_view()
         self.controller.close()
         super().closeEvent(event)
+
+    def _load_map_latent(self, z) -> None:
+        """A latent picked on the map (GAN sample, probe): into the focused cell, else cell 0."""
+        if self.grid.model is None or np.shape(z) != (self.grid.model.latent_dim,):
+            return
+        index = self.grid.focus if self.grid.focus is not None else 0
+        self.grid.set_latent(index, z)
+        self.grid.set_focus(index)
 
     # ---- model -> view ----------------------------------------------------------------------------
 

@@ -326,17 +326,22 @@ class MapView(QWidget):
         for w in (self.dim_x, self.dim_y, self.sweep_n):
             w.setFixedWidth(56)
         self.source_combo.setMinimumWidth(150)
+        for combo in (self.source_combo, self.proj_combo):  # long item names must not widen the window
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         for w in (self._label("Data"), self.source_combo, self._label("Projection"), self.proj_combo,
                   self.dims_label, self.dim_x, self.dim_y):
             bar.addWidget(w)
-        bar.addSpacing(10)
-        for b in self.tool_buttons.values():
-            bar.addWidget(b)
-        bar.addSpacing(10)
-        bar.addWidget(self.sweep_button)
-        bar.addWidget(self.sweep_n)
         bar.addStretch(1)
         outer.addLayout(bar)
+        tools = QHBoxLayout()  # a second row, so the map fits beside the docks in a 1440 px window
+        for b in self.tool_buttons.values():
+            tools.addWidget(b)
+        tools.addSpacing(10)
+        tools.addWidget(self.sweep_button)
+        tools.addWidget(self.sweep_n)
+        tools.addStretch(1)
+        outer.addLayout(tools)
 
         prog = QHBoxLayout()
         self.progress = QProgressBar(minimum=0, maximum=1000)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 SEEN_KEY = "tour/seen"
 
@@ -35,6 +35,9 @@ STEPS = (
     TourStep("Interpolation paths",
              "Right-click two cells and choose 'Use as path endpoint' (or press + Random): the "
              "garments in between are decoded here, to play or export.", "path_dock"),
+    TourStep("The latent map",
+             "Switch to the Latent map tab (Ctrl+M) to see where garments sit in the latent space, "
+             "decode any point you click or drag over, select groups and sweep a mosaic.", "view_tabs"),
     TourStep("Models",
              "The garments VAE and GAN come with the app. Open your own ONNX generator with "
              "File → Open, by dropping it on the window, or by double-clicking it in your file manager.",
@@ -113,6 +116,9 @@ class Tour(QObject):
     def show_step(self, index: int) -> None:
         self.index = max(0, min(index, len(self.steps) - 1))
         step = self.steps[self.index]
+        target = getattr(self.window, step.target, None) if step.target else None
+        if isinstance(target, QDockWidget) and target.isHidden():
+            target.show()  # a dock that starts hidden (the path dock) is shown while the tour explains it
         self.title.setText(step.title)
         self.text.setText(step.text)
         self.counter.setText(f"{self.index + 1} of {len(self.steps)}")
