@@ -24,3 +24,27 @@ def test_film_strip_click_opens_the_snapshot_in_the_main_window(qtbot, tmp_path)
     assert window.state.active is not None
     assert "epoch-0003" in str(window.state.active.path)
     monitor.close_monitor()
+
+
+def test_map_point_becomes_a_path_waypoint_drawn_on_the_map(qtbot):
+    """Issue 5 on the map: 'Add to path' turns the probed latent into a waypoint, and the path overlay
+    draws the waypoints through the map's latent projection."""
+    import numpy as np
+
+    from explorer.qt.main_window import MainWindow
+
+    window = MainWindow(interactive=False)
+    qtbot.addWidget(window)
+    window.open_paths([str(bundled_model("vae"))])
+    map_view = window.map_view
+    map_view.set_model(window.state.active)
+    qtbot.waitUntil(lambda: map_view.projection is not None, timeout=20000)
+    assert window.path_overlay.projection is map_view.projection  # latent map: the overlay follows it
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        map_view._probe_z = rng.standard_normal(window.state.active.latent_dim).astype(np.float32)
+        map_view._enable_probe_actions(True)
+        map_view.to_path_button.click()
+    assert len(window.path_editor.waypoints) == 2
+    assert not window.path_dock.isHidden(), "the path dock opens when the first waypoints arrive"
+    assert len(window.path_overlay.targets) == 2, "two draggable waypoints on the map"

@@ -25,6 +25,7 @@ from .tools_menu import add_tools_menu
 from .latent_panel import LatentPanel
 from .model_panel import ModelPanel
 from .directions_panel import install_directions_dock
+from .path_overlay import PathOverlay
 from .path_view import install_path_dock
 from .session_actions import install_session_actions
 
@@ -93,6 +94,10 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
+        # The path drawn on the latent map, waypoints draggable (explorer/qt/path_overlay.py).
+        self.path_overlay = PathOverlay(self.map_view.vb, self.path_editor)
+        self.map_view.latentProjectionChanged.connect(self.path_overlay.set_projection)
+        self.map_view.latentForPath.connect(self._add_map_waypoint)
         install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
         install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)
         self.watcher = QFileSystemWatcher(self)
@@ -324,6 +329,14 @@ class MainWindow(QMainWindow):
         self.map_view.close_view()
         self.controller.close()
         super().closeEvent(event)
+
+    def _add_map_waypoint(self, z) -> None:
+        from ..path_editor import PathError
+
+        try:
+            self.path_editor.add_waypoint(z, f"map point {len(self.path_editor.waypoints) + 1}")
+        except PathError as exc:
+            self.show_message(str(exc))
 
     def _load_map_latent(self, z) -> None:
         """A latent picked on the map (GAN sample, probe): into the focused cell, else cell 0."""

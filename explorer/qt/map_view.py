@@ -227,7 +227,10 @@ class MapView(QWidget):
     """
 
     latentsForGrid = Signal(object)
+    # The latent -> map projection in use (None when the map is not of latents: GAN feature maps).
+    latentProjectionChanged = Signal(object)
     latentActivated = Signal(object)
+    latentForPath = Signal(object)  # "Add to path": a waypoint for the interpolation path
     message = Signal(str)
 
     def __init__(self, model: LoadedModel | None = None, *, classifier: str | os.PathLike | None = None,
@@ -478,8 +481,13 @@ class MapView(QWidget):
         nn.addStretch(1)
         self.to_grid_button = QPushButton("Send to grid", toolTip="load this latent into the sample grid")
         self.to_grid_button.clicked.connect(self._send_probe_to_grid)
-        self.to_grid_button.setEnabled(False)
-        nn.addWidget(self.to_grid_button)
+        self.to_path_button = QPushButton("Add to path", toolTip="make this latent a waypoint of the interpolation path")
+        self.to_path_button.clicked.connect(self._send_probe_to_path)
+        self._enable_probe_actions(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.to_grid_button)
+        buttons.addWidget(self.to_path_button)
+        nn.addLayout(buttons)
         row.addLayout(nn, 1)
         lay.addLayout(row)
         self.preview_caption = QLabel("")
@@ -550,6 +558,7 @@ class MapView(QWidget):
         self.encoder, self.anomaly, self.probe_result = None, None, None
         self.points = self.background = self.gan_map = None
         self.projection = None
+        self.latentProjectionChanged.emit(None)
         self._clear_layers()
         self._reset_panels()
         self.marker_item.setData([])
@@ -754,6 +763,7 @@ class MapView(QWidget):
 
     def _apply_projection(self, proj, seconds: float = 0.0) -> None:
         self.projection = proj
+        self.latentProjectionChanged.emit(None if self.is_gan else proj)
         n = len(self.points)
         if proj.name == "UMAP":
             xy = proj.embedding[:n]
@@ -985,7 +995,7 @@ class MapView(QWidget):
         self.probe_how = INVERSE_LABELS[inv.how[0]]
         z = inv.z
         self._probe_z = z[0].copy()
-        self.to_grid_button.setEnabled(True)
+        self._enable_probe_actions(True)
         return self.probe_decoder.request(self.model, z, None, np.array([0]))
 
     def _on_probe_decoded(self, answer: DecodeAnswer) -> None:
@@ -1002,17 +1012,30 @@ class MapView(QWidget):
                                      f"{answer.images.seconds * 1000:.1f} ms{bad}")
         self._show_nearest(self._probe_z, "Nearest real images to this latent")
 
-    def _send_probe_to_grid(self) -> None:
+    def _enable_probe_actions(self, enabled: bool) -> None:
+        self.to_grid_button.setEnabled(enabled)
+        self.to_path_button.setEnabled(enabled)
+
+    def _probe_latent(self) -> np.ndarray | None:
         z = getattr(self, "_probe_z", None)
         if self.probe_result is not None and z is None:
             z = self.probe_result.mu
+        return None if z is None else np.array(z, np.float32)
+
+    def _send_probe_to_grid(self) -> None:
+        z = self._probe_latent()
         if z is not None:
-            self.latentActivated.emit(np.array(z, np.float32))
+            self.latentActivated.emit(z)
+
+    def _send_probe_to_path(self) -> None:
+        z = self._probe_latent()
+        if z is not None:
+            self.latentForPath.emit(z)
 
     def _show_gan_sample(self, i: int) -> None:
         pts = self.layers[-1].points
         self._probe_z = np.array(pts.latents[i], np.float32)
-        self.to_grid_button.setEnabled(True)
+        self._enable_probe_actions(True)
         self.preview.set_image(pts.images[i])
         self.preview_caption.setText(f"generated sample {i} · classified as {pts.class_names[pts.labels[i]]} · "
                                      "click it (or Send to grid) to load its latent into the grid")
@@ -1353,7 +1376,7 @@ class MapView(QWidget):
         self.probe_result = probe
         self.probe_decoder.invalidate()  # an earlier probe's answer must not overwrite this preview
         self._probe_z = probe.mu.copy()
-        self.to_grid_button.setEnabled(True)
+        self._enable_probe_actions(True)
         self._show_probe_result(probe)
         self._place_marker(probe.mu)
         self.cursor_item.setData([])
@@ -1408,7 +1431,7 @@ class MapView(QWidget):
         self.lasso_item.setVisible(False)
         self.marker_item.setData([])
         self.hover_card.setVisible(False)
-        self.to_grid_button.setEnabled(False)
+        self._enable_probe_actions(False)
         self._probe_z = None
 
     def _show_empty(self, text: str) -> None:
