@@ -48,3 +48,39 @@ def test_map_point_becomes_a_path_waypoint_drawn_on_the_map(qtbot):
     assert len(window.path_editor.waypoints) == 2
     assert not window.path_dock.isHidden(), "the path dock opens when the first waypoints arrive"
     assert len(window.path_overlay.targets) == 2, "two draggable waypoints on the map"
+
+
+def test_two_kept_selections_make_a_direction_and_survive_a_session(qtbot, tmp_path):
+    """Issue 5: named vectors from two lasso selections (group A -> group B), saved in sessions."""
+    import numpy as np
+
+    from explorer.qt.main_window import MainWindow
+    from explorer.qt.session_actions import apply_session, window_session
+
+    window = MainWindow(interactive=False)
+    qtbot.addWidget(window)
+    window.open_paths([str(bundled_model("vae"))])
+    map_view = window.map_view
+    map_view.set_model(window.state.active)
+    qtbot.waitUntil(lambda: map_view.projection is not None, timeout=20000)
+    labels = map_view._primary().points.labels
+    assert not map_view.direction_button.isEnabled()
+    map_view.set_selection(np.flatnonzero(labels == 0)[:200])  # T-shirts
+    map_view.keep_a_button.click()
+    map_view.set_selection(np.flatnonzero(labels == 3)[:200])  # dresses
+    map_view.keep_b_button.click()
+    assert map_view.direction_button.isEnabled()
+    before = len(window.directions_panel.directions)
+    map_view.direction_button.click()
+    assert len(window.directions_panel.directions) == before + 1
+    made = window.directions_panel.directions[-1]
+    vectors = map_view._primary().points.vectors
+    expected = vectors[labels == 3][:200].mean(0) - vectors[labels == 0][:200].mean(0)
+    assert np.allclose(made.vector, expected / np.linalg.norm(expected), atol=1e-5)  # unit vector A -> B
+    assert sorted(window.map_selections) == ["A", "B"] and len(window.map_selections["A"]) == 200
+
+    session = window_session(window)
+    map_view.set_groups({})
+    assert not map_view.direction_button.isEnabled()
+    apply_session(window, session)
+    assert map_view.direction_button.isEnabled() and len(map_view.groups["B"]) == 200

@@ -231,6 +231,8 @@ class MapView(QWidget):
     latentProjectionChanged = Signal(object)
     latentActivated = Signal(object)
     latentForPath = Signal(object)  # "Add to path": a waypoint for the interpolation path
+    groupsChanged = Signal(object)  # {name: [point indices]} of the kept selections
+    directionMade = Signal(object)  # a Direction (group A -> group B)
     message = Signal(str)
 
     def __init__(self, model: LoadedModel | None = None, *, classifier: str | os.PathLike | None = None,
@@ -248,6 +250,7 @@ class MapView(QWidget):
         self.points: A.MapPoints | None = None  # the primary layer's data (atlas, user set, GAN samples)
         self.background: A.MapPoints | None = None  # GAN map: real images (grey)
         self.gan_map: A.GanFeatureMap | None = None
+        self.groups: dict[str, np.ndarray] = {}  # kept selections ("A", "B"): point indices
         self.projection = None
         self.layers: list[_Layer] = []
         self.tool = "probe"
@@ -529,6 +532,22 @@ class MapView(QWidget):
         self.selection_to_grid.setEnabled(False)
         self.selection_to_grid.clicked.connect(self._emit_selection)
         lay.addWidget(self.selection_to_grid)
+        # Two kept selections make a named direction (group A -> group B) for the Directions panel.
+        groups = QHBoxLayout()
+        self.keep_a_button = QPushButton("Keep as A", toolTip="remember this selection as group A")
+        self.keep_b_button = QPushButton("Keep as B", toolTip="remember this selection as group B")
+        self.direction_button = QPushButton("Direction A → B",
+                                            toolTip="the vector from group A's mean latent to group B's, as a direction")
+        self.keep_a_button.clicked.connect(lambda: self.keep_group("A"))
+        self.keep_b_button.clicked.connect(lambda: self.keep_group("B"))
+        self.direction_button.clicked.connect(self._make_group_direction)
+        for b in (self.keep_a_button, self.keep_b_button, self.direction_button):
+            b.setEnabled(False)
+            groups.addWidget(b)
+        lay.addLayout(groups)
+        self.groups_caption = QLabel("")
+        self.groups_caption.setObjectName("mapCaption")
+        lay.addWidget(self.groups_caption)
         col.addWidget(sel)
         col.addStretch(1)
         scroll = QScrollArea()
@@ -764,6 +783,7 @@ class MapView(QWidget):
     def _apply_projection(self, proj, seconds: float = 0.0) -> None:
         self.projection = proj
         self.latentProjectionChanged.emit(None if self.is_gan else proj)
+        pending, self._pending_groups = getattr(self, "_pending_groups", None), None
         n = len(self.points)
         if proj.name == "UMAP":
             xy = proj.embedding[:n]
@@ -801,6 +821,8 @@ class MapView(QWidget):
         self.caption.setText(f"{self.points.source} · {n:,} points"
                              + (f" over {len(self.background):,} real" if self.background is not None else "")
                              + f" · {proj.name} ({seconds * 1000:.0f} ms) · {how}")
+        if pending:
+            self.set_groups(pending)
         self._schedule_sweep()
 
     def _clear_layers(self) -> None:
@@ -1201,6 +1223,8 @@ class MapView(QWidget):
         layer = self._primary()
         n = len(self.selection)
         self.selection_to_grid.setEnabled(n > 0)
+        self.keep_a_button.setEnabled(n > 0)
+        self.keep_b_button.setEnabled(n > 0)
         if layer is None or n == 0:
             self.selection_item.setData([])
             self.rect_item.setVisible(False)
@@ -1225,6 +1249,63 @@ class MapView(QWidget):
             self.selection_decoder.request(self.model, pts.vectors[shown], None, shown)
         self.latentsForGrid.emit(self.selection_latents())
         return self.selection
+
+    # ---- kept selections (groups), directions and session state ------------------------------------
+
+    def keep_group(self, name: str) -> None:
+        """Remember the current selection as group ``name`` ("A" or "B")."""
+        self.groups[name] = np.array(self.selection, np.int64)
+        self._groups_updated()
+
+    def set_groups(self, groups: dict) -> None:
+        """Restore kept groups (name -> point indices), e.g. from a session; out-of-range indices are dropped."""
+        layer = self._primary()
+        if layer is None:  # the map has no points yet (computed later): apply when they arrive
+            self._pending_groups = dict(groups)
+            return
+        n = len(layer.points.vectors)
+        self.groups = {str(k): np.array([i for i in v if 0 <= int(i) < n], np.int64) for k, v in groups.items()}
+        self._groups_updated()
+
+    def _groups_updated(self) -> None:
+        sizes = ", ".join(f"{k}: {len(v):,} points" for k, v in sorted(self.groups.items()))
+        self.groups_caption.setText(f"kept {sizes}" if sizes else "")
+        self.direction_button.setEnabled(all(len(self.groups.get(k, ())) for k in ("A", "B")))
+        self.groupsChanged.emit({k: v.tolist() for k, v in self.groups.items()})
+
+    def _make_group_direction(self) -> None:
+        from ..directions import DirectionError, selection_direction
+
+        layer = self._primary()
+        if layer is None:
+            return
+        pts = layer.points
+        vectors = pts.latents if pts.latents is not None else pts.vectors
+        try:
+            direction = selection_direction(vectors, self.groups.get("A", ()), self.groups.get("B", ()),
+                                            model=self.model.name if self.model else "")
+        except DirectionError as exc:
+            self.say(str(exc))
+            return
+        self.directionMade.emit(direction)
+        self.say(f"direction '{direction.name}' added to the Directions panel")
+
+    def view_state(self) -> dict:
+        """JSON-ready view of the map for sessions: projection, chosen dimensions and visible range."""
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        return {"projection": self.proj_combo.currentText(), "dims": [self.dim_x.value(), self.dim_y.value()],
+                "range": [[float(x0), float(x1)], [float(y0), float(y1)]]}
+
+    def apply_view_state(self, state: dict) -> None:
+        dims = state.get("dims") or []
+        if len(dims) == 2:
+            self.dim_x.setValue(int(dims[0]))
+            self.dim_y.setValue(int(dims[1]))
+        if state.get("projection") and self.proj_combo.findText(state["projection"]) >= 0:
+            self.proj_combo.setCurrentText(state["projection"])
+        rng = state.get("range")
+        if rng and len(rng) == 2:
+            self.vb.setRange(xRange=rng[0], yRange=rng[1], padding=0)
 
     def _selection_sample(self) -> np.ndarray:
         sel = self.selection
@@ -1423,6 +1504,8 @@ class MapView(QWidget):
         for pane in self.nearest_panes:
             pane.set_image(None)
         self.selection = np.zeros(0, np.int64)
+        self.groups = {}  # kept selections belong to the points they index
+        self._groups_updated()
         self.class_mix.set_rows([])
         self.selection_pane.setVisible(False)
         self.selection_caption.setText("Draw a rectangle or lasso on the map")

@@ -81,6 +81,9 @@ def apply_session(window, session: Session) -> str:
                 break
     if session.selections:
         window.map_selections = dict(session.selections)
+        map_view = getattr(window, "map_view", None)
+        if map_view is not None and hasattr(map_view, "set_groups"):
+            map_view.set_groups(session.selections)  # shown again as the map's kept groups A / B
     view = session.view or {}
     map_view = getattr(window, "map_view", None)
     if view.get("map") and map_view is not None and hasattr(map_view, "apply_view_state"):
