@@ -19,6 +19,7 @@ from ..interpolation import EASINGS, MAX_STEPS, MODES, PathError
 from ..path_editor import PathEditor
 from ..runtime import upscale
 from .bridge import qimage_copy
+from .latent_panel import CellPreview
 
 STRIP_CELL = 56  # px per frame in the strip
 EXPORT_FILTER = "PNG strip (*.png);;Animated GIF (*.gif);;MP4 video (*.mp4);;Latents (*.npy);;Latents JSON (*.json)"
@@ -83,28 +84,13 @@ class PathStrip(QWidget):
         p.end()
 
 
-class FrameView(QWidget):
-    """One frame, scaled up with whole pixels."""
+class FrameView(CellPreview):
+    """One frame, scaled up with whole pixels (the focused-cell preview, sized for the path dock)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self._image = None
         self.setMinimumSize(QSize(120, 120))
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
-
-    def set_pixels(self, pixels: np.ndarray | None) -> None:
-        self._image = None if pixels is None else qimage_copy(pixels)
-        self.update()
-
-    def paintEvent(self, _event) -> None:
-        p = QPainter(self)
-        p.fillRect(self.rect(), Qt.GlobalColor.black)
-        if self._image is not None:
-            side = min(self.width(), self.height())
-            s = max(1, side // max(self._image.width(), self._image.height()))
-            w, h = self._image.width() * s, self._image.height() * s
-            p.drawImage(QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h), self._image)
-        p.end()
 
 
 class PathView(QWidget):
