@@ -510,10 +510,8 @@ def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dis
             save_checkpoint(epoch + 1, 0, {})
 
     if dist.is_main:
-        card_metrics = {k: row[k] for k in CARD_METRICS[cfg.family] if k in row} if cfg.epochs > start_epoch else {}
-        if not card_metrics:
-            card_metrics = {k: v for k, v in (files.read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1].items()
-                            if k in CARD_METRICS[cfg.family]}
+        last = (files.read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1]  # the last finished epoch
+        card_metrics = {k: last[k] for k in CARD_METRICS[cfg.family] if k in last}
         atlas = encode_atlas(cfg, family, test_set) if cfg.family == "vae" else None
         parity = export_bundle(cfg, {k: _unwrap(m) for k, m in modules.items()}, run_dir / "model",
                                epoch=max(cfg.epochs, start_epoch),  # a resume with fewer epochs trains none
