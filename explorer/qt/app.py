@@ -94,6 +94,17 @@ def fit_first_run(window) -> None:
     window.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
 
 
+def grab_and_close(widget, out) -> bool:
+    """Save ``widget`` as a PNG at ``out``, then close and delete it. True when the file was written."""
+    from PySide6.QtWidgets import QApplication
+
+    ok = widget.grab().save(str(out))
+    widget.close()
+    widget.deleteLater()
+    QApplication.processEvents()
+    return ok
+
+
 def wait_for_grid(window, timeout: float = 10.0) -> bool:
     """Process events until every cell is decoded and painted (or timeout)."""
     from PySide6.QtWidgets import QApplication
@@ -181,10 +192,7 @@ def _screenshot(app, window, errors, out: str, view: str) -> int:
     wait_for_grid(window)
     for _ in range(5):
         QApplication.processEvents()
-    ok = window.grab().save(out)
-    window.close()
-    window.deleteLater()
-    QApplication.processEvents()
+    ok = grab_and_close(window, out)
     if not ok:
         print(f"latent-explorer: error: cannot write screenshot {out}", file=sys.stderr)
         return 2

@@ -278,7 +278,7 @@ def compare_screenshot(a: str, b: str, out: str, *, classifier: str | None, n: i
                        seed: int = DEFAULT_SEED) -> bool:
     """Render the comparison offscreen to ``out`` (PNG). True when written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .app import ensure_app
+    from .app import ensure_app, grab_and_close
 
     app = ensure_app()
     view = CompareView(classifier, n=n, seed=seed)
@@ -288,8 +288,4 @@ def compare_screenshot(a: str, b: str, out: str, *, classifier: str | None, n: i
     view.wait()
     for _ in range(5):
         app.processEvents()
-    ok = view.grab().save(out)
-    view.close()
-    view.deleteLater()
-    app.processEvents()
-    return ok
+    return grab_and_close(view, out)

@@ -1591,7 +1591,7 @@ def render_map_screenshot(models, path: str, *, size=(1440, 900), classifier=Non
     import sys
 
     from ..runtime import ModelError, open_model
-    from .app import ensure_app
+    from .app import ensure_app, grab_and_close
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = ensure_app()
@@ -1640,15 +1640,11 @@ def render_map_screenshot(models, path: str, *, size=(1440, 900), classifier=Non
     for _ in range(10):
         app.processEvents()
         time.sleep(0.01)
-    ok = view.grab().save(str(path))
-    message = view.last_message
-    view.close()
-    view.deleteLater()
-    app.processEvents()
-    if not ok:
+    message, layers = view.last_message, bool(view.layers)
+    if not grab_and_close(view, path):
         print(f"latent-explorer: error: cannot write screenshot {path}", file=sys.stderr)
         return 2
-    if not view.layers and message:
+    if not layers and message:
         print(f"latent-explorer: error: {message}", file=sys.stderr)
         return 2
     return 0

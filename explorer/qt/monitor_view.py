@@ -667,7 +667,7 @@ def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT
     """Open the monitor as its own window (``latent-explorer monitor RUN_DIR``); 0 when closed."""
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .app import ensure_app
+    from .app import ensure_app, grab_and_close
 
     app = ensure_app()
     view = MonitorView(classifier=classifier, n=n, seed=seed, data_dir=data_dir)
@@ -691,11 +691,7 @@ def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT
     view.snapshot_activated.connect(open_in_main_window)
     if screenshot:
         wait_until_idle(view)
-        ok = view.grab().save(screenshot)
-        view.close()
-        view.deleteLater()
-        app.processEvents()
-        if not ok:
+        if not grab_and_close(view, screenshot):
             import sys
 
             print(f"latent-explorer monitor: error: cannot write screenshot {screenshot}", file=sys.stderr)
