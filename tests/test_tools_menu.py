@@ -26,19 +26,25 @@ def test_film_strip_click_opens_the_snapshot_in_the_main_window(qtbot, tmp_path)
     monitor.close_monitor()
 
 
-def test_map_point_becomes_a_path_waypoint_drawn_on_the_map(qtbot):
-    """Issue 5 on the map: 'Add to path' turns the probed latent into a waypoint, and the path overlay
-    draws the waypoints through the map's latent projection."""
-    import numpy as np
-
+def vae_window_with_map(qtbot):
+    """A main window on the bundled VAE whose latent map has its points and projection."""
     from explorer.qt.main_window import MainWindow
 
     window = MainWindow(interactive=False)
     qtbot.addWidget(window)
     window.open_paths([str(bundled_model("vae"))])
+    window.map_view.set_model(window.state.active)
+    qtbot.waitUntil(lambda: window.map_view.projection is not None, timeout=20000)
+    return window
+
+
+def test_map_point_becomes_a_path_waypoint_drawn_on_the_map(qtbot):
+    """Issue 5 on the map: 'Add to path' turns the probed latent into a waypoint, and the path overlay
+    draws the waypoints through the map's latent projection."""
+    import numpy as np
+
+    window = vae_window_with_map(qtbot)
     map_view = window.map_view
-    map_view.set_model(window.state.active)
-    qtbot.waitUntil(lambda: map_view.projection is not None, timeout=20000)
     assert window.path_overlay.projection is map_view.projection  # latent map: the overlay follows it
     rng = np.random.default_rng(0)
     for _ in range(2):
@@ -54,15 +60,10 @@ def test_two_kept_selections_make_a_direction_and_survive_a_session(qtbot, tmp_p
     """Issue 5: named vectors from two lasso selections (group A -> group B), saved in sessions."""
     import numpy as np
 
-    from explorer.qt.main_window import MainWindow
     from explorer.qt.session_actions import apply_session, window_session
 
-    window = MainWindow(interactive=False)
-    qtbot.addWidget(window)
-    window.open_paths([str(bundled_model("vae"))])
+    window = vae_window_with_map(qtbot)
     map_view = window.map_view
-    map_view.set_model(window.state.active)
-    qtbot.waitUntil(lambda: map_view.projection is not None, timeout=20000)
     labels = map_view._primary().points.labels
     assert not map_view.direction_button.isEnabled()
     map_view.set_selection(np.flatnonzero(labels == 0)[:200])  # T-shirts
