@@ -113,12 +113,28 @@ def _provider_options(name: str, profiles: dict[str, str] | None = None) -> dict
     return {}
 
 
-def session_options():
-    """Options tuned for small decoders: one intra-op thread without spinning measured fastest on 2 cores."""
+# On CPU a model gets two sessions: one intra-op thread for small batches (a slider drag decodes one
+# image; a second thread only adds hand-off cost) and up to two threads for grids, where splitting
+# each convolution pays (benchmarks/grid.py). LATENT_EXPLORER_THREADS pins one count for both.
+BATCH_SESSION_MIN = 16
+
+
+def cpu_thread_counts() -> tuple[int, int]:
+    """(threads for small batches, threads for batches of BATCH_SESSION_MIN or more)."""
+    pinned = os.environ.get("LATENT_EXPLORER_THREADS")
+    if pinned:
+        n = max(1, int(pinned))
+        return n, n
+    return 1, max(1, min(2, os.cpu_count() or 1))
+
+
+def session_options(threads: int | None = None):
+    """Options tuned for small decoders: no spinning, sequential graph, ``threads`` intra-op threads
+    (default: the small-batch count, one, which measured fastest at batch 1 on 2 cores)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = int(os.environ.get("LATENT_EXPLORER_THREADS", "1"))
+    so.intra_op_num_threads = threads or cpu_thread_counts()[0]
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -195,6 +211,20 @@ def create_session(path: Path, plan: ProviderPlan | None = None, profiles: dict[
         notes.append(f"{SHORT_NAMES.get(wanted, wanted)} requested but unavailable (missing CUDA/cuDNN "
                      f"library?); using {SHORT_NAMES.get(active[0], active[0])}")
     return session, tuple(notes)
+
+
+def create_batch_session(path: Path, session):
+    """A second CPU session with more intra-op threads for grid-sized batches, or None when the
+    model runs on a GPU provider or the thread counts are the same."""
+    import onnxruntime as ort
+
+    small, big = cpu_thread_counts()
+    if big == small or session.get_providers()[0] != "CPUExecutionProvider":
+        return None
+    try:
+        return ort.InferenceSession(str(path), session_options(big), providers=["CPUExecutionProvider"])
+    except Exception:  # the first session loaded, so this cannot fail for the file's sake; stay on one
+        return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -509,6 +539,7 @@ class LoadedModel:
     atlas_path: Path | None = None
     file_stamp: tuple[float, int] | None = None
     extra: dict = field(default_factory=dict)
+    batch_session: object | None = None  # CPU only: more threads for batches >= BATCH_SESSION_MIN
 
     @property
     def name(self) -> str:
@@ -563,6 +594,8 @@ class LoadedModel:
             labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels).reshape(n)
             labels = labels.astype(sig.label_dtype)
         chunk = sig.fixed_batch or n
+        session = self.batch_session if self.batch_session is not None and chunk >= BATCH_SESSION_MIN \
+            else self.session
         parts = []
         for start in range(0, n, max(chunk, 1)):
             zc = z[start:start + chunk]
@@ -576,7 +609,7 @@ class LoadedModel:
                     lc = np.concatenate([lc, np.zeros(chunk - m, lc.dtype)])
                 feed[sig.label_name] = lc.reshape(-1, 1) if sig.label_rank == 2 else lc
             try:
-                out = self.session.run([sig.output_name], feed)[0]
+                out = session.run([sig.output_name], feed)[0]
             except Exception as exc:
                 raise ModelError(f"{self.path.name}: decoding failed ({_first_line(exc)})") from None
             parts.append(out[:m])
@@ -699,7 +732,8 @@ def open_model(path: str | os.PathLike, *, image_shape: tuple[int, int, int] | N
     model = LoadedModel(path=file, session=session, signature=signature, card=card,
                         provider_notes=tuple(notes) + tuple(provider_notes),
                         atlas_path=atlas if atlas.is_file() else None,
-                        file_stamp=(stat.st_mtime, stat.st_size))
+                        file_stamp=(stat.st_mtime, stat.st_size),
+                        batch_session=create_batch_session(file, session))
     if card is None:
         probe_value_range(model)
         if signature.output_layout == "flat" and signature.image_shape[0] == 3:

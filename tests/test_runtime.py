@@ -269,3 +269,40 @@ def test_flat_rgb_order_is_guessed_from_smoothness(tmp_path):
     noisy = open_model(mf.make_generator(tmp_path / "noise.onnx", out="flat", channels=3, height=h, width=w))
     assert noisy.signature.flat_order == "chw"
     assert any("flat RGB output read as" in g for g in noisy.signature.guesses)
+
+
+def test_cpu_grid_batches_use_the_two_thread_session(gan_bundle, monkeypatch):
+    monkeypatch.delenv("LATENT_EXPLORER_THREADS", raising=False)
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    m = open_model(gan_bundle)
+    assert m.batch_session is not None and m.batch_session.get_providers() == ["CPUExecutionProvider"]
+    calls = []
+    for name in ("session", "batch_session"):
+        real = getattr(m, name)
+
+        class Spy:
+            def __init__(self, real, name):
+                self.real, self.name = real, name
+
+            def run(self, *a, **k):
+                calls.append(self.name)
+                return self.real.run(*a, **k)
+
+            def __getattr__(self, attr):
+                return getattr(self.real, attr)
+
+        setattr(m, name, Spy(real, name))
+    z = np.random.default_rng(0).standard_normal((runtime.BATCH_SESSION_MIN, m.latent_dim)).astype(np.float32)
+    big = m.decode_raw(z)
+    small = np.concatenate([m.decode_raw(z[i:i + 1]) for i in range(len(z))])
+    assert calls == ["batch_session"] + ["session"] * len(z)
+    np.testing.assert_allclose(big, small, atol=1e-5)
+
+
+def test_thread_count_pin_gives_one_session(gan_bundle, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_THREADS", "1")
+    assert runtime.cpu_thread_counts() == (1, 1)
+    assert open_model(gan_bundle).batch_session is None
+    monkeypatch.delenv("LATENT_EXPLORER_THREADS")
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 1)
+    assert open_model(gan_bundle).batch_session is None

@@ -29,15 +29,34 @@ class Encoder(nn.Module):
         self.conv = nn.Sequential(
             nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 4 * w, 3, 1, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.LeakyReLU(0.2),
         )
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * s * s, 512), nn.LeakyReLU(0.2))
-        self.mu = nn.Linear(512, cfg.latent_dim)
-        self.logvar = nn.Linear(512, cfg.latent_dim)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * s * s, 256), nn.LeakyReLU(0.2))
+        self.mu = nn.Linear(256, cfg.latent_dim)
+        self.logvar = nn.Linear(256, cfg.latent_dim)
 
     def forward(self, x):
         h = self.fc(self.conv(x))
         return self.mu(h), self.logvar(h)
+
+
+def _upsampling_stack(cfg: TrainConfig, norm: bool) -> nn.Sequential:
+    """[N, 2w, S/4, S/4] -> [N, C, S, S]: one conv at S/4, nearest 2x, two convs at S/2, and a
+    transposed conv straight to the image. The app decodes through this, so it is shaped for speed:
+    onnxruntime runs 3x3 convs in its blocked layout, and nothing wide ever runs at full resolution.
+    ``norm``: batch norm + ReLU (GAN generator) instead of leaky ReLU (VAE decoder)."""
+    w = cfg.width
+
+    def act(c):
+        return [nn.BatchNorm2d(c), nn.ReLU()] if norm else [nn.LeakyReLU(0.2)]
+
+    return nn.Sequential(
+        nn.Conv2d(2 * w, 2 * w, 3, 1, 1, bias=not norm), *act(2 * w),
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(2 * w, w, 3, 1, 1, bias=not norm), *act(w),
+        nn.Conv2d(w, w, 3, 1, 1, bias=not norm), *act(w),
+        nn.ConvTranspose2d(w, cfg.channels, 4, 2, 1),
+    )
 
 
 class Decoder(nn.Module):
@@ -46,14 +65,9 @@ class Decoder(nn.Module):
     def __init__(self, cfg: TrainConfig):
         super().__init__()
         s, w = _check_size(cfg), cfg.width
-        self.shape = (4 * w, s, s)
-        self.fc = nn.Sequential(nn.Linear(cfg.latent_dim, 512), nn.LeakyReLU(0.2),
-                                nn.Linear(512, 4 * w * s * s), nn.LeakyReLU(0.2))
-        self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(w, cfg.channels, 3, 1, 1),
-        )
+        self.shape = (2 * w, s, s)
+        self.fc = nn.Sequential(nn.Linear(cfg.latent_dim, 2 * w * s * s), nn.LeakyReLU(0.2))
+        self.deconv = _upsampling_stack(cfg, norm=False)
 
     def forward(self, z):
         return self.deconv(self.fc(z).view(-1, *self.shape))
@@ -95,14 +109,9 @@ class Generator(nn.Module):
     def __init__(self, cfg: TrainConfig):
         super().__init__()
         s, w = _check_size(cfg), cfg.width
-        self.shape = (4 * w, s, s)
-        self.fc = nn.Linear(cfg.latent_dim, 4 * w * s * s, bias=False)
-        self.net = nn.Sequential(
-            nn.BatchNorm2d(4 * w), nn.ReLU(),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
-            nn.Conv2d(w, cfg.channels, 3, 1, 1), nn.Tanh(),
-        )
+        self.shape = (2 * w, s, s)
+        self.fc = nn.Linear(cfg.latent_dim, 2 * w * s * s, bias=False)
+        self.net = nn.Sequential(nn.BatchNorm2d(2 * w), nn.ReLU(), *_upsampling_stack(cfg, norm=True), nn.Tanh())
 
     def forward(self, z):
         return self.net(self.fc(z).view(-1, *self.shape))
@@ -115,9 +124,9 @@ class Discriminator(nn.Module):
         super().__init__()
         s, w = _check_size(cfg), cfg.width
         self.net = nn.Sequential(
-            nn.Conv2d(cfg.channels, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-            nn.Flatten(), nn.Linear(4 * w * s * s, 1),
+            nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Flatten(), nn.Linear(2 * w * s * s, 1),
         )
 
     def forward(self, x):
