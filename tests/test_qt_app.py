@@ -300,3 +300,17 @@ def test_keyboard_moves_focus_and_ctrl_wheel_zooms(window, qtbot):
     scale = canvas.scale
     canvas.zoomRequested.emit(1)
     assert canvas.scale == scale + 1 and window.controls.cell.value() == (scale + 1) * 8
+
+
+def test_rgb32_canvas_buffer_keeps_channels_in_place(qapp):
+    from explorer.qt.bridge import fill_rgb32, rgb32_image
+
+    rng = np.random.default_rng(3)
+    for channels in (1, 3):
+        src = rng.integers(0, 256, (5, 7, channels), dtype=np.uint8)
+        buf, img = rgb32_image((5, 7))
+        fill_rgb32(buf, src)
+        for y, x in ((0, 0), (2, 3), (4, 6)):
+            c = img.pixelColor(x, y)
+            r, g, b = src[y, x] if channels == 3 else src[y, x].repeat(3)
+            assert (c.red(), c.green(), c.blue(), c.alpha()) == (r, g, b, 255), (channels, y, x)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from ..grid import MAX_SIDE, MIXED_CLASSES, SampleGrid
 from ..latents import SamplingPolicy
-from .bridge import qimage_view
+from .bridge import fill_rgb32, rgb32_image
 
 PAD = 1  # native pixels between cells
 BACKGROUND = QColor(24, 26, 30)
@@ -23,8 +23,9 @@ BAD = QColor(230, 60, 60)
 class GridCanvas(QWidget):
     """Paints SampleGrid pixels with nearest-neighbour scaling; click focuses a cell.
 
-    The tiled image lives in one uint8 buffer that is rewritten in place and shown through a QImage
-    that shares its memory, so a frame costs one strided copy and one drawImage.
+    The tiled image lives in one uint8 buffer that is rewritten in place, converted to an RGB32
+    buffer that a QImage shares (Qt scales RGB32 without a format conversion), so a frame costs a
+    strided copy, one pass of integer arithmetic and one drawImage.
     """
 
     cellMenuRequested = Signal(int, QPoint)  # cell index, global position
@@ -34,7 +35,8 @@ class GridCanvas(QWidget):
         super().__init__(parent)
         self.grid = grid
         self.cell_px = 84
-        self._buffer: np.ndarray | None = None
+        self._buffer: np.ndarray | None = None  # uint8 [H, W, C]: the tiled cells
+        self._rgb32: np.ndarray | None = None  # uint32 [H, W]: what the QImage shows
         self._qimage = None
         self._hover: int | None = None
         self.paint_count = 0
@@ -97,14 +99,18 @@ class GridCanvas(QWidget):
         n, h, w, c = self.grid.pixels.shape
         shape = (self.grid.rows * (h + PAD) + PAD, self.grid.cols * (w + PAD) + PAD, c)
         self._buffer = np.full(shape, GAP_GRAY, np.uint8)
-        self._qimage = qimage_view(self._buffer)
-        self.grid.tiled(pad=PAD, out=self._buffer)
+        self._rgb32, self._qimage = rgb32_image(shape[:2])
+        self._refresh()
         self.updateGeometry()
         self.resize(self.sizeHint())
         self.update()
 
-    def _on_images(self, _indices) -> None:
+    def _refresh(self) -> None:
         self.grid.tiled(pad=PAD, out=self._buffer)
+        fill_rgb32(self._rgb32, self._buffer)
+
+    def _on_images(self, _indices) -> None:
+        self._refresh()
         self.update()
 
     # ---- painting and mouse -------------------------------------------------------------------------
