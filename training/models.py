@@ -124,9 +124,9 @@ class Discriminator(nn.Module):
         super().__init__()
         s, w = _check_size(cfg), cfg.width
         self.net = nn.Sequential(
-            nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3),
-            nn.Flatten(), nn.Linear(2 * w * s * s, 1),
+            nn.Conv2d(cfg.channels, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3),
+            nn.Flatten(), nn.Linear(4 * w * s * s, 1),
         )
 
     def forward(self, x):
