@@ -29,11 +29,11 @@ class Encoder(nn.Module):
         self.conv = nn.Sequential(
             nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 2 * w, 3, 1, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 4 * w, 3, 1, 1), nn.LeakyReLU(0.2),
         )
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(2 * w * s * s, 256), nn.LeakyReLU(0.2))
-        self.mu = nn.Linear(256, cfg.latent_dim)
-        self.logvar = nn.Linear(256, cfg.latent_dim)
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * s * s, 192), nn.LeakyReLU(0.2))
+        self.mu = nn.Linear(192, cfg.latent_dim)
+        self.logvar = nn.Linear(192, cfg.latent_dim)
 
     def forward(self, x):
         h = self.fc(self.conv(x))
@@ -59,6 +59,9 @@ def _upsampling_stack(cfg: TrainConfig, norm: bool) -> nn.Sequential:
     )
 
 
+HIDDEN = 256  # width of the decoder's first hidden layer: one GEMM, cheap next to the convolutions
+
+
 class Decoder(nn.Module):
     """z [N, D] -> pixel logits [N, C, S, S] (sigmoid gives Bernoulli means in [0, 1])."""
 
@@ -66,7 +69,8 @@ class Decoder(nn.Module):
         super().__init__()
         s, w = _check_size(cfg), cfg.width
         self.shape = (2 * w, s, s)
-        self.fc = nn.Sequential(nn.Linear(cfg.latent_dim, 2 * w * s * s), nn.LeakyReLU(0.2))
+        self.fc = nn.Sequential(nn.Linear(cfg.latent_dim, HIDDEN), nn.LeakyReLU(0.2),
+                                nn.Linear(HIDDEN, 2 * w * s * s), nn.LeakyReLU(0.2))
         self.deconv = _upsampling_stack(cfg, norm=False)
 
     def forward(self, z):
