@@ -43,7 +43,7 @@ def default_config(family: str, **overrides) -> TrainConfig:
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
     base = {
-        "vae": dict(epochs=30, batch_size=128, lr=1e-3, latent_dim=32, width=32),
+        "vae": dict(epochs=40, batch_size=128, lr=1e-3, latent_dim=32, width=32),
         "gan": dict(epochs=20, batch_size=128, lr=2e-4, latent_dim=64, width=32),
         "classifier": dict(epochs=12, batch_size=128, lr=1e-3, latent_dim=0, width=32),
     }[family]
