@@ -136,7 +136,10 @@ def main() -> int:
         win.resize(1600, 1000)
         win.show()
         model = win.grid.model
-        entry = {"path": str(path), "provider": model.provider, "latent_dim": model.latent_dim}
+        from explorer.runtime import cpu_thread_counts
+
+        entry = {"path": str(path), "provider": model.provider, "latent_dim": model.latent_dim,
+                 "onnxruntime_threads(small,grid)": list(cpu_thread_counts())}
         entry["8x8"] = bench_window(win, 8, 8, args.repeats, rng)
         entry["16x16"] = bench_window(win, 16, 16, max(10, args.repeats // 3), rng)
         entry["matplotlib_8x8"] = bench_matplotlib(model, 8, 8, max(8, args.repeats // 5), rng)
