@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,19 +370,13 @@ class RealReference:
             "floor_mean": np.array([self.floors[n][0] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
             "floor_std": np.array([self.floors[n][1] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
         }
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
+        from .exports import atomic_path  # temp file + rename, readable like any other file we write
+
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, classifier_id: str | None = None,

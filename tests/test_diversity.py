@@ -163,6 +163,9 @@ def test_cache_round_trip(ref, tmp_path):
     path = tmp_path / "ref.npz"
     ref.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["ref.npz"]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644 & ~umask  # readable like any other file, not mkstemp's 0600
     with np.load(path, allow_pickle=False) as z:  # plain arrays only
         assert all(z[k].dtype != object for k in z.files)
     back = D.RealReference.load(path, classifier_id="clf-a", dataset_id="synthetic")
