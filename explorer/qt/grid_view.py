@@ -118,13 +118,16 @@ class GridCanvas(QWidget):
     def paintEvent(self, event) -> None:
         self.paint_count += 1
         p = QPainter(self)
-        p.fillRect(event.rect(), BACKGROUND)
         if self.grid.model is None or self._qimage is None:
+            p.fillRect(event.rect(), BACKGROUND)
             p.end()
             return
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp nearest neighbour
         s = self.scale
-        p.drawImage(QRect(0, 0, self._buffer.shape[1] * s, self._buffer.shape[0] * s), self._qimage)
+        target = QRect(0, 0, self._buffer.shape[1] * s, self._buffer.shape[0] * s)
+        if not target.contains(event.rect()):  # the image is opaque: fill only what it leaves uncovered
+            p.fillRect(event.rect(), BACKGROUND)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp nearest neighbour
+        p.drawImage(target, self._qimage)
         for i in np.flatnonzero(~self.grid.finite):
             rect = self.cell_rect(int(i))
             p.fillRect(rect, QColor(90, 20, 20))
