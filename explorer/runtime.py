@@ -121,10 +121,9 @@ BATCH_SESSION_MIN = 16
 
 def cpu_thread_counts() -> tuple[int, int]:
     """(threads for small batches, threads for batches of BATCH_SESSION_MIN or more)."""
-    pinned = os.environ.get("LATENT_EXPLORER_THREADS")
-    if pinned:
-        n = max(1, int(pinned))
-        return n, n
+    pinned = os.environ.get("LATENT_EXPLORER_THREADS", "").strip()
+    if pinned.isdigit() and int(pinned) > 0:  # anything else: the defaults
+        return int(pinned), int(pinned)
     return 1, max(1, min(2, os.cpu_count() or 1))
 
 

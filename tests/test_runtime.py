@@ -300,6 +300,9 @@ def test_cpu_grid_batches_use_the_two_thread_session(gan_bundle, monkeypatch):
 
 
 def test_thread_count_pin_gives_one_session(gan_bundle, monkeypatch):
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("LATENT_EXPLORER_THREADS", "lots")  # not a count: ignored, not a crash
+    assert runtime.cpu_thread_counts() == (1, 2)
     monkeypatch.setenv("LATENT_EXPLORER_THREADS", "1")
     assert runtime.cpu_thread_counts() == (1, 1)
     assert open_model(gan_bundle).batch_session is None
