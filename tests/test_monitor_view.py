@@ -185,7 +185,10 @@ def test_missing_reference_is_built_while_the_view_shows_samples(qtbot, world, t
     qtbot.waitUntil(lambda: _evaluated(view, 1), timeout=60000)
     first = view.monitor.results[1]
     if first.report is None:  # evaluated before the reference existed: samples and sharpness only
-        assert first.strip is not None and view.note.startswith("building the real-data reference")
+        assert first.strip is not None
+        # the note says so while the build runs; a quick build may already be done (and the note
+        # cleared) by the time this check runs, with the re-evaluation still queued
+        assert view.note.startswith("building the real-data reference") or (clf / M.REFERENCE_FILE).is_file()
     qtbot.waitUntil(lambda: view.monitor.results[1].report is not None, timeout=120000)
     assert (clf / M.REFERENCE_FILE).is_file()
     qtbot.waitUntil(lambda: view.is_idle() and "building" not in view.notes.text(), timeout=10000)
