@@ -539,6 +539,7 @@ class LoadedModel:
     file_stamp: tuple[float, int] | None = None
     extra: dict = field(default_factory=dict)
     batch_session: object | None = None  # CPU only: more threads for batches >= BATCH_SESSION_MIN
+    _batch_session_tried: bool = field(default=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -593,8 +594,7 @@ class LoadedModel:
             labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels).reshape(n)
             labels = labels.astype(sig.label_dtype)
         chunk = sig.fixed_batch or n
-        session = self.batch_session if self.batch_session is not None and chunk >= BATCH_SESSION_MIN \
-            else self.session
+        session = self.session_for(chunk)
         parts = []
         for start in range(0, n, max(chunk, 1)):
             zc = z[start:start + chunk]
@@ -616,6 +616,18 @@ class LoadedModel:
             c, h, w = sig.image_shape
             return np.zeros((0, c, h, w), np.float32)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def session_for(self, batch: int):
+        """The session for a batch of this size. The more-threaded CPU session for large batches is
+        opened on the first one, so models that are only opened (or never show a grid) don't pay
+        for it; if it cannot be opened (a GPU provider, a pinned thread count, the file gone since),
+        everything runs on the first session."""
+        if batch < BATCH_SESSION_MIN:
+            return self.session
+        if not self._batch_session_tried:
+            self._batch_session_tried = True  # two threads racing here at worst open it twice
+            self.batch_session = create_batch_session(self.path, self.session)
+        return self.batch_session if self.batch_session is not None else self.session
 
     def to_hwc(self, raw: np.ndarray) -> np.ndarray:
         """Model output -> float32 [N, H, W, C] in the model's value range (a view where possible)."""
@@ -731,8 +743,7 @@ def open_model(path: str | os.PathLike, *, image_shape: tuple[int, int, int] | N
     model = LoadedModel(path=file, session=session, signature=signature, card=card,
                         provider_notes=tuple(notes) + tuple(provider_notes),
                         atlas_path=atlas if atlas.is_file() else None,
-                        file_stamp=(stat.st_mtime, stat.st_size),
-                        batch_session=create_batch_session(file, session))
+                        file_stamp=(stat.st_mtime, stat.st_size))
     if card is None:
         probe_value_range(model)
         if signature.output_layout == "flat" and signature.image_shape[0] == 3:

@@ -228,6 +228,8 @@ def test_deleted_while_open_keeps_working(tmp_path):
     path.unlink()
     assert m.file_missing()
     assert m.decode(np.zeros((2, 8), np.float32)).finite.all()
+    # a grid-sized batch would open the 2-thread session, which the missing file refuses: first session
+    assert m.decode(np.zeros((runtime.BATCH_SESSION_MIN, 8), np.float32)).finite.all()
 
 
 def test_tile_layout():
@@ -275,6 +277,9 @@ def test_cpu_grid_batches_use_the_two_thread_session(gan_bundle, monkeypatch):
     monkeypatch.delenv("LATENT_EXPLORER_THREADS", raising=False)
     monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
     m = open_model(gan_bundle)
+    assert m.batch_session is None  # opened on the first large batch, not with the model
+    z = np.random.default_rng(0).standard_normal((runtime.BATCH_SESSION_MIN, m.latent_dim)).astype(np.float32)
+    assert m.session_for(len(z)) is m.batch_session
     assert m.batch_session is not None and m.batch_session.get_providers() == ["CPUExecutionProvider"]
     calls = []
     for name in ("session", "batch_session"):
@@ -292,7 +297,6 @@ def test_cpu_grid_batches_use_the_two_thread_session(gan_bundle, monkeypatch):
                 return getattr(self.real, attr)
 
         setattr(m, name, Spy(real, name))
-    z = np.random.default_rng(0).standard_normal((runtime.BATCH_SESSION_MIN, m.latent_dim)).astype(np.float32)
     big = m.decode_raw(z)
     small = np.concatenate([m.decode_raw(z[i:i + 1]) for i in range(len(z))])
     assert calls == ["batch_session"] + ["session"] * len(z)
@@ -305,7 +309,10 @@ def test_thread_count_pin_gives_one_session(gan_bundle, monkeypatch):
     assert runtime.cpu_thread_counts() == (1, 2)
     monkeypatch.setenv("LATENT_EXPLORER_THREADS", "1")
     assert runtime.cpu_thread_counts() == (1, 1)
-    assert open_model(gan_bundle).batch_session is None
-    monkeypatch.delenv("LATENT_EXPLORER_THREADS")
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 1)
-    assert open_model(gan_bundle).batch_session is None
+    for pin, cores in (("1", 2), (None, 1)):
+        if pin is None:
+            monkeypatch.delenv("LATENT_EXPLORER_THREADS")
+        monkeypatch.setattr(runtime.os, "cpu_count", lambda: cores)
+        m = open_model(gan_bundle)
+        m.decode_raw(np.zeros((runtime.BATCH_SESSION_MIN, m.latent_dim), np.float32))
+        assert m.batch_session is None
