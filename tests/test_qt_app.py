@@ -314,3 +314,10 @@ def test_rgb32_canvas_buffer_keeps_channels_in_place(qapp):
             c = img.pixelColor(x, y)
             r, g, b = src[y, x] if channels == 3 else src[y, x].repeat(3)
             assert (c.red(), c.green(), c.blue(), c.alpha()) == (r, g, b, 255), (channels, y, x)
+
+
+def test_view_menu_toggles_every_dock(window):
+    docks = [window.model_dock, window.latent_dock, window.path_dock, window.directions_dock]
+    toggles = [a for a in window.view_menu.actions() if a in {d.toggleViewAction() for d in docks}]
+    assert toggles == [d.toggleViewAction() for d in docks]
+    assert [d.objectName() for d in docks] == ["modelDock", "latentDock", "pathDock", "directionsDock"]

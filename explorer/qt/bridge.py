@@ -25,6 +25,20 @@ def qimage_view(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, w * c, fmt)
 
 
+def accept_url_drag(event) -> None:
+    """dragEnterEvent of a widget that takes dropped files or folders."""
+    if event.mimeData().hasUrls():
+        event.acceptProposedAction()
+
+
+def dropped_paths(event) -> list[str]:
+    """The local files/folders of a drop event; the drop is accepted when there are any."""
+    paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+    if paths:
+        event.acceptProposedAction()
+    return paths
+
+
 def rgb32_image(shape: tuple[int, int]) -> tuple[np.ndarray, QImage]:
     """An opaque uint32 [H, W] buffer and a QImage (Format_RGB32, 0xffRRGGBB) sharing its memory.
 

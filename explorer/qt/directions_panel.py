@@ -277,22 +277,12 @@ class DirectionsPanel(QWidget):
 
 def install_directions_dock(window) -> DirectionsPanel:
     """Add the Directions dock to a MainWindow (tabbed with the focused-latent dock)."""
-    from PySide6.QtWidgets import QDockWidget
-
     panel = DirectionsPanel(window.grid, interactive=window.interactive)
     panel.message.connect(window.show_message)
-    dock = QDockWidget("Directions", window)
-    dock.setObjectName("directionsDock")
-    dock.setWidget(panel)
-    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    dock = window.add_dock("Directions", "directionsDock", panel, Qt.DockWidgetArea.RightDockWidgetArea)
     latent = getattr(window, "latent_dock", None)
     if latent is not None:
         window.tabifyDockWidget(latent, dock)
         latent.raise_()
-    for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == "View":
-            action.menu().addAction(dock.toggleViewAction())
-            break
     window.directions_dock, window.directions_panel = dock, panel
     return panel

@@ -18,7 +18,7 @@ from ..latents import LatentWalk
 from ..render import mark_bad_cells
 from ..runtime import ModelError, NeedsImageShape, save_png, upscale
 from ..state import AppState
-from .bridge import DecodeBridge, qimage_copy
+from .bridge import DecodeBridge, accept_url_drag, dropped_paths, qimage_copy
 from .grid_view import PAD, GridCanvas, GridControls
 from .help_menu import add_help_menu
 from .tools_menu import add_tools_menu
@@ -80,9 +80,10 @@ class MainWindow(QMainWindow):
         self.model_panel = ModelPanel(self.state)
         self.model_panel.setMinimumWidth(300)
         self.latent_panel = LatentPanel(self.grid)
-        self.model_dock = self._dock("Model", "modelDock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.latent_dock = self._dock("Focused latent", "latentDock", self.latent_panel,
-                                      Qt.DockWidgetArea.RightDockWidgetArea)
+        self.view_menu = None  # built with the menus; docks added after that list themselves in it
+        self.model_dock = self.add_dock("Model", "modelDock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.latent_dock = self.add_dock("Focused latent", "latentDock", self.latent_panel,
+                                         Qt.DockWidgetArea.RightDockWidgetArea)
 
         # status bar
         self.provider_label = QLabel("—")
@@ -135,13 +136,16 @@ class MainWindow(QMainWindow):
 
     # ---- construction -----------------------------------------------------------------------------
 
-    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+    def add_dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
+        """A movable, closable dock (``name`` keys its saved state), toggled from the View menu."""
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
+        if self.view_menu is not None:
+            self.view_menu.addAction(dock.toggleViewAction())
         return dock
 
     def _build_menus(self) -> None:
@@ -168,7 +172,7 @@ class MainWindow(QMainWindow):
         file.addAction(quit_action)
         self.models_menu = bar.addMenu("&Models")
         self.state.models_changed.connect(self._rebuild_models_menu)
-        view = bar.addMenu("&View")
+        view = self.view_menu = bar.addMenu("&View")
         view.addAction(self.model_dock.toggleViewAction())
         view.addAction(self.latent_dock.toggleViewAction())
         view.addSeparator()
@@ -256,13 +260,11 @@ class MainWindow(QMainWindow):
             self.state.close(self.state.active)
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_url_drag(event)
 
     def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = dropped_paths(event)
         if paths:
-            event.acceptProposedAction()
             self.open_paths(paths)
 
     # ---- recent files, settings ---------------------------------------------------------------------

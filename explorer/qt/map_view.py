@@ -33,7 +33,7 @@ from ..decoding import AsyncDecoder, DecodeAnswer
 from ..projection import (INVERSE_LABELS, DimPair, LatentPlane, NearestIndex, PCAPlane, grid_positions,
                           points_in_polygon)
 from ..runtime import LoadedModel, tile, upscale
-from .bridge import qimage_copy
+from .bridge import accept_url_drag, dropped_paths, qimage_copy
 from .refcount_guard import pin_singletons
 
 # Class colours readable on the dark background (Tableau-10 order, lightened a little).
@@ -1402,13 +1402,11 @@ class MapView(QWidget):
             self.probe_file(path)
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_url_drag(event)
 
     def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        paths = dropped_paths(event)
         if paths:
-            event.acceptProposedAction()
             p = Path(paths[0])
             if p.is_dir():
                 self.use_source("folder", str(p))

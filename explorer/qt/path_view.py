@@ -18,7 +18,7 @@ from .. import exports
 from ..interpolation import EASINGS, MAX_STEPS, MODES, PathError
 from ..path_editor import PathEditor
 from ..runtime import upscale
-from .bridge import qimage_copy
+from .bridge import accept_url_drag, dropped_paths, qimage_copy
 from .latent_panel import CellPreview
 
 STRIP_CELL = 56  # px per frame in the strip
@@ -231,13 +231,10 @@ class PathView(QWidget):
     # ---- dropped images -----------------------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
+        accept_url_drag(event)
 
     def dropEvent(self, event) -> None:
-        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        event.acceptProposedAction()
-        self.add_images(paths)
+        self.add_images(dropped_paths(event))
 
     def add_images(self, paths) -> int:
         """Encode image files with the VAE's encoder and add them as waypoints; returns how many were added."""
@@ -353,8 +350,6 @@ def install_path_dock(window) -> PathView:
 
     One call from MainWindow.__init__; everything else about paths lives here.
     """
-    from PySide6.QtWidgets import QDockWidget
-
     from .bridge import DecodeBridge
 
     bridge = DecodeBridge(window)
@@ -362,17 +357,10 @@ def install_path_dock(window) -> PathView:
     bridge.answered.connect(editor.receive)
     view = PathView(editor, interactive=window.interactive)
     view.message.connect(window.show_message)
-    dock = QDockWidget("Interpolation path", window)
-    dock.setObjectName("pathDock")
-    dock.setWidget(view)
-    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+    dock = window.add_dock("Interpolation path", "pathDock", view, Qt.DockWidgetArea.BottomDockWidgetArea)
     window.path_dock, window.path_view, window.path_editor = dock, view, editor
     # Hidden until there is a path to show, so the grid gets the room on first start; View menu toggles it.
     dock.hide()
-    for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == "View":
-            action.menu().addAction(dock.toggleViewAction())
     editor.waypoints_changed.connect(lambda: dock.show() if editor.waypoints and dock.isHidden() else None)
     synced = {"n": 0}
 
