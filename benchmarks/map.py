@@ -121,8 +121,10 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
     sweep = []
     for _ in range(3):
         t = time.perf_counter()
-        gen = view._request_sweep() if view.sweep_button.isChecked() else (view.set_sweep(True) or
-                                                                           view.sweep_decoder.generation)
+        if view.sweep_button.isChecked():
+            view._request_sweep()
+        else:
+            view.set_sweep(True)
         while getattr(view, "sweep_seconds", None) is None or view.sweep_item.image is None:
             app.processEvents()
             if time.perf_counter() - t > 30:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _explorer_bench import ROOT, emit, machine, stats_ms
+from _explorer_bench import emit, machine, stats_ms
 
 
 CPU_TIMES: dict[int, list[float]] = {}

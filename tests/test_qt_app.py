@@ -12,7 +12,6 @@ from PySide6.QtGui import QDropEvent, QGuiApplication
 import model_factory as mf
 from explorer.grid import GridController, SampleGrid
 from explorer.qt.app import wait_for_grid
-from explorer.runtime import open_model
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # every test here checks for leaked windows
 
