@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from . import contract
+from .exports import atomic_path
 from .contract import ContractError
 from .projection import data_key, knn
 from .runtime import LoadedModel, ModelError, create_session
@@ -55,16 +56,8 @@ def save_npz_atomic(path: Path, **arrays) -> Path:
     """Write plain arrays to ``path`` atomically (temporary name in the same folder, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     return path
 
 

@@ -328,17 +328,14 @@ class Atlas:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically as an .npz (plain arrays only: loading never unpickles)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
+        from .exports import atomic_path
+
+        with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(
                 fh, mu=self.mu.astype(np.float32), logvar=self.logvar.astype(np.float32),
                 labels=self.labels.astype(np.int64),
                 class_names=np.array(self.class_names, dtype=np.str_), split=np.array(self.split),
                 format_version=np.array(FORMAT_VERSION))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Atlas":

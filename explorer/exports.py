@@ -61,6 +61,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
             os.chmod(tmp, 0o644 & ~_umask())
         except OSError:
             pass
+        with open(tmp, "rb") as fh:  # on disk before the rename makes it the file
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except ExportError:
         raise
@@ -72,6 +74,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
                 tmp.unlink()
             except OSError:
                 pass
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through :func:`atomic_path`."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path).expanduser()
 
 
 def _umask() -> int:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from . import diversity as D
 from .charts import PALETTE, Line, bar_chart, line_chart
+from .exports import write_bytes_atomic
 from .monitor import (CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor,
                       alarm_title)
 
@@ -215,8 +216,4 @@ def comparison_html(cmp: Comparison) -> str:
 
 def write_html(text: str, path: str | os.PathLike) -> Path:
     """Write atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, text.encode("utf-8"))

@@ -8,16 +8,13 @@ import os
 import shutil
 from pathlib import Path
 
+from explorer.exports import write_bytes_atomic
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data)
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:

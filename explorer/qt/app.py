@@ -98,7 +98,16 @@ def grab_and_close(widget, out) -> bool:
     """Save ``widget`` as a PNG at ``out``, then close and delete it. True when the file was written."""
     from PySide6.QtWidgets import QApplication
 
-    ok = widget.grab().save(str(out))
+    from ..exports import atomic_path
+
+    pixmap = widget.grab()
+    try:
+        with atomic_path(out, ".png") as tmp:
+            if not pixmap.save(str(tmp), "PNG"):
+                raise OSError("Qt could not encode the PNG")
+        ok = True
+    except OSError:
+        ok = False
     widget.close()
     widget.deleteLater()
     QApplication.processEvents()
