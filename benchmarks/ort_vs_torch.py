@@ -226,7 +226,7 @@ def main() -> int:
                 "speedup_p50": round(best_torch / best_ort, 2),
                 # the app's own setting against torch's faster one
                 "speedup_app_p50": round(best_torch / p50["onnxruntime_app"], 2),
-                # the same thread count and spinning policy on both sides
+                # both runtimes as they come: one thread per core, workers spinning between calls
                 "speedup_defaults_p50": round(p50[torch_default] / p50["onnxruntime_defaults"], 2),
                 "speedup_1_thread_p50": (round(p50["torch_1_thread"] / p50["onnxruntime_app"], 2)
                                          if cpu_thread_counts()[0] == 1 and batch < 16 else None),

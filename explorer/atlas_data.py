@@ -26,8 +26,8 @@ from typing import Callable
 import numpy as np
 
 from . import contract
-from .exports import atomic_path
 from .contract import ContractError
+from .exports import atomic_path
 from .projection import data_key, knn
 from .runtime import LoadedModel, ModelError, create_session
 
