@@ -27,7 +27,7 @@ def machine() -> dict:
 
 
 def model_path(arg: str | None, family: str) -> Path:
-    from explorer.paths import bundled_model
+    from explorer.io.paths import bundled_model
 
     path = Path(arg) if arg else bundled_model(family)
     if not path.exists():

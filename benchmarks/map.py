@@ -9,7 +9,7 @@
   nearest-point lookup among 70k, a decode request on the worker thread, the queued answer, the
   pixmap. The decoder is the VAE given (default: the bundled one).
 * pca: PCAPlane.fit + forward of 70k latents.
-* umap: explorer.umap_worker.compute_umap (child process, no cache): fit and the 24x24 inverse
+* umap: explorer.core.umap_worker.compute_umap (child process, no cache): fit and the 24x24 inverse
   lattice, 10k and 70k points. The 70k run is skipped while trainings run (``pgrep -f training.cli``)
   unless --umap includes 70k explicitly.
 
@@ -40,13 +40,13 @@ def trainings_running() -> bool:
 
 
 def latents_for(model, n: int, rng) -> tuple[np.ndarray, np.ndarray, str]:
-    from explorer import atlas_data as A
-    from explorer.contract import FASHION_MNIST_CLASSES
+    from explorer.core import atlas_data as A
+    from explorer.io.contract import FASHION_MNIST_CLASSES
 
     try:
         enc = A.encoder_for(model)
         images = A.fashion_set("all")
-        from explorer.projection import data_key
+        from explorer.core.projection import data_key
 
         key = data_key(images.images, images.labels, encoder=enc.fingerprint, v=A.CACHE_VERSION)
         path = A.cache_dir() / f"encoded-{key}.npz"
@@ -64,8 +64,8 @@ def latents_for(model, n: int, rng) -> tuple[np.ndarray, np.ndarray, str]:
 
 def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
 
-    from explorer import atlas_data as A
-    from explorer.contract import FASHION_MNIST_CLASSES
+    from explorer.core import atlas_data as A
+    from explorer.io.contract import FASHION_MNIST_CLASSES
     from explorer.qt.app import ensure_app
     from explorer.qt.map_view import MapView
 
@@ -147,7 +147,7 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
 
 
 def bench_pca(z, repeats=5) -> dict:
-    from explorer.projection import PCAPlane
+    from explorer.core.projection import PCAPlane
 
     times = []
     for _ in range(repeats):
@@ -159,7 +159,7 @@ def bench_pca(z, repeats=5) -> dict:
 
 
 def bench_umap(z, n) -> dict:
-    from explorer.umap_worker import compute_umap, umap_available
+    from explorer.core.umap_worker import compute_umap, umap_available
 
     if not umap_available():
         return {"skipped": "umap-learn not installed"}
@@ -181,8 +181,8 @@ def main() -> None:
     ap.add_argument("--umap", default="auto", help="10k, 70k, '10k,70k', none, or auto (70k only if no training runs)")
     args = ap.parse_args()
 
-    from explorer.blas import limit_blas_threads
-    from explorer.runtime import open_model
+    from explorer.io.blas import limit_blas_threads
+    from explorer.io.runtime import open_model
 
     limit_blas_threads(1)
     model = open_model(model_path(args.vae, "vae"))

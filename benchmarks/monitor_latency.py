@@ -30,7 +30,7 @@ def main() -> int:
     p.add_argument("--trials", type=int, default=3)
     p.add_argument("--json", action="store_true", help="(output is always JSON)")
     args = p.parse_args()
-    from explorer.monitor import list_snapshots
+    from explorer.core.monitor import list_snapshots
     from explorer.qt.app import ensure_app
     from explorer.qt.monitor_view import MonitorView
 

@@ -8,7 +8,7 @@ the bundled VAE and GAN): the torch module is rebuilt layer by layer from the ON
 checked against onnxruntime before timing.
 
 Each runtime is timed in two settings, and ``speedup_p50`` compares the faster of each:
-- onnxruntime as the app runs it (explorer.runtime: one intra-op thread under batch 16, two above
+- onnxruntime as the app runs it (explorer.io.runtime: one intra-op thread under batch 16, two above
   on a 2-core machine, no spinning) and with its own defaults (``InferenceSession(path)``: one
   thread per core, worker threads spinning between calls);
 - torch with one thread and with its default count (one per core; OpenMP's workers also spin a
@@ -86,8 +86,8 @@ def torch_from_onnx(bundle: Path):
     from onnx import numpy_helper
     from torch import nn
 
-    from explorer.contract import ModelCard
-    from explorer.runtime import resolve_model_file
+    from explorer.io.contract import ModelCard
+    from explorer.io.runtime import resolve_model_file
 
     path, _ = resolve_model_file(bundle)
     proto = onnx.load(str(path))
@@ -165,7 +165,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved blocks per setting")
     ap.add_argument("--pause", type=float, default=PAUSE_S, help="seconds of rest before each block")
     args = ap.parse_args()
-    from explorer.paths import bundled_model
+    from explorer.io.paths import bundled_model
 
     targets = [("run", Path(r)) for r in (args.run or [])] + [("model", Path(m)) for m in (args.model or [])]
     if not targets:
@@ -177,7 +177,7 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
-    from explorer.runtime import cpu_thread_counts, open_model
+    from explorer.io.runtime import cpu_thread_counts, open_model
 
     result = {"benchmark": "ort_vs_torch", "machine": machine(), "torch": torch.__version__,
               "onnxruntime": ort.__version__, "runs": {}}

@@ -16,7 +16,7 @@ if sys.platform.startswith("linux") and getattr(sys, "_MEIPASS", None):
     if not os.path.exists(os.path.join(_capi, "libonnxruntime_providers_cuda.so")):
         os.environ.setdefault("LATENT_EXPLORER_PROVIDER", "cpu")
 
-from explorer.cli import main  # noqa: E402
+from explorer.cli.main import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

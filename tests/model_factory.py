@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from explorer import contract
-from explorer.contract import ModelCard
+from explorer.io import contract
+from explorer.io.contract import ModelCard
 
 
 def _dim(v):

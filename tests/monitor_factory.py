@@ -18,8 +18,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from explorer import contract
-from explorer.contract import FASHION_MNIST_CLASSES, ModelCard
+from explorer.io import contract
+from explorer.io.contract import FASHION_MNIST_CLASSES, ModelCard
 
 
 def _save(model, path: Path, card: ModelCard) -> Path:
@@ -150,7 +150,7 @@ _world: dict = {}
 
 
 def fashion_available() -> bool:
-    from explorer.fashion_data import DataNotFound, find_fashion_mnist
+    from explorer.io.fashion_data import DataNotFound, find_fashion_mnist
 
     try:
         find_fashion_mnist()
@@ -166,8 +166,8 @@ def world(tmp_path_factory) -> dict:
     if "classifier" not in _world:
         import pytest
 
-        from explorer import monitor
-        from explorer.fashion_data import load_split
+        from explorer.core import monitor
+        from explorer.io.fashion_data import load_split
 
         if not fashion_available():
             pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")

@@ -1,4 +1,4 @@
-"""Every file a user may be reading while we write it goes through explorer.exports.atomic_path:
+"""Every file a user may be reading while we write it goes through explorer.io.exports.atomic_path:
 a failed write leaves the previous file as it was and no temporary file behind."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import stat
 import numpy as np
 import pytest
 
-from explorer import exports
-from explorer.atlas_data import load_npz, save_npz_atomic
-from explorer.contract import Atlas
-from explorer.report import write_html
+from explorer.io import exports
+from explorer.core.atlas_data import load_npz, save_npz_atomic
+from explorer.io.contract import Atlas
+from explorer.core.report import write_html
 from training.files import atomic_write_bytes, atomic_write_json
 
 

@@ -67,8 +67,8 @@ def test_opening_a_model_leaves_torch_unimported(tmp_path):
     model_factory.make_contract_gan(tmp_path / "gan")
     code = textwrap.dedent(f"""
         import sys
-        import explorer.cli
-        from explorer import runtime
+        import explorer.cli.main
+        from explorer.io import runtime
         m = runtime.open_model({str(tmp_path / 'gan')!r})
         m.decode(__import__('numpy').zeros((2, m.latent_dim), 'float32'))
         bad = [n for n in ('torch', 'pickle') if n in sys.modules and n == 'torch']

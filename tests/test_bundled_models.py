@@ -13,8 +13,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from explorer import contract
-from explorer.paths import bundled_model
+from explorer.io import contract
+from explorer.io.paths import bundled_model
 from training.evaluate import evaluate
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import model_factory as mf
-from explorer.cli import main
+from explorer.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def _run(args, tmp_path, **env):
     full_env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1",
                 "LATENT_EXPLORER_PROVIDER": "cpu", "LATENT_EXPLORER_SETTINGS": str(tmp_path / "s.ini"),
                 "LATENT_EXPLORER_MODELS": str(tmp_path / "none"), **env}
-    return subprocess.run([sys.executable, "-m", "explorer.cli", *args], cwd=ROOT, env=full_env,
+    return subprocess.run([sys.executable, "-m", "explorer.cli.main", *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -1,4 +1,4 @@
-"""explorer.contract, from both sides: hand-built files the reader must accept or refuse with a clear
+"""explorer.io.contract, from both sides: hand-built files the reader must accept or refuse with a clear
 message, and the bundles that a tiny training run exports."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from explorer import contract as C
-from explorer.contract import Atlas, ContractError, ModelCard
+from explorer.io import contract as C
+from explorer.io.contract import Atlas, ContractError, ModelCard
 from tiny_training import REPO, ort_session, requires_fashion, tiny_run
 
 # ---- cards ---------------------------------------------------------------------------------------
@@ -240,7 +240,7 @@ def test_read_card_errors(tmp_path):
 
 
 def test_contract_module_never_imports_torch_or_qt():
-    code = ("import sys, explorer.contract; "
+    code = ("import sys, explorer.io.contract; "
             "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import contract as C
+from explorer.io import contract as C
 from tiny_training import (REPO, TINY, cli_env, fashion_subset, free_port, load_checkpoint, metrics_rows,
                            ort_session, requires_fashion)
 

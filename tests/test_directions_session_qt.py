@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from explorer.directions import Direction
+from explorer.core.directions import Direction
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")
 

@@ -1,4 +1,4 @@
-"""explorer.diversity: real reference and its floors, snapshot verdicts, cache, curve alarms.
+"""explorer.core.diversity: real reference and its floors, snapshot verdicts, cache, curve alarms.
 
 A synthetic "classifier output" world: 10 Gaussian clusters in 16-D (features) with logits that
 name the cluster. Nothing here reads /work/shared or a model file.
@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from explorer import diversity as D
+from explorer.core import diversity as D
 
 K, F, N = 10, 16, 500
 CENTRES = np.random.default_rng(123).normal(0, 6.0, (K, F))
@@ -276,7 +276,7 @@ def test_vae_curve_alarms_read_metrics_rows():
 
 
 def test_numeric_core_imports_neither_torch_nor_qt():
-    code = ("import sys, explorer.diversity, explorer.metrics; "
+    code = ("import sys, explorer.core.diversity, explorer.core.metrics; "
             "bad = [m for m in ('torch', 'PySide6', 'pyqtgraph') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,13 +11,14 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from explorer import contract, exports
-from explorer.cli import main
-from explorer.directions import (Direction, DirectionError, arithmetic, class_direction, load_directions,
+from explorer.io import contract
+from explorer.io import exports
+from explorer.cli.main import main
+from explorer.core.directions import (Direction, DirectionError, arithmetic, class_direction, load_directions,
                                  pca_directions, save_directions, sefa_directions, selection_direction)
-from explorer.interpolation import (LatentPath, PathError, ease, feature_path_length, interpolate_pair,
+from explorer.core.interpolation import (LatentPath, PathError, ease, feature_path_length, interpolate_pair,
                                     perceptual_path_length)
-from explorer.latents import SamplingPolicy, sample_latents
+from explorer.core.latents import SamplingPolicy, sample_latents
 
 D = 64
 
@@ -175,7 +176,7 @@ def test_sefa_on_a_nonlinear_first_layer_says_why(tmp_path):
 
 
 def test_sefa_on_the_bundled_gan():
-    from explorer.paths import bundled_model
+    from explorer.io.paths import bundled_model
 
     gen = bundled_model("gan") / "generator.onnx"
     if not gen.is_file():
@@ -378,7 +379,7 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_cli_interpolate_to_a_read_only_folder_says_so_before_decoding(gan_bundle, tmp_path, capsys, monkeypatch):
-    import explorer.interpolate_cli as icli
+    import explorer.cli.interpolate as icli
 
     target = tmp_path / "p.gif"
     target.write_bytes(b"previous")

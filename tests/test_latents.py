@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explorer.latents import LatentWalk, SamplingPolicy, dimension_order, sample_latents, slerp
+from explorer.core.latents import LatentWalk, SamplingPolicy, dimension_order, sample_latents, slerp
 
 
 def test_sampling_is_seeded_and_prefix_stable():
@@ -47,7 +47,7 @@ def test_dimension_order():
 
 
 def test_frame_clock():
-    from explorer.grid import FrameClock
+    from explorer.core.grid import FrameClock
 
     clock = FrameClock()
     for i in range(11):

@@ -12,9 +12,9 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 import model_factory
-from explorer import atlas_data as A
-from explorer import contract
-from explorer.runtime import open_model
+from explorer.core import atlas_data as A
+from explorer.io import contract
+from explorer.io.runtime import open_model
 
 
 @pytest.fixture(autouse=True)
@@ -181,7 +181,7 @@ def _two_class_world(tmp_path):
 
     if not monitor_factory.fashion_available():
         pytest.skip("Fashion-MNIST not installed")
-    from explorer.fashion_data import load_split
+    from explorer.io.fashion_data import load_split
 
     train, labels = load_split("train")
     clf_dir = tmp_path / "clf"
@@ -194,7 +194,7 @@ def _two_class_world(tmp_path):
 
 
 def test_gan_feature_map_of_a_two_class_generator(tmp_path):
-    from explorer.monitor import Classifier
+    from explorer.core.monitor import Classifier
 
     gen, clf_dir, real = _two_class_world(tmp_path)
     gm = A.gan_feature_map(open_model(gen), Classifier(clf_dir), real, n_samples=300)

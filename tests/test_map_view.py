@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import contract
-from explorer.projection import PCAPlane
-from explorer.runtime import open_model
+from explorer.io import contract
+from explorer.core.projection import PCAPlane
+from explorer.io.runtime import open_model
 from test_map_data import _two_class_world, make_encoder, write_images
 
 
@@ -132,7 +132,7 @@ def test_hidden_classes_are_neither_hovered_nor_selected(make_view, vae_bundle):
 
 
 def test_selection_feeds_the_grid_and_class_mix(make_view, vae_bundle, qtbot):
-    from explorer.grid import GridController, SampleGrid
+    from explorer.core.grid import GridController, SampleGrid
     from explorer.qt.map_view import fill_grid_with
 
     model = open_model(vae_bundle)
@@ -241,7 +241,7 @@ def test_nan_encoder_and_missing_pieces(make_view, vae_bundle, tmp_path, qtbot):
 
 
 def test_gan_map_shows_a_two_class_generator_and_click_loads_latent(make_view, tmp_path, qtbot, monkeypatch):
-    from explorer import atlas_data as A
+    from explorer.core import atlas_data as A
 
     gen, clf_dir, real = _two_class_world(tmp_path)
     monkeypatch.setattr(A, "fashion_set", lambda split="all", data_dir=None: real)
@@ -282,8 +282,8 @@ def test_render_map_screenshot(vae_bundle, tmp_path, settings_file):
 
 
 def test_umap_projection_in_the_background_with_nearest_fallback(make_view, vae_bundle, qtbot, monkeypatch):
-    from explorer import umap_worker
-    from explorer.projection import UMAPMap
+    from explorer.core import umap_worker
+    from explorer.core.projection import UMAPMap
 
     calls = []
 
@@ -311,8 +311,8 @@ def test_umap_projection_in_the_background_with_nearest_fallback(make_view, vae_
 def test_cancelled_umap_keeps_the_previous_projection(make_view, vae_bundle, qtbot, monkeypatch):
     import threading
 
-    from explorer import umap_worker
-    from explorer.atlas_data import Cancelled
+    from explorer.core import umap_worker
+    from explorer.core.atlas_data import Cancelled
 
     started = threading.Event()
 
@@ -359,7 +359,7 @@ def test_real_mouse_drag_on_the_plot_probes_live(make_view, vae_bundle, qtbot):
 def test_gan_map_with_an_incompatible_classifier_fails_fast_in_one_line(make_view, tmp_path, qtbot, monkeypatch):
     import model_factory
 
-    from explorer import atlas_data as A
+    from explorer.core import atlas_data as A
 
     _, clf_dir, real = _two_class_world(tmp_path)  # a 28x28 classifier
     monkeypatch.setattr(A, "fashion_set", lambda split="all", data_dir=None: real)
@@ -397,7 +397,7 @@ def test_a_two_dimensional_latent_space_is_its_own_map(make_view, tmp_path, qtbo
 def test_render_map_screenshot_of_a_gan(tmp_path, monkeypatch, settings_file):
     from PIL import Image
 
-    from explorer import atlas_data as A
+    from explorer.core import atlas_data as A
     from explorer.qt.map_view import render_map_screenshot
 
     gen, clf_dir, real = _two_class_world(tmp_path)

@@ -1,4 +1,4 @@
-"""explorer.metrics: closed forms, brute-force cross-checks and the collapse signatures.
+"""explorer.core.metrics: closed forms, brute-force cross-checks and the collapse signatures.
 
 Synthetic features only (numpy); small sizes so the suite stays fast on a busy 2-core machine.
 """
@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from explorer import metrics as M
+from explorer.core import metrics as M
 
 
 def clusters(rng, n, *, k=10, f=16, spread=6.0, classes=None, centres=None):

@@ -18,10 +18,10 @@ import pytest
 
 import monitor_factory as F
 import tiny_training as T
-from explorer import diversity as D
-from explorer import monitor as M
-from explorer.fashion_data import read_idx
-from explorer.monitor_cli import diversity_command, monitor_command, reference_command
+from explorer.core import diversity as D
+from explorer.core import monitor as M
+from explorer.io.fashion_data import read_idx
+from explorer.cli.monitor import diversity_command, monitor_command, reference_command
 
 
 @pytest.fixture(scope="module")
@@ -228,9 +228,9 @@ def test_monitor_report_cli_on_a_tiny_real_run(world, tmp_path_factory, tmp_path
 
 
 def test_monitor_report_without_classifier_still_shows_curves(tmp_path_factory, tmp_path, capsys, monkeypatch):
-    import explorer.paths
+    import explorer.io.paths
 
-    monkeypatch.setattr(explorer.paths, "bundled_model", lambda family: tmp_path / "no-bundled" / family)
+    monkeypatch.setattr(explorer.io.paths, "bundled_model", lambda family: tmp_path / "no-bundled" / family)
     run = T.tiny_run(tmp_path_factory, "vae")
     capsys.readouterr()
     out = tmp_path / "vae.html"
@@ -262,7 +262,7 @@ def test_reference_cli_writes_into_the_bundle(world, tmp_path, capsys):
 @pytest.mark.parametrize("family", ["gan", "vae"])
 def test_bundled_models_do_not_alarm(family):
     """The shipped GAN and VAE against the shipped classifier (skipped until the bundles and the cache exist)."""
-    from explorer.paths import bundled_model
+    from explorer.io.paths import bundled_model
 
     model, clf_dir = bundled_model(family), bundled_model("classifier")
     if not any(model.glob("*.onnx")) or not (clf_dir / M.REFERENCE_FILE).is_file():

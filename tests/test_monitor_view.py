@@ -14,8 +14,8 @@ import pytest
 
 import monitor_factory as F
 import tiny_training as T
-from explorer import diversity as D
-from explorer import monitor as M
+from explorer.core import diversity as D
+from explorer.core import monitor as M
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.path_editor import PathEditor
-from explorer.runtime import open_model
+from explorer.core.path_editor import PathEditor
+from explorer.io.runtime import open_model
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")
 
@@ -34,12 +34,12 @@ def test_editor_needs_two_waypoints_and_compares_slerp_with_lerp(editor):
 
 def test_editor_async_answers_arrive_and_stale_ones_are_dropped(gan_bundle):
     answers = []
-    ed = PathEditor(deliver=answers.append)
+    ed = PathEditor(dispatch=lambda receive: answers.append)  # answers kept, not applied
     ed.set_model(open_model(gan_bundle))
     ed.add_random()
     ed.add_random()
     ed.set_steps(5)
-    ed.decoder._pool.submit(lambda: None).result()  # wait for the worker
+    assert ed.decoder.wait(10)
     assert answers and ed.receive(answers[-1]) and ed.pixels.shape[0] == 5
     assert not ed.receive(answers[0]) or len(answers) == 1
     ed.close()
@@ -114,8 +114,8 @@ def test_path_overlay_draws_the_path_and_dragging_moves_a_waypoint(qtbot, vae_bu
     import pyqtgraph as pg
     from PySide6.QtCore import QPointF
 
-    from explorer import contract
-    from explorer.projection import PCAPlane
+    from explorer.io import contract
+    from explorer.core.projection import PCAPlane
     from explorer.qt.path_overlay import PathOverlay
 
     atlas = contract.Atlas.load(vae_bundle / contract.ATLAS_FILE)

@@ -1,6 +1,6 @@
 import sys
 
-from explorer import paths
+from explorer.io import paths
 
 
 def test_env_wins_and_bundles_are_listed_in_order(tmp_path, monkeypatch):
@@ -15,7 +15,7 @@ def test_env_wins_and_bundles_are_listed_in_order(tmp_path, monkeypatch):
 
 def test_falls_back_to_repo_then_pyinstaller(tmp_path, monkeypatch):
     monkeypatch.setenv(paths.ENV_MODELS, str(tmp_path / "missing"))
-    repo = paths.Path(paths.__file__).resolve().parent.parent / "assets" / "models"
+    repo = paths.Path(paths.__file__).resolve().parents[2] / "assets" / "models"
     frozen = tmp_path / "frozen"
     (frozen / "assets" / "models").mkdir(parents=True)
     monkeypatch.setattr(sys, "_MEIPASS", str(frozen), raising=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.projection import (EXACT, NEAREST, UMAP_INVERSE, DimPair, LatentPlane, NearestIndex, PCAPlane,
+from explorer.core.projection import (EXACT, NEAREST, UMAP_INVERSE, DimPair, LatentPlane, NearestIndex, PCAPlane,
                                  UMAPMap, grid_positions, knn)
 
 
@@ -109,8 +109,9 @@ def test_knn_and_grid_positions():
 
 
 def test_umap_missing_is_one_clear_line(tmp_path, monkeypatch):
-    from explorer import atlas_data, umap_worker
-    from explorer.atlas_data import MapDataError
+    from explorer.core import atlas_data
+    from explorer.core import umap_worker
+    from explorer.core.atlas_data import MapDataError
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(umap_worker, "umap_available", lambda: False)
@@ -120,8 +121,8 @@ def test_umap_missing_is_one_clear_line(tmp_path, monkeypatch):
 
 
 def test_umap_cache_is_reused_without_running_umap(tmp_path, monkeypatch):
-    from explorer import umap_worker
-    from explorer.atlas_data import save_npz_atomic
+    from explorer.core import umap_worker
+    from explorer.core.atlas_data import save_npz_atomic
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     data = _data(60, 4)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication
 
 import model_factory as mf
-from explorer.grid import GridController, SampleGrid
+from explorer.core.grid import GridController, SampleGrid
 from explorer.qt.app import wait_for_grid
 
 pytestmark = pytest.mark.usefixtures("no_leaked_windows")  # every test here checks for leaked windows
@@ -114,7 +114,7 @@ def test_stale_results_are_dropped():
     import threading
     import time
 
-    from explorer import runtime
+    from explorer.io import runtime
 
     class Slow:
         def __init__(self, m):

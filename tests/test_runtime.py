@@ -7,8 +7,8 @@ import onnx
 import pytest
 
 import model_factory as mf
-from explorer import runtime
-from explorer.runtime import ModelError, NeedsImageShape, open_model
+from explorer.io import runtime
+from explorer.io.runtime import ModelError, NeedsImageShape, open_model
 
 
 def _decode(model, n=4, labels=None):

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 
-from explorer.directions import pca_directions
-from explorer.grid import SampleGrid
-from explorer.interpolation import LatentPath
-from explorer.latents import SamplingPolicy
-from explorer.session import (NamedPath, Session, SessionError, capture, load_session, restore, save_session)
-from explorer.state import AppState
+from explorer.core.directions import pca_directions
+from explorer.core.grid import SampleGrid
+from explorer.core.interpolation import LatentPath
+from explorer.core.latents import SamplingPolicy
+from explorer.core.session import (NamedPath, Session, SessionError, capture, load_session, restore, save_session)
+from explorer.core.state import AppState
 
 
 def _built(gan_bundle, vae_bundle):
@@ -98,7 +98,7 @@ def test_newer_or_broken_session_files_say_why(tmp_path):
 
 
 def test_saving_over_a_session_is_atomic(tmp_path, monkeypatch):
-    from explorer import exports
+    from explorer.io import exports
 
     save_session(Session(view={"n": 1}), tmp_path / "s.json")
     monkeypatch.setattr(exports.os, "replace", lambda a, b: (_ for _ in ()).throw(PermissionError(13, "denied")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from explorer.paths import bundled_model
+from explorer.io.paths import bundled_model
 
 
 def test_film_strip_click_opens_the_snapshot_in_the_main_window(qtbot, tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import contract as C
+from explorer.io import contract as C
 from tiny_training import (TINY, assert_same_weights, cli, fashion_subset, load_checkpoint, metrics_rows,
                            ort_session, real_fashion_dir, requires_fashion, run_args, run_cli, shapes_folder,
                            start_cli, tiny_run, without_timing)

@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from explorer.paths import BUNDLED, bundled_models_dir
+from explorer.io.paths import BUNDLED, bundled_models_dir
 
 from .config import default_config
 from .evaluate import evaluate

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     from .data import DataError
     from .train import RunError
-    from explorer.contract import ContractError
+    from explorer.io.contract import ContractError
 
     try:
         if command == "evaluate":

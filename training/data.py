@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.contract import FASHION_MNIST_CLASSES
-from explorer.fashion_data import DEBIAN_DIR, ENV_VAR, user_cache_dir
-from explorer.fashion_data import SPLITS as FILES
-from explorer.fashion_data import read_idx as _read_idx
+from explorer.io.contract import FASHION_MNIST_CLASSES
+from explorer.io.fashion_data import DEBIAN_DIR, ENV_VAR, user_cache_dir
+from explorer.io.fashion_data import SPLITS as FILES
+from explorer.io.fashion_data import read_idx as _read_idx
 
 DOWNLOAD_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer import contract, metrics
-from explorer.contract import ContractError, ModelCard
-from explorer.paths import bundled_model
+from explorer.io import contract
+from explorer.core import metrics
+from explorer.io.contract import ContractError, ModelCard
+from explorer.io.paths import bundled_model
 
 from .data import load_dataset
 

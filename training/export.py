@@ -1,4 +1,4 @@
-"""Export trained modules to ONNX files that satisfy explorer/contract.py, and check every one."""
+"""Export trained modules to ONNX files that satisfy explorer/io/contract.py, and check every one."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import onnx
 import torch
 from torch import nn
 
-from explorer import contract
-from explorer.contract import Atlas, ModelCard
+from explorer.io import contract
+from explorer.io.contract import Atlas, ModelCard
 
 from .config import TrainConfig
 from .files import replace_dir

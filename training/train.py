@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from explorer.contract import Atlas
+from explorer.io.contract import Atlas
 
 from . import files
 from .config import TrainConfig

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QVBoxLayout
 
-from .. import __version__
+from explorer import __version__
 
 
 def about_facts(model=None) -> dict[str, str]:
@@ -19,7 +19,7 @@ def about_facts(model=None) -> dict[str, str]:
     import PySide6
     from PySide6.QtCore import qVersion
 
-    from ..runtime import SHORT_NAMES, plan_providers
+    from explorer.io.runtime import SHORT_NAMES, plan_providers
 
     available = ort.get_available_providers()
     plan = plan_providers(available)

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from ..paths import bundled_models
+from explorer.io.paths import bundled_models
 
 ENV_SETTINGS = "LATENT_EXPLORER_SETTINGS"  # an .ini path: isolates settings (tests, screenshots)
 
@@ -54,7 +54,7 @@ def make_settings():
 def ensure_app():
     from PySide6.QtWidgets import QApplication
 
-    from .refcount_guard import pin_singletons
+    from explorer.qt.refcount_guard import pin_singletons
 
     pin_singletons()  # PySide6 6.12 on CPython 3.11 drops references to None: see refcount_guard
     app = QApplication.instance()
@@ -72,7 +72,7 @@ def ensure_app():
 def _set_app_icon(app) -> None:
     from PySide6.QtGui import QIcon
 
-    from ..paths import app_icon_files
+    from explorer.io.paths import app_icon_files
 
     icon = QIcon()
     for f in app_icon_files():
@@ -98,7 +98,7 @@ def grab_and_close(widget, out) -> bool:
     """Save ``widget`` as a PNG at ``out``, then close and delete it. True when the file was written."""
     from PySide6.QtWidgets import QApplication
 
-    from ..exports import atomic_path
+    from explorer.io.exports import atomic_path
 
     pixmap = widget.grab()
     try:
@@ -129,13 +129,13 @@ def wait_for_grid(window, timeout: float = 10.0) -> bool:
 
 
 def build_window(paths, *, interactive: bool = True, size=None):
-    from .main_window import MainWindow
+    from explorer.qt.main_window import MainWindow
 
     window = MainWindow(settings=make_settings(), interactive=interactive)
     if size is not None:
         window.grid.set_size(*size)
     if not paths and interactive:
-        from .session_actions import reopen_last_session
+        from explorer.qt.session_actions import reopen_last_session
 
         if reopen_last_session(window):  # the last session's models instead of the bundled ones
             return window, []
@@ -153,7 +153,7 @@ def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=No
     if screenshot:
         window, errors = build_window(paths, interactive=False, size=size)
         return _screenshot(app, window, errors, screenshot, view)
-    from .single_instance import ENV_NEW_INSTANCE, FileOpenEvents, InstanceServer, forward_to_running
+    from explorer.qt.single_instance import ENV_NEW_INSTANCE, FileOpenEvents, InstanceServer, forward_to_running
 
     if forward_to_running(paths):  # an app is running: it opens the models (double-click in a file manager)
         print("latent-explorer: already running; " + ("opened the models there" if paths else "brought it to the front")
@@ -170,7 +170,7 @@ def run_app(paths, *, screenshot: str | None = None, view: str = "grid", size=No
     window.show()
     for err in errors:
         print(f"latent-explorer: error: {err}", file=sys.stderr)
-    from .tour import maybe_start_tour
+    from explorer.qt.tour import maybe_start_tour
 
     maybe_start_tour(window)  # first run only; Help → Tour of the Views shows it again
     code = app.exec()

@@ -7,10 +7,28 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 
-class DecodeBridge(QObject):
-    """Carries decode answers from the worker thread to the GUI thread (queued signal)."""
+class ToGui(QObject):
+    """The one way back to the GUI thread: ``wrap(fn)`` gives a function any thread may call.
 
-    answered = Signal(object)
+    The call is queued onto the thread this object lives on (the GUI thread) and runs ``fn`` there;
+    workers (``explorer.core.worker.LatestOnly``) take the wrapped functions as ``deliver`` and
+    ``on_progress``. Parent it to the view that owns the worker, so calls stop when the view goes.
+    """
+
+    _call = Signal(object, object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._call.connect(self._run)
+
+    @staticmethod
+    def _run(fn, args) -> None:
+        fn(*args)
+
+    def wrap(self, fn):
+        def queued(*args):
+            self._call.emit(fn, args)
+        return queued
 
 
 def qimage_view(array: np.ndarray) -> QImage:

@@ -24,12 +24,12 @@ from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from .. import diversity as D
-from ..monitor import (DEFAULT_N, DEFAULT_SEED, METRIC_LABELS, Classifier, Comparison, MonitorError,
+from explorer.core import diversity as D
+from explorer.core.monitor import (DEFAULT_N, DEFAULT_SEED, METRIC_LABELS, Classifier, Comparison, MonitorError,
                        SnapshotEvaluator, compare_models, load_reference)
-from .bridge import qimage_copy
-from .monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt, delete_menus, new_top_level_menus
-from .refcount_guard import pin_singletons
+from explorer.qt.bridge import qimage_copy
+from explorer.qt.monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt, delete_menus, new_top_level_menus
+from explorer.qt.refcount_guard import pin_singletons
 
 # For each metric: +1 when higher is better, -1 when lower is better, 0 when closeness to the floor is.
 BETTER = {"modes_covered": 1, "kl_to_uniform": -1, "entropy": 1, "mean_confidence": 1, "min_class_share": 1,
@@ -135,7 +135,7 @@ class CompareView(QWidget):
         return gen
 
     def _work(self, gen: int, a: str, b: str) -> None:
-        from ..blas import limit_blas_threads
+        from explorer.io.blas import limit_blas_threads
 
         limit_blas_threads(1)
         try:
@@ -278,7 +278,7 @@ def compare_screenshot(a: str, b: str, out: str, *, classifier: str | None, n: i
                        seed: int = DEFAULT_SEED) -> bool:
     """Render the comparison offscreen to ``out`` (PNG). True when written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .app import ensure_app, grab_and_close
+    from explorer.qt.app import ensure_app, grab_and_close
 
     app = ensure_app()
     view = CompareView(classifier, n=n, seed=seed)

@@ -1,7 +1,7 @@
 """Directions panel: make (class → class, PCA, SeFa), save and load directions; move the focused
 latent along one with a slider; A − B + C on grid cells.
 
-Binds to a SampleGrid (explorer/grid.py) and a list of Direction values (explorer/directions.py);
+Binds to a SampleGrid (explorer/core/grid.py) and a list of Direction values (explorer/core/directions.py);
 the map adds lasso-selection directions through ``add_directions``.
 """
 
@@ -12,12 +12,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListWidget,
                                QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget)
 
-from .. import contract
-from ..contract import ContractError
-from ..directions import (Direction, DirectionError, arithmetic, class_direction, load_directions, pca_directions,
+from explorer.io import contract
+from explorer.io.contract import ContractError
+from explorer.core.directions import (Direction, DirectionError, arithmetic, class_direction, load_directions, pca_directions,
                           save_directions, sefa_directions)
-from ..exports import ExportError
-from ..grid import SampleGrid
+from explorer.io.exports import ExportError
+from explorer.core.grid import SampleGrid
 
 SLIDER_STEPS = 100  # per latent unit
 

@@ -8,9 +8,9 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from ..grid import MAX_SIDE, MIXED_CLASSES, SampleGrid
-from ..latents import SamplingPolicy
-from .bridge import fill_rgb32, rgb32_image
+from explorer.core.grid import MAX_SIDE, MIXED_CLASSES, SampleGrid
+from explorer.core.latents import SamplingPolicy
+from explorer.qt.bridge import fill_rgb32, rgb32_image
 
 PAD = 1  # native pixels between cells
 BACKGROUND = QColor(24, 26, 30)

@@ -22,13 +22,13 @@ def add_help_menu(window) -> None:
 
 
 def _tour(window) -> None:
-    from .tour import start_tour
+    from explorer.qt.tour import start_tour
 
     start_tour(window)
 
 
 def show_about(window, *, modal: bool = True):
-    from .about import AboutDialog
+    from explorer.qt.about import AboutDialog
 
     model = getattr(getattr(window, "state", None), "active", None)
     dialog = AboutDialog(window, model)

@@ -8,10 +8,10 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (QGridLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
                                QHBoxLayout)
 
-from ..grid import SampleGrid
-from ..latents import dimension_order
-from ..runtime import dimension_variance
-from .bridge import qimage_copy
+from explorer.core.grid import SampleGrid
+from explorer.core.latents import dimension_order
+from explorer.io.runtime import dimension_variance
+from explorer.qt.bridge import qimage_copy
 
 SLIDER_RANGE = 4.0   # ± standard deviations
 SLIDER_STEPS = 400   # per unit: 0.01 resolution

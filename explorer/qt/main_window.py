@@ -12,22 +12,22 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
                                QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
-from ..grid import GridController, SampleGrid
-from .map_view import MapView, fill_grid_with
-from ..latents import LatentWalk
-from ..render import mark_bad_cells
-from ..runtime import ModelError, NeedsImageShape, save_png, upscale
-from ..state import AppState
-from .bridge import DecodeBridge, accept_url_drag, dropped_paths, qimage_copy
-from .grid_view import PAD, GridCanvas, GridControls
-from .help_menu import add_help_menu
-from .tools_menu import add_tools_menu
-from .latent_panel import LatentPanel
-from .model_panel import ModelPanel
-from .directions_panel import install_directions_dock
-from .path_overlay import PathOverlay
-from .path_view import install_path_dock
-from .session_actions import install_session_actions
+from explorer.core.grid import GridController, SampleGrid
+from explorer.qt.map_view import MapView, fill_grid_with
+from explorer.core.latents import LatentWalk
+from explorer.core.render import mark_bad_cells
+from explorer.io.runtime import ModelError, NeedsImageShape, save_png, upscale
+from explorer.core.state import AppState
+from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths, qimage_copy
+from explorer.qt.grid_view import PAD, GridCanvas, GridControls
+from explorer.qt.help_menu import add_help_menu
+from explorer.qt.tools_menu import add_tools_menu
+from explorer.qt.latent_panel import LatentPanel
+from explorer.qt.model_panel import ModelPanel
+from explorer.qt.directions_panel import install_directions_dock
+from explorer.qt.path_overlay import PathOverlay
+from explorer.qt.path_view import install_path_dock
+from explorer.qt.session_actions import install_session_actions
 
 MAX_RECENT = 10
 WALK_INTERVAL_MS = 16
@@ -45,9 +45,8 @@ class MainWindow(QMainWindow):
         self.interactive = interactive  # False: never open dialogs (screenshots, tests)
         self.last_message = ""
         self.grid = SampleGrid(8, 8)
-        self.bridge = DecodeBridge(self)
-        self.controller = GridController(self.grid, deliver=self.bridge.answered.emit)
-        self.bridge.answered.connect(self.controller.receive)
+        self.to_gui = ToGui(self)
+        self.controller = GridController(self.grid, dispatch=self.to_gui.wrap)
 
         # central: controls over a scrollable canvas (or the empty state)
         self.canvas = GridCanvas(self.grid)
@@ -336,7 +335,7 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def _add_map_waypoint(self, z) -> None:
-        from ..path_editor import PathError
+        from explorer.core.path_editor import PathError
 
         try:
             self.path_editor.add_waypoint(z, f"map point {len(self.path_editor.waypoints) + 1}")

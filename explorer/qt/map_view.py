@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (QApplication, QButtonGroup, QCheckBox, QComboBox,
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
-from .. import atlas_data as A
-from ..decoding import AsyncDecoder, DecodeAnswer
-from ..projection import (INVERSE_LABELS, DimPair, LatentPlane, NearestIndex, PCAPlane, grid_positions,
+from explorer.core import atlas_data as A
+from explorer.core.decoding import AsyncDecoder, DecodeAnswer
+from explorer.core.projection import (INVERSE_LABELS, DimPair, LatentPlane, NearestIndex, PCAPlane, grid_positions,
                           points_in_polygon)
-from ..runtime import LoadedModel, tile, upscale
-from .bridge import accept_url_drag, dropped_paths, qimage_copy
-from .refcount_guard import pin_singletons
+from explorer.io.runtime import LoadedModel, tile, upscale
+from explorer.qt.bridge import accept_url_drag, dropped_paths, qimage_copy
+from explorer.qt.refcount_guard import pin_singletons
 
 # Class colours readable on the dark background (Tableau-10 order, lightened a little).
 CLASS_COLORS = ["#5b9bd5", "#f28e2b", "#59c45a", "#e15759", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
@@ -693,8 +693,8 @@ class MapView(QWidget):
 
     def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all") -> A.Job | None:
         """GAN: classify generated samples and real images (background); the map appears when done."""
-        from ..monitor import Classifier, MonitorError
-        from ..paths import bundled_model
+        from explorer.core.monitor import Classifier, MonitorError
+        from explorer.io.paths import bundled_model
 
         path = self.classifier_path or bundled_model("classifier")
         try:
@@ -746,7 +746,7 @@ class MapView(QWidget):
         for w in (self.dims_label, self.dim_x, self.dim_y):
             w.setVisible(show_dims)
         if name == "UMAP":
-            from ..umap_worker import compute_umap
+            from explorer.core.umap_worker import compute_umap
 
             fit_on = both
 
@@ -1274,7 +1274,7 @@ class MapView(QWidget):
         self.groupsChanged.emit({k: v.tolist() for k, v in self.groups.items()})
 
     def _make_group_direction(self) -> None:
-        from ..directions import DirectionError, selection_direction
+        from explorer.core.directions import DirectionError, selection_direction
 
         layer = self._primary()
         if layer is None:
@@ -1588,8 +1588,8 @@ def render_map_screenshot(models, path: str, *, size=(1440, 900), classifier=Non
     """
     import sys
 
-    from ..runtime import ModelError, open_model
-    from .app import ensure_app, grab_and_close
+    from explorer.io.runtime import ModelError, open_model
+    from explorer.qt.app import ensure_app, grab_and_close
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = ensure_app()

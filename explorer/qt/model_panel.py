@@ -6,8 +6,8 @@ import html
 
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QTextBrowser, QVBoxLayout, QWidget
 
-from ..runtime import LoadedModel, describe
-from ..state import AppState
+from explorer.io.runtime import LoadedModel, describe
+from explorer.core.state import AppState
 
 
 def model_html(model: LoadedModel, *, missing: bool = False) -> str:

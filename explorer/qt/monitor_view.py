@@ -4,8 +4,8 @@
     view.snapshot_activated.connect(main_window_open_snapshot)   # str: RUN_DIR/snapshots/epoch-NNNN
     view.set_run("runs/gan")
 
-The view is thin: :class:`explorer.monitor.RunMonitor` holds the run's state and announces changes;
-:class:`explorer.monitor.BackgroundEvaluator` evaluates snapshots on its own thread (newest first,
+The view is thin: :class:`explorer.core.monitor.RunMonitor` holds the run's state and announces changes;
+:class:`explorer.core.monitor.BackgroundEvaluator` evaluates snapshots on its own thread (newest first,
 BLAS at one thread); this widget watches the folder (QFileSystemWatcher plus a 1 s polling
 fallback), forwards worker answers to the GUI thread with a queued signal, and draws.
 """
@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHe
                                QListWidgetItem, QMenu, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
-from .. import diversity as D
-from ..monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
+from explorer.core import diversity as D
+from explorer.core.monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
                        MonitorMessage, RunMonitor, SnapshotResult, alarm_title)
-from .bridge import qimage_copy
-from .refcount_guard import pin_singletons
+from explorer.qt.bridge import qimage_copy
+from explorer.qt.refcount_guard import pin_singletons
 
 POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
 PLOT_BG = "#1b1d21"
@@ -180,7 +180,7 @@ class MonitorView(QWidget):
     Signals:
       snapshot_activated(str) — the user clicked an epoch in the film strip; the argument is the
           absolute path of that snapshot's bundle folder (``RUN_DIR/snapshots/epoch-NNNN``), which
-          ``explorer.runtime.open_model`` and ``MainWindow.open_paths([...])`` accept.
+          ``explorer.io.runtime.open_model`` and ``MainWindow.open_paths([...])`` accept.
       updated() — the view redrew after the run changed (tests and screenshots wait on it).
     """
 
@@ -667,7 +667,7 @@ def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT
     """Open the monitor as its own window (``latent-explorer monitor RUN_DIR``); 0 when closed."""
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from .app import ensure_app, grab_and_close
+    from explorer.qt.app import ensure_app, grab_and_close
 
     app = ensure_app()
     view = MonitorView(classifier=classifier, n=n, seed=seed, data_dir=data_dir)
@@ -678,8 +678,8 @@ def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT
     main_window = []  # created on the first film-strip click: that epoch opens in the grid and map
 
     def open_in_main_window(path: str) -> None:
-        from .app import build_window
-        from .tools_menu import open_snapshot
+        from explorer.qt.app import build_window
+        from explorer.qt.tools_menu import open_snapshot
 
         if not main_window:
             window, _errors = build_window([path], interactive=True)  # errors show in its status bar

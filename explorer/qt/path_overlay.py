@@ -2,8 +2,8 @@
 
 Drop-in for explorer/qt/map_view.py: ``PathOverlay(view_box, editor)`` then ``set_projection(proj)``
 whenever the map's projection changes (anything with ``forward(z [N, D]) -> [N, 2]`` and
-``inverse(p [M, 2]) -> MapInverse``, see explorer/projection.py). The overlay only shows the editor
-(explorer/path_editor.py) and writes ``editor.move_waypoint`` when a drag ends.
+``inverse(p [M, 2]) -> MapInverse``, see explorer/core/projection.py). The overlay only shows the editor
+(explorer/core/path_editor.py) and writes ``editor.move_waypoint`` when a drag ends.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
-from ..path_editor import PathEditor
+from explorer.core.path_editor import PathEditor
 
 LINE_PEN = pg.mkPen((255, 196, 0, 220), width=2)
 FRAME_BRUSH = pg.mkBrush(255, 196, 0, 160)

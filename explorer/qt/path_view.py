@@ -1,6 +1,6 @@
 """The path view: settings row, decoded strip, a large playback frame with speed control, exports.
 
-A thin binder over :class:`explorer.path_editor.PathEditor`: widgets write the editor's setters,
+A thin binder over :class:`explorer.core.path_editor.PathEditor`: widgets write the editor's setters,
 the editor's signals repaint the widgets (signals blocked while syncing, so nothing loops).
 """
 
@@ -14,12 +14,12 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from .. import exports
-from ..interpolation import EASINGS, MAX_STEPS, MODES, PathError
-from ..path_editor import PathEditor
-from ..runtime import upscale
-from .bridge import accept_url_drag, dropped_paths, qimage_copy
-from .latent_panel import CellPreview
+from explorer.io import exports
+from explorer.core.interpolation import EASINGS, MAX_STEPS, MODES, PathError
+from explorer.core.path_editor import PathEditor
+from explorer.io.runtime import upscale
+from explorer.qt.bridge import accept_url_drag, dropped_paths, qimage_copy
+from explorer.qt.latent_panel import CellPreview
 
 STRIP_CELL = 56  # px per frame in the strip
 EXPORT_FILTER = "PNG strip (*.png);;Animated GIF (*.gif);;MP4 video (*.mp4);;Latents (*.npy);;Latents JSON (*.json)"
@@ -238,7 +238,7 @@ class PathView(QWidget):
 
     def add_images(self, paths) -> int:
         """Encode image files with the VAE's encoder and add them as waypoints; returns how many were added."""
-        from ..atlas_data import MapDataError, encoder_for, read_image_for
+        from explorer.core.atlas_data import MapDataError, encoder_for, read_image_for
 
         model = self.editor.model
         if model is None:
@@ -327,7 +327,7 @@ class PathView(QWidget):
 
 def _bundled_classifier_features():
     """Features from the bundled classifier, loaded on first use; None when there is none."""
-    from ..paths import bundled_model
+    from explorer.io.paths import bundled_model
 
     folder = bundled_model("classifier")
     if not folder.is_dir() or not any(folder.glob("*.onnx")):
@@ -335,8 +335,8 @@ def _bundled_classifier_features():
     cache = {}
 
     def features(pixels):
-        from ..monitor import Classifier
-        from ..path_editor import classifier_features
+        from explorer.core.monitor import Classifier
+        from explorer.core.path_editor import classifier_features
 
         if "fn" not in cache:
             cache["fn"] = classifier_features(Classifier(folder))
@@ -350,11 +350,10 @@ def install_path_dock(window) -> PathView:
 
     One call from MainWindow.__init__; everything else about paths lives here.
     """
-    from .bridge import DecodeBridge
+    from explorer.qt.bridge import ToGui
 
-    bridge = DecodeBridge(window)
-    editor = PathEditor(deliver=bridge.answered.emit, features=_bundled_classifier_features())
-    bridge.answered.connect(editor.receive)
+    to_gui = ToGui(window)
+    editor = PathEditor(dispatch=to_gui.wrap, features=_bundled_classifier_features())
     view = PathView(editor, interactive=window.interactive)
     view.message.connect(window.show_message)
     dock = window.add_dock("Interpolation path", "pathDock", view, Qt.DockWidgetArea.BottomDockWidgetArea)

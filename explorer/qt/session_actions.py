@@ -1,6 +1,6 @@
 """Sessions in the app: File → Save Session… / Open Session…, and the last session kept on close.
 
-The numeric side is explorer/session.py; this module gathers what the docks hold (path, directions,
+The numeric side is explorer/core/session.py; this module gathers what the docks hold (path, directions,
 view) and puts it back. A model that moved is asked for with a file dialog, never a failure.
 """
 
@@ -13,9 +13,9 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from ..exports import ExportError
-from ..interpolation import PathError
-from ..session import (LAST_SESSION_FILE, ModelRef, NamedPath, Session, SessionError, capture, last_session_path,
+from explorer.io.exports import ExportError
+from explorer.core.interpolation import PathError
+from explorer.core.session import (LAST_SESSION_FILE, ModelRef, NamedPath, Session, SessionError, capture, last_session_path,
                        load_session, restore, save_session)
 
 SESSION_FILTER = "Latent Explorer sessions (*.json)"
@@ -23,7 +23,7 @@ SESSION_FILTER = "Latent Explorer sessions (*.json)"
 
 def last_session_file() -> Path:
     """Next to an isolated settings file (tests, screenshots) or in the user's config folder."""
-    from .app import ENV_SETTINGS
+    from explorer.qt.app import ENV_SETTINGS
 
     iso = os.environ.get(ENV_SETTINGS)
     return Path(iso).expanduser().parent / LAST_SESSION_FILE if iso else last_session_path()
@@ -197,7 +197,7 @@ def reopen_last_session(window) -> bool:
 
 def export_grid_latents(window, path: str) -> bool:
     """The grid's latents [rows*cols, D] as .npy or JSON (kind from the suffix)."""
-    from .. import exports
+    from explorer.io import exports
 
     if window.grid.model is None:
         window.show_message("No model open: no latents to export")

@@ -27,7 +27,7 @@ def add_tools_menu(window) -> None:
 
 def open_monitor(window, run_dir: str):
     """A monitor window on ``run_dir`` whose film-strip clicks open snapshots in ``window``."""
-    from .monitor_view import MonitorView
+    from explorer.qt.monitor_view import MonitorView
 
     view = MonitorView()
     view.setWindowTitle(f"Latent Explorer — monitor: {run_dir}")
@@ -50,7 +50,7 @@ def open_snapshot(window, path: str) -> list[str]:
 
 
 def open_compare(window, a: str, b: str):
-    from .compare_view import CompareView
+    from explorer.qt.compare_view import CompareView
 
     view = CompareView()
     view.setWindowTitle("Latent Explorer — compare")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .latents import SamplingPolicy, sample_latents
-from .runtime import LoadedModel, tile, upscale
+from explorer.core.latents import SamplingPolicy, sample_latents
+from explorer.io.runtime import LoadedModel, tile, upscale
 
 BAD_CELL_RGB = (220, 40, 40)
 

@@ -234,7 +234,7 @@ def directions_from_json(data: dict, *, source: str = "directions") -> list[Dire
 
 def save_directions(directions, path: str | os.PathLike) -> Path:
     """Write directions as readable JSON, atomically."""
-    from .exports import write_json
+    from explorer.io.exports import write_json
 
     return write_json(directions_to_json(directions), path)
 

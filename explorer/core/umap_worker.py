@@ -3,7 +3,7 @@
 Why a child process: umap-learn's numba kernels hold the GIL for seconds, which would freeze the
 window; a process can also be cancelled at once (killed) and its import cost (numba) never lands in
 the app. The parent side is :func:`compute_umap` (cache, progress, cancel); the child side is
-``python -m explorer.umap_worker IN.npz OUT.npz``, which prints ``progress <fraction> <message>``
+``python -m explorer.core.umap_worker IN.npz OUT.npz``, which prints ``progress <fraction> <message>``
 lines and writes the embedding plus UMAP's inverse transform sampled on a lattice.
 
 Files are plain ``.npz`` arrays (never pickles), written atomically.
@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from .atlas_data import Cancelled, MapDataError, cache_dir, load_npz, save_npz_atomic
-from .projection import UMAPMap, data_key
+from explorer.core.atlas_data import Cancelled, MapDataError, cache_dir, load_npz, save_npz_atomic
+from explorer.core.projection import UMAPMap, data_key
 
 UMAP_MISSING = ("UMAP needs the optional package umap-learn (pip install umap-learn); "
                 "PCA and two-dimension maps work without it")
@@ -79,9 +79,9 @@ def compute_umap(data: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0
                     seed=np.array(seed), lattice=np.array(lattice))
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "1")}
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, "-m", "explorer.umap_worker", str(inp), str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "explorer.core.umap_worker", str(inp), str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=root)
     lines: list[str] = []
     errors: list[str] = []

@@ -22,7 +22,7 @@ def _candidates() -> list[Path]:
     env = os.environ.get(ENV_MODELS)
     if env:
         out.append(Path(env).expanduser())
-    out.append(Path(__file__).resolve().parent.parent / "assets" / "models")
+    out.append(Path(__file__).resolve().parents[2] / "assets" / "models")
     meipass = getattr(sys, "_MEIPASS", None)
     if meipass:
         out.append(Path(meipass) / "assets" / "models")
@@ -54,7 +54,7 @@ def bundled_models() -> list[Path]:
 
 def app_icon_files() -> list[Path]:
     """The app icon's PNGs (16..512 px), from the source tree or a PyInstaller build; [] when absent."""
-    roots = [Path(__file__).resolve().parent.parent / "packaging" / "icons" / "png"]
+    roots = [Path(__file__).resolve().parents[2] / "packaging" / "icons" / "png"]
     meipass = getattr(sys, "_MEIPASS", None)
     if meipass:
         roots.append(Path(meipass) / "icons")

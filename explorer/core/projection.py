@@ -1,7 +1,7 @@
 """Map projections: latent (or feature) vectors <-> positions on the 2-D latent map.
 
 Numeric core (numpy only; umap-learn is optional and runs in a child process, see
-``explorer.umap_worker``). Every projection is a small frozen value object with
+``explorer.core.umap_worker``). Every projection is a small frozen value object with
 
 * ``forward(x float [N, D]) -> float32 [N, 2]`` — where vectors land on the map;
 * ``inverse(p float [M, 2]) -> MapInverse`` — the latent to decode at map positions, and how it

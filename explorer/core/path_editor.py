@@ -1,7 +1,7 @@
 """The interpolation path being edited: waypoints, settings, decoded frames, smoothness (Qt-free).
 
 Views subscribe to the signals; the map and the grid add or move waypoints through the setters.
-Decoding goes through :class:`explorer.decoding.AsyncDecoder` (stale answers dropped), or
+Decoding goes through :class:`explorer.core.decoding.AsyncDecoder` (stale answers dropped), or
 synchronously with ``decode_now()`` (tests, exports).
 """
 
@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from .decoding import AsyncDecoder, DecodeAnswer
-from .events import Signal
-from .interpolation import EASINGS, MODES, LatentPath, PathError, feature_path_length
-from .latents import SamplingPolicy, sample_latents
-from .runtime import LoadedModel
+from explorer.core.decoding import AsyncDecoder, DecodeAnswer
+from explorer.core.events import Signal
+from explorer.core.interpolation import EASINGS, MODES, LatentPath, PathError, feature_path_length
+from explorer.core.latents import SamplingPolicy, sample_latents
+from explorer.io.runtime import LoadedModel
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # uint8 [N, H, W, C] -> features float [N, F]
 
@@ -30,7 +30,7 @@ class Waypoint:
 
 
 class PathEditor:
-    def __init__(self, deliver=None, features: FeatureFn | None = None):
+    def __init__(self, dispatch=None, features: FeatureFn | None = None):
         self.waypoints_changed = Signal()  # ()
         self.settings_changed = Signal()   # ()
         self.frames_changed = Signal()     # () new pixels (or none, see ``problem``)
@@ -48,7 +48,8 @@ class PathEditor:
         self.problem = "add two or more waypoints: grid cells, map points, images or random draws"
         self.readout = ""
         self._random_seed = 1000
-        self.decoder = AsyncDecoder(deliver or self.receive)
+        # dispatch: see GridController (None: answers handled on the worker thread)
+        self.decoder = AsyncDecoder((dispatch or (lambda fn: fn))(self.receive), name="path decoding")
         self._pending_latents: dict[int, np.ndarray] = {}
 
     # ---- setters: validate, change, announce ---------------------------------------------------
@@ -230,7 +231,7 @@ class PathEditor:
 
 
 def classifier_features(classifier) -> FeatureFn:
-    """Feature function from an explorer.monitor.Classifier: uint8 frames -> penultimate features."""
+    """Feature function from an explorer.core.monitor.Classifier: uint8 frames -> penultimate features."""
 
     def features(pixels: np.ndarray) -> np.ndarray:
         x = classifier.adapt(np.asarray(pixels, np.float32) / 255.0)

@@ -3,11 +3,11 @@
 Pieces, bottom up:
 
 * :class:`Classifier` — a classifier bundle opened with onnxruntime: images -> (logits, features).
-* :func:`build_fashion_reference` / :func:`load_reference` — the :class:`~explorer.diversity.RealReference`
+* :func:`build_fashion_reference` / :func:`load_reference` — the :class:`~explorer.core.diversity.RealReference`
   of a classifier on Fashion-MNIST (test + train), cached as ``real-reference.npz`` inside the
   classifier's bundle folder (or the user cache when that folder is read-only).
-* :class:`SnapshotEvaluator` — decode a fixed :class:`~explorer.diversity.LatentBank` with a generator
-  (any file ``explorer.runtime.open_model`` opens), classify, and produce a :class:`ModelEvaluation`:
+* :class:`SnapshotEvaluator` — decode a fixed :class:`~explorer.core.diversity.LatentBank` with a generator
+  (any file ``explorer.io.runtime.open_model`` opens), classify, and produce a :class:`ModelEvaluation`:
   the diversity report with floors, sharpness, class histogram and a small sample grid.
 * :class:`RunMonitor` — the state of one training RUN_DIR (see ``training/train.py``): snapshots
   seen, per-epoch ``metrics.jsonl`` rows (read tolerantly, incrementally), evaluation results,
@@ -35,11 +35,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import contract
-from . import diversity as D
-from .contract import ContractError
-from .events import Signal
-from .runtime import LoadedModel, ModelError, ProviderPlan, create_session, open_model, tile
+from explorer.io import contract
+from explorer.core import diversity as D
+from explorer.io.contract import ContractError
+from explorer.core.events import Signal
+from explorer.io.runtime import LoadedModel, ModelError, ProviderPlan, create_session, open_model, tile
 
 DEFAULT_N = 1000  # samples per snapshot: >= 10x the 64 classifier features (metrics.md)
 DEFAULT_SEED = 0
@@ -77,7 +77,7 @@ CURVE_PLOTS = {
                    ("Accuracy", (("accuracy", "train"), ("test_accuracy", "test")))),
 }
 
-# Alarm names (explorer.diversity) as a person reads them, for banners and reports.
+# Alarm names (explorer.core.diversity) as a person reads them, for banners and reports.
 ALARM_TITLES = {
     "modes_dropped": "Modes dropped",
     "coverage_low": "Coverage below the real floor",
@@ -204,7 +204,7 @@ def fashion_real_images(data_dir: str | os.PathLike | None = None, *, limit: int
     """Fashion-MNIST test + train images uint8 [T, 28, 28] and a dataset id naming what was taken.
 
     ``limit`` keeps a seeded random subset of that size (tests, quick looks)."""
-    from .fashion_data import load_split
+    from explorer.io.fashion_data import load_split
 
     test, _ = load_split("test", data_dir)
     train, _ = load_split("train", data_dir)
@@ -839,7 +839,7 @@ class BackgroundEvaluator:
     # ---- worker side
 
     def _loop(self) -> None:
-        from .blas import limit_blas_threads
+        from explorer.io.blas import limit_blas_threads
 
         limit_blas_threads(1)
         while True:
@@ -947,7 +947,7 @@ class BackgroundEvaluator:
 
 
 def _fashion_found(data_dir) -> bool:
-    from .fashion_data import DataNotFound, find_fashion_mnist
+    from explorer.io.fashion_data import DataNotFound, find_fashion_mnist
 
     try:
         find_fashion_mnist(data_dir)

@@ -328,7 +328,7 @@ class Atlas:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically as an .npz (plain arrays only: loading never unpickles)."""
-        from .exports import atomic_path
+        from explorer.io.exports import atomic_path
 
         with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(

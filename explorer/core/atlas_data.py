@@ -25,11 +25,11 @@ from typing import Callable
 
 import numpy as np
 
-from . import contract
-from .contract import ContractError
-from .exports import atomic_path
-from .projection import data_key, knn
-from .runtime import LoadedModel, ModelError, create_session
+from explorer.io import contract
+from explorer.io.contract import ContractError
+from explorer.io.exports import atomic_path
+from explorer.core.projection import data_key, knn
+from explorer.io.runtime import LoadedModel, ModelError, create_session
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 ENCODE_BATCH = 500
@@ -169,7 +169,7 @@ class VAEEncoder:
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            from .diversity import file_fingerprint
+            from explorer.core.diversity import file_fingerprint
 
             self._fingerprint = file_fingerprint(self.path)
         return self._fingerprint
@@ -286,7 +286,7 @@ def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, in
 def load_idx_set(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,
                  class_names: tuple[str, ...] = ()) -> ImageSet:
     """An IDX image file ([N, H, W] or [N, H, W, C] uint8) with optional IDX labels."""
-    from .fashion_data import read_idx
+    from explorer.io.fashion_data import read_idx
 
     try:
         images = read_idx(images_path)
@@ -305,7 +305,7 @@ def load_idx_set(images_path: str | os.PathLike, labels_path: str | os.PathLike 
 
 def fashion_set(split: str = "all", data_dir=None) -> ImageSet:
     """Fashion-MNIST "test" (10k), "train" (60k) or "all" (test first, then train: 70k), labelled."""
-    from .fashion_data import load_split
+    from explorer.io.fashion_data import load_split
 
     try:
         parts = [load_split(s, data_dir) for s in (("test", "train") if split == "all" else (split,))]
@@ -411,7 +411,7 @@ def anomaly_reference(model: LoadedModel, encoder: VAEEncoder, test: ImageSet, *
                       progress: Progress | None = None, cancelled: Callable[[], bool] = _never,
                       use_cache: bool = True) -> AnomalyReference:
     """Score every test image (encode, decode at mu); cached by (encoder, decoder, images)."""
-    from .diversity import file_fingerprint
+    from explorer.core.diversity import file_fingerprint
 
     say = progress or (lambda f, m: None)
     key = data_key(test.images[:: max(1, len(test.images) // 200)], encoder=encoder.fingerprint,
@@ -552,7 +552,7 @@ def gan_feature_map(generator: LoadedModel, classifier, real: ImageSet, *, n_sam
                     seed: int = 0, progress: Progress | None = None,
                     cancelled: Callable[[], bool] = _never) -> GanFeatureMap:
     """Decode ``n_samples`` prior latents, classify them and the real images (features cached)."""
-    from .latents import SamplingPolicy, sample_latents
+    from explorer.core.latents import SamplingPolicy, sample_latents
 
     say = progress or (lambda f, m: None)
     z = sample_latents(n_samples, generator.latent_dim, SamplingPolicy(seed))
@@ -621,7 +621,7 @@ class Job:
         return self._cancel.is_set()
 
     def _run(self) -> None:
-        from .blas import limit_blas_threads
+        from explorer.io.blas import limit_blas_threads
 
         limit_blas_threads(1)
         t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """The sample grid's state (latents, labels, decoded pixels) and the controller that decodes it.
 
-Qt-free: the grid announces changes through ``explorer.events.Signal``; views subscribe.
+Qt-free: the grid announces changes through ``explorer.core.events.Signal``; views subscribe.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from collections import deque
 
 import numpy as np
 
-from .decoding import AsyncDecoder, DecodeAnswer
-from .events import Signal
-from .latents import SamplingPolicy, sample_latents
-from .runtime import LoadedModel, tile
+from explorer.core.decoding import AsyncDecoder, DecodeAnswer
+from explorer.core.events import Signal
+from explorer.core.latents import SamplingPolicy, sample_latents
+from explorer.io.runtime import LoadedModel, tile
 
 MAX_SIDE = 32
 MIXED_CLASSES = -1  # class choice: row r shows class r mod K
@@ -188,18 +188,18 @@ class FrameClock:
 class GridController:
     """Binds a SampleGrid to an AsyncDecoder: changed latents -> decode request -> pixels (latest only).
 
-    ``deliver`` decides on which thread answers arrive; pass ``None`` to handle them right on the
-    worker (tests, headless), or give the Qt bridge's queued emit.
+    ``dispatch`` decides on which thread answers are handled: it turns ``receive`` into the
+    function the worker calls. ``None`` handles them right on the worker thread (tests, headless);
+    the Qt views pass ``ToGui.wrap``, which queues them onto the GUI thread.
     """
 
-    def __init__(self, grid: SampleGrid, deliver=None):
+    def __init__(self, grid: SampleGrid, dispatch=None):
         self.grid = grid
-        self.decoder = AsyncDecoder(deliver or self.receive)
+        self.decoder = AsyncDecoder((dispatch or (lambda fn: fn))(self.receive), name="grid decoding")
         self.error = Signal()      # (message)
         self.decoded = Signal()    # (answer) after it was applied
         self.clock = FrameClock()
         self.last_decode_s = 0.0
-        self.stale_dropped = 0
         grid.latents_changed.connect(self.request)
         grid.layout_changed.connect(self.decoder.invalidate)
 
@@ -214,7 +214,6 @@ class GridController:
     def receive(self, answer: DecodeAnswer) -> bool:
         """Apply an answer if it is the latest for the current model; returns whether it was used."""
         if not self.decoder.is_current(answer) or answer.model is not self.grid.model:
-            self.stale_dropped += 1
             return False
         if answer.error:
             self.error.emit(answer.error)

@@ -3,7 +3,7 @@
 Numeric core: imports numpy, onnx and onnxruntime only (no Qt, no torch, nothing unpickled).
 
 ``open_model(path)`` accepts a model file or a bundle folder. Files with contract metadata
-(``explorer/contract.py``) are read as documented; files without it are inspected and whatever
+(``explorer/io/contract.py``) are read as documented; files without it are inspected and whatever
 was guessed (latent layout, image layout, value range, class count) is listed in
 ``Signature.guesses`` so the UI can say so.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import contract
-from .contract import ContractError, ModelCard
+from explorer.io import contract
+from explorer.io.contract import ContractError, ModelCard
 
 
 class ModelError(ValueError):
@@ -831,11 +831,11 @@ def upscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str | os.PathLike) -> None:
-    """Write uint8 [H, W, 1|3] as PNG with Pillow (gray or RGB), atomically (explorer.exports.write_png).
+    """Write uint8 [H, W, 1|3] as PNG with Pillow (gray or RGB), atomically (explorer.io.exports.write_png).
 
-    Raises explorer.exports.ExportError (an OSError) with one line when the file cannot be written.
+    Raises explorer.io.exports.ExportError (an OSError) with one line when the file cannot be written.
     """
-    from .exports import write_png
+    from explorer.io.exports import write_png
 
     write_png(image, path)
 

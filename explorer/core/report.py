@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import diversity as D
-from .charts import PALETTE, Line, bar_chart, line_chart
-from .exports import write_bytes_atomic
-from .monitor import (CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor,
+from explorer.core import diversity as D
+from explorer.core.charts import PALETTE, Line, bar_chart, line_chart
+from explorer.io.exports import write_bytes_atomic
+from explorer.core.monitor import (CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor,
                       alarm_title)
 
 CSS = """
@@ -64,7 +64,7 @@ def image_png(u8: np.ndarray, scale: int = 1) -> bytes:
 
 
 def _chart(png: bytes, alt: str) -> str:
-    from .charts import SCALE
+    from explorer.core.charts import SCALE
 
     w = Image.open(io.BytesIO(png)).width // SCALE
     return _img(png, w, alt)

@@ -200,7 +200,7 @@ def latents_json(z: np.ndarray, **extra) -> dict:
 def strip_image(pixels: np.ndarray, *, cols: int | None = None, pad: int = 2, scale: int = 1,
                 fill: int = 255) -> np.ndarray:
     """Frames uint8 [N, H, W, C] side by side (wrapping after ``cols``) -> one uint8 [H', W', C] image."""
-    from .runtime import tile, upscale
+    from explorer.io.runtime import tile, upscale
 
     f = _check_frames(pixels)
     n = len(f)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .events import Signal
-from .runtime import LoadedModel, ModelError, open_model
+from explorer.core.events import Signal
+from explorer.io.runtime import LoadedModel, ModelError, open_model
 
 
 @dataclass(frozen=True)

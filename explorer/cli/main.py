@@ -22,7 +22,7 @@ import re
 import sys
 
 PROG = "latent-explorer"
-# Subcommands of the diversity monitor (explorer/monitor_cli.py handles their arguments and errors).
+# Subcommands of the diversity monitor (explorer/cli/monitor.py handles their arguments and errors).
 MONITOR_COMMANDS = ("diversity", "monitor", "compare", "reference")
 VIEWS = ("grid", "model", "latent", "map")
 
@@ -96,9 +96,9 @@ def _app_parser() -> argparse.ArgumentParser:
 
 
 def cmd_render(args) -> int:
-    from .latents import SamplingPolicy
-    from .render import render_grid
-    from .runtime import open_model, save_png
+    from explorer.core.latents import SamplingPolicy
+    from explorer.core.render import render_grid
+    from explorer.io.runtime import open_model, save_png
 
     model = open_model(args.model, image_shape=args.shape)
     rows, cols = args.grid
@@ -120,7 +120,7 @@ def cmd_render(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .runtime import describe, open_model
+    from explorer.io.runtime import describe, open_model
 
     model = open_model(args.model, image_shape=args.shape)
     info = describe(model)
@@ -139,11 +139,11 @@ def cmd_info(args) -> int:
 
 def cmd_app(args) -> int:
     if args.screenshot and args.view == "map":
-        from .paths import bundled_models
-        from .qt.map_view import render_map_screenshot
+        from explorer.io.paths import bundled_models
+        from explorer.qt.map_view import render_map_screenshot
 
         return render_map_screenshot(args.models or [str(p) for p in bundled_models()], args.screenshot)
-    from .qt.app import run_app
+    from explorer.qt.app import run_app
 
     return run_app(args.models, screenshot=args.screenshot, view=args.view, size=args.size)
 
@@ -154,8 +154,8 @@ class _Fail(Exception):
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from .contract import ContractError
-    from .runtime import ModelError, NeedsImageShape
+    from explorer.io.contract import ContractError
+    from explorer.io.runtime import ModelError, NeedsImageShape
 
     try:
         if argv and argv[0] == "render":
@@ -163,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "info":
             return cmd_info(_info_parser().parse_args(argv[1:]))
         if argv and argv[0] == "interpolate":
-            from .interpolate_cli import interpolate_command
+            from explorer.cli.interpolate import interpolate_command
 
             return interpolate_command(argv[1:])
         if argv and argv[0] in MONITOR_COMMANDS:
-            from . import monitor_cli
+            from explorer.cli.main import monitor as monitor_cli
 
             return getattr(monitor_cli, f"{argv[0]}_command")(argv[1:])
         return cmd_app(_app_parser().parse_args(argv))

@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from . import metrics as M
+from explorer.core import metrics as M
 
 # --------------------------------------------------------------------------------------------
 # Thresholds. Margins are added to the real-vs-real floor at the same N, so they only have to
@@ -177,7 +177,7 @@ class RealReference:
     knn_radii [R, 2]             ... and its k-NN radii at (k_precision, k_density), feature units
     dup_threshold                closest real-real distance in knn_features (near duplicates)
     real_sharpness               mean Laplacian variance of the real images ([0, 1] pixels; NaN if unknown),
-                                 the yardstick for a generator's sharpness (see explorer.monitor)
+                                 the yardstick for a generator's sharpness (see explorer.core.monitor)
     holdout_features [H, F], holdout_logits [H, K]   held-out real outputs for the floors
 
     The floor at N is the mean (and spread) over ``floor_repeats`` seeded draws of N holdout
@@ -370,7 +370,7 @@ class RealReference:
             "floor_mean": np.array([self.floors[n][0] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
             "floor_std": np.array([self.floors[n][1] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
         }
-        from .exports import atomic_path  # temp file + rename, readable like any other file we write
+        from explorer.io.exports import atomic_path  # temp file + rename, readable like any other file we write
 
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:

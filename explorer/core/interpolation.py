@@ -2,7 +2,7 @@
 
 Numbers only (numpy): no Qt, no torch. Shapes: waypoints float32 [K, D], path latents float32 [N, D].
 ``LatentPath`` is a small frozen value object; ``latents()`` turns it into the frames to decode.
-Slerp reuses :func:`explorer.latents.slerp` and falls back to lerp for nearly opposite waypoints
+Slerp reuses :func:`explorer.core.latents.slerp` and falls back to lerp for nearly opposite waypoints
 (sin ω → 0: the great circle between them is not unique).
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .latents import slerp
+from explorer.core.latents import slerp
 
 MODES = ("slerp", "lerp")
 EASINGS = ("linear", "ease-in-out", "ease-in", "ease-out")

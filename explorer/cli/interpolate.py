@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .exports import ExportError, export_kind
-from .interpolation import EASINGS, MAX_STEPS, MODES, PathError
+from explorer.io.exports import ExportError, export_kind
+from explorer.core.interpolation import EASINGS, MAX_STEPS, MODES, PathError
 
 PROG = "latent-explorer interpolate"
 
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _waypoint(text: str, model, temperature: float, encoder_cache: dict) -> np.ndarray:
     """One waypoint [D] from a seed, an image file or a .npy latent."""
-    from .latents import SamplingPolicy, sample_latents
+    from explorer.core.latents import SamplingPolicy, sample_latents
 
     d = model.latent_dim
     if re.fullmatch(r"\s*-?\d+\s*", text):
@@ -81,7 +81,7 @@ def _waypoint(text: str, model, temperature: float, encoder_cache: dict) -> np.n
         if z.shape != (d,) or not np.isfinite(z).all():
             raise InterpolateError(f"{path.name}: expected one finite latent [{d}], found shape {list(z.shape)}")
         return z
-    from .atlas_data import MapDataError, encoder_for, read_image_for
+    from explorer.core.atlas_data import MapDataError, encoder_for, read_image_for
 
     try:
         if "encoder" not in encoder_cache:
@@ -98,14 +98,14 @@ def _path_length(model, pixels: np.ndarray, classifier_arg: str | None) -> tuple
     """Feature-space path length of decoded frames, with the classifier's name; None when there is none."""
     if classifier_arg and classifier_arg.lower() == "none":
         return None
-    from .interpolation import feature_path_length
-    from .monitor import Classifier, MonitorError
+    from explorer.core.interpolation import feature_path_length
+    from explorer.core.monitor import Classifier, MonitorError
 
     try:
         if classifier_arg:
             clf = Classifier(classifier_arg)
         else:
-            from .paths import bundled_model
+            from explorer.io.paths import bundled_model
 
             folder = bundled_model("classifier")
             if not folder.is_dir():
@@ -121,8 +121,8 @@ def _path_length(model, pixels: np.ndarray, classifier_arg: str | None) -> tuple
 
 
 def interpolate_command(argv: list[str]) -> int:
-    from .contract import ContractError
-    from .runtime import ModelError
+    from explorer.io.contract import ContractError
+    from explorer.io.runtime import ModelError
 
     try:
         return _run(argv)
@@ -132,9 +132,9 @@ def interpolate_command(argv: list[str]) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from .interpolation import LatentPath
-    from .runtime import open_model, upscale
-    from . import exports
+    from explorer.core.interpolation import LatentPath
+    from explorer.io.runtime import open_model, upscale
+    from explorer.io import exports
 
     args = _parser().parse_args(argv)
     kind = export_kind(args.out)

@@ -1,4 +1,4 @@
-"""Command-line entry points of the diversity monitor (wired into ``latent-explorer`` by explorer/cli.py).
+"""Command-line entry points of the diversity monitor (wired into ``latent-explorer`` by explorer/cli/main.py).
 
     latent-explorer diversity MODEL [--classifier C] [--n N] [--seed S] [--json] [--fail-on-alarm]
     latent-explorer monitor RUN_DIR [--classifier C] [--n N] [--seed S] [--report out.html] [--json]
@@ -44,7 +44,7 @@ def _sample_count(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from .monitor import DEFAULT_N, DEFAULT_SEED
+    from explorer.core.monitor import DEFAULT_N, DEFAULT_SEED
 
     p.add_argument("--classifier", metavar="C", default=None,
                    help="classifier bundle or .onnx (default: the bundled fashion-classifier)")
@@ -56,7 +56,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _classifier_arg(value: str | None, *, required: bool) -> str | None:
     """The classifier to use: the argument, else the bundled one; None (or an error) when there is none."""
-    from .paths import bundled_model
+    from explorer.io.paths import bundled_model
 
     if value is not None:
         if not Path(value).expanduser().exists():
@@ -83,9 +83,9 @@ def _progress(quiet: bool):
 
 def _run(name: str, body, argv: list[str]) -> int:
     """Run a command body with the one-line error policy."""
-    from .contract import ContractError
-    from .monitor import MonitorError
-    from .runtime import ModelError
+    from explorer.io.contract import ContractError
+    from explorer.core.monitor import MonitorError
+    from explorer.io.runtime import ModelError
 
     try:
         return body(argv)
@@ -107,7 +107,7 @@ def _run(name: str, body, argv: list[str]) -> int:
 
 
 def _write_text(path: str, text: str) -> Path:
-    from .report import write_html
+    from explorer.core.report import write_html
 
     try:
         return write_html(text, path)
@@ -118,8 +118,8 @@ def _write_text(path: str, text: str) -> Path:
 # ---- diversity ----------------------------------------------------------------------------------
 
 def _evaluator(args, quiet: bool):
-    from .blas import limit_blas_threads
-    from .monitor import Classifier, SnapshotEvaluator, load_reference
+    from explorer.io.blas import limit_blas_threads
+    from explorer.core.monitor import Classifier, SnapshotEvaluator, load_reference
 
     limit_blas_threads(1)
     clf = Classifier(_classifier_arg(args.classifier, required=True))
@@ -128,7 +128,7 @@ def _evaluator(args, quiet: bool):
 
 
 def _print_evaluation(ev, clf) -> None:
-    from .monitor import METRIC_LABELS
+    from explorer.core.monitor import METRIC_LABELS
 
     print(f"{ev.name}  ({ev.family}, N = {ev.n}, latent-bank seed {ev.seed})  {ev.path}")
     print(f"  classifier: {clf.path}")
@@ -146,7 +146,7 @@ def diversity_command(argv: list[str]) -> int:
     """``latent-explorer diversity MODEL [--classifier C] [--n N] [--json]``: metrics, floors, verdict."""
 
     def body(argv):
-        from .runtime import open_model
+        from explorer.io.runtime import open_model
 
         p = _Parser(prog=f"{PROG} diversity",
                     description="Diversity metrics of a generator next to their real-vs-real floors, and a verdict.")
@@ -189,7 +189,7 @@ def monitor_command(argv: list[str]) -> int:
         classifier = _classifier_arg(args.classifier, required=False)
         if args.report:
             return _monitor_report(args, run, classifier)
-        from .qt.monitor_view import run_monitor_window
+        from explorer.qt.monitor_view import run_monitor_window
 
         return run_monitor_window(str(run), classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
                                   screenshot=args.screenshot)
@@ -198,9 +198,9 @@ def monitor_command(argv: list[str]) -> int:
 
 
 def _monitor_report(args, run: Path, classifier: str | None) -> int:
-    from .blas import limit_blas_threads
-    from .monitor import evaluate_run
-    from .report import run_report_html
+    from explorer.io.blas import limit_blas_threads
+    from explorer.core.monitor import evaluate_run
+    from explorer.core.report import run_report_html
 
     if not any((run / name).exists() for name in ("snapshots", "metrics.jsonl", "config.json")):
         raise _Fail(f"expected a training run folder with snapshots/ or metrics.jsonl, found neither in {run}")
@@ -228,8 +228,8 @@ def compare_command(argv: list[str]) -> int:
     """``latent-explorer compare A B``: two models on the same latent-bank seed and N."""
 
     def body(argv):
-        from .monitor import compare_models
-        from .report import comparison_html
+        from explorer.core.monitor import compare_models
+        from explorer.core.report import comparison_html
 
         p = _Parser(prog=f"{PROG} compare", description="Two models side by side: sharpness, diversity, FD.")
         p.add_argument("model_a")
@@ -258,8 +258,8 @@ def reference_command(argv: list[str]) -> int:
     """``latent-explorer reference [CLASSIFIER]``: build the real-data reference cache inside the bundle."""
 
     def body(argv):
-        from .blas import limit_blas_threads
-        from .monitor import build_fashion_reference
+        from explorer.io.blas import limit_blas_threads
+        from explorer.core.monitor import build_fashion_reference
 
         p = _Parser(prog=f"{PROG} reference",
                     description="Build real-reference.npz (Fashion-MNIST test + train statistics and real-vs-real "
@@ -280,7 +280,7 @@ def reference_command(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m explorer.monitor_cli diversity|monitor|compare|reference ...`` (before cli.py wires them)."""
+    """``python -m explorer.cli.monitor diversity|monitor|compare|reference ...`` (before cli.py wires them)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"diversity": diversity_command, "monitor": monitor_command, "compare": compare_command,
                 "reference": reference_command}

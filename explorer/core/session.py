@@ -3,7 +3,7 @@
 A session holds the open models (by path), the active one, grid settings and latents, path
 endpoints, interpolation paths, directions, map selections and view settings (free-form, owned by
 the views). ``capture`` reads it from the app state; ``restore`` puts it back, asking a callback for
-models that moved instead of failing. Files are written atomically (see explorer.exports).
+models that moved instead of failing. Files are written atomically (see explorer.io.exports).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .directions import Direction, DirectionError
-from .interpolation import LatentPath, PathError
+from explorer.core.directions import Direction, DirectionError
+from explorer.core.interpolation import LatentPath, PathError
 
 SESSION_FORMAT = "latent-explorer-session"
 SESSION_VERSION = 1
@@ -132,7 +132,7 @@ class Session:
 
 def save_session(session: Session, path: str | os.PathLike) -> Path:
     """Write atomically; the previous file stays intact if anything fails (ExportError, one line)."""
-    from .exports import write_json
+    from explorer.io.exports import write_json
 
     return write_json(session.to_json(), path)
 
@@ -168,7 +168,7 @@ def last_session_path() -> Path:
 # ---- from and to the app state -----------------------------------------------------------------
 
 def capture(state, grid=None, *, paths=(), directions=(), selections=None, view=None) -> Session:
-    """A Session from an AppState (explorer.state) and a SampleGrid (explorer.grid); no Qt involved."""
+    """A Session from an AppState (explorer.core.state) and a SampleGrid (explorer.core.grid); no Qt involved."""
     models = [ModelRef(str(m.path), m.name) for m in state.models]
     active = str(state.active.path) if state.active is not None else None
     grid_data: dict = {}
@@ -204,8 +204,8 @@ def restore(session: Session, state, grid=None, *, locate: Callable[[ModelRef], 
     A model whose file is gone is offered to ``locate(ref) -> new path or None`` (the UI asks the
     user); when it returns None the model is left out and reported, nothing else fails.
     """
-    from .latents import SamplingPolicy
-    from .runtime import ModelError
+    from explorer.core.latents import SamplingPolicy
+    from explorer.io.runtime import ModelError
 
     report = RestoreReport()
     active_model = None
@@ -255,6 +255,6 @@ def restore(session: Session, state, grid=None, *, locate: Callable[[ModelRef], 
 
 
 def _endpoint(e: dict):
-    from .state import PathEndpoint
+    from explorer.core.state import PathEndpoint
 
     return PathEndpoint(e["model"], np.asarray(e["z"], np.float32), e.get("label"))

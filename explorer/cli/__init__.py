@@ -1,0 +1,1 @@
+"""Command-line entry points: ``latent-explorer`` and its subcommands (the top layer)."""

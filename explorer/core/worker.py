@@ -1,0 +1,179 @@
+"""The one way to run work off the caller's thread: the latest request wins (the ndv pattern).
+
+Every ``submit`` bumps a generation counter, cancels the request still waiting in the queue and asks
+the running one to stop at its next check. The worker skips requests that are already stale when it
+gets to them and never delivers a stale answer; receivers check ``is_current`` again on their own
+thread, because a newer request can come in between delivery and handling. Dragging a slider or
+switching a projection therefore never queues up work, and an old answer never overwrites a newer one.
+
+No Qt here: ``deliver`` and ``on_progress`` are called on the worker thread, and the Qt layer passes
+functions that hand them to the GUI thread (``explorer.qt.bridge.ToGui``). Grid decodes, path
+decodes, map jobs and hovers, the monitor's snapshot evaluator and the compare view all use it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+Progress = Callable[[float, str], None]      # (fraction 0..1, message)
+IsCancelled = Callable[[], bool]
+Work = Callable[[Progress, IsCancelled], Any]
+
+
+class Cancelled(Exception):
+    """Raised by work that saw ``cancelled()`` turn true (the answer then says ``cancelled``)."""
+
+
+@dataclass
+class Answer:
+    """What came back for one request."""
+
+    generation: int
+    value: Any = None
+    error: str | None = None        # one line for the user
+    cancelled: bool = False
+    seconds: float = 0.0            # time the work itself took
+    tag: Any = None                 # what the caller attached to the request (cell indices, a job name…)
+    requested_at: float = 0.0       # perf_counter() at submit
+
+
+def one_line_error(name: str, exc: BaseException) -> str:
+    """The line a user sees for a failed piece of work.
+
+    Our own errors (ModelError, ContractError, MapDataError, MonitorError… all ValueErrors) already
+    say what went wrong; anything else gets the work's name and the exception's type."""
+    if isinstance(exc, ValueError) and str(exc).strip():
+        return str(exc).strip().splitlines()[0]
+    if os.environ.get("LATENT_EXPLORER_DEBUG"):
+        traceback.print_exception(exc)
+    msg = (str(exc).strip().splitlines() or [""])[0]
+    return f"{name} failed ({type(exc).__name__}: {msg[:160]})" if msg else f"{name} failed ({type(exc).__name__})"
+
+
+class LatestOnly:
+    """One worker thread; only the newest request's answer is ever delivered.
+
+    ``deliver(answer)`` gets every current answer, including failures (``error``) and explicit
+    cancels (``cancelled``); answers made stale by a newer ``submit`` or by ``invalidate`` are
+    dropped. ``on_progress(generation, fraction, message)`` reports progress of the current request.
+    """
+
+    def __init__(self, deliver: Callable[[Answer], None], *, name: str = "work",
+                 on_progress: Callable[[int, float, str], None] | None = None,
+                 blas_threads: int | None = None):
+        self.name = name
+        self._deliver = deliver
+        self._on_progress = on_progress
+        self._blas_threads = blas_threads
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"latent-{name}")
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._pending: Future | None = None
+        self._cancel: threading.Event | None = None
+        self._closed = False
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def is_current(self, answer: Answer | int) -> bool:
+        gen = answer if isinstance(answer, int) else answer.generation
+        return gen == self._generation and not self._closed
+
+    @property
+    def busy(self) -> bool:
+        """True while a request is queued or running."""
+        pending = self._pending
+        return pending is not None and not pending.done()
+
+    def submit(self, work: Work, *, tag: Any = None) -> int:
+        """Run ``work(progress, cancelled)`` on the worker; every earlier request becomes stale."""
+        with self._lock:
+            if self._closed:
+                return self._generation
+            self._stop_locked()
+            self._generation += 1
+            gen = self._generation
+            cancel = self._cancel = threading.Event()
+            self._pending = self._pool.submit(self._run, gen, work, tag, cancel, time.perf_counter())
+            return gen
+
+    def invalidate(self) -> int:
+        """Make every request so far stale (e.g. the model changed); returns the new generation."""
+        with self._lock:
+            self._stop_locked()
+            self._generation += 1
+            return self._generation
+
+    def cancel(self) -> None:
+        """Ask the current request to stop; its answer (``cancelled=True``) is still delivered."""
+        with self._lock:
+            if self._cancel is not None:
+                self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the current request has finished (tests, headless use); False on timeout."""
+        pending = self._pending
+        if pending is None:
+            return True
+        try:
+            pending.result(timeout)
+        except TimeoutError:
+            return False
+        except Exception:  # cancelled futures, or a deliver that raised: finished all the same
+            pass
+        return True
+
+    def close(self, wait: bool = True) -> None:
+        with self._lock:
+            self._closed = True
+            self._stop_locked()
+            self._generation += 1
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+    # ---- worker thread -------------------------------------------------------------------------
+
+    def _stop_locked(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()  # only succeeds while it still waits in the queue
+        if self._cancel is not None:
+            self._cancel.set()
+
+    def _run(self, gen: int, work: Work, tag: Any, cancel: threading.Event, t0: float) -> None:
+        if gen != self._generation:
+            return  # stale before it started: skip the work entirely
+        if self._blas_threads:
+            from explorer.io.blas import limit_blas_threads
+
+            limit_blas_threads(self._blas_threads)
+
+        def progress(fraction: float, message: str) -> None:
+            if self._on_progress is not None and gen == self._generation:
+                self._safe(self._on_progress, gen, float(fraction), str(message))
+
+        start = time.perf_counter()
+        try:
+            value = work(progress, cancel.is_set)
+            answer = Answer(gen, value, tag=tag, requested_at=t0)
+        except Cancelled:
+            answer = Answer(gen, cancelled=True, tag=tag, requested_at=t0)
+        except Exception as exc:  # never let a worker exception vanish silently
+            answer = Answer(gen, error=one_line_error(self.name, exc), tag=tag, requested_at=t0)
+        answer.seconds = time.perf_counter() - start
+        if cancel.is_set() and answer.error is None:
+            answer.cancelled = True
+        if gen == self._generation:
+            self._safe(self._deliver, answer)
+
+    def _safe(self, fn: Callable, *args) -> None:
+        try:
+            fn(*args)
+        except RuntimeError:
+            if not self._closed:  # a receiver deleted under us after close() is expected; else say so
+                raise

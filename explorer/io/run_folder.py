@@ -1,0 +1,223 @@
+"""The run folder: the second contract between training and the app (the ONNX file is the first).
+
+``latent-train`` writes a RUN_DIR through this module and the live monitor reads it through this
+module, so the names below are the only place either side spells them::
+
+  config.json                  the TrainConfig as JSON ("family", "epochs", ...)
+  metrics.jsonl                one JSON object per finished epoch, appended and flushed
+  checkpoints/last.pt          everything needed to resume
+  snapshots/epoch-NNNN/        the ONNX bundle of that epoch (what the monitor watches)
+  model/                       the final bundle, written when training finishes
+
+Every file appears atomically (temp file or temp folder + rename); names that start with a dot are
+work in progress and never read. Documented for people in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.io.contract import BUNDLE_FILES
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FILE = "last.pt"
+SNAPSHOTS_DIR = "snapshots"
+MODEL_DIR = "model"
+_SNAPSHOT_NAME = re.compile(r"^epoch-(\d+)$")
+
+# The training families, named by the role of the ONNX file their bundles hold.
+FAMILY_OF_ROLE = {"generator": "gan", "decoder": "vae", "classifier": "classifier"}
+
+
+def snapshot_name(epoch: int) -> str:
+    """``epoch-0007``: the folder name of epoch 7's snapshot."""
+    return f"epoch-{int(epoch):04d}"
+
+
+def snapshot_epoch(name: str) -> int | None:
+    """The epoch of a snapshot folder name, or None when the name is not one."""
+    m = _SNAPSHOT_NAME.match(name)
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Where each part of one run lives (paths only; nothing is read or created here)."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike):
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / METRICS_FILE
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINT_DIR
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.checkpoints / CHECKPOINT_FILE
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / SNAPSHOTS_DIR
+
+    def snapshot(self, epoch: int) -> Path:
+        return self.snapshots / snapshot_name(epoch)
+
+    @property
+    def model(self) -> Path:
+        return self.root / MODEL_DIR
+
+    def looks_like_run(self) -> bool:
+        """True when any part of a run is there (a run that just started has only some)."""
+        return any(p.exists() for p in (self.snapshots, self.metrics, self.config))
+
+    @property
+    def finished(self) -> bool:
+        return self.model.is_dir()
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    epoch: int
+    path: Path
+
+
+def list_snapshots(run_dir: str | os.PathLike) -> list[SnapshotInfo]:
+    """``snapshots/epoch-NNNN`` folders of a run, oldest first (temporary dot-folders ignored)."""
+    try:
+        entries = list(os.scandir(RunFolder(run_dir).snapshots))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    out = []
+    for entry in entries:
+        epoch = snapshot_epoch(entry.name)
+        if epoch is not None and entry.is_dir():
+            out.append(SnapshotInfo(epoch, Path(entry.path)))
+    return sorted(out, key=lambda s: s.epoch)
+
+
+def bundle_family(folder: str | os.PathLike) -> str | None:
+    """"gan", "vae" or "classifier" from the ONNX files a bundle folder holds (None: none of ours)."""
+    for role, family in FAMILY_OF_ROLE.items():
+        if (Path(folder) / BUNDLE_FILES[role]).is_file():
+            return family
+    return None
+
+
+def read_config(run_dir: str | os.PathLike) -> dict | None:
+    """``config.json`` of a run as a dict, or None when missing or unreadable."""
+    try:
+        data = json.loads(RunFolder(run_dir).config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# ---- metrics.jsonl: one writer, one reader ----------------------------------------------------------
+
+def append_jsonl(path: str | os.PathLike, obj) -> None:
+    """Append one JSON line and flush it to disk (a reader sees whole lines, or a torn last one)."""
+    line = json.dumps(obj) + "\n"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """Every complete JSON object line of a metrics.jsonl, one per epoch (the latest wins), by epoch.
+
+    A torn or garbled line is skipped; a missing file reads as no rows."""
+    log = MetricsLog(path, final=True)
+    log.poll()
+    return log.rows
+
+
+class MetricsLog:
+    """Incremental, tolerant reader of a growing ``metrics.jsonl``.
+
+    Only complete lines are consumed (a line still being written is read next time); lines that are
+    not JSON objects are skipped. A file that shrank or was replaced (the trainer rewrites it on
+    --resume) is read again from the start. Rows are kept one per epoch (the latest wins), sorted.
+    ``final=True`` also reads a last line without a newline (a finished file).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, final: bool = False):
+        self.path = Path(path)
+        self.final = final
+        self.skipped_lines = 0
+        self._rows: dict[int, dict] = {}
+        self._extra: list[dict] = []  # rows without an epoch number
+        self._offset = 0
+        self._ident = None
+
+    @property
+    def rows(self) -> list[dict]:
+        return [self._rows[k] for k in sorted(self._rows)] + self._extra
+
+    def _reset(self) -> None:
+        self._rows, self._extra, self._offset, self.skipped_lines = {}, [], 0, 0
+
+    def poll(self) -> bool:
+        """Read what was appended since the last call. True when the rows changed."""
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            changed = bool(self._rows or self._extra)
+            self._reset()
+            self._ident = None
+            return changed
+        changed = False
+        ident = (st.st_ino, st.st_dev)
+        if ident != self._ident or st.st_size < self._offset:
+            changed = bool(self._rows or self._extra)
+            self._reset()
+            self._ident = ident
+        if st.st_size == self._offset:
+            return changed
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read(st.st_size - self._offset)
+        except OSError:
+            return changed
+        end = data.rfind(b"\n") + 1
+        body, tail = data[:end], data[end:]
+        lines = body.split(b"\n")
+        if self.final and tail.strip():
+            lines.append(tail)
+            end = len(data)
+        self._offset += end
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                self.skipped_lines += 1
+                continue
+            if not isinstance(row, dict):
+                self.skipped_lines += 1
+                continue
+            epoch = row.get("epoch")
+            if isinstance(epoch, int) and not isinstance(epoch, bool):
+                self._rows[epoch] = row
+            else:
+                self._extra.append(row)
+            changed = True
+        return changed
