@@ -1,0 +1,100 @@
+"""The latent map's background jobs (encode a set, UMAP, the GAN feature map, anomaly scores).
+
+Each job name has its own :class:`explorer.core.worker.LatestOnly` worker: a new job of a name
+supersedes the running one of that name (its answer is dropped), jobs of different names run side
+by side (scoring the test split while UMAP runs). Qt-free: ``dispatch`` turns a receiver into what
+the worker calls (``ToGui.wrap`` in the app, ``None`` = on the worker thread, for tests).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from explorer.core.events import Signal
+from explorer.core.worker import Answer, LatestOnly, Work
+
+JOB_LABELS = {"encode": "Encoding", "umap": "UMAP", "gan-map": "GAN feature map",
+              "anomaly": "Scoring the test split (for percentiles)"}
+
+
+def job_label(name: str) -> str:
+    return JOB_LABELS.get(name, name)
+
+
+class MapJobs:
+    """Named background jobs with progress and cancel.
+
+    Signals: ``started(name)``, ``progress(name, fraction 0..1, message)``, ``finished(name, answer)``
+    (an :class:`explorer.core.worker.Answer`: value, one-line error or cancelled, seconds). Only the
+    newest job of a name reports; ``cancel_all`` drops every running job's answer.
+    """
+
+    def __init__(self, dispatch: Callable | None = None):
+        self._dispatch = dispatch or (lambda fn: fn)
+        self._workers: dict[str, LatestOnly] = {}
+        self._handlers: dict[str, Callable[[Answer], None]] = {}
+        self._running: dict[str, int] = {}  # name -> generation of the job still to answer
+        self.labels: dict[str, str] = {}     # name -> what the progress row calls it
+        self.started = Signal()
+        self.progress = Signal()
+        self.finished = Signal()
+
+    @property
+    def running(self) -> list[str]:
+        """Names of the jobs started and not yet answered (on the dispatch thread)."""
+        return list(self._running)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running)
+
+    def _worker(self, name: str) -> LatestOnly:
+        worker = self._workers.get(name)
+        if worker is None:
+            worker = LatestOnly(self._dispatch(lambda answer: self._answered(name, answer)), name=job_label(name),
+                                on_progress=self._dispatch(lambda gen, f, m: self._progressed(name, gen, f, m)),
+                                blas_threads=1)  # a job must not take the cores the GUI thread draws with
+            self._workers[name] = worker
+        return worker
+
+    def start(self, name: str, work: Work, on_done: Callable[[Answer], None], *, label: str | None = None) -> int:
+        """Run ``work(progress, cancelled)`` as job ``name``; ``on_done(answer)`` when it answers.
+
+        A running job of the same name is superseded (asked to stop, its answer dropped). Returns
+        the job's generation."""
+        worker = self._worker(name)
+        self._handlers[name] = on_done
+        self.labels[name] = label or job_label(name)
+        generation = worker.submit(work, tag=name)
+        self._running[name] = generation
+        self.started.emit(name)
+        return generation
+
+    def cancel_all(self) -> None:
+        """Stop every job at its next check; none of them answers."""
+        for worker in self._workers.values():
+            worker.invalidate()
+        self._running.clear()
+
+    def wait(self, timeout: float = 5.0) -> bool:
+        """Block until the workers have finished what they run (tests, closing); False on timeout."""
+        return all(worker.wait(timeout) for worker in self._workers.values())
+
+    def close(self) -> None:
+        running = list(self._workers.values())
+        self.cancel_all()
+        for worker in running:  # they stop at their next batch; leaving them mid-run can abort the process at exit
+            worker.wait(5.0)
+            worker.close(wait=False)
+        self._workers.clear()
+
+    def _progressed(self, name: str, generation: int, fraction: float, message: str) -> None:
+        if self._running.get(name) == generation:
+            self.progress.emit(name, fraction, message)
+
+    def _answered(self, name: str, answer: Answer) -> None:
+        if self._running.get(name) != answer.generation:
+            return  # superseded or cancelled since
+        del self._running[name]
+        self._handlers[name](answer)
+        self.finished.emit(name, answer)

@@ -1,0 +1,683 @@
+"""The latent map's state, Qt-free: what it shows, how it is laid out, what is selected and kept.
+
+:class:`MapModel` owns the points (a VAE's atlas or an encoded image set, or a GAN's samples over
+real images), the projection (chosen by registry key, ``explorer.core.projection_registry``), the
+dimensions of a two-dimension map, the selection, the kept groups (A / B and named lasso groups),
+the hidden classes, the visible range, and the background jobs that make points and projections
+(``explorer.core.map_jobs``). Setters validate, then announce the change through
+``explorer.core.events.Signal``s; views (explorer/qt/map_*.py) only subscribe and call setters.
+
+Decodes for the probe, hovers, the sweep mosaic and selections are requested by
+:class:`explorer.core.map_decodes.MapDecodes` (``model.decodes``), on the same latest-only path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer.core import atlas_data as A
+from explorer.core.events import Signal
+from explorer.core.map_jobs import MapJobs, job_label
+from explorer.core.projection import NearestIndex, points_in_polygon
+from explorer.core.projection_registry import (ProjectionInput, ProjectionSpec, default_spec, projection_spec,
+                                               projection_specs)
+from explorer.core.worker import Answer
+from explorer.io.runtime import LoadedModel
+
+VAE_SOURCES = ("atlas", "fashion", "folder", "idx")
+GAN_SOURCES = ("gan",)
+SELECTION_CELLS = 64  # latents of a selection decoded and sent to the grid
+NO_MODEL = "No model open: open a VAE or GAN to see its latent map"
+
+
+class MapLayer:
+    """Points placed on the map: positions xy float32 [N, 2], which are visible, a nearest-point index.
+
+    ``coloured`` layers are drawn by class (the primary layer); the GAN map's real images are a grey
+    background layer. Hidden classes are neither hovered nor selected.
+    """
+
+    def __init__(self, points: A.MapPoints, xy: np.ndarray, *, coloured: bool):
+        self.points = points
+        self.xy = np.ascontiguousarray(xy, np.float32)
+        self.coloured = coloured
+        self.visible_mask = np.ones(len(points), bool)
+        self.index = NearestIndex(self.xy) if len(self.xy) else None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int64 [N]: class per point (-1 throughout for a grey layer)."""
+        return self.points.labels if self.coloured else np.full(len(self.points), -1)
+
+    def class_counts(self) -> dict[int, int]:
+        """Visible points per class label."""
+        labs = self.labels[self.visible_mask]
+        return {int(k): int((labs == k).sum()) for k in np.unique(labs)}
+
+    def set_class_visible(self, label: int, on: bool) -> bool:
+        """Show or hide one class; False when this layer has no such class (nothing changed)."""
+        if not self.coloured or not (self.points.labels == label).any():
+            return False
+        self.visible_mask[self.points.labels == label] = on
+        return True
+
+    def nearest(self, x: float, y: float, radius: float) -> int | None:
+        """The nearest visible point within ``radius`` map units of (x, y), or None."""
+        if self.index is None:
+            return None
+        idx, dist = self.index.query_one(x, y, k=12)
+        for i, d in zip(idx, dist):
+            if d > radius:
+                break
+            if self.visible_mask[i]:
+                return int(i)
+        return None
+
+
+class MapModel:
+    """State of the latent map of one model (``set_model``), with its background jobs.
+
+    Signals (arguments in brackets):
+      model_changed(LoadedModel | None)   sources_changed(keys, current key)   empty(reason text)
+      points_changed()    projection_chosen(key)    projection_changed()    latent_projection_changed(proj | None)
+      dims_changed((x, y))   hidden_changed(label, on)   selection_changed(indices int64 [K])
+      groups_changed({name: [indices]})   view_range_changed([[x0, x1], [y0, y1]])   sweep_changed(on)
+      probe_changed(ImageProbe | None)   latents_for_grid(z float32 [K, D])   latent_activated(z [D])
+      direction_made(Direction)   message(text)
+    """
+
+    def __init__(self, *, classifier: str | os.PathLike | None = None, dispatch=None):
+        from explorer.core.map_decodes import MapDecodes
+
+        self.classifier_path = classifier
+        self.model: LoadedModel | None = None
+        self.encoder: A.VAEEncoder | None = None
+        self.source_key = "atlas"
+        self.points: A.MapPoints | None = None      # the primary (coloured) points
+        self.background: A.MapPoints | None = None  # GAN map: real images (grey)
+        self.gan_map: A.GanFeatureMap | None = None
+        self.real_images: np.ndarray | None = None  # images behind atlas points (Fashion test split), if known
+        self.layers: list[MapLayer] = []            # background first, the primary layer last
+        self.projection_key: str | None = None      # the chosen projection (a job may still be making it)
+        self.projection = None                      # the projection drawn
+        self.drawn_key: str | None = None           # its registry key
+        self.projection_seconds = 0.0
+        self.dims: tuple[int, int] = (0, 0)
+        self.hidden_classes: set[int] = set()
+        self.selection = np.zeros(0, np.int64)
+        self.groups: dict[str, np.ndarray] = {}     # kept selections: name -> point indices
+        self.view_range: list[list[float]] | None = None
+        self.sweep_on = False
+        self.anomaly: A.AnomalyReference | None = None
+        self.probe_result: A.ImageProbe | None = None
+        self.shown = False                          # a view shows the map (costly sources wait for it)
+        self.last_message = ""
+        self._deferred: str | None = None
+        self._pending_groups: dict | None = None
+        self._gan_maps: dict[str, A.GanFeatureMap] = {}  # generator file -> its feature map (this session)
+        self._test_cache: A.ImageSet | None = None
+
+        for name in ("model_changed", "sources_changed", "empty", "points_changed", "projection_chosen",
+                     "projection_changed", "latent_projection_changed", "dims_changed", "hidden_changed",
+                     "selection_changed", "groups_changed", "view_range_changed", "sweep_changed", "probe_changed",
+                     "latents_for_grid", "latent_activated", "direction_made", "message"):
+            setattr(self, name, Signal())
+        self.jobs = MapJobs(dispatch)
+        self.decodes = MapDecodes(self, dispatch)
+
+    # ---- what is shown ---------------------------------------------------------------------------
+
+    @property
+    def is_gan(self) -> bool:
+        return self.model is not None and (self.model.card is None or self.model.card.family != "vae")
+
+    @property
+    def primary(self) -> MapLayer | None:
+        return self.layers[-1] if self.layers else None
+
+    def say(self, text: str) -> None:
+        self.last_message = text
+        self.message.emit(text)
+
+    def _empty(self, text: str) -> None:
+        """Nothing to draw (yet): the layers go, ``empty`` says why."""
+        self.layers = []
+        self.empty.emit(text)
+
+    def set_model(self, model: LoadedModel | None) -> None:
+        """Show the map of ``model`` (the main window's active model); None shows nothing."""
+        if model is self.model and model is not None:
+            return
+        self.jobs.cancel_all()
+        self.decodes.invalidate()
+        self._deferred = None
+        self.model = model
+        self.hidden_classes.clear()
+        self.encoder, self.anomaly, self.probe_result = None, None, None
+        self.points = self.background = self.gan_map = None
+        self.projection = None
+        self.projection_key = None
+        self.drawn_key = None
+        self.layers = []
+        self.latent_projection_changed.emit(None)
+        self._clear_selection_state()
+        if model is not None and not self.is_gan:
+            try:
+                self.encoder = A.encoder_for(model)
+            except A.MapDataError as exc:
+                self.encoder = None
+                self.say(str(exc))
+        self.model_changed.emit(model)
+        if model is None:
+            self.sources_changed.emit((), None)
+            self._empty(NO_MODEL)
+            return
+        self.sources_changed.emit(GAN_SOURCES if self.is_gan else VAE_SOURCES, None)
+        self.use_source("gan" if self.is_gan else "atlas")
+
+    def set_shown(self, shown: bool) -> None:
+        """A view shows (or hides) the map; a source that waited for it is built now."""
+        self.shown = bool(shown)
+        if self.shown and self._deferred is not None and self.model is not None:
+            key, self._deferred = self._deferred, None
+            self.use_source(key)
+
+    def use_source(self, key: str, path: str | None = None) -> int | None:
+        """Switch what the map shows: "atlas", "fashion", "folder" (path), "idx" (path), "gan".
+
+        Returns the generation of the job started for it (encoding, the GAN map), else None."""
+        if self.model is None:
+            return None
+        self.source_key = key
+        self.sources_changed.emit(GAN_SOURCES if self.is_gan else VAE_SOURCES, key)
+        if key == "atlas":
+            try:
+                pts = A.atlas_points(self.model)
+            except A.MapDataError as exc:
+                self._empty(str(exc) + ("" if self.encoder is None else
+                                            "\n\nUse Data → Image folder / Fashion-MNIST to encode a set."))
+                self.say(str(exc))
+                return None
+            self._attach_real_images(pts)
+            self.set_points(pts)
+        elif key in ("fashion", "folder", "idx"):
+            return self.encode_source(key, path)
+        elif key == "gan":
+            cached = self._gan_maps.get(str(self.model.path))
+            if cached is not None:
+                self.gan_map = cached
+                self.set_points(cached.samples, cached.real)
+            elif not self.shown:
+                self._deferred = "gan"  # classifying real images costs minutes on a busy CPU: only when seen
+                self._empty(f"The feature map of {self.model.name} is built when this view is shown")
+            else:
+                return self.build_gan_map()
+        return None
+
+    def _attach_real_images(self, pts: A.MapPoints) -> None:
+        """When the atlas is the Fashion-MNIST test split, its images serve the nearest-real strip."""
+        self.real_images = None
+        if len(pts) != 10000 or self.model.image_shape != (1, 28, 28):
+            return
+        try:
+            test = A.fashion_set("test")
+        except A.MapDataError:
+            return
+        if np.array_equal(test.labels, pts.labels):
+            self.real_images = test.images
+
+    def test_set(self) -> A.ImageSet:
+        """The Fashion-MNIST test split (read once); MapDataError when it is not installed."""
+        if self._test_cache is None:
+            self._test_cache = A.fashion_set("test")
+        return self._test_cache
+
+    def set_points(self, points: A.MapPoints, background: A.MapPoints | None = None) -> None:
+        """Show these points (primary, coloured) over optional grey background points; re-project."""
+        self.points, self.background = points, background
+        self._clear_selection_state()  # kept selections belong to the points they index
+        d = points.dim
+        order = np.argsort(-points.vectors.var(axis=0), kind="stable")
+        self.dims = (int(order[0]), int(order[1 % d]))
+        self.points_changed.emit()
+        self.dims_changed.emit(self.dims)
+        self.set_projection(default_spec(self.projection_input()).key)
+
+    def _clear_selection_state(self) -> None:
+        self.selection = np.zeros(0, np.int64)
+        self.selection_changed.emit(self.selection)
+        self.groups = {}
+        self._groups_updated()
+
+    # ---- projection ------------------------------------------------------------------------------
+
+    def projection_input(self) -> ProjectionInput:
+        return ProjectionInput(self.points.vectors, None if self.background is None else self.background.vectors,
+                               self.dims, self.is_gan)
+
+    def offered_projections(self) -> list[tuple[ProjectionSpec, str | None]]:
+        """Every registered projection with the reason it is unavailable for these points (None: offered)."""
+        data = self.projection_input() if self.points is not None else None
+        return [(s, None if data is None else s.unavailable(data)) for s in projection_specs()]
+
+    def set_projection(self, key: str) -> None:
+        """Lay the points out by the registered projection ``key`` (a label is accepted too).
+
+        Instant projections are made at once; background ones run as a job and are drawn when done
+        (the previous projection stays until then, and when the job fails)."""
+        if self.points is None:
+            return
+        try:
+            spec = projection_spec(key)
+        except KeyError as exc:
+            self.say(str(exc.args[0]))
+            return
+        data = self.projection_input()
+        reason = spec.unavailable(data)
+        if reason is not None:
+            self.say(f"{reason}; using PCA")
+            return self.set_projection("pca")
+        self.projection_key = spec.key
+        self.projection_chosen.emit(spec.key)
+        if spec.background:
+            self.jobs.start(spec.key, lambda progress, cancelled: spec.make(data, progress, cancelled),
+                            lambda answer: self._projection_made(spec, data, answer), label=spec.label)
+            return
+        t0 = time.perf_counter()
+        try:
+            proj = spec.make(data, lambda f, m: None, lambda: False)
+        except ValueError as exc:  # e.g. a 1-d latent space or a single point: nothing to lay out on a plane
+            self._empty(f"{self.points.source}: cannot draw a {spec.label} map ({exc})")
+            self.say(f"cannot draw a {spec.label} map: {exc}")
+            return
+        self._apply_projection(spec, proj, time.perf_counter() - t0)
+
+    def _projection_made(self, spec: ProjectionSpec, data: ProjectionInput, answer: Answer) -> None:
+        if answer.cancelled:
+            self.say(f"{spec.label} cancelled")
+        elif answer.error:
+            self.say(answer.error)
+        else:
+            self._apply_projection(spec, answer.value, answer.seconds)
+            note = spec.describe(answer.value)
+            self.say(f"{spec.label} of {len(data.both):,} points ready in {answer.seconds:.1f} s"
+                     + (f" ({note})" if note else ""))
+            return
+        # the drawn projection stays: the control goes back to it
+        self.projection_key = self.drawn_key
+        self.projection_chosen.emit(self.projection_key)
+
+    def spec(self) -> ProjectionSpec | None:
+        """The spec of the drawn projection (None before the first, or once it left the registry)."""
+        try:
+            return projection_spec(self.drawn_key) if self.drawn_key else None
+        except KeyError:
+            return None
+
+    def _apply_projection(self, spec: ProjectionSpec, proj, seconds: float) -> None:
+        data = self.projection_input()
+        xy, xy_bg = spec.place(proj, data)
+        self.projection, self.drawn_key, self.projection_seconds = proj, spec.key, seconds
+        self.projection_key = spec.key
+        layers = []
+        if self.background is not None:
+            layers.append(MapLayer(self.background, xy_bg, coloured=False))
+        layers.append(MapLayer(self.points, xy, coloured=True))
+        for layer in layers:
+            for lab in self.hidden_classes:
+                layer.set_class_visible(lab, False)
+        self.layers = layers
+        self.latent_projection_changed.emit(None if self.is_gan else proj)
+        if self.sweep_on and not self.exact:
+            self.set_sweep(False)
+        self.projection_changed.emit()
+        self.set_view_range(self.fitted_range())
+        pending, self._pending_groups = self._pending_groups, None
+        if pending:
+            self.set_groups(pending)
+
+    @property
+    def exact(self) -> bool:
+        """The drawn projection has an exact inverse, and it is of latents (every position decodes)."""
+        return bool(getattr(self.projection, "exact", False)) and not self.is_gan
+
+    def inverse_note(self) -> str:
+        """What a click on the map decodes, in words (the caption)."""
+        if self.is_gan:
+            return "feature space: no inverse, clicks pick the nearest sample"
+        spec = self.spec()
+        return spec.inverse if spec is not None else ""
+
+    def fitted_range(self) -> list[list[float]]:
+        """[[x0, x1], [y0, y1]] around 99 % of the points (a few outliers must not shrink the cloud)."""
+        allxy = np.concatenate([layer.xy for layer in self.layers])
+        lo, hi = np.percentile(allxy, 0.5, axis=0), np.percentile(allxy, 99.5, axis=0)
+        pad = (hi - lo) * 0.06 + 1e-6
+        return [[float(lo[0] - pad[0]), float(hi[0] + pad[0])], [float(lo[1] - pad[1]), float(hi[1] + pad[1])]]
+
+    def set_dims(self, dim_x: int, dim_y: int) -> None:
+        """The latent dimensions of a two-dimension map; re-projects when that map is shown."""
+        dims = (int(dim_x), int(dim_y))
+        if dims == self.dims:
+            return
+        self.dims = dims
+        self.dims_changed.emit(dims)
+        if self.points is None or self.projection_key is None or not projection_spec(self.projection_key).uses_dims:
+            return
+        if dims[0] == dims[1]:
+            self.say("pick two different dimensions")
+            return
+        self.set_projection(self.projection_key)
+
+    def set_view_range(self, view_range) -> None:
+        """The visible region [[x0, x1], [y0, y1]] in map units (the canvas follows and reports it)."""
+        rng = [[float(view_range[0][0]), float(view_range[0][1])], [float(view_range[1][0]), float(view_range[1][1])]]
+        if not np.isfinite(rng).all() or rng == self.view_range:
+            return
+        self.view_range = rng
+        self.view_range_changed.emit(rng)
+
+    # ---- classes, selection and groups -----------------------------------------------------------
+
+    def set_class_visible(self, label: int, on: bool) -> None:
+        """Legend toggle: hide or show one class (hidden points are neither hovered nor selected)."""
+        label = int(label)
+        if on:
+            self.hidden_classes.discard(label)
+        else:
+            self.hidden_classes.add(label)
+        for layer in self.layers:
+            layer.set_class_visible(label, on)
+        self.hidden_changed.emit(label, bool(on))
+
+    def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Select the visible primary points inside the box (map units, corners in any order)."""
+        layer = self.primary
+        if layer is None:
+            return np.zeros(0, np.int64)
+        xy = layer.xy
+        inside = ((xy[:, 0] >= min(x0, x1)) & (xy[:, 0] <= max(x0, x1)) & (xy[:, 1] >= min(y0, y1))
+                  & (xy[:, 1] <= max(y0, y1)) & layer.visible_mask)
+        return self.set_selection(np.flatnonzero(inside))
+
+    def select_polygon(self, polygon: np.ndarray) -> np.ndarray:
+        """Select the visible primary points inside the closed polygon float [M, 2] (a lasso)."""
+        layer = self.primary
+        if layer is None or len(polygon) < 3:
+            return self.set_selection(np.zeros(0, np.int64))
+        inside = points_in_polygon(layer.xy, np.asarray(polygon, np.float32)) & layer.visible_mask
+        return self.set_selection(np.flatnonzero(inside))
+
+    def set_selection(self, indices) -> np.ndarray:
+        """Select points of the primary layer (indices int [K]; out-of-range ones are dropped).
+
+        A selection's decodings are requested and its latents sent to the grid."""
+        layer = self.primary
+        sel = np.asarray(indices, np.int64).reshape(-1)
+        if layer is None:
+            sel = np.zeros(0, np.int64)
+        else:
+            sel = sel[(sel >= 0) & (sel < len(layer.points))]
+        self.selection = sel
+        self.selection_changed.emit(sel)
+        if len(sel):
+            self.decodes.request_selection()
+            self.latents_for_grid.emit(self.selection_latents())
+        return sel
+
+    def selection_sample(self) -> np.ndarray:
+        """Up to 64 of the selected indices (a seeded sample of a big selection), sorted."""
+        sel = self.selection
+        if len(sel) <= SELECTION_CELLS:
+            return sel
+        return np.sort(np.random.default_rng(0).choice(sel, SELECTION_CELLS, replace=False))
+
+    def selection_latents(self) -> np.ndarray:
+        """Latents of (up to 64 of) the selected points, for the sample grid: float32 [K, D]."""
+        layer = self.primary
+        if layer is None or len(self.selection) == 0:
+            return np.zeros((0, self.model.latent_dim if self.model else 0), np.float32)
+        shown = self.selection_sample()
+        pts = layer.points
+        z = pts.latents[shown] if pts.latents is not None else pts.vectors[shown]
+        return np.asarray(z, np.float32)
+
+    def keep_group(self, name: str) -> None:
+        """Remember the current selection as group ``name`` ("A", "B" or any lasso group's name)."""
+        if not str(name).strip():
+            self.say("a kept selection needs a name")
+            return
+        self.groups[str(name)] = np.array(self.selection, np.int64)
+        self._groups_updated()
+
+    def set_groups(self, groups: dict) -> None:
+        """Restore kept groups (name -> point indices), e.g. from a session; out-of-range indices are dropped.
+
+        Before the map has points (they are computed later) the groups wait for them."""
+        layer = self.primary
+        if layer is None:
+            self._pending_groups = dict(groups)
+            return
+        n = len(layer.points.vectors)
+        self.groups = {str(k): np.array([int(i) for i in v if 0 <= int(i) < n], np.int64) for k, v in groups.items()}
+        self._groups_updated()
+
+    def groups_json(self) -> dict[str, list[int]]:
+        """The kept groups, JSON-ready: {name: [point indices]}."""
+        return {k: v.tolist() for k, v in self.groups.items()}
+
+    def _groups_updated(self) -> None:
+        self.groups_changed.emit(self.groups_json())
+
+    @property
+    def can_make_direction(self) -> bool:
+        return all(len(self.groups.get(k, ())) for k in ("A", "B"))
+
+    def make_group_direction(self):
+        """The direction from group A's mean latent to group B's (announced by ``direction_made``)."""
+        from explorer.core.directions import DirectionError, selection_direction
+
+        layer = self.primary
+        if layer is None:
+            return None
+        pts = layer.points
+        vectors = pts.latents if pts.latents is not None else pts.vectors
+        try:
+            direction = selection_direction(vectors, self.groups.get("A", ()), self.groups.get("B", ()),
+                                            model=self.model.name if self.model else "")
+        except DirectionError as exc:
+            self.say(str(exc))
+            return None
+        self.direction_made.emit(direction)
+        self.say(f"direction '{direction.name}' added to the Directions panel")
+        return direction
+
+    # ---- session state ---------------------------------------------------------------------------
+
+    def view_state(self) -> dict:
+        """JSON-ready: {"projection": registry key, "dims": [x, y], "range": [[x0, x1], [y0, y1]]}."""
+        rng = self.view_range or [[0.0, 1.0], [0.0, 1.0]]
+        return {"projection": self.projection_key or "", "dims": [int(self.dims[0]), int(self.dims[1])],
+                "range": [list(rng[0]), list(rng[1])]}
+
+    def apply_view_state(self, state: dict) -> None:
+        """Restore ``view_state()`` output (older sessions stored the projection's label: accepted)."""
+        dims = state.get("dims") or []
+        if len(dims) == 2 and self.points is not None:
+            d = self.points.dim
+            self.set_dims(min(max(int(dims[0]), 0), d - 1), min(max(int(dims[1]), 0), d - 1))
+        name = state.get("projection")
+        if name and self.points is not None:
+            try:
+                key = projection_spec(str(name)).key
+            except KeyError:
+                key = None
+            if key is not None and key != self.projection_key:
+                self.set_projection(key)
+        rng = state.get("range")
+        if rng and len(rng) == 2:
+            self.set_view_range(rng)
+
+    # ---- sweep -----------------------------------------------------------------------------------
+
+    def set_sweep(self, on: bool) -> bool:
+        """Turn the mosaic sweep on or off; it needs an exact projection of latents. Returns the state."""
+        if on and not (self.projection is not None and self.exact):
+            self.say("the sweep needs an exact projection (PCA, two dimensions or the 2-d plane)")
+            on = False
+        changed = bool(on) != self.sweep_on
+        self.sweep_on = bool(on)
+        if not on:
+            self.decodes.sweep_decoder.invalidate()
+        if changed or not on:
+            self.sweep_changed.emit(self.sweep_on)
+        return self.sweep_on
+
+    # ---- background jobs -------------------------------------------------------------------------
+
+    def start_job(self, name: str, work, on_done=None) -> int:
+        """Run ``work(progress, cancelled)`` as job ``name`` (a running one of that name is superseded)."""
+        return self.jobs.start(name, work, lambda answer: self._job_done(name, answer, on_done))
+
+    def _job_done(self, name: str, answer: Answer, on_done) -> None:
+        if answer.cancelled:
+            self.say(f"{job_label(name)} cancelled")
+        elif answer.error:
+            self.say(answer.error)
+            if name == "gan-map" or (name == "encode" and self.points is None):
+                self._empty(answer.error)
+        elif on_done is not None:
+            on_done(answer)
+
+    def cancel_jobs(self) -> None:
+        self.jobs.cancel_all()
+
+    @property
+    def is_busy(self) -> bool:
+        return self.jobs.busy
+
+    def encode_source(self, key: str, path: str | None = None) -> int | None:
+        """Encode Fashion-MNIST (all 70k), an image folder or an IDX file in the background."""
+        if self.encoder is None:
+            self.say(f"{self.model.name}: this VAE bundle has no encoder; only its atlas can be shown")
+            return None
+        encoder, shape, class_names = self.encoder, self.model.image_shape, self.model.class_names or ()
+
+        def work(progress, cancelled):
+            if key == "fashion":
+                images = A.fashion_set("all")
+            elif key == "folder":
+                images = A.load_image_folder(path, shape)
+            else:
+                lab = str(path).replace("images-idx3", "labels-idx1")
+                images = A.load_idx_set(path, lab if lab != str(path) and Path(lab).is_file() else None,
+                                        class_names=class_names)
+            progress(0.0, f"encoding {images.source}")
+            return A.encode_set(encoder, images, progress=progress, cancelled=cancelled)
+
+        def done(answer: Answer) -> None:
+            self.set_points(answer.value)
+            self.say(f"{answer.value.source}: {len(answer.value):,} images encoded in {answer.seconds:.1f} s")
+
+        return self.start_job("encode", work, done)
+
+    def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all") -> int | None:
+        """GAN: classify generated samples and real images (background); the map appears when done."""
+        from explorer.core.monitor import Classifier, MonitorError
+        from explorer.io.paths import bundled_model
+
+        path = self.classifier_path or bundled_model("classifier")
+        try:
+            clf = Classifier(path)
+        except MonitorError as exc:
+            self._empty(f"The GAN map needs a classifier bundle: {exc}")
+            self.say(f"GAN map needs a classifier ({exc})")
+            return None
+        generator = self.model
+        self._empty(f"Building the feature map of {generator.name}…")
+
+        def work(progress, cancelled):
+            real = A.fashion_set(real_split)
+            return A.gan_feature_map(generator, clf, real, n_samples=n_samples, progress=progress,
+                                     cancelled=cancelled)
+
+        def done(answer: Answer) -> None:
+            value = answer.value
+            self.gan_map = value
+            self._gan_maps[str(value.generator_path)] = value
+            self.set_points(value.samples, value.real)
+            self.say(f"GAN map: {len(value.samples):,} samples over {len(value.real):,} real images")
+
+        return self.start_job("gan-map", work, done)
+
+    # ---- images in -------------------------------------------------------------------------------
+
+    def probe_file(self, path: str) -> A.ImageProbe | None:
+        """Encode one image file (MapDataError reasons go to ``message``)."""
+        if self.encoder is None:
+            self.say(f"{self.model.name if self.model else 'no model'}: images can be encoded only with a VAE "
+                     "bundle that has an encoder")
+            return None
+        try:
+            image = A.read_image_for(self.encoder, path)
+        except A.MapDataError as exc:
+            self.say(str(exc))
+            return None
+        return self.probe_image(image, name=Path(path).name)
+
+    def probe_test_image(self, index: int | None = None) -> A.ImageProbe | None:
+        """Encode Fashion-MNIST test image ``index`` (random when None)."""
+        try:
+            test = self.test_set()
+        except A.MapDataError as exc:
+            self.say(str(exc))
+            return None
+        if index is None:
+            index = int(np.random.default_rng().integers(len(test.images)))
+        return self.probe_image(test.images[index], name=f"test image {index} ({test.class_names[test.labels[index]]})")
+
+    def probe_image(self, image: np.ndarray, *, name: str = "") -> A.ImageProbe | None:
+        """Encode one uint8 [H, W, C] image: reconstruction, −ELBO, percentiles, marker on the map.
+
+        One image through the encoder and decoder takes milliseconds, so it runs here; the scores of
+        the test split it is ranked against are a background job (percentiles arrive later)."""
+        if self.encoder is None:
+            self.say("images can be encoded only with a VAE bundle that has an encoder")
+            return None
+        try:
+            probe = A.probe_image(self.model, self.encoder, image, reference=self.anomaly, name=name)
+        except A.MapDataError as exc:
+            self.say(str(exc))
+            return None
+        self.probe_result = probe
+        self.decodes.probe_encoded(probe)
+        self.probe_changed.emit(probe)
+        if self.anomaly is None and "anomaly" not in self.jobs.running and self.model.image_shape == (1, 28, 28):
+            model, encoder = self.model, self.encoder
+
+            def done(answer: Answer) -> None:
+                self.anomaly = answer.value
+                if self.probe_result is not None:
+                    p = self.probe_result
+                    p.neg_elbo_pct, p.recon_error_pct = answer.value.rank(p.neg_elbo, p.recon_error)
+                    self.probe_changed.emit(p)
+
+            self.start_job("anomaly", lambda progress, cancelled: A.anomaly_reference(
+                model, encoder, self.test_set(), progress=progress, cancelled=cancelled), done)
+        return probe
+
+    def marker_xy(self) -> tuple[float, float] | None:
+        """Where the encoded image's mean lands on the map (the ★), or None."""
+        if self.projection is None or self.probe_result is None:
+            return None
+        xy = self.projection.forward(self.probe_result.mu[None])[0]
+        return float(xy[0]), float(xy[1])
+
+    def close(self) -> None:
+        """Stop jobs and decode workers (call before dropping the model)."""
+        self.jobs.close()
+        self.decodes.close()
