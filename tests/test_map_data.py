@@ -102,11 +102,13 @@ def test_encoding_can_be_cancelled(vae_bundle, tmp_path):
     images = A.load_image_folder(write_images(tmp_path / "mine"), (1, 8, 8))
     with pytest.raises(A.Cancelled):
         A.encode_set(enc, images, cancelled=lambda: True)
-    results = []
-    job = A.Job("encode", lambda p, c: A.encode_set(enc, images, progress=p, cancelled=c), results.append)
-    job.cancel()
-    job.start()
-    assert job.wait(10) and results[0].cancelled
+    from explorer.core.map_jobs import MapJobs
+
+    results = []  # a job on the map's latest-only worker: the encoder's Cancelled reads as a cancel, not an error
+    jobs = MapJobs()
+    jobs.start("encode", lambda p, c: A.encode_set(enc, images, progress=p, cancelled=lambda: True), results.append)
+    assert jobs.wait(10) and results[0].cancelled and results[0].error is None and not jobs.busy
+    jobs.close()
 
 
 @pytest.mark.parametrize("case, match", [

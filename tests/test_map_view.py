@@ -49,7 +49,7 @@ def test_vae_atlas_map_is_drawn_with_pca(make_view, vae_bundle):
     layer = view.layers[0]
     assert len(layer.item.data) == 50 and sorted(layer.brushes) == [0, 1, 2]
     assert len({id(b) for b in layer.item.data["brush"]}) == 3  # one shared brush per class, not per point
-    assert sorted(view.legend_boxes) == [0, 1, 2]
+    assert sorted(view.panel.legend_boxes) == [0, 1, 2]
     np.testing.assert_allclose(layer.xy, PCAPlane.fit(view.points.vectors).forward(view.points.vectors), atol=1e-5)
 
 
@@ -58,27 +58,28 @@ def test_click_in_empty_space_decodes_that_position(make_view, vae_bundle, qtbot
     view = make_view(model)
     x, y = 50.0, -40.0  # far from every point
     view.probe_at(x, y, clicked=True)
-    qtbot.waitUntil(lambda: view.preview.image is not None, timeout=5000)
+    qtbot.waitUntil(lambda: view.panel.preview.image is not None, timeout=5000)
     z = view.projection.inverse(np.array([[x, y]], np.float32)).z
-    np.testing.assert_array_equal(view.preview.image, model.decode(z).pixels[0])
-    assert "exact inverse" in view.preview_caption.text()
-    assert view.cursor_item.data["x"][0] == x
+    np.testing.assert_array_equal(view.panel.preview.image, model.decode(z).pixels[0])
+    assert "exact inverse" in view.panel.preview_caption.text()
+    assert view.canvas.cursor_item.data["x"][0] == x
 
 
 def test_dragging_drops_stale_decodes(make_view, vae_bundle, qtbot):
     model = open_model(vae_bundle)
     view = make_view(model)
     answers = []
-    view.bridge.probe.connect(lambda a: answers.append(view.probe_decoder.is_current(a)))
+    decodes = view.map_model.decodes
+    decodes.probe_decoded.connect(lambda a: answers.append(decodes.probe_decoder.is_current(a)))
     positions = [(float(i) * 0.3, float(-i) * 0.2) for i in range(40)]
     for x, y in positions:  # a drag: many positions, faster than anything is painted
         view.probe_at(x, y)
-    gen = view.probe_decoder.generation
-    qtbot.waitUntil(lambda: any(answers) and view.preview.image is not None, timeout=5000)
+    gen = view.map_model.decodes.probe_decoder.generation
+    qtbot.waitUntil(lambda: any(answers) and view.panel.preview.image is not None, timeout=5000)
     qtbot.wait(50)
     z = view.projection.inverse(np.array([positions[-1]], np.float32)).z
-    np.testing.assert_array_equal(view.preview.image, model.decode(z).pixels[0])
-    assert len(answers) < len(positions) and view.probe_decoder.generation == gen
+    np.testing.assert_array_equal(view.panel.preview.image, model.decode(z).pixels[0])
+    assert len(answers) < len(positions) and view.map_model.decodes.probe_decoder.generation == gen
 
 
 def test_drag_events_through_the_viewbox_use_the_tool(make_view, vae_bundle, qtbot):
@@ -88,12 +89,12 @@ def test_drag_events_through_the_viewbox_use_the_tool(make_view, vae_bundle, qtb
     view.set_tool("rect")
     xy = view.layers[0].xy
     lo, hi = xy.min(axis=0) - 1, xy.max(axis=0) + 1
-    view._tool_drag(QPointF(float(lo[0]), float(lo[1])), True, False)
-    assert view.rect_item.isVisible()
-    view._tool_drag(QPointF(float(hi[0]), float(hi[1])), False, True)
-    assert len(view.selection) == 50 and view.rect_item.isVisible()  # the outline stays
+    view.canvas.tool_drag(QPointF(float(lo[0]), float(lo[1])), True, False)
+    assert view.canvas.rect_item.isVisible()
+    view.canvas.tool_drag(QPointF(float(hi[0]), float(hi[1])), False, True)
+    assert len(view.map_model.selection) == 50 and view.canvas.rect_item.isVisible()  # the outline stays
     view.clear_selection()
-    assert not view.rect_item.isVisible()
+    assert not view.canvas.rect_item.isVisible()
 
 
 def test_hover_shows_a_decoded_thumbnail(make_view, vae_bundle, qtbot):
@@ -103,24 +104,24 @@ def test_hover_shows_a_decoded_thumbnail(make_view, vae_bundle, qtbot):
     x, y = layer.xy[3]
     hit = view.hover_at(float(x), float(y))
     assert hit == (0, 3)
-    qtbot.waitUntil(lambda: view.hover_card.isVisible(), timeout=5000)
-    assert not view.hover_card.pixmap().isNull() and view.hover_latency
-    assert view.hover_item.data["x"][0] == pytest.approx(x)
+    qtbot.waitUntil(lambda: view.canvas.hover_card.isVisible(), timeout=5000)
+    assert not view.canvas.hover_card.pixmap().isNull() and view.canvas.hover_latency
+    assert view.canvas.hover_item.data["x"][0] == pytest.approx(x)
     # far away: nothing hovered
-    assert view.hover_at(1e4, 1e4) is None and not view.hover_card.isVisible()
-    # a slow decoder: hovers decode on the worker thread, the answer arrives queued
-    view._hover_decode_s = 1.0
-    gen = view.hover_decoder.generation
+    assert view.hover_at(1e4, 1e4) is None and not view.canvas.hover_card.isVisible()
+    # hovers decode on the worker thread (never on the GUI thread): the answer arrives queued
+    gen = view.map_model.decodes.hover_decoder.generation
     x, y = layer.xy[7]
     assert view.hover_at(float(x), float(y)) == (0, 7)
-    assert view.hover_decoder.generation == gen + 1
-    qtbot.waitUntil(lambda: view.hover_card.isVisible(), timeout=5000)
-    assert "#7" in view.hover_card.toolTip()
+    assert view.map_model.decodes.hover_decoder.generation == gen + 1
+    assert not view.canvas.hover_card.isVisible()  # nothing drawn until the worker answers
+    qtbot.waitUntil(lambda: view.canvas.hover_card.isVisible(), timeout=5000)
+    assert "#7" in view.canvas.hover_card.toolTip()
 
 
 def test_hidden_classes_are_neither_hovered_nor_selected(make_view, vae_bundle):
     view = make_view(open_model(vae_bundle))
-    view.legend_boxes[0].setChecked(False)
+    view.panel.legend_boxes[0].setChecked(False)
     layer = view.layers[0]
     visible = layer.item.data["visible"]
     assert not visible[view.points.labels == 0].any() and visible[view.points.labels != 0].all()
@@ -149,11 +150,11 @@ def test_selection_feeds_the_grid_and_class_mix(make_view, vae_bundle, qtbot):
     np.testing.assert_array_equal(grid.latents, chosen[np.resize(np.arange(50), 16)])
     controller.decode_now()
     assert not grid.dirty.any()
-    assert sum(r[1] for r in view.class_mix.rows) == 50 and {r[0] for r in view.class_mix.rows} == {"a", "b", "c"}
-    qtbot.waitUntil(lambda: view.selection_pane.isVisible(), timeout=5000)
+    assert sum(r[1] for r in view.panel.class_mix.rows) == 50 and {r[0] for r in view.panel.class_mix.rows} == {"a", "b", "c"}
+    qtbot.waitUntil(lambda: view.panel.selection_pane.isVisible(), timeout=5000)
     controller.close()
     view.clear_selection()
-    assert view.class_mix.rows == [] and not view.selection_to_grid.isEnabled()
+    assert view.panel.class_mix.rows == [] and not view.panel.selection_to_grid.isEnabled()
 
 
 def test_two_dimensions_projection_and_sweep(make_view, vae_bundle, qtbot):
@@ -166,18 +167,18 @@ def test_two_dimensions_projection_and_sweep(make_view, vae_bundle, qtbot):
     np.testing.assert_array_equal(view.layers[0].xy, view.points.vectors[:, [2, 4]])
     view.sweep_n.setValue(5)
     view.set_sweep(True)
-    qtbot.waitUntil(lambda: view.sweep_item.image is not None, timeout=5000)
-    _, _, _, _, rows, cols = view._sweep_box
-    assert min(rows, cols) == 5 and view.sweep_item.image.shape == (8 * rows, 8 * cols)
+    qtbot.waitUntil(lambda: view.canvas.sweep_item.image is not None, timeout=5000)
+    _, _, _, _, rows, cols = view.map_model.decodes.sweep_box
+    assert min(rows, cols) == 5 and view.canvas.sweep_item.image.shape == (8 * rows, 8 * cols)
     (x0, x1), (y0, y1) = view.vb.viewRange()
     top_left = view.projection.inverse(np.array([[x0 + (x1 - x0) / (2 * cols), y1 - (y1 - y0) / (2 * rows)]],
                                                 np.float32)).z
-    np.testing.assert_array_equal(view.sweep_item.image[:8, :8], model.decode(top_left).pixels[0, ..., 0])
-    first = view.sweep_decoder.generation
+    np.testing.assert_array_equal(view.canvas.sweep_item.image[:8, :8], model.decode(top_left).pixels[0, ..., 0])
+    first = view.map_model.decodes.sweep_decoder.generation
     view.vb.translateBy(x=0.5)  # panning re-decodes the mosaic
-    qtbot.waitUntil(lambda: view.sweep_decoder.generation > first, timeout=3000)
+    qtbot.waitUntil(lambda: view.map_model.decodes.sweep_decoder.generation > first, timeout=3000)
     view.set_sweep(False)
-    assert not view.sweep_item.isVisible()
+    assert not view.canvas.sweep_item.isVisible()
 
 
 def test_image_in_shows_reconstruction_scores_and_marker(make_view, vae_bundle, tmp_path, qtbot):
@@ -186,10 +187,10 @@ def test_image_in_shows_reconstruction_scores_and_marker(make_view, vae_bundle, 
     view = make_view(model)
     folder = write_images(tmp_path / "imgs", n=2)
     probe = view.probe_file(str(folder / "img000.png"))
-    assert probe is not None and view.image_in.image is not None and view.image_recon.image is not None
-    assert "−ELBO" in view.image_text.text()
-    assert len(view.marker_item.data) == 1
-    np.testing.assert_allclose([view.marker_item.data["x"][0], view.marker_item.data["y"][0]],
+    assert probe is not None and view.panel.image_in.image is not None and view.panel.image_recon.image is not None
+    assert "−ELBO" in view.panel.image_text.text()
+    assert len(view.canvas.marker_item.data) == 1
+    np.testing.assert_allclose([view.canvas.marker_item.data["x"][0], view.canvas.marker_item.data["y"][0]],
                                view.projection.forward(probe.mu[None])[0], atol=1e-5)
     assert view.probe_file(str(tmp_path / "missing.png")) is None and "not a file" in view.last_message
 
@@ -200,17 +201,16 @@ def test_user_folder_encoded_end_to_end_hover_shows_original_and_reconstruction(
     model = open_model(vae_bundle)
     view = make_view(model)
     folder = write_images(tmp_path / "mine", n=30)
-    job = view.use_source("folder", str(folder)) or view.jobs.get("encode")
+    assert view.use_source("folder", str(folder)) is not None  # the encode job's generation
     _wait_jobs(qtbot, view)
     assert view.points.kind == "user" and len(view.points) == 30 and "30 images encoded" in view.last_message
-    assert view.legend_boxes.keys() == {-1}  # unlabelled: one grey class
+    assert view.panel.legend_boxes.keys() == {-1}  # unlabelled: one grey class
     x, y = view.layers[0].xy[4]
     view.hover_at(float(x), float(y))
-    qtbot.waitUntil(lambda: view.hover_card.isVisible(), timeout=5000)
-    assert "original | decoded" in view.hover_card.toolTip()
-    pix = view.hover_card.pixmap()
+    qtbot.waitUntil(lambda: view.canvas.hover_card.isVisible(), timeout=5000)
+    assert "original | decoded" in view.canvas.hover_card.toolTip()
+    pix = view.canvas.hover_card.pixmap()
     assert pix.width() > 1.8 * pix.height()  # two images side by side
-    del job
 
 
 def test_bad_folder_keeps_the_previous_map(make_view, vae_bundle, tmp_path, qtbot):
@@ -234,9 +234,9 @@ def test_nan_encoder_and_missing_pieces(make_view, vae_bundle, tmp_path, qtbot):
     (vae_bundle / "encoder.onnx").unlink()
     (vae_bundle / contract.ATLAS_FILE).unlink()
     view2 = make_view(open_model(vae_bundle))
-    assert not view2.layers and view2.empty_label.isVisible()
-    assert "no atlas.npz" in view2.empty_label.text()
-    assert not view2.open_image_button.isEnabled()
+    assert not view2.layers and view2.canvas.empty_label.isVisible()
+    assert "no atlas.npz" in view2.canvas.empty_label.text()
+    assert not view2.panel.open_image_button.isEnabled()
     assert view2.probe_at(0.0, 0.0) is None  # nothing to decode through, no crash
 
 
@@ -248,7 +248,7 @@ def test_gan_map_shows_a_two_class_generator_and_click_loads_latent(make_view, t
     model = open_model(gen)
     view = make_view(model, classifier=clf_dir)
     _wait_jobs(qtbot, view, 120000)
-    assert view.gan_map is not None and len(view.layers) == 2
+    assert view.map_model.gan_map is not None and len(view.layers) == 2
     real_layer, samples = view.layers
     assert not real_layer.coloured and len(real_layer.xy) == len(real.images)
     counts = samples.class_counts()
@@ -260,9 +260,9 @@ def test_gan_map_shows_a_two_class_generator_and_click_loads_latent(make_view, t
     i = 5
     view.probe_at(*map(float, samples.xy[i]), clicked=True)
     assert len(got) == 1 and np.array_equal(got[0], view.points.latents[i])
-    assert view.preview.image is not None and "in classifier features" in view.nearest_title.text()
+    assert view.panel.preview.image is not None and "in classifier features" in view.panel.nearest_title.text()
     hit = view.hover_at(*map(float, samples.xy[i]))
-    assert hit == (1, i) and view.hover_card.isVisible()
+    assert hit == (1, i) and view.canvas.hover_card.isVisible()
 
 
 def test_gan_without_classifier_says_so(make_view, gan_bundle, tmp_path):
@@ -273,7 +273,7 @@ def test_gan_without_classifier_says_so(make_view, gan_bundle, tmp_path):
 def test_render_map_screenshot(vae_bundle, tmp_path, settings_file):
     from PIL import Image
 
-    from explorer.qt.map_view import render_map_screenshot
+    from explorer.qt.map_screenshot import render_map_screenshot
 
     out = tmp_path / "map.png"
     assert render_map_screenshot([str(vae_bundle)], str(out), size=(1000, 700)) == 0
@@ -303,9 +303,9 @@ def test_umap_projection_in_the_background_with_nearest_fallback(make_view, vae_
     assert not view.sweep_button.isEnabled()
     x, y = view.layers[0].xy[9]
     view.probe_at(float(x) + 1e-3, float(y))
-    qtbot.waitUntil(lambda: view.preview.image is not None, timeout=5000)
-    assert "nearest data point" in view.preview_caption.text()
-    np.testing.assert_array_equal(view.preview.image, model.decode(view.points.vectors[9:10]).pixels[0])
+    qtbot.waitUntil(lambda: view.panel.preview.image is not None, timeout=5000)
+    assert "nearest data point" in view.panel.preview_caption.text()
+    np.testing.assert_array_equal(view.panel.preview.image, model.decode(view.points.vectors[9:10]).pixels[0])
 
 
 def test_cancelled_umap_keeps_the_previous_projection(make_view, vae_bundle, qtbot, monkeypatch):
@@ -324,10 +324,10 @@ def test_cancelled_umap_keeps_the_previous_projection(make_view, vae_bundle, qtb
 
     monkeypatch.setattr(umap_worker, "compute_umap", slow_umap)
     view = make_view(open_model(vae_bundle))
-    job = view.start_job("umap", lambda p, c: umap_worker.compute_umap(view.points.vectors, progress=p, cancelled=c))
+    view.start_job("umap", lambda p, c: umap_worker.compute_umap(view.points.vectors, progress=p, cancelled=c))
     assert started.wait(5) and view.progress_row.isVisible()
     view.cancel_button.click()
-    assert job.wait(5) and not view.is_busy() and not view.progress_row.isVisible()
+    assert view.map_model.jobs.wait(5) and not view.is_busy() and not view.progress_row.isVisible()
     assert view.projection.name == "PCA" and view.layers
 
 
@@ -348,11 +348,11 @@ def test_real_mouse_drag_on_the_plot_probes_live(make_view, vae_bundle, qtbot):
         QTest.mouseMove(vp, p)
         qtbot.wait(5)
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
-    qtbot.waitUntil(lambda: view.preview.image is not None and view.probe_pos is not None, timeout=5000)
+    qtbot.waitUntil(lambda: view.panel.preview.image is not None and view.map_model.decodes.probe_pos is not None, timeout=5000)
     want = view.vb.mapSceneToView(view.plot.mapToScene(b))
-    assert view.probe_pos == pytest.approx((want.x(), want.y()), abs=0.05 * (view.vb.viewRange()[0][1]
+    assert view.map_model.decodes.probe_pos == pytest.approx((want.x(), want.y()), abs=0.05 * (view.vb.viewRange()[0][1]
                                                                             - view.vb.viewRange()[0][0]))
-    assert view.probe_decoder.generation >= 2  # it decoded while dragging, not only at the end
+    assert view.map_model.decodes.probe_decoder.generation >= 2  # it decoded while dragging, not only at the end
 
 
 
@@ -368,7 +368,7 @@ def test_gan_map_with_an_incompatible_classifier_fails_fast_in_one_line(make_vie
     view = make_view(open_model(gen), classifier=clf_dir)
     _wait_jobs(qtbot, view)
     assert "classifier expects 28x28 images" in view.last_message and "\n" not in view.last_message
-    assert not view.layers and view.empty_label.isVisible()
+    assert not view.layers and view.canvas.empty_label.isVisible()
 
 
 def test_a_one_dimensional_latent_space_says_why_there_is_no_map(make_view, tmp_path):
@@ -390,15 +390,15 @@ def test_a_two_dimensional_latent_space_is_its_own_map(make_view, tmp_path, qtbo
     assert view.projection.name == "Latent plane"
     np.testing.assert_array_equal(view.layers[0].xy, view.points.vectors)
     view.probe_at(1.5, -0.5)
-    qtbot.waitUntil(lambda: view.preview.image is not None, timeout=5000)
-    np.testing.assert_array_equal(view.preview.image, model.decode(np.array([[1.5, -0.5]], np.float32)).pixels[0])
+    qtbot.waitUntil(lambda: view.panel.preview.image is not None, timeout=5000)
+    np.testing.assert_array_equal(view.panel.preview.image, model.decode(np.array([[1.5, -0.5]], np.float32)).pixels[0])
 
 
 def test_render_map_screenshot_of_a_gan(tmp_path, monkeypatch, settings_file):
     from PIL import Image
 
     from explorer.core import atlas_data as A
-    from explorer.qt.map_view import render_map_screenshot
+    from explorer.qt.map_screenshot import render_map_screenshot
 
     gen, clf_dir, real = _two_class_world(tmp_path)
     monkeypatch.setattr(A, "fashion_set", lambda split="all", data_dir=None: real)

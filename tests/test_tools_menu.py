@@ -48,9 +48,8 @@ def test_map_point_becomes_a_path_waypoint_drawn_on_the_map(qtbot):
     assert window.path_overlay.projection is map_view.projection  # latent map: the overlay follows it
     rng = np.random.default_rng(0)
     for _ in range(2):
-        map_view._probe_z = rng.standard_normal(window.state.active.latent_dim).astype(np.float32)
-        map_view._enable_probe_actions(True)
-        map_view.to_path_button.click()
+        map_view.map_model.decodes.set_probe_latent(rng.standard_normal(window.state.active.latent_dim))
+        map_view.panel.to_path_button.click()
     assert len(window.path_editor.waypoints) == 2
     assert not window.path_dock.isHidden(), "the path dock opens when the first waypoints arrive"
     assert len(window.path_overlay.targets) == 2, "two draggable waypoints on the map"
@@ -64,24 +63,25 @@ def test_two_kept_selections_make_a_direction_and_survive_a_session(qtbot, tmp_p
 
     window = vae_window_with_map(qtbot)
     map_view = window.map_view
-    labels = map_view._primary().points.labels
-    assert not map_view.direction_button.isEnabled()
+    labels = map_view.map_model.primary.points.labels
+    assert not map_view.panel.direction_button.isEnabled()
     map_view.set_selection(np.flatnonzero(labels == 0)[:200])  # T-shirts
-    map_view.keep_a_button.click()
+    map_view.panel.keep_a_button.click()
     map_view.set_selection(np.flatnonzero(labels == 3)[:200])  # dresses
-    map_view.keep_b_button.click()
-    assert map_view.direction_button.isEnabled()
+    map_view.panel.keep_b_button.click()
+    assert map_view.panel.direction_button.isEnabled()
     before = len(window.directions_panel.directions)
-    map_view.direction_button.click()
+    map_view.panel.direction_button.click()
     assert len(window.directions_panel.directions) == before + 1
     made = window.directions_panel.directions[-1]
-    vectors = map_view._primary().points.vectors
+    vectors = map_view.map_model.primary.points.vectors
     expected = vectors[labels == 3][:200].mean(0) - vectors[labels == 0][:200].mean(0)
     assert np.allclose(made.vector, expected / np.linalg.norm(expected), atol=1e-5)  # unit vector A -> B
-    assert sorted(window.map_selections) == ["A", "B"] and len(window.map_selections["A"]) == 200
+    groups = map_view.map_model.groups_json()  # the kept groups live in the map's model, nowhere else
+    assert sorted(groups) == ["A", "B"] and len(groups["A"]) == 200 and not hasattr(window, "map_selections")
 
     session = window_session(window)
     map_view.set_groups({})
-    assert not map_view.direction_button.isEnabled()
+    assert not map_view.panel.direction_button.isEnabled()
     apply_session(window, session)
-    assert map_view.direction_button.isEnabled() and len(map_view.groups["B"]) == 200
+    assert map_view.panel.direction_button.isEnabled() and len(map_view.map_model.groups["B"]) == 200

@@ -140,7 +140,7 @@ def cmd_info(args) -> int:
 def cmd_app(args) -> int:
     if args.screenshot and args.view == "map":
         from explorer.io.paths import bundled_models
-        from explorer.qt.map_view import render_map_screenshot
+        from explorer.qt.map_screenshot import render_map_screenshot
 
         return render_map_screenshot(args.models or [str(p) for p in bundled_models()], args.screenshot)
     from explorer.qt.app import run_app

@@ -10,15 +10,16 @@
 * :class:`AnomalyReference` — −ELBO and reconstruction error of the test split, so any image's
   score reads as a percentile (the anomaly score of docs: metrics.md).
 * :func:`gan_feature_map` — a GAN's samples and real images in classifier-feature space.
-* :class:`Job` — run one of the above on a worker thread with progress, cancel and a deliver callback.
+
+Long loops take ``progress(fraction, message)`` and ``cancelled()`` and raise
+``explorer.core.worker.Cancelled``: the map runs them as jobs on its latest-only workers
+(``explorer.core.map_jobs``).
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +30,7 @@ from explorer.io import contract
 from explorer.io.contract import ContractError
 from explorer.io.exports import atomic_path
 from explorer.core.projection import data_key, knn
+from explorer.core.worker import Cancelled  # noqa: F401  (raised by the loops below; the worker knows it)
 from explorer.io.runtime import LoadedModel, ModelError, create_session
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -38,10 +40,6 @@ CACHE_VERSION = 1
 
 class MapDataError(ValueError):
     """Data the map cannot use. ``str()`` is one line: what was expected, what was found, what to do."""
-
-
-class Cancelled(Exception):
-    """The user cancelled a background job."""
 
 
 Progress = Callable[[float, str], None]  # (fraction 0..1, message)
@@ -580,70 +578,3 @@ def gan_feature_map(generator: LoadedModel, classifier, real: ImageSet, *, n_sam
                         images=np.concatenate(pix), latents=z)
     return GanFeatureMap(real_pts, samples, classifier_name=classifier.path.parent.name,
                          generator_path=str(generator.path), real_is_train=real.is_train)
-
-
-# ---- background jobs ------------------------------------------------------------------------------------
-
-@dataclass
-class JobResult:
-    name: str
-    value: object = None
-    error: str | None = None
-    cancelled: bool = False
-    seconds: float = 0.0
-
-
-class Job:
-    """Run ``work(progress, cancelled)`` on a daemon thread; ``deliver(JobResult)`` from that thread.
-
-    ``on_progress(fraction, message)`` is also called from the worker thread (the Qt layer queues both
-    onto the GUI thread). ``cancel()`` asks the work to stop at its next check.
-    """
-
-    def __init__(self, name: str, work: Callable[[Progress, Callable[[], bool]], object],
-                 deliver: Callable[[JobResult], None], on_progress: Progress | None = None):
-        self.name = name
-        self._work = work
-        self._deliver = deliver
-        self._progress = on_progress or (lambda f, m: None)
-        self._cancel = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"map-{name}", daemon=True)
-
-    def start(self) -> "Job":
-        self.thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def _run(self) -> None:
-        from explorer.io.blas import limit_blas_threads
-
-        limit_blas_threads(1)
-        t0 = time.perf_counter()
-        try:
-            value = self._work(self._progress, self._cancel.is_set)
-            result = JobResult(self.name, value, seconds=time.perf_counter() - t0)
-        except Cancelled:
-            result = JobResult(self.name, cancelled=True, seconds=time.perf_counter() - t0)
-        except ValueError as exc:  # MapDataError, ModelError, ContractError, MonitorError: one line for the user
-            line = (str(exc).splitlines() or [type(exc).__name__])[0]
-            result = JobResult(self.name, error=line, seconds=time.perf_counter() - t0)
-        except Exception as exc:  # one line for the user; the traceback for a debugging developer
-            if os.environ.get("LATENT_EXPLORER_DEBUG"):
-                traceback.print_exc()
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            result = JobResult(self.name, error=f"{self.name} failed ({type(exc).__name__}: {msg[:160]})",
-                               seconds=time.perf_counter() - t0)
-        if result.cancelled or not self._cancel.is_set() or result.error:
-            self._deliver(result)
-        else:
-            self._deliver(JobResult(self.name, cancelled=True, seconds=result.seconds))
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.thread.join(timeout)
-        return not self.thread.is_alive()

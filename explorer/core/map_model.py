@@ -22,7 +22,9 @@ import numpy as np
 from explorer.core import atlas_data as A
 from explorer.core.events import Signal
 from explorer.core.map_jobs import MapJobs, job_label
-from explorer.core.projection import NearestIndex, points_in_polygon
+from explorer.core.map_layer import MapLayer
+from explorer.core.map_sources import anomaly_work, encode_work, fashion_images_behind, gan_map_work
+from explorer.core.projection import points_in_polygon
 from explorer.core.projection_registry import (ProjectionInput, ProjectionSpec, default_spec, projection_spec,
                                                projection_specs)
 from explorer.core.worker import Answer
@@ -32,50 +34,6 @@ VAE_SOURCES = ("atlas", "fashion", "folder", "idx")
 GAN_SOURCES = ("gan",)
 SELECTION_CELLS = 64  # latents of a selection decoded and sent to the grid
 NO_MODEL = "No model open: open a VAE or GAN to see its latent map"
-
-
-class MapLayer:
-    """Points placed on the map: positions xy float32 [N, 2], which are visible, a nearest-point index.
-
-    ``coloured`` layers are drawn by class (the primary layer); the GAN map's real images are a grey
-    background layer. Hidden classes are neither hovered nor selected.
-    """
-
-    def __init__(self, points: A.MapPoints, xy: np.ndarray, *, coloured: bool):
-        self.points = points
-        self.xy = np.ascontiguousarray(xy, np.float32)
-        self.coloured = coloured
-        self.visible_mask = np.ones(len(points), bool)
-        self.index = NearestIndex(self.xy) if len(self.xy) else None
-
-    @property
-    def labels(self) -> np.ndarray:
-        """int64 [N]: class per point (-1 throughout for a grey layer)."""
-        return self.points.labels if self.coloured else np.full(len(self.points), -1)
-
-    def class_counts(self) -> dict[int, int]:
-        """Visible points per class label."""
-        labs = self.labels[self.visible_mask]
-        return {int(k): int((labs == k).sum()) for k in np.unique(labs)}
-
-    def set_class_visible(self, label: int, on: bool) -> bool:
-        """Show or hide one class; False when this layer has no such class (nothing changed)."""
-        if not self.coloured or not (self.points.labels == label).any():
-            return False
-        self.visible_mask[self.points.labels == label] = on
-        return True
-
-    def nearest(self, x: float, y: float, radius: float) -> int | None:
-        """The nearest visible point within ``radius`` map units of (x, y), or None."""
-        if self.index is None:
-            return None
-        idx, dist = self.index.query_one(x, y, k=12)
-        for i, d in zip(idx, dist):
-            if d > radius:
-                break
-            if self.visible_mask[i]:
-                return int(i)
-        return None
 
 
 class MapModel:
@@ -202,7 +160,7 @@ class MapModel:
                                             "\n\nUse Data → Image folder / Fashion-MNIST to encode a set."))
                 self.say(str(exc))
                 return None
-            self._attach_real_images(pts)
+            self.real_images = fashion_images_behind(pts, self.model)
             self.set_points(pts)
         elif key in ("fashion", "folder", "idx"):
             return self.encode_source(key, path)
@@ -218,18 +176,6 @@ class MapModel:
                 return self.build_gan_map()
         return None
 
-    def _attach_real_images(self, pts: A.MapPoints) -> None:
-        """When the atlas is the Fashion-MNIST test split, its images serve the nearest-real strip."""
-        self.real_images = None
-        if len(pts) != 10000 or self.model.image_shape != (1, 28, 28):
-            return
-        try:
-            test = A.fashion_set("test")
-        except A.MapDataError:
-            return
-        if np.array_equal(test.labels, pts.labels):
-            self.real_images = test.images
-
     def test_set(self) -> A.ImageSet:
         """The Fashion-MNIST test split (read once); MapDataError when it is not installed."""
         if self._test_cache is None:
@@ -240,6 +186,8 @@ class MapModel:
         """Show these points (primary, coloured) over optional grey background points; re-project."""
         self.points, self.background = points, background
         self._clear_selection_state()  # kept selections belong to the points they index
+        self.decodes.set_probe_latent(None)
+        self.decodes.hover_index = None
         d = points.dim
         order = np.argsort(-points.vectors.var(axis=0), kind="stable")
         self.dims = (int(order[0]), int(order[1 % d]))
@@ -565,19 +513,7 @@ class MapModel:
         if self.encoder is None:
             self.say(f"{self.model.name}: this VAE bundle has no encoder; only its atlas can be shown")
             return None
-        encoder, shape, class_names = self.encoder, self.model.image_shape, self.model.class_names or ()
-
-        def work(progress, cancelled):
-            if key == "fashion":
-                images = A.fashion_set("all")
-            elif key == "folder":
-                images = A.load_image_folder(path, shape)
-            else:
-                lab = str(path).replace("images-idx3", "labels-idx1")
-                images = A.load_idx_set(path, lab if lab != str(path) and Path(lab).is_file() else None,
-                                        class_names=class_names)
-            progress(0.0, f"encoding {images.source}")
-            return A.encode_set(encoder, images, progress=progress, cancelled=cancelled)
+        work = encode_work(self.encoder, key, path, self.model.image_shape, self.model.class_names or ())
 
         def done(answer: Answer) -> None:
             self.set_points(answer.value)
@@ -587,23 +523,15 @@ class MapModel:
 
     def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all") -> int | None:
         """GAN: classify generated samples and real images (background); the map appears when done."""
-        from explorer.core.monitor import Classifier, MonitorError
-        from explorer.io.paths import bundled_model
+        from explorer.core.monitor import MonitorError
 
-        path = self.classifier_path or bundled_model("classifier")
         try:
-            clf = Classifier(path)
+            work = gan_map_work(self.model, self.classifier_path, n_samples=n_samples, real_split=real_split)
         except MonitorError as exc:
             self._empty(f"The GAN map needs a classifier bundle: {exc}")
             self.say(f"GAN map needs a classifier ({exc})")
             return None
-        generator = self.model
-        self._empty(f"Building the feature map of {generator.name}…")
-
-        def work(progress, cancelled):
-            real = A.fashion_set(real_split)
-            return A.gan_feature_map(generator, clf, real, n_samples=n_samples, progress=progress,
-                                     cancelled=cancelled)
+        self._empty(f"Building the feature map of {self.model.name}…")
 
         def done(answer: Answer) -> None:
             value = answer.value
@@ -666,8 +594,7 @@ class MapModel:
                     p.neg_elbo_pct, p.recon_error_pct = answer.value.rank(p.neg_elbo, p.recon_error)
                     self.probe_changed.emit(p)
 
-            self.start_job("anomaly", lambda progress, cancelled: A.anomaly_reference(
-                model, encoder, self.test_set(), progress=progress, cancelled=cancelled), done)
+            self.start_job("anomaly", anomaly_work(model, encoder, self.test_set), done)
         return probe
 
     def marker_xy(self) -> tuple[float, float] | None:

@@ -98,8 +98,6 @@ class MainWindow(QMainWindow):
         self.path_overlay = PathOverlay(self.map_view.vb, self.path_editor)
         self.map_view.latentProjectionChanged.connect(self.path_overlay.set_projection)
         self.map_view.latentForPath.connect(self._add_map_waypoint)
-        self.map_selections = {}  # kept map selections by name, saved in sessions
-        self.map_view.groupsChanged.connect(lambda groups: setattr(self, "map_selections", dict(groups)))
         self.map_view.directionMade.connect(lambda d: self.directions_panel.add_directions([d]))
         install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
         install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)

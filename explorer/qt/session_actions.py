@@ -49,7 +49,8 @@ def window_session(window) -> Session:
             view["map"] = map_view.view_state()
         except Exception:  # a map that cannot describe itself must not stop the session from saving
             pass
-    selections = dict(getattr(window, "map_selections", {}) or {})  # filled by the map when it offers lasso groups
+    map_model = getattr(getattr(window, "map_view", None), "map_model", None)
+    selections = map_model.groups_json() if map_model is not None else {}  # the map's kept groups, read from its model
     return capture(window.state, window.grid, paths=paths, directions=directions, selections=selections, view=view)
 
 
@@ -80,7 +81,6 @@ def apply_session(window, session: Session) -> str:
                 editor.set_path(p.path)
                 break
     if session.selections:
-        window.map_selections = dict(session.selections)
         map_view = getattr(window, "map_view", None)
         if map_view is not None and hasattr(map_view, "set_groups"):
             map_view.set_groups(session.selections)  # shown again as the map's kept groups A / B
