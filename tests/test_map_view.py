@@ -263,6 +263,20 @@ def test_gan_map_shows_a_two_class_generator_and_click_loads_latent(make_view, t
     assert view.panel.preview.image is not None and "in classifier features" in view.panel.nearest_title.text()
     hit = view.hover_at(*map(float, samples.xy[i]))
     assert hit == (1, i) and view.canvas.hover_card.isVisible()
+    # a real click right on a drawn sample (under the hover ring) picks it, as a click anywhere does
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtTest import QTest
+
+    qtbot.waitExposed(view)
+    j = 11
+    pixel = view.plot.mapFromScene(view.vb.mapViewToScene(QPointF(*map(float, samples.xy[j]))))
+    view.hover_at(*map(float, samples.xy[j]))
+    QTest.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     QPoint(pixel.x(), pixel.y()))
+    assert len(got) == 2
+    picked = samples.nearest(*view.map_model.decodes.probe_pos, radius=np.inf)
+    assert np.array_equal(got[1], view.points.latents[picked])
+    assert np.hypot(*(samples.xy[picked] - samples.xy[j])) < 0.02 * np.ptp(samples.xy[:, 0])
 
 
 def test_gan_without_classifier_says_so(make_view, gan_bundle, tmp_path):

@@ -52,6 +52,15 @@ def hover_text(points, i: int) -> str:
     return f"#{i} · {who + ' ' if who else ''}{name}{extra}"
 
 
+class MapScatter(pg.ScatterPlotItem):
+    """A scatter item that leaves clicks to the view box: a click on a drawn point (or on the hover
+    ring over it) probes or picks that point like a click anywhere else, instead of being taken by
+    pyqtgraph's point-click handling."""
+
+    def mouseClickEvent(self, ev):
+        ev.ignore()
+
+
 class DrawnLayer:
     """One model layer (:class:`MapLayer`) as one scatter item whose points share one brush per class.
 
@@ -69,7 +78,7 @@ class DrawnLayer:
             self.brushes[int(lab)] = pg.mkBrush(color)
         brush = [self.brushes[int(lab)] for lab in labels] if len(self.brushes) > 1 else \
             next(iter(self.brushes.values()), pg.mkBrush(GREY))
-        self.item = pg.ScatterPlotItem(pos=layer.xy, size=size, pen=None, brush=brush, pxMode=True, useCache=True,
+        self.item = MapScatter(pos=layer.xy, size=size, pen=None, brush=brush, pxMode=True, useCache=True,
                                        antialias=False, hoverable=False)
         self.item.setZValue(z)
         # Panning only translates the cloud: Qt reuses the rendered pixels instead of redrawing 70k points.
@@ -165,14 +174,14 @@ class MapCanvas(QWidget):
         self.sweep_item.setZValue(20)
         self.sweep_item.setVisible(False)
         self.vb.addItem(self.sweep_item)
-        self.selection_item = pg.ScatterPlotItem(size=7, pen=pg.mkPen("#ffffff", width=1), brush=None, pxMode=True)
+        self.selection_item = MapScatter(size=7, pen=pg.mkPen("#ffffff", width=1), brush=None, pxMode=True)
         self.selection_item.setZValue(30)
-        self.marker_item = pg.ScatterPlotItem(size=22, symbol="star", pen=pg.mkPen("#ffffff", width=2),
+        self.marker_item = MapScatter(size=22, symbol="star", pen=pg.mkPen("#ffffff", width=2),
                                               brush=pg.mkBrush("#ff3d7f"), pxMode=True)
         self.marker_item.setZValue(40)
-        self.hover_item = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#ffffff", width=2), brush=None, pxMode=True)
+        self.hover_item = MapScatter(size=11, pen=pg.mkPen("#ffffff", width=2), brush=None, pxMode=True)
         self.hover_item.setZValue(41)
-        self.cursor_item = pg.ScatterPlotItem(size=18, symbol="+", pen=pg.mkPen("#ffb020", width=2),
+        self.cursor_item = MapScatter(size=18, symbol="+", pen=pg.mkPen("#ffb020", width=2),
                                               brush=pg.mkBrush("#ffb020"), pxMode=True)
         self.cursor_item.setZValue(42)
         pen = QPen(QColor("#ffb020"), 1.5, Qt.PenStyle.DashLine)
