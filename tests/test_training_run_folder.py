@@ -84,9 +84,9 @@ def _run_with_config_only(tmp_path: Path, epochs: int) -> RunFolder:
 def test_resume_keeps_the_run_length_or_takes_the_new_one(tmp_path):
     run = _run_with_config_only(tmp_path, epochs=3)
     asked = default_config("gan", epochs=9, seed=0)
-    kept, ckpt = settings_of_run(asked, run, True, True, log=lambda *a: None)
+    kept, ckpt = settings_of_run(asked, run, resume=True, keep_run_length=True, log=lambda *a: None)
     assert ckpt is None and (kept.epochs, kept.seed) == (3, 5)
-    longer, _ = settings_of_run(asked, run, True, False, log=lambda *a: None)
+    longer, _ = settings_of_run(asked, run, resume=True, keep_run_length=False, log=lambda *a: None)
     assert (longer.epochs, longer.seed) == (9, 5)  # only the length changes; the seed is the run's own
     assert isinstance(kept.epochs, int) and isinstance(longer.epochs, int)
 
@@ -94,15 +94,16 @@ def test_resume_keeps_the_run_length_or_takes_the_new_one(tmp_path):
 def test_resume_refuses_another_family_and_unreadable_settings(tmp_path):
     run = _run_with_config_only(tmp_path, epochs=3)
     with pytest.raises(RunError, match="holds a gan run, cannot resume it as vae"):
-        settings_of_run(default_config("vae"), run, True, True, log=lambda *a: None)
+        settings_of_run(default_config("vae"), run, resume=True, keep_run_length=True, log=lambda *a: None)
     run.config.write_text("[1, 2]")
     with pytest.raises(RunError, match="unreadable run settings"):
-        settings_of_run(default_config("gan"), run, True, True, log=lambda *a: None)
+        settings_of_run(default_config("gan"), run, resume=True, keep_run_length=True, log=lambda *a: None)
 
 
 def test_a_new_run_is_taken_as_asked(tmp_path):
     asked = default_config("vae", epochs=4)
-    cfg, ckpt = settings_of_run(asked, RunFolder(tmp_path / "new"), False, False, log=lambda *a: None)
+    cfg, ckpt = settings_of_run(asked, RunFolder(tmp_path / "new"), resume=False,
+                                keep_run_length=False, log=lambda *a: None)
     assert cfg is asked and ckpt is None
 
 

@@ -54,7 +54,8 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False,
     dev = pick_device(device)
     dist = init_distributed(dev)
     try:
-        return _train(cfg, run, resume, keep_run_length, dev, dist, log if dist.is_main else (lambda *a, **k: None))
+        return _train(cfg, run, dev, dist, log if dist.is_main else _silent, resume=resume,
+                      keep_run_length=keep_run_length)
     finally:
         if dist.world > 1:
             import torch.distributed as tdist
@@ -62,9 +63,15 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False,
             tdist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, run: RunFolder, resume: bool, keep_run_length: bool, dev: torch.device,
-           dist: Dist, log) -> int:
-    cfg, ckpt = settings_of_run(cfg, run, resume, keep_run_length, log)
+def _silent(*args, **kwargs) -> None:
+    """The log of ranks other than 0."""
+
+
+def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log, *, resume: bool,
+           keep_run_length: bool) -> int:
+    """The steps of a run, in order. Every rank runs all of them (some hold collectives); only rank 0
+    writes files and prints."""
+    cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log)
     train_set, test_set = load_data(cfg, log)
     t = set_up(cfg, run, dev, dist, train_set, test_set, log)
     start_epoch, start_batch, sums = restore_checkpoint(t, ckpt) if ckpt is not None else (0, 0, {})
@@ -91,7 +98,7 @@ def _train(cfg: TrainConfig, run: RunFolder, resume: bool, keep_run_length: bool
 
 # ---- 1. the settings: a new run, or the one in the folder ------------------------------------------
 
-def settings_of_run(cfg: TrainConfig, run: RunFolder, resume: bool, keep_run_length: bool,
+def settings_of_run(cfg: TrainConfig, run: RunFolder, *, resume: bool, keep_run_length: bool,
                     log) -> tuple[TrainConfig, dict | None]:
     """The settings to train with and the checkpoint to continue from (None: start at epoch 0)."""
     if not resume:
