@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -182,6 +183,16 @@ def test_resume_of_a_finished_run_re_exports_without_training(tmp_path, tmp_path
     assert_same_weights(load_checkpoint(out), before, atol=0)
     assert metrics_rows(out) == rows
     assert C.read_card(out / "model" / "generator.onnx").epoch == 2  # the weights are epoch 2's
+
+
+def test_resume_without_epochs_keeps_the_run_length(tmp_path, tmp_path_factory):
+    """--resume with no --epochs trains to the run's own length (2 here), not the family's default (12)."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run(tmp_path_factory, "classifier"), out)
+    rows = metrics_rows(out)
+    assert cli("classifier", "--out", out, "--resume", *TINY) == 0
+    assert load_checkpoint(out)["config"]["epochs"] == 2 and metrics_rows(out) == rows
+    assert C.read_card(out / "model" / "classifier.onnx").epoch == 2
 
 
 # ---- Ctrl-C and kill -9 --------------------------------------------------------------------------
