@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return interpolate_command(argv[1:])
         if argv and argv[0] in MONITOR_COMMANDS:
-            from explorer.cli.main import monitor as monitor_cli
+            from explorer.cli import monitor as monitor_cli
 
             return getattr(monitor_cli, f"{argv[0]}_command")(argv[1:])
         return cmd_app(_app_parser().parse_args(argv))

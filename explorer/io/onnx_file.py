@@ -9,7 +9,8 @@
 3. checks the role: a file of another role that names a sibling of a wanted role (an encoder that
    names its decoder) is replaced by that sibling, anything else is refused;
 4. checks the graph against the contract (mismatches become notes, not refusals, as before);
-5. refuses external data that leaves the model's folder (see :func:`check_external_data`);
+5. refuses external data that leaves the model's folder (see :func:`check_external_data`), in the
+   file and in every sibling its card names (a bundle is opened whole or not at all);
 6. creates the onnxruntime session with the provider policy (``explorer/io/providers.py``).
 
 Every failure is one :class:`ModelError` line. onnx and onnxruntime are imported when a file is opened.
@@ -91,10 +92,24 @@ def _open_file(file: Path, roles: tuple[str, ...], plan: ProviderPlan | None, *,
         except ContractError as exc:
             notes.append(f"contract check: {exc}")
     check_external_data(proto, file.parent, source)
+    if card is not None:
+        check_siblings(file, card)
     plan = plan or plan_providers()
     profiles = trt_profiles(proto) if "TensorrtExecutionProvider" in plan.requested else None
     session, provider_notes = create_session(file, plan, profiles)
     return OnnxFile(path=file, card=card, session=session, notes=tuple(notes) + tuple(provider_notes), proto=proto)
+
+
+def check_siblings(file: Path, card: ModelCard) -> None:
+    """Refuse a bundle when any sibling file its card names keeps weights outside the folder.
+
+    A bundle is one unit: opening its decoder must not succeed when its encoder would read data from
+    elsewhere, or the map (which opens the encoder later) would be the first to find out.
+    """
+    for name in card.siblings.values():
+        sibling = file.parent / name
+        if sibling != file and sibling.is_file():
+            check_external_data(load_graph(sibling), file.parent, sibling.name)
 
 
 def resolve_onnx_file(path: str | os.PathLike, roles: tuple[str, ...]) -> Path:
