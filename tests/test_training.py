@@ -138,7 +138,7 @@ def test_training_on_an_rgb_image_folder(family, tmp_path_factory):
     rows = metrics_rows(run)
     assert [r["epoch"] for r in rows] == [1] and set(rows[0]) == COMMON_ROW_KEYS | ROW_KEYS[family]
     if family == "vae":
-        atlas = C.Atlas.load(bundle.atlas_path)
+        atlas = C.Atlas.load(bundle.folder / C.ATLAS_FILE)
         assert atlas.mu.shape == (8, 32) and set(atlas.labels.tolist()) <= {0, 1}
     if family == "classifier":
         assert bundle.cards["classifier"].feature_dim == 64

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from explorer.io.exports import write_bytes_atomic
+from explorer.io.files import write_bytes_atomic
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

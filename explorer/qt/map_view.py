@@ -32,7 +32,8 @@ from explorer.core import atlas_data as A
 from explorer.core.decoding import AsyncDecoder, DecodeAnswer
 from explorer.core.projection import (INVERSE_LABELS, DimPair, LatentPlane, NearestIndex, PCAPlane, grid_positions,
                           points_in_polygon)
-from explorer.io.runtime import LoadedModel, tile, upscale
+from explorer.io.pixels import tile, upscale
+from explorer.io.runtime import LoadedModel
 from explorer.qt.bridge import accept_url_drag, dropped_paths, qimage_copy
 from explorer.qt.refcount_guard import pin_singletons
 
