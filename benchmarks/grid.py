@@ -136,7 +136,7 @@ def main() -> int:
         win.resize(1600, 1000)
         win.show()
         model = win.grid.model
-        from explorer.io.runtime import cpu_thread_counts
+        from explorer.io.providers import cpu_thread_counts
 
         entry = {"path": str(path), "provider": model.provider, "latent_dim": model.latent_dim,
                  "onnxruntime_threads(small,grid)": list(cpu_thread_counts())}

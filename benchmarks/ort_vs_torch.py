@@ -87,9 +87,9 @@ def torch_from_onnx(bundle: Path):
     from torch import nn
 
     from explorer.io.contract import ModelCard
-    from explorer.io.runtime import resolve_model_file
+    from explorer.io.onnx_file import DECODING_ROLES, resolve_onnx_file
 
-    path, _ = resolve_model_file(bundle)
+    path = resolve_onnx_file(bundle, DECODING_ROLES)
     proto = onnx.load(str(path))
     card = ModelCard.from_metadata({p.key: p.value for p in proto.metadata_props}, source=path.name)
     values = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
@@ -177,7 +177,8 @@ def main() -> int:
     import onnxruntime as ort
     import torch
 
-    from explorer.io.runtime import cpu_thread_counts, open_model
+    from explorer.io.providers import cpu_thread_counts
+    from explorer.io.runtime import open_model
 
     result = {"benchmark": "ort_vs_torch", "machine": machine(), "torch": torch.__version__,
               "onnxruntime": ort.__version__, "runs": {}}

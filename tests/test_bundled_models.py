@@ -38,7 +38,7 @@ def test_bundle_satisfies_contract(bundle):
         # A few MB each, small enough for git: the largest, the VAE encoder, is 5.3 MB.
         assert b.files[role].stat().st_size < 6 * 2**20, "bundled models must stay a few MB each"
     if family == "vae":
-        atlas = contract.Atlas.load(b.atlas_path)
+        atlas = contract.Atlas.load(b.folder / contract.ATLAS_FILE)
         assert atlas.mu.shape == (10000, b.cards["decoder"].latent_dim)
         assert set(np.unique(atlas.labels)) == set(range(10))
 

@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 import model_factory as mf
-from explorer.io import runtime
+from explorer.io import pixels, providers, runtime
 from explorer.io.runtime import ModelError, NeedsImageShape, open_model
 
 
@@ -200,24 +200,24 @@ def test_newer_contract_version_refused(tmp_path):
 
 
 def test_missing_cuda_falls_back_with_a_note():
-    plan = runtime.plan_providers(["CUDAExecutionProvider", "CPUExecutionProvider"], driver_present=False,
+    plan = providers.plan_providers(["CUDAExecutionProvider", "CPUExecutionProvider"], driver_present=False,
                                   override="")
     assert plan.requested == ("CPUExecutionProvider",)
     assert any("no NVIDIA driver" in n for n in plan.notes)
-    plan = runtime.plan_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
+    plan = providers.plan_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider", "DmlExecutionProvider",
                                    "CPUExecutionProvider"], driver_present=True, override="")
     assert plan.requested[:2] == ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-    assert runtime.plan_providers(["CoreMLExecutionProvider", "CPUExecutionProvider"],
+    assert providers.plan_providers(["CoreMLExecutionProvider", "CPUExecutionProvider"],
                                   override="").requested[0] == "CoreMLExecutionProvider"
 
 
 def test_cuda_requested_without_libraries_reports_what_runs(gan_bundle):
     import onnxruntime as ort
 
-    if "CUDAExecutionProvider" not in ort.get_available_providers() or runtime.nvidia_driver_present():
+    if "CUDAExecutionProvider" not in ort.get_available_providers() or providers.nvidia_driver_present():
         pytest.skip("needs onnxruntime-gpu on a machine without a working CUDA")
-    plan = runtime.ProviderPlan(("CUDAExecutionProvider", "CPUExecutionProvider"))
-    session, notes = runtime.create_session(gan_bundle / "generator.onnx", plan)
+    plan = providers.ProviderPlan(("CUDAExecutionProvider", "CPUExecutionProvider"))
+    session, notes = providers.create_session(gan_bundle / "generator.onnx", plan)
     assert session.get_providers() == ["CPUExecutionProvider"]
     assert any("CUDA requested but unavailable" in n for n in notes)
 
@@ -229,27 +229,27 @@ def test_deleted_while_open_keeps_working(tmp_path):
     assert m.file_missing()
     assert m.decode(np.zeros((2, 8), np.float32)).finite.all()
     # a grid-sized batch would open the 2-thread session, which the missing file refuses: first session
-    assert m.decode(np.zeros((runtime.BATCH_SESSION_MIN, 8), np.float32)).finite.all()
+    assert m.decode(np.zeros((providers.BATCH_SESSION_MIN, 8), np.float32)).finite.all()
 
 
 def test_tile_layout():
     px = np.arange(4 * 2 * 3 * 1, dtype=np.uint8).reshape(4, 2, 3, 1)
-    img = runtime.tile(px, 2, 2, pad=1, fill=9)
+    img = pixels.tile(px, 2, 2, pad=1, fill=9)
     assert img.shape == (2 * 3 + 1, 2 * 4 + 1, 1)
     np.testing.assert_array_equal(img[1:3, 1:4], px[0])
     np.testing.assert_array_equal(img[4:6, 5:8], px[3])
     assert img[0, 0, 0] == 9
-    partial = runtime.tile(px[:3], 2, 2, pad=1, fill=9)
+    partial = pixels.tile(px[:3], 2, 2, pad=1, fill=9)
     np.testing.assert_array_equal(partial[4:6, 5:8], 9)
 
 
 def test_tensorrt_profiles_cover_the_batch_range(tmp_path):
     proto = onnx.load(str(mf.make_generator(tmp_path / "c.onnx", label_classes=3)))
-    assert runtime.trt_profiles(proto) == {"min": "z:1x8,label:1", "opt": "z:64x8,label:64",
+    assert providers.trt_profiles(proto) == {"min": "z:1x8,label:1", "opt": "z:64x8,label:64",
                                            "max": "z:1024x8,label:1024"}
     fixed = onnx.load(str(mf.make_generator(tmp_path / "f.onnx", fixed_batch=4)))
-    assert runtime.trt_profiles(fixed) is None
-    opts = runtime._provider_options("TensorrtExecutionProvider", runtime.trt_profiles(proto))
+    assert providers.trt_profiles(fixed) is None
+    opts = providers._provider_options("TensorrtExecutionProvider", providers.trt_profiles(proto))
     assert opts["trt_profile_max_shapes"] == "z:1024x8,label:1024" and opts["trt_engine_cache_enable"]
 
 
@@ -275,10 +275,10 @@ def test_flat_rgb_order_is_guessed_from_smoothness(tmp_path):
 
 def test_cpu_grid_batches_use_the_two_thread_session(gan_bundle, monkeypatch):
     monkeypatch.delenv("LATENT_EXPLORER_THREADS", raising=False)
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(providers.os, "cpu_count", lambda: 2)
     m = open_model(gan_bundle)
     assert m.batch_session is None  # opened on the first large batch, not with the model
-    z = np.random.default_rng(0).standard_normal((runtime.BATCH_SESSION_MIN, m.latent_dim)).astype(np.float32)
+    z = np.random.default_rng(0).standard_normal((providers.BATCH_SESSION_MIN, m.latent_dim)).astype(np.float32)
     assert m.session_for(len(z)) is m.batch_session
     assert m.batch_session is not None and m.batch_session.get_providers() == ["CPUExecutionProvider"]
     calls = []
@@ -304,15 +304,15 @@ def test_cpu_grid_batches_use_the_two_thread_session(gan_bundle, monkeypatch):
 
 
 def test_thread_count_pin_gives_one_session(gan_bundle, monkeypatch):
-    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(providers.os, "cpu_count", lambda: 2)
     monkeypatch.setenv("LATENT_EXPLORER_THREADS", "lots")  # not a count: ignored, not a crash
-    assert runtime.cpu_thread_counts() == (1, 2)
+    assert providers.cpu_thread_counts() == (1, 2)
     monkeypatch.setenv("LATENT_EXPLORER_THREADS", "1")
-    assert runtime.cpu_thread_counts() == (1, 1)
+    assert providers.cpu_thread_counts() == (1, 1)
     for pin, cores in (("1", 2), (None, 1)):
         if pin is None:
             monkeypatch.delenv("LATENT_EXPLORER_THREADS")
-        monkeypatch.setattr(runtime.os, "cpu_count", lambda: cores)
+        monkeypatch.setattr(providers.os, "cpu_count", lambda: cores)
         m = open_model(gan_bundle)
-        m.decode_raw(np.zeros((runtime.BATCH_SESSION_MIN, m.latent_dim), np.float32))
+        m.decode_raw(np.zeros((providers.BATCH_SESSION_MIN, m.latent_dim), np.float32))
         assert m.batch_session is None

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -137,7 +138,7 @@ def test_training_on_an_rgb_image_folder(family, tmp_path_factory):
     rows = metrics_rows(run)
     assert [r["epoch"] for r in rows] == [1] and set(rows[0]) == COMMON_ROW_KEYS | ROW_KEYS[family]
     if family == "vae":
-        atlas = C.Atlas.load(bundle.atlas_path)
+        atlas = C.Atlas.load(bundle.folder / C.ATLAS_FILE)
         assert atlas.mu.shape == (8, 32) and set(atlas.labels.tolist()) <= {0, 1}
     if family == "classifier":
         assert bundle.cards["classifier"].feature_dim == 64
@@ -182,6 +183,16 @@ def test_resume_of_a_finished_run_re_exports_without_training(tmp_path, tmp_path
     assert_same_weights(load_checkpoint(out), before, atol=0)
     assert metrics_rows(out) == rows
     assert C.read_card(out / "model" / "generator.onnx").epoch == 2  # the weights are epoch 2's
+
+
+def test_resume_without_epochs_keeps_the_run_length(tmp_path, tmp_path_factory):
+    """--resume with no --epochs trains to the run's own length (2 here), not the family's default (12)."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run(tmp_path_factory, "classifier"), out)
+    rows = metrics_rows(out)
+    assert cli("classifier", "--out", out, "--resume", *TINY) == 0
+    assert load_checkpoint(out)["config"]["epochs"] == 2 and metrics_rows(out) == rows
+    assert C.read_card(out / "model" / "classifier.onnx").epoch == 2
 
 
 # ---- Ctrl-C and kill -9 --------------------------------------------------------------------------

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 from explorer.io.paths import BUNDLED, bundled_models_dir
+from explorer.io.run_folder import RunFolder
 
 from .config import default_config
 from .evaluate import evaluate
 from .files import atomic_write_json, replace_dir
-from .train import checkpoint_path, train
+from .train import train
 
 ORDER = ("classifier", "vae", "gan")
 
@@ -43,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs, assets = Path(args.runs), bundled_models_dir()
     for family in [f for f in ORDER if f in args.only.split(",")]:
-        run_dir = runs / family
+        run = RunFolder(runs / family)
         if not args.install_only:
-            resume = checkpoint_path(run_dir).exists()
-            code = train(default_config(family, seed=0), run_dir, resume=resume, device=args.device)
+            resume = run.checkpoint.exists()
+            code = train(default_config(family, seed=0), run.root, resume=resume, device=args.device)
             if code:
                 return code
-        result = evaluate(run_dir / "model", n=10000, seed=0)
-        install_bundle(run_dir / "model", assets / BUNDLED[family], result)
+        result = evaluate(run.model, n=10000, seed=0)
+        install_bundle(run.model, assets / BUNDLED[family], result)
         print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}))
     return 0
 

@@ -76,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                              latent_dim=args.latent_dim, image_size=args.image_size, channels=args.channels,
                              width=args.width, limit=args.limit, seed=args.seed, data=args.data,
                              snapshot_every=args.snapshot_every)
-        if args.resume and args.epochs is None:
-            cfg.epochs = None  # keep the run's own length (and so its learning-rate schedule)
-        return train(cfg, args.out, resume=args.resume, device=args.device)
+        # --resume without --epochs keeps the run's own length (and so its learning-rate schedule).
+        return train(cfg, args.out, resume=args.resume, keep_run_length=args.resume and args.epochs is None,
+                     device=args.device)
     except (DataError, RunError, ContractError, ValueError) as exc:
         print(f"latent-train {command}: {exc}", file=sys.stderr)
         return 1

@@ -10,7 +10,7 @@ FAMILIES = ("vae", "gan", "classifier")
 @dataclass
 class TrainConfig:
     family: str
-    epochs: int = 20
+    epochs: int = 20  # of the whole run; the VAE/classifier learning-rate schedule spans them
     batch_size: int = 128
     lr: float = 1e-3
     latent_dim: int = 32

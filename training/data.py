@@ -1,43 +1,30 @@
 """Datasets as plain numpy arrays: Fashion-MNIST from the official IDX files, or any folder of images.
 
-Everything returns ``ImageSet``: images uint8 [N, C, H, W], labels int64 [N] (-1 = unlabelled).
+Everything returns ``explorer.io.images.ImageSet`` laid out for PyTorch (``channels_first``): images
+uint8 [N, C, H, W], labels int64 [N] (-1 = unlabelled). Image folders are read by the same reader as
+the latent map's (explorer/io/images.py), so a folder trained on can be encoded on the map as it is.
 """
 
 from __future__ import annotations
 
 import os
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from explorer.io import images as images_io
 from explorer.io.contract import FASHION_MNIST_CLASSES
 from explorer.io.fashion_data import DEBIAN_DIR, ENV_VAR, user_cache_dir
 from explorer.io.fashion_data import SPLITS as FILES
 from explorer.io.fashion_data import read_idx as _read_idx
+from explorer.io.images import ImageFolderError, ImageSet
 
 DOWNLOAD_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 class DataError(RuntimeError):
     """Data could not be found or read. The message says what was looked for and what to do."""
-
-
-@dataclass
-class ImageSet:
-    images: np.ndarray  # uint8 [N, C, H, W]
-    labels: np.ndarray  # int64 [N], -1 = unlabelled
-    class_names: tuple[str, ...]
-    name: str
-    skipped: int = 0  # unreadable files left out (image folders)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def subset(self, index) -> "ImageSet":
-        return ImageSet(self.images[index], self.labels[index], self.class_names, self.name, self.skipped)
 
 
 def _has_files(folder: Path) -> bool:
@@ -129,8 +116,8 @@ def load_fashion_mnist(split: str, data_dir: str | os.PathLike | None = None, *,
     images = images[:, None, :, :]
     if image_size != images.shape[-1]:
         images = resize_batch(images, image_size)
-    return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), FASHION_MNIST_CLASSES,
-                    "fashion-mnist")
+    return ImageSet(np.ascontiguousarray(images), labels.astype(np.int64), source="fashion-mnist",
+                    class_names=FASHION_MNIST_CLASSES, channels_first=True)
 
 
 def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
@@ -145,41 +132,20 @@ def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
 
 def load_image_folder(folder: str | os.PathLike, *, image_size: int = 28, channels: int = 1,
                       labelled: bool | None = None) -> ImageSet:
-    """Every PNG/JPEG under ``folder`` (recursive), resized to a square ``image_size``.
+    """Every image under ``folder`` (recursive), resized to a square ``image_size``, as uint8 [N, C, H, W].
 
     Labels come from the first-level subfolder when every image sits in one (``labelled=None``
-    decides that automatically). Unreadable files are skipped and counted in ``skipped``.
+    decides that automatically). Colour images become gray by luma for ``channels=1``. Unreadable
+    files are skipped and counted in ``skipped``. Raises DataError (one line).
     """
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(folder).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder of images")
-    if channels not in (1, 3):
-        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise DataError(f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, recursively)")
-    top = [p.relative_to(root).parts for p in paths]
-    if labelled is None:
-        labelled = all(len(parts) >= 2 for parts in top) and len({parts[0] for parts in top}) >= 2
-    class_names = tuple(sorted({parts[0] for parts in top})) if labelled else ()
-    mode = "L" if channels == 1 else "RGB"
-    images, labels, skipped = [], [], 0
-    for path, parts in zip(paths, top):
-        try:
-            with Image.open(path) as img:
-                img = img.convert(mode).resize((image_size, image_size), Image.BILINEAR)
-                arr = np.asarray(img, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
-            skipped += 1
-            continue
-        images.append(arr[None] if channels == 1 else arr.transpose(2, 0, 1))
-        labels.append(class_names.index(parts[0]) if labelled else -1)
-    if not images:
-        raise DataError(f"{root}: none of the {len(paths)} image files could be read")
-    return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64), class_names,
-                    f"folder:{root.name}", skipped)
+    try:
+        found = images_io.load_image_folder(root, (channels, image_size, image_size), resize=True,
+                                            convert_colour=True, skip_unreadable=True, labelled=labelled,
+                                            source=f"folder:{root.name}")
+    except ImageFolderError as exc:
+        raise DataError(str(exc)) from None
+    return found.to_channels_first()
 
 
 def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels: int | None = None,

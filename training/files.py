@@ -1,4 +1,7 @@
-"""Atomic file writes: a reader (or a kill -9) never sees half a file."""
+"""Atomic file writes: a reader (or a kill -9) never sees half a file.
+
+The metrics log is appended and read through explorer/io/run_folder.py (append_jsonl, read_metrics).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from explorer.io.exports import write_bytes_atomic
+from explorer.io.files import write_bytes_atomic
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -27,29 +30,6 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def append_jsonl(path: str | os.PathLike, obj) -> None:
-    """Append one JSON line, flushed to disk (a kill can only ever cut the last line short)."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(obj) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Every complete JSON line; a torn last line (from a kill) is ignored."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-    except FileNotFoundError:
-        pass
-    return rows
 
 
 def replace_dir(tmp_dir: Path, final_dir: Path) -> None:

@@ -1,17 +1,16 @@
 """The training loop shared by the three families: data order, checkpoints, snapshots, metrics, resume.
 
-A RUN_DIR holds:
-  config.json                  the TrainConfig
-  metrics.jsonl                one JSON object per finished epoch (appended, flushed)
-  checkpoints/last.pt          everything needed to resume (loaded with weights_only=True)
-  snapshots/epoch-NNNN/        the ONNX bundle of that epoch (what the live monitor watches)
-  model/                       the final bundle (written when training finishes)
+A run folder holds the settings (config.json), one metrics row per finished epoch (metrics.jsonl),
+everything needed to resume (checkpoints/last.pt, loaded with weights_only=True), one ONNX bundle per
+snapshot epoch (snapshots/epoch-NNNN/, what the live monitor watches) and the final bundle (model/).
+Those names live in explorer/io/run_folder.py alone; this module reaches them through ``RunFolder``.
 Every file is written atomically, so after a kill -9 every ONNX file loads and --resume works.
+
+Read it top to bottom: ``train`` runs the steps below it in the order they are defined.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -21,23 +20,21 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from explorer.io.contract import Atlas
+from explorer.io.run_folder import RunFolder, append_jsonl, read_config, read_metrics
 
 from . import files
 from .config import TrainConfig
 from .data import DataError, ImageSet, load_dataset
 from .export import export_bundle
-from .models import bernoulli_nll, build_modules, kl_to_standard_normal
+from .families import CARD_METRICS, FAMILY_CLASSES, Family, encode_atlas, snapshot_extras, unwrap
+from .models import build_modules
 
 CHECKPOINT_FORMAT = "latent-explorer-checkpoint"
 CHECKPOINT_VERSION = 1
-FIXED_NOISE_SIZE = 64
 EXIT_INTERRUPTED = 130
 
 
@@ -45,7 +42,307 @@ class RunError(RuntimeError):
     """A run cannot start or continue; the message says why and what to do."""
 
 
-# ---- distributed (torchrun) --------------------------------------------------------------------
+def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, keep_run_length: bool = False,
+          device: str = "auto", log=print) -> int:
+    """Train ``cfg`` into ``run_dir``. Returns 0 when finished, 130 when interrupted (checkpoint saved).
+
+    ``resume``: continue the run already in ``run_dir`` with its own settings. Of ``cfg`` only the family
+    (which must match) and ``cfg.epochs`` (train for longer, or stop sooner) are used; with
+    ``keep_run_length`` the run keeps its own number of epochs too, and so its learning-rate schedule.
+    """
+    run = RunFolder(run_dir)
+    dev = pick_device(device)
+    dist = init_distributed(dev)
+    try:
+        return _train(cfg, run, dev, dist, log if dist.is_main else _silent, resume=resume,
+                      keep_run_length=keep_run_length)
+    finally:
+        if dist.world > 1:
+            import torch.distributed as tdist
+
+            tdist.destroy_process_group()
+
+
+def _silent(*args, **kwargs) -> None:
+    """The log of ranks other than 0."""
+
+
+def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log, *, resume: bool,
+           keep_run_length: bool) -> int:
+    """The steps of a run, in order. Every rank runs all of them (some hold collectives); only rank 0
+    writes files and prints."""
+    cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log)
+    train_set, test_set = load_data(cfg, log)
+    t = set_up(cfg, run, dev, dist, train_set, test_set, log)
+    start_epoch, start_batch, sums = restore_checkpoint(t, ckpt) if ckpt is not None else (0, 0, {})
+    if dist.is_main:
+        start_run_files(run, cfg, start_epoch)
+
+    stop = _Interrupt()
+    with stop.installed():
+        for epoch in range(start_epoch, cfg.epochs):
+            seconds, stopped_after = train_one_epoch(t, epoch, start_batch, sums, stop)
+            if stopped_after is not None:
+                save_checkpoint(t, epoch, stopped_after, sums)
+                log(f"interrupted: checkpoint saved at epoch {epoch} batch {stopped_after}; "
+                    f"continue with --resume --out {run.root}")
+                return EXIT_INTERRUPTED
+            finish_epoch(t, epoch, sums, seconds)
+            sums, start_batch = {}, 0
+            save_checkpoint(t, epoch + 1, 0, {})
+
+    if dist.is_main:
+        export_final_model(t, epoch=max(cfg.epochs, start_epoch))  # a resume with fewer epochs trains none
+    return 0
+
+
+# ---- 1. the settings: a new run, or the one in the folder ------------------------------------------
+
+def settings_of_run(cfg: TrainConfig, run: RunFolder, *, resume: bool, keep_run_length: bool,
+                    log) -> tuple[TrainConfig, dict | None]:
+    """The settings to train with and the checkpoint to continue from (None: start at epoch 0)."""
+    if not resume:
+        if run.checkpoint.exists():
+            raise RunError(f"{run.root}: already holds a run; pass --resume to continue it or choose another --out")
+        return cfg, None
+    ckpt = None
+    if not run.checkpoint.exists() and run.config.is_file():
+        # Stopped before its first checkpoint (kill -9 in epoch 1): start over with the run's own settings.
+        log(f"{run.root}: no checkpoint yet, starting the run from the beginning")
+        saved = _read_run_config(run)
+    else:
+        ckpt = load_checkpoint(run.checkpoint)
+        saved = TrainConfig.from_dict(ckpt["config"])
+    if saved.family != cfg.family:
+        raise RunError(f"{run.root}: holds a {saved.family} run, cannot resume it as {cfg.family}")
+    if not keep_run_length:
+        saved.epochs = cfg.epochs  # the one setting a resume may change: train for longer (or stop sooner)
+    return saved, ckpt
+
+
+def _read_run_config(run: RunFolder) -> TrainConfig:
+    data = read_config(run.root)
+    if data is None:
+        raise RunError(f"{run.config}: unreadable run settings (not a JSON object); "
+                       "delete the run folder to start over")
+    try:
+        return TrainConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise RunError(f"{run.config}: unreadable run settings ({type(exc).__name__}); "
+                       "delete the run folder to start over") from None
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint without unpickling arbitrary objects."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"{path}: no checkpoint to resume from") from None
+    except Exception as exc:
+        raise RunError(f"{path}: checkpoint is unreadable ({type(exc).__name__}); "
+                       "delete it to start over") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise RunError(f"{path}: not a Latent Explorer checkpoint")
+    return ckpt
+
+
+# ---- 2. the data -------------------------------------------------------------------------------------
+
+def load_data(cfg: TrainConfig, log) -> tuple[ImageSet, ImageSet]:
+    """The train and test sets of ``cfg.data``; completes ``cfg`` with what the data says (channels,
+    dataset name, class names), so that checkpoints and ONNX cards record it."""
+    train_set = load_dataset(cfg.data, "train", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
+    test_set = load_dataset(cfg.data, "test", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
+    if cfg.limit:
+        train_set = train_set.subset(slice(0, cfg.limit))
+        test_set = test_set.subset(slice(0, max(cfg.limit // 5, min(len(test_set), 100))))
+    if len(train_set) == 0:
+        raise DataError("the training set is empty")
+    if len(test_set) == 0:  # evaluation divides by it
+        raise DataError(f"{train_set.name}: {len(train_set)} image(s) is too few; at least 2 are needed "
+                        "(a tenth of an image folder is held out for testing)")
+    cfg.channels = int(train_set.images.shape[1])
+    cfg.dataset, cfg.class_names = train_set.name, tuple(train_set.class_names)
+    if cfg.family == "classifier" and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
+        raise DataError("a classifier needs labels: use Fashion-MNIST or an image folder with one subfolder per class")
+    if train_set.skipped:
+        log(f"note: skipped {train_set.skipped} unreadable image files")
+    return train_set, test_set
+
+
+# ---- 3. the modules, optimisers and random stream ---------------------------------------------------
+
+@dataclass
+class Training:
+    """What one process holds while it trains its share of a run."""
+
+    cfg: TrainConfig
+    run: RunFolder
+    dist: Dist
+    device: torch.device
+    family: Family  # the modules (wrapped in DDP when world > 1) and their optimisers
+    gen: torch.Generator  # the steps' random stream (VAE noise, GAN z, classifier flips), on ``device``
+    train_set: ImageSet
+    test_set: ImageSet
+    images: torch.Tensor  # uint8 [N, C, H, W], the whole training set (on the CPU)
+    labels: torch.Tensor  # int64 [N]
+    batch_size: int
+    n_batches: int  # per epoch and rank; the ragged last batch is dropped
+    log: Callable[[str], None]
+
+
+def set_up(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, train_set: ImageSet,
+           test_set: ImageSet, log) -> Training:
+    """Fresh modules from the run's seed (each rank its own), their optimisers and the steps' generator."""
+    torch.manual_seed(cfg.seed + dist.rank)
+    modules = {k: m.to(dev) for k, m in build_modules(cfg).items()}
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        modules = {k: DDP(m, device_ids=[dev.index] if dev.type == "cuda" else None) for k, m in modules.items()}
+    family = FAMILY_CLASSES[cfg.family](cfg, modules, dev)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed * 7919 + dist.rank)
+    n_local = math.ceil(len(train_set) / dist.world) if dist.world > 1 else len(train_set)
+    batch_size = min(cfg.batch_size, n_local)
+    n_batches = max(1, n_local // batch_size)  # drop the ragged last batch (batch norm, equal DDP steps)
+    return Training(cfg=cfg, run=run, dist=dist, device=dev, family=family, gen=gen, train_set=train_set,
+                    test_set=test_set, images=torch.from_numpy(train_set.images),
+                    labels=torch.from_numpy(train_set.labels), batch_size=batch_size, n_batches=n_batches, log=log)
+
+
+# ---- 4. resume: weights, optimiser moments, random states, position ----------------------------------
+
+def restore_checkpoint(t: Training, ckpt: dict) -> tuple[int, int, dict[str, float]]:
+    """Load ``ckpt`` into ``t``; returns where to continue: (epoch, batch, that epoch's sums so far)."""
+    for name, module in t.family.modules.items():
+        unwrap(module).load_state_dict(ckpt["modules"][name])
+    for name, opt in t.family.optimizers.items():
+        opt.load_state_dict(ckpt["optimizers"][name])
+    if len(ckpt["rng"]) != t.dist.world:
+        raise RunError(f"{t.run.root}: the checkpoint was written by {len(ckpt['rng'])} process(es); "
+                       f"resume it with the same number (now {t.dist.world})")
+    rng = ckpt["rng"][t.dist.rank]
+    torch.set_rng_state(rng["torch"])
+    t.gen.set_state(rng["generator"].to(t.gen.get_state().device))
+    epoch, batch = int(ckpt["epoch"]), int(ckpt["batch"])
+    t.log(f"resuming {t.cfg.family} from epoch {epoch} batch {batch} in {t.run.root}")
+    return epoch, batch, dict(ckpt.get("epoch_sums") or {})
+
+
+def start_run_files(run: RunFolder, cfg: TrainConfig, start_epoch: int) -> None:
+    """Write the settings, and forget metrics rows of epochs after ``start_epoch`` (they will be redone
+    identically). Rows without an epoch number are kept."""
+    files.atomic_write_json(run.config, cfg.to_dict())
+    if run.metrics.exists():
+        rows = [r for r in read_metrics(run.metrics)
+                if not isinstance(r.get("epoch"), int) or r["epoch"] <= start_epoch]
+        files.atomic_write_bytes(run.metrics, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+# ---- 5. one epoch --------------------------------------------------------------------------------------
+
+def epoch_order(cfg: TrainConfig, epoch: int, n: int, dist: Dist) -> torch.Tensor:
+    """The data order of an epoch depends only on (seed, epoch): resume replays it exactly."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
+    return perm[dist.rank::dist.world]
+
+
+def train_one_epoch(t: Training, epoch: int, first_batch: int, sums: dict[str, float],
+                    stop: _Interrupt) -> tuple[float, int | None]:
+    """Train batches ``first_batch`` .. ``t.n_batches - 1`` of ``epoch`` (0-based), adding each step's
+    stats (sums over images; "_n" counts the images) into ``sums`` in place.
+
+    Returns (seconds, None) when the epoch is done, or (seconds, batches done) when Ctrl-C stopped it;
+    every rank stops after the same batch.
+    """
+    cfg = t.cfg
+    order = epoch_order(cfg, epoch, len(t.train_set), t.dist)
+    t.family.set_epoch(epoch)
+    t0 = time.perf_counter()
+    bar = _progress(t.n_batches, first_batch, f"{cfg.family} epoch {epoch + 1}/{cfg.epochs}", t.dist.is_main)
+    try:
+        for b in range(first_batch, t.n_batches):
+            idx = order[b * t.batch_size:(b + 1) * t.batch_size]
+            for key, value in t.family.step(t.images[idx], t.labels[idx], t.gen).items():
+                sums[key] = sums.get(key, 0.0) + value
+            sums["_n"] = sums.get("_n", 0.0) + len(idx)
+            if bar is not None:
+                bar.update(1)
+            if _interrupted(stop, t.dist, t.device):
+                return time.perf_counter() - t0, b + 1
+    finally:
+        if bar is not None:
+            bar.close()
+    return time.perf_counter() - t0, None
+
+
+# ---- 6. the end of an epoch: metrics row, evaluation, snapshot, printed line ------------------------
+
+def finish_epoch(t: Training, epoch: int, sums: dict[str, float], seconds: float) -> None:
+    """Epoch ``epoch`` (0-based) is trained: rank 0 evaluates it, writes its snapshot when one is due,
+    appends its metrics row and prints its line (the row is numbered ``epoch + 1``, like the snapshot)."""
+    cfg, done = t.cfg, epoch + 1
+    sums = _sum_over_ranks(sums, t.dist, t.device)
+    n_seen = sums.pop("_n", 0.0)
+    row = {"epoch": done, "family": cfg.family, **t.family.summarise(sums, n_seen),
+           "images_per_s": n_seen / max(seconds, 1e-9), "seconds": seconds}
+    if not t.dist.is_main:
+        return
+    row.update(t.family.evaluate(t.test_set))
+    if done % cfg.snapshot_every == 0 or done == cfg.epochs:
+        export_bundle(cfg, _bare_modules(t), t.run.snapshot(done), epoch=done, metrics=_card_metrics(cfg, row),
+                      name=f"{cfg.dataset} {cfg.family} epoch {done}", extra_files=snapshot_extras(cfg, t.family))
+    append_jsonl(t.run.metrics, row)
+    t.log(t.family.print_line(done, row))
+
+
+def _card_metrics(cfg: TrainConfig, row: dict) -> dict[str, float]:
+    """The figures of a metrics row that go into the ONNX cards' metadata."""
+    return {k: row[k] for k in CARD_METRICS[cfg.family] if k in row}
+
+
+def _bare_modules(t: Training) -> dict:
+    return {k: unwrap(m) for k, m in t.family.modules.items()}
+
+
+# ---- 7. checkpoints -----------------------------------------------------------------------------------
+
+def save_checkpoint(t: Training, epoch: int, batch: int, epoch_sums: dict[str, float]) -> None:
+    """Everything needed to continue at batch ``batch`` of epoch ``epoch`` (0-based; (epoch + 1, 0) after
+    a finished epoch). Every rank must call it: rank 0 gathers all ranks' random states and writes."""
+    rng_states = [{"torch": torch.get_rng_state(), "generator": t.gen.get_state().cpu()}]
+    if t.dist.world > 1:
+        import torch.distributed as tdist
+
+        gathered = [None] * t.dist.world
+        tdist.all_gather_object(gathered, rng_states[0])
+        rng_states = gathered
+    if not t.dist.is_main:
+        return
+    files.atomic_torch_save({
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": t.cfg.to_dict(),
+        "epoch": epoch, "batch": batch, "epoch_sums": epoch_sums,
+        "modules": {k: m.state_dict() for k, m in _bare_modules(t).items()},
+        "optimizers": {k: o.state_dict() for k, o in t.family.optimizers.items()},
+        "rng": rng_states,
+    }, t.run.checkpoint)
+
+
+# ---- 8. the final bundle --------------------------------------------------------------------------------
+
+def export_final_model(t: Training, *, epoch: int) -> None:
+    """The run's model folder: the bundle of the trained weights, with the last finished epoch's figures
+    on its cards (and, for a VAE, the test set's atlas). Rank 0 only."""
+    cfg = t.cfg
+    last = (read_metrics(t.run.metrics) or [{}])[-1]  # the last finished epoch
+    atlas = encode_atlas(cfg, t.family, t.test_set) if cfg.family == "vae" else None
+    parity = export_bundle(cfg, _bare_modules(t), t.run.model, epoch=epoch, metrics=_card_metrics(cfg, last),
+                           name=f"{cfg.dataset} {cfg.family}", atlas=atlas, extra_files=snapshot_extras(cfg, t.family))
+    t.log("exported " + ", ".join(f"{role} (max |ort - torch| = {d:.1e})" for role, d in parity.items())
+          + f" to {t.run.model}")
+
+
+# ---- devices and processes (torchrun) ---------------------------------------------------------------------
 
 @dataclass
 class Dist:
@@ -78,200 +375,29 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-# ---- checkpoints -------------------------------------------------------------------------------
+def _sum_over_ranks(sums: dict, dist: Dist, dev: torch.device) -> dict:
+    """Epoch sums over every rank's share of the data (metrics.jsonl describes the whole epoch)."""
+    if dist.world == 1:
+        return sums
+    import torch.distributed as tdist
 
-def checkpoint_path(run_dir: Path) -> Path:
-    return run_dir / "checkpoints" / "last.pt"
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Load a checkpoint without unpickling arbitrary objects."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise RunError(f"{path}: no checkpoint to resume from") from None
-    except Exception as exc:
-        raise RunError(f"{path}: checkpoint is unreadable ({type(exc).__name__}); "
-                       "delete it to start over") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise RunError(f"{path}: not a Latent Explorer checkpoint")
-    return ckpt
+    keys = sorted(sums)
+    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=dev)
+    tdist.all_reduce(values)
+    return dict(zip(keys, values.tolist()))
 
 
-def _read_config(path: Path) -> TrainConfig:
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError) as exc:
-        raise RunError(f"{path}: unreadable run settings ({type(exc).__name__}); "
-                       "delete the run folder to start over") from None
+def _interrupted(stop: _Interrupt, dist: Dist, dev: torch.device) -> bool:
+    if dist.world == 1:
+        return stop.requested
+    import torch.distributed as tdist
+
+    flag = torch.tensor([1 if stop.requested else 0], device=dev)
+    tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "module") else module
-
-
-# ---- family-specific steps ---------------------------------------------------------------------
-
-class Family:
-    """What differs between VAE, GAN and classifier training. Stats are sums over images."""
-
-    def __init__(self, cfg: TrainConfig, modules: dict[str, nn.Module], device: torch.device):
-        self.cfg, self.modules, self.device = cfg, modules, device
-        self.optimizers = self.make_optimizers()
-
-    def make_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {name: torch.optim.Adam(m.parameters(), lr=self.cfg.lr) for name, m in self.modules.items()}
-
-    def prepare(self, x_uint8: torch.Tensor) -> torch.Tensor:
-        return x_uint8.to(self.device, torch.float32) / 255.0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Cosine learning-rate decay to 10 % over the run (a function of the epoch only, so resume replays it)."""
-        scale = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * epoch / max(self.cfg.epochs, 1)))
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self.cfg.lr * scale
-
-    def step(self, x, y, gen) -> dict[str, float]:
-        raise NotImplementedError
-
-    def summarise(self, sums: dict[str, float], n: int) -> dict[str, float]:
-        return {k: v / max(n, 1) for k, v in sums.items()}
-
-    @torch.no_grad()
-    def evaluate(self, test: ImageSet) -> dict:
-        return {}
-
-    def print_line(self, epoch: int, row: dict) -> str:
-        return ""
-
-
-class VAEFamily(Family):
-    def step(self, x, y, gen):
-        vae = self.modules["vae"]
-        x = self.prepare(x)
-        eps = torch.randn(x.shape[0], self.cfg.latent_dim, generator=gen, device=self.device)
-        logits, mu, logvar = vae(x, eps)
-        rec, kl = bernoulli_nll(logits, x), kl_to_standard_normal(mu, logvar)
-        loss = (rec + kl).mean()
-        opt = self.optimizers["vae"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        n = x.shape[0]
-        return {"loss": loss.item() * n, "reconstruction": rec.sum().item(), "kl": kl.sum().item()}
-
-    @torch.no_grad()
-    def evaluate(self, test: ImageSet) -> dict:
-        vae = _unwrap(self.modules["vae"]).eval()
-        gen = torch.Generator(device=self.device).manual_seed(12345)
-        rec_sum = kl_sum = 0.0
-        kl_dims = torch.zeros(self.cfg.latent_dim, dtype=torch.float64)
-        mus = []
-        for i in range(0, len(test), 500):
-            x = self.prepare(torch.from_numpy(test.images[i:i + 500]))
-            mu, logvar = vae.encoder(x)
-            eps = torch.randn(mu.shape, generator=gen, device=self.device)
-            logits = vae.decoder(mu + torch.exp(0.5 * logvar) * eps)
-            rec_sum += float(bernoulli_nll(logits, x).sum())
-            kl_per = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-            kl_sum += float(kl_per.sum())
-            kl_dims += kl_per.sum(0).double().cpu()
-            mus.append(mu.cpu())
-        vae.train()
-        n = len(test)
-        mu_var = torch.cat(mus).double().var(0)
-        return {"test_neg_elbo": (rec_sum + kl_sum) / n, "test_reconstruction": rec_sum / n,
-                "test_kl": kl_sum / n, "kl_per_dim": [round(float(v) / n, 5) for v in kl_dims],
-                "active_units": int((mu_var > 0.01).sum())}
-
-    def print_line(self, epoch, row):
-        return (f"Epoch {epoch}/{self.cfg.epochs}  Loss: {row['loss']:.2f}  Reconstruction: {row['reconstruction']:.2f}"
-                f"  KL: {row['kl']:.2f}  | test -ELBO: {row['test_neg_elbo']:.2f}  active units: {row['active_units']}")
-
-
-class GANFamily(Family):
-    def make_optimizers(self):
-        return {name: torch.optim.Adam(m.parameters(), lr=self.cfg.lr, betas=(0.5, 0.999))
-                for name, m in self.modules.items()}
-
-    def prepare(self, x_uint8):
-        return x_uint8.to(self.device, torch.float32) / 127.5 - 1.0
-
-    def set_epoch(self, epoch: int) -> None:
-        pass  # constant learning rate: the DCGAN recipe
-
-    def step(self, x, y, gen):
-        g, d = self.modules["generator"], self.modules["discriminator"]
-        real = self.prepare(x)
-        n = real.shape[0]
-        z = torch.randn(n, self.cfg.latent_dim, generator=gen, device=self.device)
-        fake = g(z)
-        # Discriminator: one forward over real and fake together (D has no batch norm; one DDP pass).
-        logits = d(torch.cat([real, fake.detach()]))
-        d_real, d_fake = logits[:n], logits[n:]
-        d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                  + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
-        # Generator: the non-saturating loss -log D(G(z)).
-        g_logits = d(fake)
-        g_loss = F.binary_cross_entropy_with_logits(g_logits, torch.ones_like(g_logits))
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        self.optimizers["generator"].step()
-        return {"d_loss": d_loss.item() * n, "g_loss": g_loss.item() * n,
-                "d_x": torch.sigmoid(d_real).sum().item(), "d_g_z": torch.sigmoid(d_fake).sum().item()}
-
-    def print_line(self, epoch, row):
-        return (f"Epoch {epoch}/{self.cfg.epochs}  D loss: {row['d_loss']:.3f}  G loss: {row['g_loss']:.3f}"
-                f"  D(x): {row['d_x']:.3f}  D(G(z)): {row['d_g_z']:.3f}")
-
-
-class ClassifierFamily(Family):
-    def step(self, x, y, gen):
-        clf = self.modules["classifier"]
-        x = self.prepare(x)
-        flip = torch.rand(x.shape[0], generator=gen, device=self.device) < 0.5
-        x = torch.where(flip[:, None, None, None], x.flip(-1), x)  # garments are left-right symmetric
-        y = y.to(self.device)
-        logits, _ = clf(x)
-        loss = F.cross_entropy(logits, y)
-        opt = self.optimizers["classifier"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        n = x.shape[0]
-        return {"loss": loss.item() * n, "accuracy": (logits.argmax(1) == y).sum().item()}
-
-    @torch.no_grad()
-    def evaluate(self, test):
-        clf = _unwrap(self.modules["classifier"]).eval()
-        correct, loss = 0, 0.0
-        for i in range(0, len(test), 1000):
-            x = self.prepare(torch.from_numpy(test.images[i:i + 1000]))
-            y = torch.from_numpy(test.labels[i:i + 1000]).to(self.device)
-            logits, _ = clf(x)
-            correct += int((logits.argmax(1) == y).sum())
-            loss += float(F.cross_entropy(logits, y, reduction="sum"))
-        clf.train()
-        return {"test_accuracy": correct / len(test), "test_loss": loss / len(test)}
-
-    def print_line(self, epoch, row):
-        return (f"Epoch {epoch}/{self.cfg.epochs}  Loss: {row['loss']:.4f}  train acc: {row['accuracy']:.4f}"
-                f"  test acc: {row['test_accuracy']:.4f}")
-
-
-FAMILY_CLASSES = {"vae": VAEFamily, "gan": GANFamily, "classifier": ClassifierFamily}
-CARD_METRICS = {  # which epoch figures go into the ONNX metadata
-    "vae": ("test_neg_elbo", "test_reconstruction", "test_kl", "active_units"),
-    "gan": ("d_loss", "g_loss", "d_x", "d_g_z"),
-    "classifier": ("test_accuracy", "test_loss"),
-}
-
-
-# ---- the loop ----------------------------------------------------------------------------------
+# ---- Ctrl-C and the progress bar ----------------------------------------------------------------------------
 
 class _Interrupt:
     """Turns the first Ctrl-C into a flag checked between batches (a second one aborts at once)."""
@@ -304,241 +430,3 @@ def _progress(total: int, initial: int, desc: str, enabled: bool):
         return None
     return tqdm(total=total, initial=initial, desc=desc, unit="batch", leave=False,
                 disable=not (enabled and sys.stderr.isatty()))
-
-
-def epoch_order(cfg: TrainConfig, epoch: int, n: int, dist: Dist) -> torch.Tensor:
-    """The data order of an epoch depends only on (seed, epoch): resume replays it exactly."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch))
-    return perm[dist.rank::dist.world]
-
-
-def fixed_noise(cfg: TrainConfig) -> torch.Tensor:
-    """The fixed latent bank for comparable sample grids across epochs."""
-    return torch.randn(FIXED_NOISE_SIZE, cfg.latent_dim, generator=torch.Generator().manual_seed(cfg.seed + 777))
-
-
-def sample_grid_png(images01: np.ndarray, cols: int = 8) -> bytes:
-    """uint8 PNG of float images in [0, 1] [N, C, H, W] tiled in rows of ``cols``."""
-    from PIL import Image
-
-    n, c, h, w = images01.shape
-    rows = math.ceil(n / cols)
-    grid = np.zeros((rows * (h + 2) + 2, cols * (w + 2) + 2, c), dtype=np.uint8)
-    for i, img in enumerate(images01):
-        r, q = divmod(i, cols)
-        grid[2 + r * (h + 2):2 + r * (h + 2) + h, 2 + q * (w + 2):2 + q * (w + 2) + w] = \
-            np.clip(img.transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(grid[..., 0] if c == 1 else grid).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _snapshot_extras(cfg: TrainConfig, family: Family) -> dict[str, bytes]:
-    """A PNG of the fixed-noise samples (GAN) or fixed-latent decodings (VAE)."""
-    if cfg.family == "classifier":
-        return {}
-    z = fixed_noise(cfg).to(family.device)
-    with torch.no_grad():
-        if cfg.family == "gan":
-            g = _unwrap(family.modules["generator"]).eval()
-            images = (g(z).cpu().numpy() + 1) / 2
-            g.train()
-        else:
-            vae = _unwrap(family.modules["vae"]).eval()
-            images = torch.sigmoid(vae.decoder(z)).cpu().numpy()
-            vae.train()
-    return {"samples.png": sample_grid_png(images)}
-
-
-@torch.no_grad()
-def encode_atlas(cfg: TrainConfig, family: Family, test: ImageSet) -> Atlas:
-    encoder = _unwrap(family.modules["vae"]).encoder.eval()
-    mus, logvars = [], []
-    for i in range(0, len(test), 1000):
-        mu, logvar = encoder(family.prepare(torch.from_numpy(test.images[i:i + 1000])))
-        mus.append(mu.cpu().numpy())
-        logvars.append(logvar.cpu().numpy())
-    encoder.train()
-    return Atlas(mu=np.concatenate(mus), logvar=np.concatenate(logvars), labels=test.labels,
-                 class_names=tuple(cfg.class_names), split="test")
-
-
-def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, device: str = "auto",
-          log=print) -> int:
-    """Train ``cfg`` into ``run_dir``. Returns 0 when finished, 130 when interrupted (checkpoint saved)."""
-    run_dir = Path(run_dir)
-    dev = pick_device(device)
-    dist = init_distributed(dev)
-    try:
-        return _train(cfg, run_dir, resume, dev, dist, log if dist.is_main else (lambda *a, **k: None))
-    finally:
-        if dist.world > 1:
-            import torch.distributed as tdist
-
-            tdist.destroy_process_group()
-
-
-def _train(cfg: TrainConfig, run_dir: Path, resume: bool, dev: torch.device, dist: Dist, log) -> int:
-    ckpt_file = checkpoint_path(run_dir)
-    ckpt = None
-    if resume:
-        if not ckpt_file.exists() and (run_dir / "config.json").is_file():
-            # Stopped before its first checkpoint (kill -9 in epoch 1): start over with the run's own settings.
-            log(f"{run_dir}: no checkpoint yet, starting the run from the beginning")
-            saved = _read_config(run_dir / "config.json")
-        else:
-            ckpt = load_checkpoint(ckpt_file)
-            saved = TrainConfig.from_dict(ckpt["config"])
-        if saved.family != cfg.family:
-            raise RunError(f"{run_dir}: holds a {saved.family} run, cannot resume it as {cfg.family}")
-        if cfg.epochs is not None:
-            saved.epochs = cfg.epochs  # the one setting a resume may change: train for longer (or stop sooner)
-        cfg = saved
-    elif ckpt_file.exists():
-        raise RunError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
-
-    train_set = load_dataset(cfg.data, "train", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
-    test_set = load_dataset(cfg.data, "test", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
-    if cfg.limit:
-        train_set = train_set.subset(slice(0, cfg.limit))
-        test_set = test_set.subset(slice(0, max(cfg.limit // 5, min(len(test_set), 100))))
-    if len(train_set) == 0:
-        raise DataError("the training set is empty")
-    if len(test_set) == 0:  # evaluation divides by it
-        raise DataError(f"{train_set.name}: {len(train_set)} image(s) is too few; at least 2 are needed "
-                        "(a tenth of an image folder is held out for testing)")
-    cfg.channels = int(train_set.images.shape[1])
-    cfg.dataset, cfg.class_names = train_set.name, tuple(train_set.class_names)
-    if cfg.family == "classifier" and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
-        raise DataError("a classifier needs labels: use Fashion-MNIST or an image folder with one subfolder per class")
-    if train_set.skipped:
-        log(f"note: skipped {train_set.skipped} unreadable image files")
-
-    torch.manual_seed(cfg.seed + dist.rank)
-    modules = {k: m.to(dev) for k, m in build_modules(cfg).items()}
-    if dist.world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        modules = {k: DDP(m, device_ids=[dev.index] if dev.type == "cuda" else None) for k, m in modules.items()}
-    family = FAMILY_CLASSES[cfg.family](cfg, modules, dev)
-    gen = torch.Generator(device=dev).manual_seed(cfg.seed * 7919 + dist.rank)
-    start_epoch, start_batch, sums = 0, 0, {}
-    if ckpt is not None:
-        for name, module in modules.items():
-            _unwrap(module).load_state_dict(ckpt["modules"][name])
-        for name, opt in family.optimizers.items():
-            opt.load_state_dict(ckpt["optimizers"][name])
-        if len(ckpt["rng"]) != dist.world:
-            raise RunError(f"{run_dir}: the checkpoint was written by {len(ckpt['rng'])} process(es); "
-                           f"resume it with the same number (now {dist.world})")
-        rng = ckpt["rng"][dist.rank]
-        torch.set_rng_state(rng["torch"])
-        gen.set_state(rng["generator"].to(gen.get_state().device))
-        start_epoch, start_batch = int(ckpt["epoch"]), int(ckpt["batch"])
-        sums = dict(ckpt.get("epoch_sums") or {})
-        log(f"resuming {cfg.family} from epoch {start_epoch} batch {start_batch} in {run_dir}")
-
-    if dist.is_main:
-        files.atomic_write_json(run_dir / "config.json", cfg.to_dict())
-        metrics_file = run_dir / "metrics.jsonl"
-        if metrics_file.exists():  # forget epochs logged after the checkpoint (they will be redone identically)
-            rows = [r for r in files.read_jsonl(metrics_file) if r.get("epoch", 0) <= start_epoch]
-            files.atomic_write_bytes(metrics_file, "".join(json.dumps(r) + "\n" for r in rows).encode())
-
-    def save_checkpoint(epoch: int, batch: int, epoch_sums: dict) -> None:
-        rng_states = [{"torch": torch.get_rng_state(), "generator": gen.get_state().cpu()}]
-        if dist.world > 1:
-            import torch.distributed as tdist
-
-            gathered = [None] * dist.world
-            tdist.all_gather_object(gathered, rng_states[0])
-            rng_states = gathered
-        if not dist.is_main:
-            return
-        files.atomic_torch_save({
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": cfg.to_dict(),
-            "epoch": epoch, "batch": batch, "epoch_sums": epoch_sums,
-            "modules": {k: _unwrap(m).state_dict() for k, m in modules.items()},
-            "optimizers": {k: o.state_dict() for k, o in family.optimizers.items()},
-            "rng": rng_states,
-        }, ckpt_file)
-
-    images = torch.from_numpy(train_set.images)
-    labels = torch.from_numpy(train_set.labels)
-    n_local = math.ceil(len(train_set) / dist.world) if dist.world > 1 else len(train_set)
-    batch_size = min(cfg.batch_size, n_local)
-    n_batches = max(1, n_local // batch_size)  # drop the ragged last batch (batch norm, equal DDP steps)
-    stop = _Interrupt()
-    with stop.installed():
-        for epoch in range(start_epoch, cfg.epochs):
-            order = epoch_order(cfg, epoch, len(train_set), dist)
-            family.set_epoch(epoch)
-            t0 = time.perf_counter()
-            bar = _progress(n_batches, start_batch, f"{cfg.family} epoch {epoch + 1}/{cfg.epochs}", dist.is_main)
-            for b in range(start_batch, n_batches):
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                for key, value in family.step(images[idx], labels[idx], gen).items():
-                    sums[key] = sums.get(key, 0.0) + value
-                sums["_n"] = sums.get("_n", 0.0) + len(idx)
-                if bar is not None:
-                    bar.update(1)
-                if _interrupted(stop, dist, dev):
-                    if bar is not None:
-                        bar.close()
-                    save_checkpoint(epoch, b + 1, sums)
-                    log(f"interrupted: checkpoint saved at epoch {epoch} batch {b + 1}; "
-                        f"continue with --resume --out {run_dir}")
-                    return EXIT_INTERRUPTED
-            if bar is not None:
-                bar.close()
-            elapsed = time.perf_counter() - t0
-            sums = _sum_over_ranks(sums, dist, dev)
-            n_seen = sums.pop("_n", 0.0)
-            row = {"epoch": epoch + 1, "family": cfg.family, **family.summarise(sums, n_seen),
-                   "images_per_s": n_seen / max(elapsed, 1e-9), "seconds": elapsed}
-            if dist.is_main:
-                row.update(family.evaluate(test_set))
-                card_metrics = {k: row[k] for k in CARD_METRICS[cfg.family] if k in row}
-                if (epoch + 1) % cfg.snapshot_every == 0 or epoch + 1 == cfg.epochs:
-                    export_bundle(cfg, {k: _unwrap(m) for k, m in modules.items()},
-                                  run_dir / "snapshots" / f"epoch-{epoch + 1:04d}", epoch=epoch + 1,
-                                  metrics=card_metrics, name=f"{cfg.dataset} {cfg.family} epoch {epoch + 1}",
-                                  extra_files=_snapshot_extras(cfg, family))
-                files.append_jsonl(run_dir / "metrics.jsonl", row)
-                log(family.print_line(epoch + 1, row))
-            sums, start_batch = {}, 0
-            save_checkpoint(epoch + 1, 0, {})
-
-    if dist.is_main:
-        last = (files.read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1]  # the last finished epoch
-        card_metrics = {k: last[k] for k in CARD_METRICS[cfg.family] if k in last}
-        atlas = encode_atlas(cfg, family, test_set) if cfg.family == "vae" else None
-        parity = export_bundle(cfg, {k: _unwrap(m) for k, m in modules.items()}, run_dir / "model",
-                               epoch=max(cfg.epochs, start_epoch),  # a resume with fewer epochs trains none
-                               metrics=card_metrics, name=f"{cfg.dataset} {cfg.family}", atlas=atlas,
-                               extra_files=_snapshot_extras(cfg, family))
-        log("exported " + ", ".join(f"{role} (max |ort - torch| = {d:.1e})" for role, d in parity.items())
-            + f" to {run_dir / 'model'}")
-    return 0
-
-
-def _sum_over_ranks(sums: dict, dist: Dist, dev: torch.device) -> dict:
-    """Epoch sums over every rank's share of the data (metrics.jsonl describes the whole epoch)."""
-    if dist.world == 1:
-        return sums
-    import torch.distributed as tdist
-
-    keys = sorted(sums)
-    values = torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=dev)
-    tdist.all_reduce(values)
-    return dict(zip(keys, values.tolist()))
-
-
-def _interrupted(stop: _Interrupt, dist: Dist, dev: torch.device) -> bool:
-    if dist.world == 1:
-        return stop.requested
-    import torch.distributed as tdist
-
-    flag = torch.tensor([1 if stop.requested else 0], device=dev)
-    tdist.all_reduce(flag, op=tdist.ReduceOp.MAX)
-    return bool(flag.item())

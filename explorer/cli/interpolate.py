@@ -133,7 +133,8 @@ def interpolate_command(argv: list[str]) -> int:
 
 def _run(argv: list[str]) -> int:
     from explorer.core.interpolation import LatentPath
-    from explorer.io.runtime import open_model, upscale
+    from explorer.io.pixels import upscale
+    from explorer.io.runtime import open_model
     from explorer.io import exports
 
     args = _parser().parse_args(argv)

@@ -98,7 +98,8 @@ def _app_parser() -> argparse.ArgumentParser:
 def cmd_render(args) -> int:
     from explorer.core.latents import SamplingPolicy
     from explorer.core.render import render_grid
-    from explorer.io.runtime import open_model, save_png
+    from explorer.io.exports import write_png
+    from explorer.io.runtime import open_model
 
     model = open_model(args.model, image_shape=args.shape)
     rows, cols = args.grid
@@ -107,7 +108,7 @@ def cmd_render(args) -> int:
     policy = SamplingPolicy(args.seed, args.temperature, args.truncation)
     image, finite = render_grid(model, rows, cols, policy, scale=scale)
     try:
-        save_png(image, args.out)
+        write_png(image, args.out)
     except OSError as exc:
         raise _Fail(f"cannot write {args.out}: {exc.strerror or exc}") from None
     bad = int((~finite).sum())
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return interpolate_command(argv[1:])
         if argv and argv[0] in MONITOR_COMMANDS:
-            from explorer.cli.main import monitor as monitor_cli
+            from explorer.cli import monitor as monitor_cli
 
             return getattr(monitor_cli, f"{argv[0]}_command")(argv[1:])
         return cmd_app(_app_parser().parse_args(argv))

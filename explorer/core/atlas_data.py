@@ -31,9 +31,12 @@ from explorer.io.contract import ContractError
 from explorer.io.exports import atomic_path
 from explorer.core.projection import data_key, knn
 from explorer.core.worker import Cancelled  # noqa: F401  (raised by the loops below; the worker knows it)
-from explorer.io.runtime import LoadedModel, ModelError, create_session
+from explorer.io import images as images_io
+from explorer.io.images import ImageFolderError, ImageSet, read_image
+from explorer.io.model_error import ModelError
+from explorer.io.onnx_file import open_onnx
+from explorer.io.runtime import LoadedModel
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 ENCODE_BATCH = 500
 CACHE_VERSION = 1
 
@@ -140,20 +143,18 @@ def atlas_points(model: LoadedModel) -> MapPoints:
 # ---- encoders ---------------------------------------------------------------------------------------
 
 class VAEEncoder:
-    """A contract encoder (role "encoder"): images -> (mu, logvar), run with onnxruntime."""
+    """A contract encoder (role "encoder"): images -> (mu, logvar), run with onnxruntime.
+
+    Opened through the one ONNX opener (explorer/io/onnx_file.py): card and role checked, external
+    data kept inside the bundle folder, the provider policy applied; MapDataError (one line) otherwise.
+    """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
         try:
-            self.card = contract.read_card(self.path)
-        except ContractError as exc:
-            raise MapDataError(str(exc)) from None
-        if self.card.role != "encoder":
-            raise MapDataError(f"{self.path.name}: expected an encoder, found a {self.card.role}")
-        try:
-            self.session, _notes = create_session(self.path)
+            opened = open_onnx(path, ("encoder",))
         except ModelError as exc:
             raise MapDataError(str(exc)) from None
+        self.path, self.card, self.session = opened.path, opened.card, opened.session
         self._fingerprint: str | None = None
 
     @property
@@ -211,74 +212,28 @@ def encoder_for(model: LoadedModel) -> VAEEncoder:
 
 
 # ---- image sets ---------------------------------------------------------------------------------------
-
-@dataclass
-class ImageSet:
-    """uint8 images [N, H, W, C], labels int64 [N] (-1 unlabelled), names [N], class names, source."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    source: str
-    names: tuple[str, ...] = ()
-    class_names: tuple[str, ...] = ()
-    is_train: np.ndarray | None = None  # bool [N]: which images the models were trained on, when known
+# ImageSet and the folder reader are explorer/io/images.py's, shared with training; the map reads a
+# folder as it is (no resizing, no colour-to-gray), so a mismatch is reported rather than hidden.
 
 
 def _read_image(path: Path, channels: int) -> np.ndarray:
-    """One image file -> uint8 [H, W, channels]; converting channels only where nothing is lost."""
-    from PIL import Image, UnidentifiedImageError
-
+    """One image file -> uint8 [H, W, channels], converting channels only where nothing is lost."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("1", "L", "I;16", "I", "F"):
-                arr = np.asarray(im.convert("L"))[..., None]
-            else:
-                arr = np.asarray(im.convert("RGBA" if "A" in mode else "RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise MapDataError(f"{path.name}: not a readable image ({type(exc).__name__})") from None
-    if arr.shape[-1] == 4:  # transparent pixels over black, like a dataset image
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        arr = (arr[..., :3] * alpha).astype(np.uint8)
-    if arr.shape[-1] == channels:
-        return arr
-    if channels == 1 and arr.shape[-1] == 3:
-        if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
-            return arr[..., :1]  # a gray image stored as RGB
-        raise MapDataError(f"{path.name}: a colour image, the model takes 1-channel (gray) images; "
-                           "convert the folder to grayscale first")
-    return np.repeat(arr, 3, axis=-1)  # gray -> RGB loses nothing
+        return read_image(path, channels, convert_colour=False)
+    except ImageFolderError as exc:
+        raise MapDataError(str(exc)) from None
 
 
 def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, int], *,
                       limit: int = 100_000) -> ImageSet:
-    """Every image file in ``folder`` (sorted, not recursive), as the model's (C, H, W).
-
-    Labels come from sub-folder-free names: none (-1). Raises MapDataError naming the first file
-    whose size or channels do not fit, or when there are no images.
-    """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise MapDataError(f"{folder}: not a folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise MapDataError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
-    files = files[:limit]
-    c, h, w = image_shape
-    out = np.empty((len(files), h, w, c), np.uint8)
-    wrong: list[str] = []
-    for i, path in enumerate(files):
-        arr = _read_image(path, c)
-        if arr.shape[:2] != (h, w):
-            wrong.append(f"{path.name} is {arr.shape[1]}x{arr.shape[0]}")
-            continue
-        out[i] = arr
-    if wrong:
-        raise MapDataError(f"{folder.name}: {len(wrong)} of {len(files)} images are not {w}x{h} "
-                           f"({wrong[0]}); resize them to the model's {w}x{h} first")
-    return ImageSet(out, np.full(len(files), -1, np.int64), source=f"folder {folder.name}",
-                    names=tuple(p.name for p in files))
+    """Every image under ``folder`` (recursive; one subfolder per class gives labels) as the model's
+    (C, H, W), uint8 [N, H, W, C]. Raises MapDataError naming the first file whose size or channels do
+    not fit, or a file that cannot be read, or when there are no images."""
+    try:
+        return images_io.load_image_folder(folder, image_shape, resize=False, convert_colour=False,
+                                           skip_unreadable=False, limit=limit)
+    except ImageFolderError as exc:
+        raise MapDataError(str(exc)) from None
 
 
 def load_idx_set(images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None,

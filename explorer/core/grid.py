@@ -13,7 +13,8 @@ import numpy as np
 from explorer.core.decoding import AsyncDecoder, DecodeAnswer
 from explorer.core.events import Signal
 from explorer.core.latents import SamplingPolicy, sample_latents
-from explorer.io.runtime import LoadedModel, tile
+from explorer.io.pixels import tile
+from explorer.io.runtime import LoadedModel
 
 MAX_SIDE = 32
 MIXED_CLASSES = -1  # class choice: row r shows class r mod K

@@ -14,7 +14,7 @@ import numpy as np
 from explorer.core.decoding import AsyncDecoder, DecodeAnswer
 from explorer.core.events import Signal
 from explorer.core.projection import INVERSE_LABELS, grid_positions
-from explorer.io.runtime import tile
+from explorer.io.pixels import tile
 
 NEAREST_SHOWN = 8  # nearest real images beside the preview
 

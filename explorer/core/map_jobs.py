@@ -8,6 +8,7 @@ the worker calls (``ToGui.wrap`` in the app, ``None`` = on the worker thread, fo
 
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 from explorer.core.events import Signal
@@ -35,6 +36,9 @@ class MapJobs:
         self._handlers: dict[str, Callable[[Answer], None]] = {}
         self._running: dict[str, int] = {}  # name -> generation of the job still to answer
         self.labels: dict[str, str] = {}     # name -> what the progress row calls it
+        # With dispatch=None a fast job answers on its worker before submit() has returned: the
+        # bookkeeping of running jobs is shared between threads then.
+        self._lock = threading.Lock()
         self.started = Signal()
         self.progress = Signal()
         self.finished = Signal()
@@ -65,16 +69,18 @@ class MapJobs:
         worker = self._worker(name)
         self._handlers[name] = on_done
         self.labels[name] = label or job_label(name)
-        generation = worker.submit(work, tag=name)
-        self._running[name] = generation
+        with self._lock:
+            generation = worker.submit(work, tag=name)
+            self._running[name] = generation
         self.started.emit(name)
         return generation
 
     def cancel_all(self) -> None:
         """Stop every job at its next check; none of them answers."""
-        for worker in self._workers.values():
-            worker.invalidate()
-        self._running.clear()
+        with self._lock:
+            for worker in self._workers.values():
+                worker.invalidate()
+            self._running.clear()
 
     def wait(self, timeout: float = 5.0) -> bool:
         """Block until the workers have finished what they run (tests, closing); False on timeout."""
@@ -93,8 +99,9 @@ class MapJobs:
             self.progress.emit(name, fraction, message)
 
     def _answered(self, name: str, answer: Answer) -> None:
-        if self._running.get(name) != answer.generation:
-            return  # superseded or cancelled since
-        del self._running[name]
+        with self._lock:
+            if self._running.get(name) != answer.generation:
+                return  # superseded or cancelled since
+            del self._running[name]
         self._handlers[name](answer)
         self.finished.emit(name, answer)

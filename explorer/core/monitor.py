@@ -39,7 +39,11 @@ from explorer.io import contract
 from explorer.core import diversity as D
 from explorer.io.contract import ContractError
 from explorer.core.events import Signal
-from explorer.io.runtime import LoadedModel, ModelError, ProviderPlan, create_session, open_model, tile
+from explorer.io.model_error import ModelError
+from explorer.io.onnx_file import open_onnx, resolve_onnx_file
+from explorer.io.pixels import tile
+from explorer.io.providers import ProviderPlan
+from explorer.io.runtime import LoadedModel, open_model
 
 DEFAULT_N = 1000  # samples per snapshot: >= 10x the 64 classifier features (metrics.md)
 DEFAULT_SEED = 0
@@ -125,35 +129,27 @@ def laplacian_variance(images: np.ndarray) -> np.ndarray:
 
 
 def _classifier_file(path: str | os.PathLike) -> Path:
-    path = Path(path).expanduser()
-    if path.is_dir():
-        try:
-            bundle = contract.open_bundle(path)
-        except ContractError as exc:
-            raise MonitorError(f"classifier {path}: {exc}") from None
-        if "classifier" not in bundle.files:
-            raise MonitorError(f"{path}: expected a classifier bundle, found {', '.join(sorted(bundle.cards))}")
-        return bundle.files["classifier"]
-    if not path.is_file():
-        raise MonitorError(f"{path}: expected a classifier .onnx file or bundle folder, found nothing there")
-    return path
+    """The classifier .onnx file for ``path`` (a file, or a bundle folder holding one); MonitorError otherwise."""
+    try:
+        return resolve_onnx_file(path, ("classifier",))
+    except ModelError as exc:
+        raise MonitorError(str(exc)) from None
 
 
 class Classifier:
-    """A contract classifier (role "classifier") run with onnxruntime: images -> logits, features."""
+    """A contract classifier (role "classifier") run with onnxruntime: images -> logits, features.
+
+    Opened through the one ONNX opener (explorer/io/onnx_file.py): card and role checked, external
+    data kept inside its folder, the provider policy ``plan`` applied; MonitorError (one line) otherwise.
+    """
 
     def __init__(self, path: str | os.PathLike, *, plan: ProviderPlan | None = None):
         self.path = _classifier_file(path)
         try:
-            self.card = contract.read_card(self.path)
-        except ContractError as exc:
-            raise MonitorError(f"classifier: {exc}") from None
-        if self.card.role != "classifier":
-            raise MonitorError(f"{self.path.name}: expected a classifier, found a {self.card.role}")
-        try:
-            self.session, self.notes = create_session(self.path, plan)
+            opened = open_onnx(self.path, ("classifier",), plan=plan)
         except ModelError as exc:
             raise MonitorError(str(exc)) from None
+        self.card, self.session, self.notes = opened.card, opened.session, opened.notes
         self.id = D.file_fingerprint(self.path)
 
     @property

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from explorer.io.files import atomic_path
+
 FORMAT_NAME = "latent-explorer"
 FORMAT_VERSION = 1
 # Pinned so that every onnxruntime from 1.16 on loads our files (IR 8 is what opset 17 exports as).
@@ -328,8 +330,6 @@ class Atlas:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically as an .npz (plain arrays only: loading never unpickles)."""
-        from explorer.io.exports import atomic_path
-
         with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(
                 fh, mu=self.mu.astype(np.float32), logvar=self.logvar.astype(np.float32),
@@ -381,11 +381,6 @@ class Bundle:
             if role in self.cards:
                 return role
         raise ContractError(f"{self.folder}: bundle is empty")
-
-    @property
-    def atlas_path(self) -> Path | None:
-        p = self.folder / ATLAS_FILE
-        return p if p.is_file() else None
 
 
 def open_bundle(folder: str | os.PathLike) -> Bundle:

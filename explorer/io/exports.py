@@ -9,84 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+# ExportError, atomic_path and write_bytes_atomic are the atomic writer's (explorer/io/files.py); they
+# are named here too because every export raises ExportError and callers import it with the writers.
+from explorer.io.files import ExportError, atomic_path, write_bytes_atomic, write_failure  # noqa: F401
+from explorer.io.pixels import tile, upscale
+
 FORMATS = {".png": "png", ".gif": "gif", ".mp4": "mp4", ".npy": "npy", ".json": "json"}
-
-
-class ExportError(OSError):
-    """An export could not be written. ``str()`` is one line: what, where, why, what to do."""
-
-    def __str__(self) -> str:
-        return self.args[0] if self.args else "export failed"
-
-
-def _fail(path, reason: str) -> ExportError:
-    """ExportError 'cannot write PATH: REASON' whose ``strerror`` is the reason alone (callers that
-    format 'cannot write PATH: {exc.strerror}' themselves then say it once)."""
-    exc = ExportError(f"cannot write {path}: {reason}")
-    exc.strerror = reason
-    return exc
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, PermissionError):
-        return "permission denied (read-only folder?); choose another folder"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip().splitlines()
-    return text[0][:160] if text else type(exc).__name__
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ""):
-    """Yield a temporary path next to ``path``; on success rename it over ``path``, else delete it."""
-    path = Path(path).expanduser()
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise _fail(path, f"folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + (suffix or path.suffix), dir=folder)
-    except OSError as exc:
-        raise _fail(path, _reason(exc)) from None
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        yield tmp
-        try:
-            os.chmod(tmp, 0o644 & ~_umask())
-        except OSError:
-            pass
-        with open(tmp, "rb") as fh:  # on disk before the rename makes it the file
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except ExportError:
-        raise
-    except Exception as exc:
-        raise _fail(path, _reason(exc)) from None
-    finally:
-        if tmp.exists():
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through :func:`atomic_path`."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path).expanduser()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _check_frames(frames: np.ndarray) -> np.ndarray:
@@ -182,7 +114,7 @@ def write_json(data, path: str | os.PathLike) -> Path:
     try:
         text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise _fail(path, f"not JSON-serialisable ({exc})") from None
+        raise write_failure(path, f"not JSON-serialisable ({exc})") from None
     with atomic_path(path, ".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text + "\n")
@@ -200,8 +132,6 @@ def latents_json(z: np.ndarray, **extra) -> dict:
 def strip_image(pixels: np.ndarray, *, cols: int | None = None, pad: int = 2, scale: int = 1,
                 fill: int = 255) -> np.ndarray:
     """Frames uint8 [N, H, W, C] side by side (wrapping after ``cols``) -> one uint8 [H', W', C] image."""
-    from explorer.io.runtime import tile, upscale
-
     f = _check_frames(pixels)
     n = len(f)
     cols = n if not cols else max(1, min(cols, n))

@@ -19,7 +19,7 @@ def about_facts(model=None) -> dict[str, str]:
     import PySide6
     from PySide6.QtCore import qVersion
 
-    from explorer.io.runtime import SHORT_NAMES, plan_providers
+    from explorer.io.providers import SHORT_NAMES, plan_providers
 
     available = ort.get_available_providers()
     plan = plan_providers(available)

@@ -15,8 +15,9 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
 from explorer.core.grid import GridController, SampleGrid
 from explorer.qt.map_view import MapView, fill_grid_with
 from explorer.core.latents import LatentWalk
-from explorer.core.render import mark_bad_cells
-from explorer.io.runtime import ModelError, NeedsImageShape, save_png, upscale
+from explorer.io.exports import write_png
+from explorer.io.pixels import mark_bad_cells, upscale
+from explorer.io.runtime import ModelError, NeedsImageShape
 from explorer.core.state import AppState
 from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths, qimage_copy
 from explorer.qt.grid_view import PAD, GridCanvas, GridControls
@@ -458,7 +459,7 @@ class MainWindow(QMainWindow):
         self.show_message(f"Cell {index} added as path endpoint {len(self.state.path_endpoints)}")
 
     def save_cell(self, index: int, path: str) -> None:
-        save_png(upscale(self.grid.pixels[index], self.canvas.scale), path)
+        write_png(upscale(self.grid.pixels[index], self.canvas.scale), path)
 
     def grid_image(self) -> np.ndarray:
         """The grid as shown (uint8 [H, W, C]), NaN cells marked, at the display scale."""
@@ -470,7 +471,7 @@ class MainWindow(QMainWindow):
         return image
 
     def save_grid(self, path: str) -> None:
-        save_png(self.grid_image(), path)
+        write_png(self.grid_image(), path)
         self.show_message(f"Saved {path}")
 
     def _save_dialog(self, title: str, name: str) -> str | None:

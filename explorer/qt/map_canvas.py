@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, Q
                                QVBoxLayout, QWidget)
 
 from explorer.core.map_model import MapLayer, MapModel
-from explorer.io.runtime import upscale
+from explorer.io.pixels import upscale
 from explorer.qt.bridge import qimage_copy
 
 # Class colours readable on the dark background (Tableau-10 order, lightened a little).

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QFrame, QGridLayout, QHBoxLayout, QLab
                                QSpinBox, QVBoxLayout, QWidget)
 
 from explorer.core.map_model import MapModel
-from explorer.io.runtime import tile, upscale
+from explorer.io.pixels import tile, upscale
 from explorer.qt.bridge import qimage_copy
 from explorer.qt.map_canvas import BG, GREY, class_color
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
 from explorer.io import exports
 from explorer.core.interpolation import EASINGS, MAX_STEPS, MODES, PathError
 from explorer.core.path_editor import PathEditor
-from explorer.io.runtime import upscale
+from explorer.io.pixels import upscale
 from explorer.qt.bridge import accept_url_drag, dropped_paths, qimage_copy
 from explorer.qt.latent_panel import CellPreview
 

@@ -1,0 +1,228 @@
+"""How to drive a generator: its :class:`Signature`, read from the card or inferred from the graph.
+
+Foreign generators (no card) are inspected: latent layout, image layout, class input and count are
+guessed, and every guess is a line in ``Signature.guesses`` so the UI can say so. numpy only (the
+session and graph are handed in).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.io.contract import ModelCard
+from explorer.io.model_error import ModelError, first_line
+
+
+class NeedsImageShape(ModelError):
+    """The output is flat and does not factor into a square image: the caller must give (C, H, W)."""
+
+    def __init__(self, message: str, values_per_sample: int):
+        super().__init__(message)
+        self.values_per_sample = values_per_sample
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How to feed a generator and read its images.
+
+    latent_layout: "flat" ([N, D]) or "nchw" ([N, D, 1, 1]).
+    output_layout: "nchw", "nhwc", "hw" ([N, H, W]) or "flat" ([N, H*W*C]).
+    value_range: pixel range mapped to [0, 1]; value_range_source: "metadata", "probe" or "normalised".
+    fixed_batch: the batch size the graph requires (decode loops over chunks), None when dynamic.
+    label_name / num_classes: the integer class input, when there is one.
+    guesses: human-readable lines, one per thing that was inferred rather than read from metadata.
+    """
+
+    latent_name: str
+    latent_dim: int
+    latent_layout: str
+    output_name: str
+    output_layout: str
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    value_range: tuple[float, float]
+    value_range_source: str = "metadata"
+    fixed_batch: int | None = None
+    label_name: str | None = None
+    label_dtype: str = "int64"
+    label_rank: int = 1  # 1: [N]; 2: [N, 1]
+    num_classes: int | None = None
+    guesses: tuple[str, ...] = ()
+    flat_order: str = "chw"  # flat RGB outputs: "chw" (PyTorch flatten of NCHW) or "hwc" (channels-last)
+
+    def describe_io(self) -> dict[str, str]:
+        c, h, w = self.image_shape
+        batch = str(self.fixed_batch) if self.fixed_batch else "N"
+        z = f"{batch}, {self.latent_dim}" + (", 1, 1" if self.latent_layout == "nchw" else "")
+        out = {"nchw": f"{batch}, {c}, {h}, {w}", "nhwc": f"{batch}, {h}, {w}, {c}",
+               "hw": f"{batch}, {h}, {w}", "flat": f"{batch}, {h * w * c}"}[self.output_layout]
+        io = {"input " + self.latent_name: f"float32 [{z}]"}
+        if self.label_name:
+            io["input " + self.label_name] = f"{self.label_dtype} [{batch}{', 1' if self.label_rank == 2 else ''}]"
+        io["output " + self.output_name] = f"float32 [{out}] ({self.output_layout.upper()})"
+        return io
+
+
+def _dims(shape) -> list[int | None]:
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
+
+
+def _is_float(type_str: str) -> bool:
+    return type_str in ("tensor(float)", "tensor(float16)", "tensor(double)")
+
+
+def _is_int(type_str: str) -> bool:
+    return type_str in ("tensor(int64)", "tensor(int32)")
+
+
+def _square_image(k: int) -> tuple[int, int, int] | None:
+    for c in (1, 3):
+        if k % c == 0:
+            s = math.isqrt(k // c)
+            if s * s * c == k and s > 1:
+                return (c, s, s)
+    return None
+
+
+def _embedding_rows(proto, input_name: str) -> int | None:
+    """Class count from the Gather (embedding lookup) fed by the label input, when there is one."""
+    inits = {i.name: list(i.dims) for i in proto.graph.initializer}
+    frontier = {input_name}
+    for node in proto.graph.node:  # labels may pass through Cast/Reshape/Squeeze before the lookup
+        if not frontier.intersection(node.input):
+            continue
+        if node.op_type == "Gather" and len(node.input) > 1 and node.input[1] in frontier \
+                and node.input[0] in inits and inits[node.input[0]]:
+            return int(inits[node.input[0]][0])
+        if node.op_type in ("Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten"):
+            frontier.update(node.output)
+    return None
+
+
+def infer_signature(session, proto, card: ModelCard | None, source: str,
+                    image_shape: tuple[int, int, int] | None = None) -> Signature:
+    """Read (card) or infer (no card) how to drive the session. Value range: see ``probe_value_range``."""
+    inputs = session.get_inputs()
+    outputs = session.get_outputs()
+    found = ", ".join(f"{i.name} {i.type[7:-1]} {list(i.shape)}" for i in inputs)
+    expected = ("expected a generator: one float latent input [N, D] or [N, D, 1, 1] "
+                "(optionally an integer class label)")
+    floats = [i for i in inputs if _is_float(i.type)]
+    ints = [i for i in inputs if _is_int(i.type)]
+    if len(floats) != 1 or len(ints) > 1 or len(inputs) != len(floats) + len(ints):
+        raise ModelError(f"{source}: {expected}; found inputs {found}")
+    z_in = floats[0]
+    zdims = _dims(z_in.shape)
+    guesses: list[str] = []
+    if len(zdims) == 2 and zdims[1]:
+        layout, dim = "flat", zdims[1]
+    elif len(zdims) == 4 and zdims[1] and zdims[2] == 1 and zdims[3] == 1:
+        layout, dim = "nchw", zdims[1]
+        guesses.append(f"latent input {z_in.name} is [N, {dim}, 1, 1] (DCGAN style)")
+    else:
+        raise ModelError(f"{source}: {expected}; found inputs {found}")
+    if card is not None and card.latent_dim is not None and card.latent_dim != dim:
+        raise ModelError(f"{source}: metadata says latent_dim {card.latent_dim}, the graph takes {dim}")
+    fixed = zdims[0]
+    if fixed is not None and fixed > 1 and card is None:
+        guesses.append(f"fixed batch size {fixed}: decoding in chunks of {fixed}")
+    elif fixed == 1 and card is None:
+        guesses.append("fixed batch size 1: decoding one sample at a time")
+
+    label_name, label_dtype, label_rank, num_classes = None, "int64", 1, None
+    if ints:
+        lab = ints[0]
+        ldims = _dims(lab.shape)
+        if len(ldims) not in (1, 2) or (len(ldims) == 2 and ldims[1] not in (1, None)):
+            raise ModelError(f"{source}: expected a class label input [N] or [N, 1], found {lab.name} {list(lab.shape)}")
+        label_name, label_rank = lab.name, len(ldims)
+        label_dtype = "int32" if lab.type == "tensor(int32)" else "int64"
+        if card is not None and card.class_names:
+            num_classes = len(card.class_names)
+        else:
+            num_classes = _embedding_rows(proto, lab.name)
+            if num_classes:
+                guesses.append(f"class input {lab.name}: {num_classes} classes (embedding table rows)")
+            else:
+                num_classes = 10
+                guesses.append(f"class input {lab.name}: class count unknown, offering 10")
+
+    if len(outputs) < 1:
+        raise ModelError(f"{source}: expected an image output, found none")
+    out = outputs[0]
+    if not _is_float(out.type):
+        raise ModelError(f"{source}: expected a float image output, found {out.name} {out.type}")
+    odims = _dims(out.shape)
+    if any(d is None for d in odims[1:]):
+        odims = [None] + list(_probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype))
+        guesses.append(f"output shape learned from a probe decode: {odims[1:]}")
+    if len(outputs) > 1:
+        guesses.append(f"using the first output ({out.name}) of {len(outputs)}")
+
+    if card is not None:
+        c, h, w = card.image_shape
+        if len(odims) == 4 and odims[1:] == [c, h, w]:
+            out_layout = "nchw"
+        elif len(odims) == 4 and odims[1:] == [h, w, c]:
+            out_layout = "nhwc"
+        elif len(odims) == 2 and odims[1] == c * h * w:
+            out_layout = "flat"
+        else:
+            raise ModelError(f"{source}: metadata says image {c}x{h}x{w}, the graph outputs {list(out.shape)}")
+        return Signature(z_in.name, dim, layout, out.name, out_layout, (c, h, w), card.value_range, "metadata",
+                         fixed if fixed and fixed > 0 else None, label_name, label_dtype, label_rank, num_classes,
+                         tuple(guesses))
+
+    rest = odims[1:]
+    if len(rest) == 3:
+        if rest[0] in (1, 3) and rest[2] not in (1, 3):
+            out_layout, shape = "nchw", (rest[0], rest[1], rest[2])
+        elif rest[2] in (1, 3) and rest[0] not in (1, 3):
+            out_layout, shape = "nhwc", (rest[2], rest[0], rest[1])
+            guesses.append("output is channels-last (NHWC)")
+        elif rest[0] in (1, 3):
+            out_layout, shape = "nchw", (rest[0], rest[1], rest[2])
+            guesses.append("output layout ambiguous; assuming NCHW")
+        else:
+            raise ModelError(f"{source}: expected an image output [N, C, H, W] or [N, H, W, C] with C = 1 or 3, "
+                             f"found {out.name} {list(out.shape)}")
+    elif len(rest) == 2 and rest[0] > 1 and rest[1] > 1:
+        out_layout, shape = "hw", (1, rest[0], rest[1])
+        guesses.append("output [N, H, W] read as grayscale")
+    elif len(rest) == 1:
+        k = rest[0]
+        if image_shape is not None:
+            c, h, w = image_shape
+            if c * h * w != k:
+                raise ModelError(f"{source}: image shape {h}x{w}x{c} has {c * h * w} values, the output has {k}")
+            shape = (c, h, w)
+            guesses.append(f"flat output read as {h}x{w}x{c} (given by you)")
+        else:
+            shape = _square_image(k)
+            if shape is None:
+                raise NeedsImageShape(f"{source}: flat output has {k} values per sample, which is not a square "
+                                      "gray or RGB image; give the image shape (H x W x C)", k)
+            c, h, w = shape
+            guesses.append(f"flat output of {k} values read as a square {'gray' if c == 1 else 'RGB'} "
+                           f"{h}x{w} image")
+        out_layout = "flat"
+    else:
+        raise ModelError(f"{source}: expected an image output, found {out.name} {list(out.shape)}")
+    return Signature(z_in.name, dim, layout, out.name, out_layout, shape, (0.0, 1.0), "probe",
+                     fixed if fixed and fixed > 0 else None, label_name, label_dtype, label_rank, num_classes,
+                     tuple(guesses))
+
+
+def _probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype):
+    n = fixed or 1
+    z = np.zeros((n, dim) + ((1, 1) if layout == "nchw" else ()), np.float32)
+    feed = {z_in.name: z}
+    if label_name:
+        feed[label_name] = np.zeros((n,) + ((1,) if label_rank == 2 else ()), label_dtype)
+    try:
+        out = session.run(None, feed)[0]
+    except Exception as exc:
+        raise ModelError(f"{z_in.name}: a probe decode failed ({first_line(exc)})") from None
+    return list(out.shape[1:])
