@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from explorer.io import exports
-from explorer.core.atlas_data import load_npz, save_npz_atomic
+from explorer.core.map_cache import load_npz, save_npz_atomic
 from explorer.io.contract import Atlas
 from explorer.core.report import write_html
 from training.files import atomic_write_bytes, atomic_write_json

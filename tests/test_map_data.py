@@ -13,6 +13,9 @@ from PIL import Image
 
 import model_factory
 from explorer.core import atlas_data as A
+from explorer.core.anomaly import AnomalyReference, anomaly_reference
+from explorer.core.gan_feature_map import gan_feature_map
+from explorer.core.image_probe import probe_image
 from explorer.io import contract
 from explorer.io.runtime import open_model
 
@@ -166,14 +169,14 @@ def test_image_probe_scores_and_percentiles(vae_bundle, tmp_path):
     model = open_model(vae_bundle)
     enc = A.encoder_for(model)
     test = A.load_image_folder(write_images(tmp_path / "test", n=40, seed=3), (1, 8, 8))
-    ref = A.anomaly_reference(model, enc, test)
+    ref = anomaly_reference(model, enc, test)
     assert len(ref.neg_elbo) == 40 and np.all(np.diff(ref.neg_elbo) >= 0)
-    probe = A.probe_image(model, enc, test.images[5], reference=ref)
+    probe = probe_image(model, enc, test.images[5], reference=ref)
     assert probe.recon.shape == (8, 8, 1) and probe.recon.dtype == np.uint8
     assert 0 < probe.neg_elbo_pct <= 100 and 0 < probe.recon_error_pct <= 100
     # A blank image is far from this noise "test set": its reconstruction error ranks differently.
-    assert A.AnomalyReference.percentile(ref.neg_elbo, ref.neg_elbo[-1] + 1) == 100.0
-    assert A.AnomalyReference.percentile(ref.neg_elbo, ref.neg_elbo[0] - 1) == 0.0
+    assert AnomalyReference.percentile(ref.neg_elbo, ref.neg_elbo[-1] + 1) == 100.0
+    assert AnomalyReference.percentile(ref.neg_elbo, ref.neg_elbo[0] - 1) == 0.0
     # cached: a second call reads the file
     assert len(list((tmp_path / "cache" / "latent-explorer" / "maps").glob("anomaly-*.npz"))) == 1
 
@@ -199,7 +202,7 @@ def test_gan_feature_map_of_a_two_class_generator(tmp_path):
     from explorer.core.monitor import Classifier
 
     gen, clf_dir, real = _two_class_world(tmp_path)
-    gm = A.gan_feature_map(open_model(gen), Classifier(clf_dir), real, n_samples=300)
+    gm = gan_feature_map(open_model(gen), Classifier(clf_dir), real, n_samples=300)
     assert len(gm.samples) == 300 and gm.samples.latents.shape == (300, 8) and gm.samples.images.shape[0] == 300
     shares = np.bincount(gm.samples.labels, minlength=10) / 300
     # the simple PCA classifier mistakes some sneakers for sandals/boots; the two classes still dominate

@@ -109,7 +109,7 @@ def test_knn_and_grid_positions():
 
 
 def test_umap_missing_is_one_clear_line(tmp_path, monkeypatch):
-    from explorer.core import atlas_data
+    from explorer.core import map_cache
     from explorer.core import umap_worker
     from explorer.core.atlas_data import MapDataError
 
@@ -117,12 +117,12 @@ def test_umap_missing_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setattr(umap_worker, "umap_available", lambda: False)
     with pytest.raises(MapDataError, match="pip install umap-learn"):
         umap_worker.compute_umap(_data(50, 4))
-    assert atlas_data.cache_dir().parent.parent == tmp_path
+    assert map_cache.cache_dir().parent.parent == tmp_path
 
 
 def test_umap_cache_is_reused_without_running_umap(tmp_path, monkeypatch):
     from explorer.core import umap_worker
-    from explorer.core.atlas_data import save_npz_atomic
+    from explorer.core.map_cache import save_npz_atomic
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     data = _data(60, 4)

@@ -1,15 +1,18 @@
-"""The data behind the latent map (numpy + onnxruntime; no Qt, no torch, nothing unpickled).
+"""The latent map's points: a VAE bundle's atlas, and image sets put through its encoder.
+
+Numpy + onnxruntime; no Qt, no torch, nothing unpickled.
 
 * :class:`MapPoints` — what the map shows: vectors [N, D] (latent means, or classifier features for
   GANs), labels, class names, optional thumbnails of the original images, and what it is.
 * :func:`atlas_points` — a VAE bundle's atlas (encoder means of the test split).
-* :class:`VAEEncoder` — a contract encoder: images -> (mu, logvar), with input checks.
+* :class:`VAEEncoder` — a contract encoder: images -> (mu, logvar), with input checks;
+  :func:`read_image_for` — one image file as it takes it.
 * :func:`load_image_folder`, :func:`load_idx_set`, :func:`fashion_set` — image sets a user encodes.
 * :func:`encode_set` — encode an :class:`ImageSet` in batches with progress and cancel; the result
-  is cached (``.npz`` of plain arrays, written atomically) under the user cache and reused.
-* :class:`AnomalyReference` — −ELBO and reconstruction error of the test split, so any image's
-  score reads as a percentile (the anomaly score of docs: metrics.md).
-* :func:`gan_feature_map` — a GAN's samples and real images in classifier-feature space.
+  is cached (``explorer.core.map_cache``) and reused.
+
+Beside it: ``anomaly`` (−ELBO percentiles), ``image_probe`` (one image through the VAE),
+``gan_feature_map`` (a GAN's samples over real images), ``map_cache``.
 
 Long loops take ``progress(fraction, message)`` and ``cancelled()`` and raise
 ``explorer.core.worker.Cancelled``: the map runs them as jobs on its latest-only workers
@@ -28,9 +31,9 @@ import numpy as np
 
 from explorer.io import contract
 from explorer.io.contract import ContractError
-from explorer.io.exports import atomic_path
+from explorer.core.map_cache import CACHE_VERSION, cache_dir, load_npz, save_npz_atomic
 from explorer.core.projection import data_key, knn
-from explorer.core.worker import Cancelled  # noqa: F401  (raised by the loops below; the worker knows it)
+from explorer.core.worker import Cancelled, Progress  # the worker's own: a cancelled loop reads as cancelled, not failed
 from explorer.io import images as images_io
 from explorer.io.images import ImageFolderError, ImageSet, read_image
 from explorer.io.model_error import ModelError
@@ -38,33 +41,10 @@ from explorer.io.onnx_file import open_onnx
 from explorer.io.runtime import LoadedModel
 
 ENCODE_BATCH = 500
-CACHE_VERSION = 1
 
 
 class MapDataError(ValueError):
     """Data the map cannot use. ``str()`` is one line: what was expected, what was found, what to do."""
-
-
-Progress = Callable[[float, str], None]  # (fraction 0..1, message)
-
-
-def cache_dir() -> Path:
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "latent-explorer" / "maps"
-
-
-def save_npz_atomic(path: Path, **arrays) -> Path:
-    """Write plain arrays to ``path`` atomically (temporary name in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, ".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    return path
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
 
 
 # ---- what the map shows ---------------------------------------------------------------------------
@@ -211,6 +191,19 @@ def encoder_for(model: LoadedModel) -> VAEEncoder:
     return enc
 
 
+def read_image_for(encoder: VAEEncoder, path: str | os.PathLike) -> np.ndarray:
+    """One image file as the encoder takes it: uint8 [H, W, C]; MapDataError with the reason otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise MapDataError(f"{path}: not a file")
+    c, h, w = encoder.image_shape
+    arr = _read_image(path, c)
+    if arr.shape[:2] != (h, w):
+        raise MapDataError(f"{path.name}: the image is {arr.shape[1]}x{arr.shape[0]}, the model takes {w}x{h}; "
+                           "resize it first")
+    return arr
+
+
 # ---- image sets ---------------------------------------------------------------------------------------
 # ImageSet and the folder reader are explorer/io/images.py's, shared with training; the map reads a
 # folder as it is (no resizing, no colour-to-gray), so a mismatch is reported rather than hidden.
@@ -316,220 +309,3 @@ def encode_set(encoder: VAEEncoder, images: ImageSet, *, progress: Progress | No
             pass  # a read-only cache only costs a re-encode next time
     return MapPoints(mu, images.labels, images.class_names, source=images.source, kind=kind, logvar=logvar,
                      images=keep, names=images.names)
-
-
-# ---- reconstructions and the anomaly score ---------------------------------------------------------
-
-def decode_unit(model: LoadedModel, z: np.ndarray) -> np.ndarray:
-    """Decode z [N, D] -> float32 [N, H, W, C] in [0, 1] (non-finite pixels become 0.5)."""
-    out = []
-    for s in range(0, len(z), 1000):
-        raw = model.to_hwc(model.decode_raw(np.asarray(z[s:s + 1000], np.float32)))
-        out.append(contract.to_unit_range(np.nan_to_num(raw, nan=0.5), model.signature.value_range))
-    return np.concatenate(out) if out else np.zeros((0,) + model.image_shape[1:] + model.image_shape[:1], np.float32)
-
-
-def vae_scores(images_u8: np.ndarray, mu: np.ndarray, logvar: np.ndarray, recon: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """(−ELBO nats [N], reconstruction error [N]) at the posterior mean.
-
-    −ELBO = Bernoulli cross-entropy of the pixels (summed) + KL(q(z|x) ‖ N(0, I)); the decoder is
-    evaluated once, at z = mu (deterministic, so scores are repeatable). Reconstruction error is
-    the mean squared pixel difference in [0, 1].
-    """
-    x = np.asarray(images_u8, np.float32).reshape(len(images_u8), -1) / 255.0
-    r = np.clip(np.asarray(recon, np.float32).reshape(len(recon), -1), 1e-6, 1 - 1e-6)
-    bce = -(x * np.log(r) + (1 - x) * np.log1p(-r)).sum(axis=1)
-    kl = 0.5 * (np.exp(logvar) + mu ** 2 - 1.0 - logvar).sum(axis=1)
-    return (bce + kl).astype(np.float32), ((x - r) ** 2).mean(axis=1).astype(np.float32)
-
-
-@dataclass(frozen=True)
-class AnomalyReference:
-    """−ELBO and reconstruction error of the test split (sorted), to turn a score into a percentile."""
-
-    neg_elbo: np.ndarray
-    recon_error: np.ndarray
-
-    @staticmethod
-    def percentile(sorted_values: np.ndarray, v: float) -> float:
-        """Share (in %) of the test images scoring at most v."""
-        return 100.0 * float(np.searchsorted(sorted_values, v, side="right")) / max(len(sorted_values), 1)
-
-    def rank(self, neg_elbo: float, recon_error: float) -> tuple[float, float]:
-        return self.percentile(self.neg_elbo, neg_elbo), self.percentile(self.recon_error, recon_error)
-
-
-def anomaly_reference(model: LoadedModel, encoder: VAEEncoder, test: ImageSet, *,
-                      progress: Progress | None = None, cancelled: Callable[[], bool] = _never,
-                      use_cache: bool = True) -> AnomalyReference:
-    """Score every test image (encode, decode at mu); cached by (encoder, decoder, images)."""
-    from explorer.core.diversity import file_fingerprint
-
-    say = progress or (lambda f, m: None)
-    key = data_key(test.images[:: max(1, len(test.images) // 200)], encoder=encoder.fingerprint,
-                   decoder=file_fingerprint(model.path), n=len(test.images), v=CACHE_VERSION)
-    path = cache_dir() / f"anomaly-{key}.npz"
-    if use_cache and path.is_file():
-        try:
-            d = load_npz(path)
-            return AnomalyReference(d["neg_elbo"], d["recon_error"])
-        except (OSError, ValueError, KeyError):
-            pass
-    scores_e, scores_r = [], []
-    n = len(test.images)
-    for s in range(0, n, ENCODE_BATCH):
-        if cancelled():
-            raise Cancelled()
-        x = test.images[s:s + ENCODE_BATCH]
-        mu, logvar = encoder.encode(x)
-        e, r = vae_scores(x, mu, logvar, decode_unit(model, mu))
-        scores_e.append(e)
-        scores_r.append(r)
-        say(min(s + ENCODE_BATCH, n) / n, f"scoring the test split: {min(s + ENCODE_BATCH, n):,} of {n:,}")
-    ref = AnomalyReference(np.sort(np.concatenate(scores_e)), np.sort(np.concatenate(scores_r)))
-    if use_cache:
-        try:
-            save_npz_atomic(path, neg_elbo=ref.neg_elbo, recon_error=ref.recon_error)
-        except OSError:
-            pass
-    return ref
-
-
-@dataclass
-class ImageProbe:
-    """One image put through the VAE: original, reconstruction, latent, scores (and their percentiles)."""
-
-    image: np.ndarray  # uint8 [H, W, C]
-    recon: np.ndarray  # uint8 [H, W, C]
-    mu: np.ndarray  # float32 [D]
-    logvar: np.ndarray
-    neg_elbo: float
-    recon_error: float
-    neg_elbo_pct: float | None = None
-    recon_error_pct: float | None = None
-    name: str = ""
-
-
-def probe_image(model: LoadedModel, encoder: VAEEncoder, image_u8: np.ndarray, *,
-                reference: AnomalyReference | None = None, name: str = "") -> ImageProbe:
-    """Encode one uint8 [H, W, C] image, reconstruct it at mu, score it."""
-    x = np.asarray(image_u8, np.uint8)[None]
-    mu, logvar = encoder.encode(x)
-    recon = decode_unit(model, mu)
-    e, r = vae_scores(x, mu, logvar, recon)
-    probe = ImageProbe(x[0], (recon[0] * 255 + 0.5).astype(np.uint8), mu[0], logvar[0], float(e[0]), float(r[0]),
-                       name=name)
-    if reference is not None:
-        probe.neg_elbo_pct, probe.recon_error_pct = reference.rank(probe.neg_elbo, probe.recon_error)
-    return probe
-
-
-def read_image_for(encoder: VAEEncoder, path: str | os.PathLike) -> np.ndarray:
-    """One image file as the encoder takes it: uint8 [H, W, C]; MapDataError with the reason otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise MapDataError(f"{path}: not a file")
-    c, h, w = encoder.image_shape
-    arr = _read_image(path, c)
-    if arr.shape[:2] != (h, w):
-        raise MapDataError(f"{path.name}: the image is {arr.shape[1]}x{arr.shape[0]}, the model takes {w}x{h}; "
-                           "resize it first")
-    return arr
-
-
-# ---- GAN: classifier-feature map -----------------------------------------------------------------------
-
-@dataclass
-class GanFeatureMap:
-    """Real images and generated samples in classifier-feature space.
-
-    real: MapPoints (kind "gan-real", labels = true classes, images = the real uint8 images);
-    samples: MapPoints (kind "gan-samples", labels = predicted class, latents = generator z,
-    images = the samples). Share a feature space of dimension F.
-    """
-
-    real: MapPoints
-    samples: MapPoints
-    classifier_name: str
-    generator_path: str = ""
-    real_is_train: np.ndarray | None = None  # bool [R]; the memorisation check searches these only
-
-    @property
-    def searches_training_images(self) -> bool:
-        return self.real_is_train is not None and bool(self.real_is_train.any())
-
-    def nearest_real(self, sample_index: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """The k real (training, when known) images closest to a generated sample in feature space:
-        the memorisation check. Returns (indices into ``real``, distances), nearest first."""
-        v = self.samples.vectors[sample_index]
-        if not self.searches_training_images:
-            return self.real.nearest(v, k)
-        if getattr(self, "_train_idx", None) is None:
-            self._train_idx = np.flatnonzero(self.real_is_train)
-            self._train_vec = np.ascontiguousarray(self.real.vectors[self._train_idx])
-        idx, dist = knn(self._train_vec, v, k)
-        return self._train_idx[idx], dist
-
-
-def real_features(classifier, images: ImageSet, *, progress: Progress | None = None,
-                  cancelled: Callable[[], bool] = _never, use_cache: bool = True) -> np.ndarray:
-    """Classifier features float32 [N, F] of real images, cached per (classifier, images)."""
-    say = progress or (lambda f, m: None)
-    key = data_key(images.images[:: max(1, len(images.images) // 500)], clf=classifier.id,
-                   n=len(images.images), v=CACHE_VERSION)
-    path = cache_dir() / f"features-{key}.npz"
-    if use_cache and path.is_file():
-        try:
-            return load_npz(path)["features"]
-        except (OSError, ValueError, KeyError):
-            pass
-    feats = []
-    n = len(images.images)
-    for s in range(0, n, 2000):
-        if cancelled():
-            raise Cancelled()
-        chunk = images.images[s:s + 2000].astype(np.float32) / 255.0
-        feats.append(classifier.classify(classifier.adapt(chunk))[1])
-        say(min(s + 2000, n) / n, f"classifier features of real images: {min(s + 2000, n):,} of {n:,}")
-    out = np.concatenate(feats).astype(np.float32)
-    if use_cache:
-        try:
-            save_npz_atomic(path, features=out)
-        except OSError:
-            pass
-    return out
-
-
-def gan_feature_map(generator: LoadedModel, classifier, real: ImageSet, *, n_samples: int = 2000,
-                    seed: int = 0, progress: Progress | None = None,
-                    cancelled: Callable[[], bool] = _never) -> GanFeatureMap:
-    """Decode ``n_samples`` prior latents, classify them and the real images (features cached)."""
-    from explorer.core.latents import SamplingPolicy, sample_latents
-
-    say = progress or (lambda f, m: None)
-    z = sample_latents(n_samples, generator.latent_dim, SamplingPolicy(seed))
-    # Fail fast (before minutes of classifying real images) when the classifier cannot read the samples.
-    probe = generator.decode(z[:2], None if not generator.signature.num_classes else np.arange(2) %
-                             generator.signature.num_classes)
-    classifier.adapt(probe.pixels.astype(np.float32) / 255.0)
-    feats = real_features(classifier, real, progress=lambda f, m: say(0.7 * f, m), cancelled=cancelled)
-    pix, logits, gfeats = [], [], []
-    for s in range(0, n_samples, 500):
-        if cancelled():
-            raise Cancelled()
-        dec = generator.decode(z[s:s + 500], None if not generator.signature.num_classes
-                               else np.arange(s, min(s + 500, n_samples)) % generator.signature.num_classes)
-        lo, fe = classifier.classify(classifier.adapt(dec.pixels.astype(np.float32) / 255.0))
-        pix.append(dec.pixels)
-        logits.append(lo)
-        gfeats.append(fe)
-        say(0.7 + 0.3 * min(s + 500, n_samples) / n_samples, f"generated and classified {min(s + 500, n_samples):,} samples")
-    logits = np.concatenate(logits)
-    names = tuple(classifier.class_names)
-    real_pts = MapPoints(feats, real.labels, names, source=real.source, kind="gan-real", images=real.images)
-    samples = MapPoints(np.concatenate(gfeats), logits.argmax(axis=1), names,
-                        source=f"{generator.name}: {n_samples:,} samples", kind="gan-samples",
-                        images=np.concatenate(pix), latents=z)
-    return GanFeatureMap(real_pts, samples, classifier_name=classifier.path.parent.name,
-                         generator_path=str(generator.path), real_is_train=real.is_train)

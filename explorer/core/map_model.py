@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core import atlas_data as A
+from explorer.core.anomaly import AnomalyReference
 from explorer.core.events import Signal
+from explorer.core.gan_feature_map import GanFeatureMap
+from explorer.core.image_probe import ImageProbe, probe_image
 from explorer.core.map_jobs import MapJobs, job_label
 from explorer.core.map_layer import MapLayer
 from explorer.core.map_sources import anomaly_work, encode_work, fashion_images_behind, gan_map_work
@@ -57,7 +60,7 @@ class MapModel:
         self.source_key = "atlas"
         self.points: A.MapPoints | None = None      # the primary (coloured) points
         self.background: A.MapPoints | None = None  # GAN map: real images (grey)
-        self.gan_map: A.GanFeatureMap | None = None
+        self.gan_map: GanFeatureMap | None = None
         self.real_images: np.ndarray | None = None  # images behind atlas points (Fashion test split), if known
         self.layers: list[MapLayer] = []            # background first, the primary layer last
         self.projection_key: str | None = None      # the chosen projection (a job may still be making it)
@@ -70,13 +73,13 @@ class MapModel:
         self.groups: dict[str, np.ndarray] = {}     # kept selections: name -> point indices
         self.view_range: list[list[float]] | None = None
         self.sweep_on = False
-        self.anomaly: A.AnomalyReference | None = None
-        self.probe_result: A.ImageProbe | None = None
+        self.anomaly: AnomalyReference | None = None
+        self.probe_result: ImageProbe | None = None
         self.shown = False                          # a view shows the map (costly sources wait for it)
         self.last_message = ""
         self._deferred: str | None = None
         self._pending_groups: dict | None = None
-        self._gan_maps: dict[str, A.GanFeatureMap] = {}  # generator file -> its feature map (this session)
+        self._gan_maps: dict[str, GanFeatureMap] = {}  # generator file -> its feature map (this session)
         self._test_cache: A.ImageSet | None = None
 
         for name in ("model_changed", "sources_changed", "empty", "points_changed", "projection_chosen",
@@ -544,7 +547,7 @@ class MapModel:
 
     # ---- images in -------------------------------------------------------------------------------
 
-    def probe_file(self, path: str) -> A.ImageProbe | None:
+    def probe_file(self, path: str) -> ImageProbe | None:
         """Encode one image file (MapDataError reasons go to ``message``)."""
         if self.encoder is None:
             self.say(f"{self.model.name if self.model else 'no model'}: images can be encoded only with a VAE "
@@ -557,7 +560,7 @@ class MapModel:
             return None
         return self.probe_image(image, name=Path(path).name)
 
-    def probe_test_image(self, index: int | None = None) -> A.ImageProbe | None:
+    def probe_test_image(self, index: int | None = None) -> ImageProbe | None:
         """Encode Fashion-MNIST test image ``index`` (random when None)."""
         try:
             test = self.test_set()
@@ -568,7 +571,7 @@ class MapModel:
             index = int(np.random.default_rng().integers(len(test.images)))
         return self.probe_image(test.images[index], name=f"test image {index} ({test.class_names[test.labels[index]]})")
 
-    def probe_image(self, image: np.ndarray, *, name: str = "") -> A.ImageProbe | None:
+    def probe_image(self, image: np.ndarray, *, name: str = "") -> ImageProbe | None:
         """Encode one uint8 [H, W, C] image: reconstruction, −ELBO, percentiles, marker on the map.
 
         One image through the encoder and decoder takes milliseconds, so it runs here; the scores of
@@ -577,7 +580,7 @@ class MapModel:
             self.say("images can be encoded only with a VAE bundle that has an encoder")
             return None
         try:
-            probe = A.probe_image(self.model, self.encoder, image, reference=self.anomaly, name=name)
+            probe = probe_image(self.model, self.encoder, image, reference=self.anomaly, name=name)
         except A.MapDataError as exc:
             self.say(str(exc))
             return None

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 
 from explorer.core import atlas_data as A
+from explorer.core.anomaly import AnomalyReference, anomaly_reference
+from explorer.core.gan_feature_map import GanFeatureMap, gan_feature_map
 from explorer.io.runtime import LoadedModel
 
 
@@ -56,9 +58,9 @@ def gan_map_work(generator: LoadedModel, classifier_path: str | os.PathLike | No
 
     clf = Classifier(classifier_path or bundled_model("classifier"))
 
-    def work(progress, cancelled) -> A.GanFeatureMap:
+    def work(progress, cancelled) -> GanFeatureMap:
         real = A.fashion_set(real_split)
-        return A.gan_feature_map(generator, clf, real, n_samples=n_samples, progress=progress, cancelled=cancelled)
+        return gan_feature_map(generator, clf, real, n_samples=n_samples, progress=progress, cancelled=cancelled)
 
     return work
 
@@ -66,7 +68,7 @@ def gan_map_work(generator: LoadedModel, classifier_path: str | os.PathLike | No
 def anomaly_work(model: LoadedModel, encoder: A.VAEEncoder, test_set: Callable[[], A.ImageSet]):
     """Score the test split (``test_set()`` is read on the worker), so an image's score reads as a percentile."""
 
-    def work(progress, cancelled) -> A.AnomalyReference:
-        return A.anomaly_reference(model, encoder, test_set(), progress=progress, cancelled=cancelled)
+    def work(progress, cancelled) -> AnomalyReference:
+        return anomaly_reference(model, encoder, test_set(), progress=progress, cancelled=cancelled)
 
     return work

@@ -22,7 +22,9 @@ from typing import Callable
 
 import numpy as np
 
-from explorer.core.atlas_data import Cancelled, MapDataError, cache_dir, load_npz, save_npz_atomic
+from explorer.core.atlas_data import MapDataError
+from explorer.core.map_cache import cache_dir, load_npz, save_npz_atomic
+from explorer.core.worker import Cancelled
 from explorer.core.projection import UMAPMap, data_key
 
 UMAP_MISSING = ("UMAP needs the optional package umap-learn (pip install umap-learn); "
