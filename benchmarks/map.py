@@ -75,7 +75,7 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
     view.show()
     pts = A.MapPoints(z, labels, FASHION_MNIST_CLASSES, source="benchmark", kind="atlas")
     t0 = time.perf_counter()
-    view.set_points(pts)
+    view.map_model.set_points(pts)
     set_s = time.perf_counter() - t0
     for _ in range(20):
         app.processEvents()
@@ -108,12 +108,12 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
         view.hover_at(1e9, 1e9)
         app.processEvents()
         x, y = map(float, layer.xy[i])
-        n_before = len(view.hover_latency)
+        n_before = len(view.canvas.hover_latency)
         t, c = time.perf_counter(), time.process_time()
         hit = view.hover_at(x, y)
-        while hit is not None and len(view.hover_latency) == n_before and time.perf_counter() - t < 2:
+        while hit is not None and len(view.canvas.hover_latency) == n_before and time.perf_counter() - t < 2:
             app.processEvents()
-        if k >= 3 and hit is not None and len(view.hover_latency) > n_before:
+        if k >= 3 and hit is not None and len(view.canvas.hover_latency) > n_before:
             lat.append(time.perf_counter() - t)
             lat_cpu.append(time.process_time() - c)
     # the manifold sweep: one 10 x 10 mosaic
@@ -121,16 +121,17 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
     sweep = []
     for _ in range(3):
         t = time.perf_counter()
+        decodes = view.map_model.decodes
+        decodes.sweep_box = None  # set again when a mosaic arrives
         if view.sweep_button.isChecked():
-            view._request_sweep()
+            view.canvas.request_sweep()
         else:
             view.set_sweep(True)
-        while getattr(view, "sweep_seconds", None) is None or view.sweep_item.image is None:
+        while decodes.sweep_box is None or view.canvas.sweep_item.image is None:
             app.processEvents()
             if time.perf_counter() - t > 30:
                 break
         sweep.append(time.perf_counter() - t)
-        view.sweep_seconds = None
     view.close_view()
     view.close()
     view.deleteLater()
