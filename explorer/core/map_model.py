@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
 from explorer.core import atlas_data as A
-from explorer.core.anomaly import AnomalyReference
 from explorer.core.events import Signal
 from explorer.core.gan_feature_map import GanFeatureMap
-from explorer.core.image_probe import ImageProbe, probe_image
 from explorer.core.map_jobs import MapJobs, job_label
 from explorer.core.map_layer import MapLayer
-from explorer.core.map_sources import anomaly_work, encode_work, fashion_images_behind, gan_map_work
+from explorer.core.map_sources import encode_work, fashion_images_behind, gan_map_work
 from explorer.core.projection import points_in_polygon
 from explorer.core.projection_registry import (ProjectionInput, ProjectionSpec, default_spec, projection_spec,
                                                projection_specs)
@@ -40,19 +37,13 @@ NO_MODEL = "No model open: open a VAE or GAN to see its latent map"
 
 
 class MapModel:
-    """State of the latent map of one model (``set_model``), with its background jobs.
-
-    Signals (arguments in brackets):
-      model_changed(LoadedModel | None)   sources_changed(keys, current key)   empty(reason text)
-      points_changed()    projection_chosen(key)    projection_changed()    latent_projection_changed(proj | None)
-      dims_changed((x, y))   hidden_changed(label, on)   selection_changed(indices int64 [K])
-      groups_changed({name: [indices]})   view_range_changed([[x0, x1], [y0, y1]])   sweep_changed(on)
-      probe_changed(ImageProbe | None)   latents_for_grid(z float32 [K, D])   latent_activated(z [D])
-      direction_made(Direction)   message(text)
-    """
+    """State of the latent map of one model (``set_model``), with its background jobs (``jobs``),
+    its decodes (``decodes``) and the images put through its VAE (``images_in``). Signals are listed,
+    with what they carry, in ``__init__``."""
 
     def __init__(self, *, classifier: str | os.PathLike | None = None, dispatch=None):
         from explorer.core.map_decodes import MapDecodes
+        from explorer.core.map_images_in import MapImagesIn
 
         self.classifier_path = classifier
         self.model: LoadedModel | None = None
@@ -73,22 +64,32 @@ class MapModel:
         self.groups: dict[str, np.ndarray] = {}     # kept selections: name -> point indices
         self.view_range: list[list[float]] | None = None
         self.sweep_on = False
-        self.anomaly: AnomalyReference | None = None
-        self.probe_result: ImageProbe | None = None
         self.shown = False                          # a view shows the map (costly sources wait for it)
         self.last_message = ""
         self._deferred: str | None = None
         self._pending_groups: dict | None = None
         self._gan_maps: dict[str, GanFeatureMap] = {}  # generator file -> its feature map (this session)
-        self._test_cache: A.ImageSet | None = None
 
-        for name in ("model_changed", "sources_changed", "empty", "points_changed", "projection_chosen",
-                     "projection_changed", "latent_projection_changed", "dims_changed", "hidden_changed",
-                     "selection_changed", "groups_changed", "view_range_changed", "sweep_changed", "probe_changed",
-                     "latents_for_grid", "latent_activated", "direction_made", "message"):
-            setattr(self, name, Signal())
+        self.model_changed = Signal()              # (LoadedModel | None)
+        self.sources_changed = Signal()            # (source keys offered, the current key | None)
+        self.empty = Signal()                      # (why there is nothing to draw)
+        self.points_changed = Signal()             # ()
+        self.projection_chosen = Signal()          # (registry key | None): the control shows it
+        self.projection_changed = Signal()         # (): the layers were placed by a new projection
+        self.latent_projection_changed = Signal()  # (projection | None): None when the map is not of latents
+        self.dims_changed = Signal()               # ((dim_x, dim_y))
+        self.hidden_changed = Signal()             # (label, on)
+        self.selection_changed = Signal()          # (indices int64 [K])
+        self.groups_changed = Signal()             # ({name: [point indices]})
+        self.view_range_changed = Signal()         # ([[x0, x1], [y0, y1]])
+        self.sweep_changed = Signal()              # (on)
+        self.latents_for_grid = Signal()           # (z float32 [K, D])
+        self.latent_activated = Signal()           # (z float32 [D])
+        self.direction_made = Signal()             # (Direction)
+        self.message = Signal()                    # (one line)
         self.jobs = MapJobs(dispatch)
         self.decodes = MapDecodes(self, dispatch)
+        self.images_in = MapImagesIn(self)
 
     # ---- what is shown ---------------------------------------------------------------------------
 
@@ -118,7 +119,8 @@ class MapModel:
         self._deferred = None
         self.model = model
         self.hidden_classes.clear()
-        self.encoder, self.anomaly, self.probe_result = None, None, None
+        self.encoder = None
+        self.images_in.reset()
         self.points = self.background = self.gan_map = None
         self.projection = None
         self.projection_key = None
@@ -178,12 +180,6 @@ class MapModel:
             else:
                 return self.build_gan_map()
         return None
-
-    def test_set(self) -> A.ImageSet:
-        """The Fashion-MNIST test split (read once); MapDataError when it is not installed."""
-        if self._test_cache is None:
-            self._test_cache = A.fashion_set("test")
-        return self._test_cache
 
     def set_points(self, points: A.MapPoints, background: A.MapPoints | None = None) -> None:
         """Show these points (primary, coloured) over optional grey background points; re-project."""
@@ -544,68 +540,6 @@ class MapModel:
             self.say(f"GAN map: {len(value.samples):,} samples over {len(value.real):,} real images")
 
         return self.start_job("gan-map", work, done)
-
-    # ---- images in -------------------------------------------------------------------------------
-
-    def probe_file(self, path: str) -> ImageProbe | None:
-        """Encode one image file (MapDataError reasons go to ``message``)."""
-        if self.encoder is None:
-            self.say(f"{self.model.name if self.model else 'no model'}: images can be encoded only with a VAE "
-                     "bundle that has an encoder")
-            return None
-        try:
-            image = A.read_image_for(self.encoder, path)
-        except A.MapDataError as exc:
-            self.say(str(exc))
-            return None
-        return self.probe_image(image, name=Path(path).name)
-
-    def probe_test_image(self, index: int | None = None) -> ImageProbe | None:
-        """Encode Fashion-MNIST test image ``index`` (random when None)."""
-        try:
-            test = self.test_set()
-        except A.MapDataError as exc:
-            self.say(str(exc))
-            return None
-        if index is None:
-            index = int(np.random.default_rng().integers(len(test.images)))
-        return self.probe_image(test.images[index], name=f"test image {index} ({test.class_names[test.labels[index]]})")
-
-    def probe_image(self, image: np.ndarray, *, name: str = "") -> ImageProbe | None:
-        """Encode one uint8 [H, W, C] image: reconstruction, −ELBO, percentiles, marker on the map.
-
-        One image through the encoder and decoder takes milliseconds, so it runs here; the scores of
-        the test split it is ranked against are a background job (percentiles arrive later)."""
-        if self.encoder is None:
-            self.say("images can be encoded only with a VAE bundle that has an encoder")
-            return None
-        try:
-            probe = probe_image(self.model, self.encoder, image, reference=self.anomaly, name=name)
-        except A.MapDataError as exc:
-            self.say(str(exc))
-            return None
-        self.probe_result = probe
-        self.decodes.probe_encoded(probe)
-        self.probe_changed.emit(probe)
-        if self.anomaly is None and "anomaly" not in self.jobs.running and self.model.image_shape == (1, 28, 28):
-            model, encoder = self.model, self.encoder
-
-            def done(answer: Answer) -> None:
-                self.anomaly = answer.value
-                if self.probe_result is not None:
-                    p = self.probe_result
-                    p.neg_elbo_pct, p.recon_error_pct = answer.value.rank(p.neg_elbo, p.recon_error)
-                    self.probe_changed.emit(p)
-
-            self.start_job("anomaly", anomaly_work(model, encoder, self.test_set), done)
-        return probe
-
-    def marker_xy(self) -> tuple[float, float] | None:
-        """Where the encoded image's mean lands on the map (the ★), or None."""
-        if self.projection is None or self.probe_result is None:
-            return None
-        xy = self.projection.forward(self.probe_result.mu[None])[0]
-        return float(xy[0]), float(xy[1])
 
     def close(self) -> None:
         """Stop jobs and decode workers (call before dropping the model)."""

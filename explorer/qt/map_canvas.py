@@ -217,7 +217,7 @@ class MapCanvas(QWidget):
         m.selection_changed.connect(self._draw_selection)
         m.view_range_changed.connect(self._apply_range)
         m.sweep_changed.connect(self._sweep_toggled)
-        m.probe_changed.connect(lambda _probe: self._draw_marker())
+        m.images_in.probe_changed.connect(lambda _probe: self._draw_marker())
         m.points_changed.connect(self._points_changed)
         d.probe_moved.connect(lambda x, y: self.cursor_item.setData([x], [y]))
         d.hover_ready.connect(self._hover_ready)
@@ -255,7 +255,7 @@ class MapCanvas(QWidget):
         self._draw_marker()
 
     def _draw_marker(self) -> None:
-        xy = self.model.marker_xy()
+        xy = self.model.images_in.marker_xy()
         if xy is None:
             self.marker_item.setData([])
         else:

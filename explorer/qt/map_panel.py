@@ -176,7 +176,7 @@ class MapSidePanel(QScrollArea):
         self.test_index.setSpecialValueText("random")
         self.test_index.setFixedWidth(84)
         self.test_image_button.clicked.connect(
-            lambda: self.model.probe_test_image(None if self.test_index.value() < 0 else self.test_index.value()))
+            lambda: self.model.images_in.probe_test_image(None if self.test_index.value() < 0 else self.test_index.value()))
         buttons = QHBoxLayout()
         buttons.addWidget(self.open_image_button)
         buttons.addWidget(self.test_image_button)
@@ -222,7 +222,7 @@ class MapSidePanel(QScrollArea):
         m.hidden_changed.connect(self._hidden_changed)
         m.selection_changed.connect(self._selection_changed)
         m.groups_changed.connect(self._groups_changed)
-        m.probe_changed.connect(self._probe_changed)
+        m.images_in.probe_changed.connect(self._probe_changed)
         d.probe_decoded.connect(self._probe_decoded)
         d.gan_sample_probed.connect(self._gan_sample_probed)
         d.nearest_ready.connect(self._nearest_ready)

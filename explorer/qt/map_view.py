@@ -423,7 +423,7 @@ class MapView(QWidget):
             return
         path, _ = QFileDialog.getOpenFileName(self, "Encode an image", "", "Images (*.png *.jpg *.jpeg *.bmp);;All (*)")
         if path:
-            self.map_model.probe_file(path)
+            self.map_model.images_in.probe_file(path)
 
     def dragEnterEvent(self, event) -> None:
         accept_url_drag(event)
@@ -435,13 +435,13 @@ class MapView(QWidget):
             if p.is_dir():
                 self.use_source("folder", str(p))
             else:
-                self.map_model.probe_file(str(p))
+                self.map_model.images_in.probe_file(str(p))
 
     def probe_file(self, path: str):
-        return self.map_model.probe_file(path)
+        return self.map_model.images_in.probe_file(path)
 
     def probe_test_image(self, index: int | None = None):
-        return self.map_model.probe_test_image(index)
+        return self.map_model.images_in.probe_test_image(index)
 
     def start_job(self, name: str, work, on_done=None) -> int:
         """Run ``work(progress, cancelled)`` as background job ``name`` (see MapModel.start_job)."""
