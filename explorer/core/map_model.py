@@ -453,10 +453,10 @@ class MapModel:
 
     def apply_view_state(self, state: dict) -> None:
         """Restore ``view_state()`` output (older sessions stored the projection's label: accepted)."""
-        dims = state.get("dims") or []
+        dims = [int(v) for v in state.get("dims") or []]  # ValueError/TypeError for what is not a dimension
         if len(dims) == 2 and self.points is not None:
             d = self.points.dim
-            self.set_dims(min(max(int(dims[0]), 0), d - 1), min(max(int(dims[1]), 0), d - 1))
+            self.set_dims(min(max(dims[0], 0), d - 1), min(max(dims[1], 0), d - 1))
         name = state.get("projection")
         if name and self.points is not None:
             try:

@@ -318,6 +318,16 @@ class MapView(QWidget):
     def last_message(self) -> str:
         return self.map_model.last_message
 
+    @property
+    def groups(self) -> dict:
+        """The kept groups {name: point indices int64 [K]} (the model's own, not a copy)."""
+        return self.map_model.groups
+
+    # the side panel's group buttons, pressed by sessions' and the tour's tests
+    keep_a_button = property(lambda self: self.panel.keep_a_button)
+    keep_b_button = property(lambda self: self.panel.keep_b_button)
+    direction_button = property(lambda self: self.panel.direction_button)
+
     def set_model(self, model: LoadedModel | None) -> None:
         """Show the map of ``model`` (the main window's active model)."""
         self.map_model.set_model(model)
