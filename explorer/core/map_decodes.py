@@ -41,7 +41,8 @@ class MapDecodes:
         self.probe_how = ""
         self.probe_z: np.ndarray | None = None
         self.hover_index: tuple[int, int] | None = None
-        self.sweep_box: tuple[float, float, float, float, int, int] | None = None
+        self.sweep_box: tuple[float, float, float, float, int, int] | None = None  # of the mosaic shown
+        self._requested_box: tuple[float, float, float, float, int, int] | None = None
         self.sweep_seconds = 0.0
         self._nearest_title = ""
         for name in ("probe_moved", "probe_latent_changed", "probe_decoded", "gan_sample_probed", "nearest_ready",
@@ -176,15 +177,17 @@ class MapDecodes:
         if not m.sweep_on or m.projection is None or m.model is None:
             return None
         z = m.projection.inverse(grid_positions(x0, y0, x1, y1, rows, cols)).z
-        return self.sweep_decoder.request(m.model, z, None, np.array([x0, y0, x1, y1, rows, cols], np.float64))
+        # only the newest request's answer is ever current, so its box is the one asked for last
+        self._requested_box = (float(x0), float(y0), float(x1), float(y1), int(rows), int(cols))
+        return self.sweep_decoder.request(m.model, z, None, np.arange(rows * cols))
 
     def _sweep_answered(self, answer: DecodeAnswer) -> None:
         if not self.sweep_decoder.is_current(answer) or answer.model is not self.owner.model or answer.error:
             return
-        x0, y0, x1, y1, rows, cols = answer.indices.tolist()
-        self.sweep_box = (x0, y0, x1, y1, int(rows), int(cols))
+        self.sweep_box = self._requested_box
+        rows, cols = self.sweep_box[4:]
         self.sweep_seconds = answer.images.seconds
-        self.sweep_ready.emit(tile(answer.images.pixels, int(rows), int(cols), pad=0), self.sweep_box)
+        self.sweep_ready.emit(tile(answer.images.pixels, rows, cols, pad=0), self.sweep_box)
 
     # ---- selection -------------------------------------------------------------------------------
 
