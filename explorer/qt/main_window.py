@@ -144,7 +144,11 @@ class MainWindow(QMainWindow):
     # ---- construction -----------------------------------------------------------------------------
 
     def add_dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
-        """A movable, closable dock (``name`` keys its saved state), toggled from the View menu."""
+        """A movable, closable dock (``name`` keys its saved state), toggled from the View menu.
+
+        The building block of ``explorer.qt.docks.install``, which is how parts are added (so that
+        sessions and the tour find them in ``self.docks``).
+        """
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
