@@ -178,3 +178,27 @@ def test_saving_over_a_session_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(exports.ExportError):
         save_session(Session(view={"n": 2}), tmp_path / "s.json")
     assert load_session(tmp_path / "s.json").view == {"n": 1}
+
+
+def test_directions_and_path_sections_keep_what_they_can(gan_bundle, editors):
+    from explorer.core.directions import Direction
+    from explorer.core.interpolation import PathError
+    from explorer.io.runtime import open_model
+
+    dirs = DirectionList([Direction("kept", np.ones(3))])
+    seen = []
+    dirs.changed.connect(lambda: seen.append(len(dirs)))
+    assert dirs.restore_state({"directions": []}) == [] and [d.name for d in dirs] == ["kept"]  # none saved
+    notes = dirs.restore_state({"directions": [{"name": "ok", "vector": [0.0, 1.0]}, {"name": "zero", "vector": [0, 0]},
+                                               {"vector": [1.0]}]})
+    assert [d.name for d in dirs] == ["ok"] and seen == [1] and len(notes) == 2
+    assert "length 0" in notes[0] and "not a readable direction" in notes[1]
+
+    editor = editors()
+    editor.set_model(open_model(gan_bundle))
+    with pytest.raises(PathError, match="1 to 60 frames per second"):
+        editor.set_fps(0)
+    other = {"model": "another model", "waypoints": [[0.0] * 8, [1.0] * 8]}
+    assert editor.restore_state({"paths": [other], "fps": 5}) == [] and editor.waypoints == [] and editor.fps == 5
+    assert editor.restore_state({"fps": "fast"}) == ["path speed not restored (invalid literal for int() with base 10: "
+                                                      "'fast')"]

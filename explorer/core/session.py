@@ -287,19 +287,19 @@ def _docks_of_version_1(data: dict, view: dict) -> dict[str, dict]:
     """
     docks: dict[str, dict] = {}
     path = {"paths": list(data.get("paths") or [])}
-    if view.get("path_fps") is not None:
-        path["fps"] = view.pop("path_fps")
-    view.pop("path_fps", None)
-    if path["paths"] or "fps" in path:
+    fps = view.pop("path_fps", None)
+    if fps is not None:
+        path["fps"] = fps
+    if path["paths"] or fps is not None:
         docks["path"] = path
     if data.get("directions"):
         docks["directions"] = {"directions": list(data["directions"])}
     latent_map = {}
     if data.get("selections"):
         latent_map["groups"] = {str(k): [int(i) for i in v] for k, v in dict(data["selections"]).items()}
-    if view.get("map"):
-        latent_map["view"] = view["map"]
-    view.pop("map", None)
+    map_view = view.pop("map", None)
+    if map_view:
+        latent_map["view"] = map_view
     if latent_map:
         docks["map"] = latent_map
     return docks
