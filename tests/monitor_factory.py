@@ -166,7 +166,7 @@ def world(tmp_path_factory) -> dict:
     if "classifier" not in _world:
         import pytest
 
-        from explorer.core import monitor
+        from explorer.core.classifier import build_fashion_reference
         from explorer.io.fashion_data import load_split
 
         if not fashion_available():
@@ -174,7 +174,7 @@ def world(tmp_path_factory) -> dict:
         train, labels = load_split("train")
         folder = tmp_path_factory.mktemp("pca-classifier")
         make_pca_classifier(folder, train[:20000], labels[:20000])
-        monitor.build_fashion_reference(folder, limit=8000, n=TEST_N, floor_ns=(TEST_N,), ndb_bins=50)
+        build_fashion_reference(folder, limit=8000, n=TEST_N, floor_ns=(TEST_N,), ndb_bins=50)
         _world.update(train=train, labels=labels, classifier=folder)
     return _world
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from explorer.io import contract
 from explorer.core import diversity as D
+from explorer.core.metrics import laplacian_variance
 from explorer.io.contract import ContractError
 from explorer.io.runtime import ModelError, ProviderPlan, create_session
 
@@ -30,25 +31,6 @@ CLASSIFY_BATCH = 500
 
 class MonitorError(ValueError):
     """Something the monitor cannot use; ``str()`` is one line: what was expected, what was found."""
-
-
-# --------------------------------------------------------------------------------------------
-# Sharpness
-
-
-def laplacian_variance(images: np.ndarray) -> np.ndarray:
-    """Per-image variance of the 4-neighbour Laplacian, images float [N, H, W] or [N, H, W, C] in [0, 1].
-
-    RGB is reduced to luminance first. Blurry images have little high-frequency energy, so a low
-    value; compare with real images of the same data set (``RealReference.real_sharpness``).
-    """
-    x = np.asarray(images, np.float32)
-    if x.ndim == 4:
-        x = x[..., 0] if x.shape[-1] == 1 else x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    if x.ndim != 3 or x.shape[1] < 3 or x.shape[2] < 3:
-        raise ValueError(f"expected images [N, H, W(, C)] of at least 3x3 pixels, got {np.shape(images)}")
-    lap = (x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:] - 4.0 * x[:, 1:-1, 1:-1])
-    return lap.reshape(len(x), -1).var(axis=1)
 
 
 # --------------------------------------------------------------------------------------------

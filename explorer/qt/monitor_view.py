@@ -4,10 +4,12 @@
     view.snapshot_activated.connect(main_window_open_snapshot)   # str: RUN_DIR/snapshots/epoch-NNNN
     view.set_run("runs/gan")
 
-The view is thin: :class:`explorer.core.monitor.RunMonitor` holds the run's state and announces changes;
-:class:`explorer.core.monitor.BackgroundEvaluator` evaluates snapshots on its own thread (newest first,
-BLAS at one thread); this widget watches the folder (QFileSystemWatcher plus a 1 s polling
-fallback), forwards worker answers to the GUI thread with a queued signal, and draws.
+The view is thin: :class:`explorer.core.monitor_controller.MonitorController` owns the run's state
+(:class:`explorer.core.monitor.RunMonitor`) and evaluates snapshots on the one latest-only worker
+(newest first, BLAS at one thread); its answers come back to the GUI thread through
+``explorer.qt.bridge.ToGui``. This widget watches the folder (QFileSystemWatcher plus a 1 s polling
+fallback), tells the controller to poll, and draws what the controller announces. Which metrics,
+plots and alarms exist comes from ``explorer.core.diversity_metrics``.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QFileSystemWatcher, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QFileSystemWatcher, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                                QListWidgetItem, QMenu, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from explorer.core import diversity as D
-from explorer.core.monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
-                       MonitorMessage, RunMonitor, SnapshotResult, alarm_title)
-from explorer.qt.bridge import qimage_copy
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
+from explorer.core.diversity_metrics import METRICS, alarm_title, alarmed_metrics, diversity_plots
+from explorer.core.evaluation import SnapshotResult
+from explorer.core.monitor import CURVE_PLOTS, RunMonitor
+from explorer.core.monitor_controller import MonitorController
+from explorer.qt.bridge import ToGui, qimage_copy
 from explorer.qt.refcount_guard import pin_singletons
 
 POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
@@ -37,10 +42,6 @@ PLOT_BG = "#1b1d21"
 COLORS = ("#4f8ff7", "#f0883e", "#3fb950", "#bc8cff", "#d29922", "#39c5cf")
 TEXT = "#c5cbd3"
 STRIP_ICON = 112  # film-strip thumbnail side in pixels
-# Which metric values turn red in the table when an alarm of that name is up.
-ALARM_METRICS = {"modes_dropped": ("modes_covered", "min_class_share"), "coverage_low": ("coverage",),
-                 "density_up_recall_down": ("density", "recall"), "ndb_high": ("ndb_fraction", "ndb_js"),
-                 "near_duplicates": ("near_dup_rate",)}
 
 STYLE = """
 QLabel#monitorTitle { font-size: 16px; font-weight: 600; color: #e3e6ea; }
@@ -60,11 +61,6 @@ QTabWidget::pane { border: 1px solid #30343b; }
 QTabBar::tab { background: #24272d; color: #9aa4b2; padding: 6px 14px; }
 QTabBar::tab:selected { background: #2f343c; color: #e3e6ea; }
 """
-
-
-class _Bridge(QObject):
-    """Carries worker messages to the GUI thread (queued: the bridge lives on the GUI thread)."""
-    message = Signal(object)
 
 
 def new_top_level_menus(make):
@@ -193,18 +189,17 @@ class MonitorView(QWidget):
         super().__init__(parent)
         self.setObjectName("MonitorView")
         self.setStyleSheet(STYLE)
-        self.classifier, self.n, self.seed, self.data_dir = classifier, int(n), int(seed), data_dir
-        self.monitor: RunMonitor | None = None
-        self.note = ""
         self.selected_epoch: int | None = None
-        self.timeline: dict[int, dict[str, float]] = {}  # epoch -> {"seen", "strip", "full"}: time.time() shown
+        # epoch -> {"seen": when the monitor first saw the snapshot (its one appearance time),
+        #           "strip", "full": when this view first drew its film strip / full evaluation}, time.time()
+        self.timeline: dict[int, dict[str, float]] = {}
         self._items: dict[int, tuple[QListWidgetItem, tuple]] = {}
         self._refresh_pending = False
         self._closed = False
 
-        self._bridge = _Bridge(self)
-        self._bridge.message.connect(self._on_message)
-        self.evaluator = BackgroundEvaluator(self._bridge.message.emit)
+        self._to_gui = ToGui(self)
+        self.controller = MonitorController(classifier, n=n, seed=seed, data_dir=data_dir, dispatch=self._to_gui.wrap)
+        self.controller.changed.connect(self._schedule_refresh)
         self._watcher = QFileSystemWatcher(self)
         self._watcher.directoryChanged.connect(self._on_fs_event)
         self._watcher.fileChanged.connect(self._on_fs_event)
@@ -299,33 +294,50 @@ class MonitorView(QWidget):
         self.notes.setVisible(False)
         root.addWidget(self.notes)
 
-        self._div = {}
-        for i, (title, keys) in enumerate(DIVERSITY_PLOTS):
-            ylim = (0.0, 1.02) if keys[0] in ("coverage", "ndb_fraction") else (0.0, 10.5) \
-                if keys[0] == "modes_covered" else (0.0, None)
-            self._div[keys] = _Plot(self.div_plots, i // 3, i % 3, title, ylim=ylim)
-        self._sharp = _Plot(self.div_plots, 1, 2, "Sharpness vs real (1 = as sharp)", ylim=(0.0, None))
+        self._div = {}  # metric keys -> their plot, one per diversity_metrics plot (three per row)
+        plots = diversity_plots()
+        for i, (spec, keys) in enumerate(plots):
+            self._div[keys] = _Plot(self.div_plots, i // 3, i % 3, spec.title, ylim=spec.ylim)
+        self._sharp = _Plot(self.div_plots, len(plots) // 3, len(plots) % 3, "Sharpness vs real (1 = as sharp)",
+                            ylim=(0.0, None))
         self._curves: dict[str, _Plot] = {}
         self._kl_plot = None
         self._curve_family = None
+
+    # ---- what the controller holds
+
+    @property
+    def monitor(self) -> RunMonitor | None:
+        return self.controller.monitor
+
+    @property
+    def note(self) -> str:
+        """Why diversity metrics are off, or that the reference is being built ("" otherwise)."""
+        return self.controller.note
+
+    @property
+    def classifier(self):
+        return self.controller.classifier
+
+    @property
+    def n(self) -> int:
+        return self.controller.n
+
+    @property
+    def seed(self) -> int:
+        return self.controller.seed
 
     # ---- run lifecycle
 
     def set_run(self, run_dir: str | os.PathLike) -> None:
         """Monitor ``run_dir`` (finished or running; it may even be empty still)."""
-        if self.monitor is not None:
-            self.monitor.changed.disconnect(self._schedule_refresh)
-        self.monitor = RunMonitor(run_dir)
-        self.monitor.changed.connect(self._schedule_refresh)
         self.selected_epoch = None
         self.timeline.clear()
-        self.note = ""
         self.strip.clear()
         self._items.clear()
-        self.evaluator.start(classifier=self.classifier, n=self.n, seed=self.seed, data_dir=self.data_dir)
+        self.controller.set_run(run_dir)
         self._rewatch()
         self._poll_timer.start()
-        self.poll()
         self._schedule_refresh()
 
     def close_monitor(self) -> None:
@@ -334,7 +346,7 @@ class MonitorView(QWidget):
             return
         self._closed = True
         self._poll_timer.stop()
-        self.evaluator.close()
+        self.controller.close()
         plots = list(self._div.values()) + [self._sharp] + list(self._curves.values())
         for plot in plots + ([self._kl_plot] if self._kl_plot else []):
             delete_menus(plot.menus)
@@ -345,7 +357,7 @@ class MonitorView(QWidget):
 
     def is_idle(self) -> bool:
         """True when every snapshot seen so far is evaluated or skipped and the worker waits."""
-        return self.monitor is not None and not self.monitor.pending() and self.evaluator.idle()
+        return self.monitor is not None and not self.monitor.pending() and self.controller.is_idle()
 
     # ---- watching
 
@@ -353,8 +365,8 @@ class MonitorView(QWidget):
         """Watch the run folder, snapshots/ and metrics.jsonl (re-added: atomic rewrites drop them)."""
         if self.monitor is None:
             return
-        run = self.monitor.run_dir
-        wanted = [str(p) for p in (run, run / "snapshots", run / "metrics.jsonl") if p.exists()]
+        folder = self.monitor.folder
+        wanted = [str(p) for p in (folder.root, folder.snapshots, folder.metrics) if p.exists()]
         have = set(self._watcher.files()) | set(self._watcher.directories())
         missing = [p for p in wanted if p not in have]
         if missing:
@@ -368,26 +380,7 @@ class MonitorView(QWidget):
         if self.monitor is None or self._closed:
             return
         self._rewatch()
-        new = self.monitor.poll()
-        if new:
-            now = time.time()
-            for s in new:
-                self.timeline.setdefault(s.epoch, {})["seen"] = now
-            self.evaluator.submit(new)
-
-    # ---- worker answers
-
-    def _on_message(self, msg: MonitorMessage) -> None:
-        if self._closed or self.monitor is None or not self.evaluator.is_current(msg):
-            return
-        if msg.kind == "status":
-            self.monitor.set_status(msg.text)
-        elif msg.kind == "ready":
-            self.note = msg.text
-            self.monitor.set_status("watching for new snapshots" if not self.monitor.pending() else "evaluating")
-            self._schedule_refresh()
-        elif msg.kind == "result" and msg.result is not None:
-            self.monitor.add_result(msg.result)
+        self.controller.poll()
 
     # ---- drawing
 
@@ -420,7 +413,7 @@ class MonitorView(QWidget):
         self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
                           f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
         self.meta.setToolTip(str(mon.run_dir))
-        done = mon.finished and not mon.pending() and (self.evaluator.idle() or mon.status.startswith("watching"))
+        done = mon.finished and not mon.pending() and self.controller.is_idle()
         self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
     def _draw_banner(self, mon: RunMonitor) -> None:
@@ -459,7 +452,7 @@ class MonitorView(QWidget):
                 e, v, f, sd = mon.series(k)
                 xs.append(e)
                 col = COLORS[i % len(COLORS)]
-                plot.series(k, METRIC_LABELS[k], col).setData(e, v)
+                plot.series(k, METRICS[k].label, col).setData(e, v)
                 floor_label = "real floor" if len(keys) == 1 else ("real floors" if i == len(keys) - 1 else "")
                 plot.series(k + ":floor", floor_label, col, dashed=True).setData(e, f)
                 if len(keys) == 1:
@@ -564,7 +557,7 @@ class MonitorView(QWidget):
                 item.setForeground(QColor("#9aa4b2"))
             self._items[epoch] = (item, state)
             stamps = self.timeline.setdefault(epoch, {})
-            stamps.setdefault("seen", now)
+            stamps.setdefault("seen", r.appeared or now)
             if r.strip is not None:
                 stamps.setdefault("strip", now)
             if r.stage in ("full", "skipped"):
@@ -593,9 +586,9 @@ class MonitorView(QWidget):
                                  f"each value next to the same measure on held-out real images at N = {rep.n} "
                                  "(mean ± sd)")
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
-        red = {m for a in rep.alarms for m in ALARM_METRICS.get(a.name, ())}
-        rows = [(METRIC_LABELS[k], rep.metrics[k], rep.floors.get(k), rep.floor_spread.get(k), k in red)
-                for k in D.METRIC_NAMES]
+        red = alarmed_metrics(a.name for a in rep.alarms)
+        rows = [(m.label, rep.metrics.get(m.key), rep.floors.get(m.key), rep.floor_spread.get(m.key), m.key in red)
+                for m in METRICS]
         rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
         self.table.setRowCount(len(rows))
         for i, (label, v, f, sd, bad) in enumerate(rows):
