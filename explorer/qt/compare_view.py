@@ -29,7 +29,7 @@ from explorer.core.diversity_metrics import METRICS
 from explorer.core.evaluation import SnapshotEvaluator
 from explorer.core.worker import Answer, Cancelled, LatestOnly
 from explorer.qt.bridge import ToGui, qimage_copy
-from explorer.qt.monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt, delete_menus, new_top_level_menus
+from explorer.qt.monitor_plots import COLORS, PLOT_BG, STYLE, TEXT, delete_menus, fmt_value, new_top_level_menus
 from explorer.qt.refcount_guard import pin_singletons
 
 class CompareView(QWidget):
@@ -207,7 +207,7 @@ class CompareView(QWidget):
         self.table.setRowCount(len(rows))
         for r, (label, va, vb, floor, better) in enumerate(rows):
             win = _winner(va, vb, floor, better)
-            for c, text in enumerate((label, _fmt(va), _fmt(vb), _fmt(floor))):
+            for c, text in enumerate((label, fmt_value(va), fmt_value(vb), fmt_value(floor))):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
