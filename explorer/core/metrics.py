@@ -1,8 +1,9 @@
 """Diversity and quality metrics on class predictions and classifier features (numpy only).
 
 Definitions follow the team's metrics notes (``metrics.md``: class histogram, Frechet distance,
-precision/recall, density/coverage, NDB, near-duplicate rate). Shapes: features float [N, F];
-probs float [N, K] (rows sum to 1); logits float [N, K]. Distances are Euclidean, in feature units.
+precision/recall, density/coverage, NDB, near-duplicate rate) and image sharpness (Laplacian variance).
+Shapes: features float [N, F]; probs float [N, K] (rows sum to 1); logits float [N, K]. Distances
+are Euclidean, in feature units.
 
 The k-NN metrics share one core (:func:`manifold_metrics`) that builds distance matrices block by
 block with the ||a||^2 + ||b||^2 - 2 a.b trick (one GEMM per block) and reads k-NN radii with
