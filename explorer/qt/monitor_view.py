@@ -40,6 +40,7 @@ from explorer.qt.refcount_guard import pin_singletons
 POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
 STRIP_ICON = 112  # film-strip thumbnail side in pixels
 
+
 class MonitorView(QWidget):
     """Live monitor of one training RUN_DIR.
 
@@ -175,7 +176,7 @@ class MonitorView(QWidget):
         for i, (spec, keys) in enumerate(plots):
             self._div[keys] = MetricPlot(self.div_plots, i // 3, i % 3, spec.title, ylim=spec.ylim)
         self._sharp = MetricPlot(self.div_plots, len(plots) // 3, len(plots) % 3, "Sharpness vs real (1 = as sharp)",
-                            ylim=(0.0, None))
+                                 ylim=(0.0, None))
         self._curves: dict[str, MetricPlot] = {}
         self._kl_plot = None
         self._curve_family = None
@@ -192,7 +193,7 @@ class MonitorView(QWidget):
         return self.controller.note
 
     @property
-    def classifier(self):
+    def classifier(self) -> str | os.PathLike | None:
         return self.controller.classifier
 
     @property
