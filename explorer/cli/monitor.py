@@ -180,7 +180,9 @@ def monitor_command(argv: list[str]) -> int:
     def body(argv):
         p = _Parser(prog=f"{PROG} monitor",
                     description="Watch a training run folder: diversity with real floors, training curves, alarms.")
-        p.add_argument("run_dir", metavar="RUN_DIR", help="training run folder (holds snapshots/, metrics.jsonl)")
+        from explorer.io.run_folder import METRICS_FILE, SNAPSHOTS_DIR
+
+        p.add_argument("run_dir", metavar="RUN_DIR", help=f"training run folder (holds {SNAPSHOTS_DIR}/, {METRICS_FILE})")
         _common(p)
         p.add_argument("--report", metavar="OUT.html", help="evaluate every snapshot and write an HTML report; no window")
         p.add_argument("--json", action="store_true", help="with --report: also print the summary as JSON")
