@@ -166,7 +166,7 @@ def world(tmp_path_factory) -> dict:
     if "classifier" not in _world:
         import pytest
 
-        from explorer.core import monitor
+        from explorer.core.classifier import build_fashion_reference
         from explorer.io.fashion_data import load_split
 
         if not fashion_available():
@@ -174,7 +174,7 @@ def world(tmp_path_factory) -> dict:
         train, labels = load_split("train")
         folder = tmp_path_factory.mktemp("pca-classifier")
         make_pca_classifier(folder, train[:20000], labels[:20000])
-        monitor.build_fashion_reference(folder, limit=8000, n=TEST_N, floor_ns=(TEST_N,), ndb_bins=50)
+        build_fashion_reference(folder, limit=8000, n=TEST_N, floor_ns=(TEST_N,), ndb_bins=50)
         _world.update(train=train, labels=labels, classifier=folder)
     return _world
 
@@ -193,3 +193,39 @@ def few_class_table(w: dict, classes=(0, 1, 7)) -> np.ndarray:
 def healthy_table(w: dict) -> np.ndarray:
     """5000 training images of every class: diverse, sharp samples."""
     return w["train"][30000:35000]
+
+
+# ---- a stand-in for the GUI thread in Qt-free controller tests ------------------------------------
+
+class Inbox:
+    """``wrap(fn)`` gives a function the worker may call from its thread; the call waits in a queue
+    until :meth:`pump` runs it on the test's thread — what ``explorer.qt.bridge.ToGui`` does for the
+    GUI thread. ``returned`` keeps what each handled call returned (receivers say whether they used it)."""
+
+    def __init__(self):
+        import queue
+
+        self._calls = queue.Queue()
+        self.returned: list = []
+
+    def wrap(self, fn):
+        def queued(*args):
+            self._calls.put((fn, args))
+        return queued
+
+    def pump(self, until, timeout: float = 60.0) -> bool:
+        """Run queued calls until ``until()`` is true (True) or ``timeout`` seconds passed (False)."""
+        import queue
+        import time
+
+        end = time.monotonic() + timeout
+        while not until():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                fn, args = self._calls.get(timeout=min(left, 0.05))
+            except queue.Empty:
+                continue
+            self.returned.append(fn(*args))
+        return True

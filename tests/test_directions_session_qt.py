@@ -66,7 +66,9 @@ def test_session_round_trip_through_the_window(qtbot, window, tmp_path, settings
     window.path_editor.set_mode("lerp")
     assert save_session_to(window, str(tmp_path / "s.json"))
     data = json.loads((tmp_path / "s.json").read_text())
-    assert data["grid"]["rows"] == 3 and data["paths"][0]["mode"] == "lerp" and data["directions"][0]["name"] == "mine"
+    docks = data["docks"]  # one section per part of the window
+    assert data["grid"]["rows"] == 3 and docks["path"]["paths"][0]["mode"] == "lerp"
+    assert docks["directions"]["directions"][0]["name"] == "mine"
 
     other, _ = build_window([], interactive=False)
     try:

@@ -199,7 +199,7 @@ def _two_class_world(tmp_path):
 
 
 def test_gan_feature_map_of_a_two_class_generator(tmp_path):
-    from explorer.core.monitor import Classifier
+    from explorer.core.classifier import Classifier
 
     gen, clf_dir, real = _two_class_world(tmp_path)
     gm = gan_feature_map(open_model(gen), Classifier(clf_dir), real, n_samples=300)

@@ -18,9 +18,16 @@ import pytest
 
 import monitor_factory as F
 import tiny_training as T
+from explorer.core import classifier as C
 from explorer.core import diversity as D
 from explorer.core import monitor as M
+from explorer.core.comparison import compare_models
+from explorer.core.diversity_metrics import METRICS
+from explorer.core.evaluation import SnapshotEvaluator
+from explorer.core.metrics import laplacian_variance
+from explorer.io import run_folder as RF
 from explorer.io.fashion_data import read_idx
+from explorer.io.runtime import open_model
 from explorer.cli.monitor import diversity_command, monitor_command, reference_command
 
 
@@ -31,8 +38,8 @@ def world(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluator(world):
-    clf = M.Classifier(world["classifier"])
-    return M.SnapshotEvaluator(clf, M.load_reference(clf, build=False), n=F.TEST_N, seed=0)
+    clf = C.Classifier(world["classifier"])
+    return SnapshotEvaluator(clf, C.load_reference(clf, build=False), n=F.TEST_N, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +68,7 @@ def test_idx_reader_reads_what_the_writer_wrote(tmp_path):
 def test_metrics_log_is_tolerant_and_incremental(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"epoch": 1, "d_x": 0.5}\nnot json\n[1, 2]\n{"epoch": 2, "d_x": 0.6')  # torn last line
-    log = M.MetricsLog(path)
+    log = RF.MetricsLog(path)
     assert log.poll() and [r["epoch"] for r in log.rows] == [1]
     assert log.skipped_lines == 2
     with open(path, "a") as fh:
@@ -72,7 +79,7 @@ def test_metrics_log_is_tolerant_and_incremental(tmp_path):
     tmp.write_text('{"epoch": 1, "d_x": 0.9}\n')  # --resume rewrites the file atomically
     os.replace(tmp, path)
     assert log.poll() and log.rows == [{"epoch": 1, "d_x": 0.9}]
-    assert M.read_metrics(tmp_path / "missing.jsonl") == []
+    assert RF.read_metrics(tmp_path / "missing.jsonl") == []
 
 
 def test_list_snapshots_ignores_temporary_folders(tmp_path):
@@ -80,34 +87,34 @@ def test_list_snapshots_ignores_temporary_folders(tmp_path):
     for name in ("epoch-0002", "epoch-0010", ".epoch-0011.tmp-12", "notes"):
         (snaps / name).mkdir(parents=True)
     (snaps / "epoch-0003").write_text("a file, not a folder")
-    assert [(s.epoch, s.path.name) for s in M.list_snapshots(tmp_path)] == [(2, "epoch-0002"), (10, "epoch-0010")]
-    assert M.list_snapshots(tmp_path / "nowhere") == []
+    assert [(s.epoch, s.path.name) for s in RF.list_snapshots(tmp_path)] == [(2, "epoch-0002"), (10, "epoch-0010")]
+    assert RF.list_snapshots(tmp_path / "nowhere") == []
 
 
 def test_laplacian_variance_ranks_blur_below_sharp():
     rng = np.random.default_rng(0)
     sharp = (rng.random((4, 28, 28)) > 0.5).astype(np.float32)
     blurred = (sharp + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2) + np.roll(sharp, (1, 1), (1, 2))) / 4
-    assert M.laplacian_variance(blurred).mean() < 0.5 * M.laplacian_variance(sharp).mean()
+    assert laplacian_variance(blurred).mean() < 0.5 * laplacian_variance(sharp).mean()
     rgb = np.repeat(sharp[..., None], 3, axis=3)
-    np.testing.assert_allclose(M.laplacian_variance(rgb), M.laplacian_variance(sharp), rtol=1e-5)
+    np.testing.assert_allclose(laplacian_variance(rgb), laplacian_variance(sharp), rtol=1e-5)
 
 
 # ---------------------------------------------------------------- reference and alarms
 
 
 def test_reference_is_cached_inside_the_classifier_bundle(world, monkeypatch):
-    path = world["classifier"] / M.REFERENCE_FILE
+    path = world["classifier"] / C.REFERENCE_FILE
     assert path.is_file()
-    clf = M.Classifier(world["classifier"])
-    monkeypatch.setattr(M, "build_fashion_reference", lambda *a, **k: pytest.fail("rebuilt a cached reference"))
-    ref = M.load_reference(clf)
+    clf = C.Classifier(world["classifier"])
+    monkeypatch.setattr(C, "build_fashion_reference", lambda *a, **k: pytest.fail("rebuilt a cached reference"))
+    ref = C.load_reference(clf)
     assert ref.classifier_id == clf.id and F.TEST_N in ref.floors
     assert 0 < ref.real_sharpness < 1
 
 
 def test_collapsed_generator_raises_alarms(evaluator, tables):
-    ev = evaluator.evaluate(M.open_model(tables["collapsed"]))
+    ev = evaluator.evaluate(open_model(tables["collapsed"]))
     names = {a.name for a in ev.report.alarms}
     assert {"modes_dropped", "coverage_low", "near_duplicates"} <= names, ev.report.alarms
     assert ev.report.metrics["modes_covered"] <= 5
@@ -116,7 +123,7 @@ def test_collapsed_generator_raises_alarms(evaluator, tables):
 
 
 def test_generator_of_only_some_classes_raises_modes_dropped(evaluator, tables):
-    ev = evaluator.evaluate(M.open_model(tables["few"]))
+    ev = evaluator.evaluate(open_model(tables["few"]))
     names = {a.name for a in ev.report.alarms}
     assert "modes_dropped" in names and "coverage_low" in names, ev.report.alarms
     hist = np.asarray(ev.report.class_histogram)
@@ -124,13 +131,13 @@ def test_generator_of_only_some_classes_raises_modes_dropped(evaluator, tables):
 
 
 def test_healthy_generator_is_ok(evaluator, tables):
-    ev = evaluator.evaluate(M.open_model(tables["healthy"]))
+    ev = evaluator.evaluate(open_model(tables["healthy"]))
     assert ev.verdict == "ok", ev.report.alarms
     assert 0.7 < ev.sharpness_ratio < 1.4
 
 
 def test_compare_measures_blurry_vae_against_sharp_gan(evaluator, tables):
-    cmp = M.compare_models(tables["blurry"], tables["healthy"], evaluator)
+    cmp = compare_models(tables["blurry"], tables["healthy"], evaluator)
     assert cmp.a.bank_fingerprint != "" and cmp.a.n == cmp.b.n == F.TEST_N
     assert cmp.a.sharpness_ratio < 0.5 * cmp.b.sharpness_ratio
     assert cmp.b.report.metrics["fd"] < cmp.a.report.metrics["fd"]
@@ -182,7 +189,7 @@ def test_diversity_cli_json(world, tables, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == F.TEST_N and "modes_dropped" in out["verdict"]
-    assert set(out["metrics"]) == set(out["floors"]) == set(D.METRIC_NAMES)
+    assert set(out["metrics"]) == set(out["floors"]) == set(METRICS.keys())
     assert out["class_histogram"]["Trouser"] > 0.1 and "alarms" in out
     code = diversity_command([str(tables["healthy"]), "--classifier", str(world["classifier"]), "--n",
                               str(F.TEST_N), "--json", "--fail-on-alarm"])
@@ -252,10 +259,10 @@ def test_monitor_cli_bad_run_dir_is_one_line(tmp_path, capsys):
 def test_reference_cli_writes_into_the_bundle(world, tmp_path, capsys):
     folder = tmp_path / "clf"
     shutil.copytree(world["classifier"], folder)
-    (folder / M.REFERENCE_FILE).unlink()
+    (folder / C.REFERENCE_FILE).unlink()
     assert reference_command([str(folder), "--limit", "3000"]) == 0
     assert "wrote" in capsys.readouterr().out
-    ref = D.RealReference.load(folder / M.REFERENCE_FILE)
+    ref = D.RealReference.load(folder / C.REFERENCE_FILE)
     assert ref.dataset_id.startswith("fashion-mnist/test+train/subset-3000")
 
 
@@ -265,10 +272,10 @@ def test_bundled_models_do_not_alarm(family):
     from explorer.io.paths import bundled_model
 
     model, clf_dir = bundled_model(family), bundled_model("classifier")
-    if not any(model.glob("*.onnx")) or not (clf_dir / M.REFERENCE_FILE).is_file():
+    if not any(model.glob("*.onnx")) or not (clf_dir / C.REFERENCE_FILE).is_file():
         pytest.skip(f"bundled {family}, classifier or its real-reference.npz not installed yet")
-    clf = M.Classifier(clf_dir)
-    ev = M.SnapshotEvaluator(clf, M.load_reference(clf, build=False), n=M.DEFAULT_N).evaluate(M.open_model(model))
+    clf = C.Classifier(clf_dir)
+    ev = SnapshotEvaluator(clf, C.load_reference(clf, build=False), n=C.DEFAULT_N).evaluate(open_model(model))
     assert ev.verdict == "ok", [a.detail for a in ev.report.alarms]
     if family == "vae":
         assert ev.sharpness_ratio < 0.6  # "VAEs are blurry", measured
@@ -279,7 +286,7 @@ def test_model_the_classifier_cannot_judge_gets_a_note_not_an_error(evaluator, t
     import model_factory
 
     small = model_factory.make_contract_gan(tmp_path / "small", size=8)  # 8x8 "synthetic" images
-    ev = evaluator.evaluate(M.open_model(small))
+    ev = evaluator.evaluate(open_model(small))
     assert ev.report is None and "8x8" in ev.note and ev.grid.size
     assert ev.verdict.startswith("unknown")
     json.dumps(ev.to_dict())

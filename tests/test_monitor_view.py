@@ -14,8 +14,9 @@ import pytest
 
 import monitor_factory as F
 import tiny_training as T
-from explorer.core import diversity as D
-from explorer.core import monitor as M
+from explorer.core import classifier as C
+from explorer.core.diversity_metrics import METRICS
+from explorer.io.runtime import open_model
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_snapshot_renamed_into_a_watched_run_updates_the_view(qtbot, make_view, 
     shutil.copytree(source / "snapshots" / "epoch-0001", run / "snapshots" / "epoch-0001")
     view = make_view(run)
     qtbot.waitUntil(lambda: _evaluated(view, 1), timeout=60000)
-    qtbot.waitUntil(lambda: view.table.rowCount() == len(D.METRIC_NAMES) + 1, timeout=5000)
+    qtbot.waitUntil(lambda: view.table.rowCount() == len(METRICS) + 1, timeout=5000)
     assert view.strip.count() == 1
 
     # the trainer's way: write a temporary folder, then rename it into snapshots/, then log the epoch
@@ -132,7 +133,7 @@ def test_clicking_an_epoch_emits_its_snapshot_path(qtbot, make_view, world, tmp_
     with qtbot.waitSignal(view.snapshot_activated, timeout=2000) as blocker:
         qtbot.mouseClick(view.strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert blocker.args == [str(snap2)]
-    assert M.open_model(blocker.args[0]).card.epoch == 2  # the path opens as a model
+    assert open_model(blocker.args[0]).card.epoch == 2  # the path opens as a model
     assert view.selected_epoch == 2 and "Epoch 2" in view.table_title.text()
 
 
@@ -175,7 +176,7 @@ def test_missing_reference_is_built_while_the_view_shows_samples(qtbot, world, t
 
     clf = tmp_path / "clf"
     shutil.copytree(world["classifier"], clf)
-    (clf / M.REFERENCE_FILE).unlink()
+    (clf / C.REFERENCE_FILE).unlink()
     data = T.fashion_subset(tmp_path_factory)  # 640 real images: a quick build
     run = F.make_run(tmp_path / "run", rows=F.gan_rows(1))
     F.add_snapshot(run, 1, F.healthy_table(world))
@@ -188,9 +189,9 @@ def test_missing_reference_is_built_while_the_view_shows_samples(qtbot, world, t
         assert first.strip is not None
         # the note says so while the build runs; a quick build may already be done (and the note
         # cleared) by the time this check runs, with the re-evaluation still queued
-        assert view.note.startswith("building the real-data reference") or (clf / M.REFERENCE_FILE).is_file()
+        assert view.note.startswith("building the real-data reference") or (clf / C.REFERENCE_FILE).is_file()
     qtbot.waitUntil(lambda: view.monitor.results[1].report is not None, timeout=120000)
-    assert (clf / M.REFERENCE_FILE).is_file()
+    assert (clf / C.REFERENCE_FILE).is_file()
     qtbot.waitUntil(lambda: view.is_idle() and "building" not in view.notes.text(), timeout=10000)
     view.close_monitor()
 
@@ -229,7 +230,7 @@ def test_compare_view_side_by_side(qtbot, world, tmp_path):
     assert view.error == ""
     cmp = view.comparison
     assert cmp.a.sharpness_ratio < cmp.b.sharpness_ratio
-    assert view.table.rowCount() == len(D.METRIC_NAMES) + 1
+    assert view.table.rowCount() == len(METRICS) + 1
     assert "sharper" in view.findings.text()
     assert view.images[0].pixmap() is not None and not view.images[0].pixmap().isNull()
     view.set_models(blurry, tmp_path / "missing")

@@ -66,16 +66,22 @@ def externalise(path: Path, how: str, outside: Path) -> Path:
     if how == "inside":
         return path
     if how == "hardlink-inside":
-        os.link(weights, folder / "weights-copy.bin")
+        try:
+            os.link(weights, folder / "weights-copy.bin")
+        except OSError as exc:
+            pytest.skip(f"cannot make a hard link here ({exc})")
         return path
     outside.parent.mkdir(parents=True, exist_ok=True)
     weights.replace(outside)
-    if how == "symlink":
-        weights.symlink_to(outside)
-        return path
-    if how == "hardlink":
-        os.link(outside, weights)
-        return path
+    try:
+        if how == "symlink":
+            weights.symlink_to(outside)
+            return path
+        if how == "hardlink":
+            os.link(outside, weights)
+            return path
+    except OSError as exc:  # e.g. Windows without the symlink privilege
+        pytest.skip(f"cannot make a {how} here ({exc})")
     location = {"dotdot": os.path.relpath(outside, folder), "absolute": str(outside)}[how]
     assert location.startswith("..") or os.path.isabs(location)
     evil = onnx.load(str(path), load_external_data=False)

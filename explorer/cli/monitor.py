@@ -44,7 +44,7 @@ def _sample_count(text: str) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    from explorer.core.monitor import DEFAULT_N, DEFAULT_SEED
+    from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
 
     p.add_argument("--classifier", metavar="C", default=None,
                    help="classifier bundle or .onnx (default: the bundled fashion-classifier)")
@@ -84,7 +84,7 @@ def _progress(quiet: bool):
 def _run(name: str, body, argv: list[str]) -> int:
     """Run a command body with the one-line error policy."""
     from explorer.io.contract import ContractError
-    from explorer.core.monitor import MonitorError
+    from explorer.core.classifier import MonitorError
     from explorer.io.runtime import ModelError
 
     try:
@@ -119,7 +119,8 @@ def _write_text(path: str, text: str) -> Path:
 
 def _evaluator(args, quiet: bool):
     from explorer.io.blas import limit_blas_threads
-    from explorer.core.monitor import Classifier, SnapshotEvaluator, load_reference
+    from explorer.core.classifier import Classifier, load_reference
+    from explorer.core.evaluation import SnapshotEvaluator
 
     limit_blas_threads(1)
     clf = Classifier(_classifier_arg(args.classifier, required=True))
@@ -128,14 +129,16 @@ def _evaluator(args, quiet: bool):
 
 
 def _print_evaluation(ev, clf) -> None:
-    from explorer.core.monitor import METRIC_LABELS
+    from explorer.core.diversity_metrics import METRICS
 
     print(f"{ev.name}  ({ev.family}, N = {ev.n}, latent-bank seed {ev.seed})  {ev.path}")
     print(f"  classifier: {clf.path}")
     rep = ev.report
     print(f"  {'metric':<28}{'value':>10}   real floor (same N)")
-    for k, v in rep.metrics.items():
-        print(f"  {METRIC_LABELS.get(k, k):<28}{v:>10.4g}   {rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}")
+    for spec in METRICS:
+        k = spec.key
+        if k in rep.metrics:
+            print(f"  {spec.label:<28}{rep.metrics[k]:>10.4g}   {rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}")
     print(f"  {'sharpness vs real':<28}{ev.sharpness_ratio:>10.3g}   1")
     print("  verdict: " + ("ok" if not rep.alarms else ", ".join(a.name for a in rep.alarms)))
     for a in rep.alarms:
@@ -177,7 +180,9 @@ def monitor_command(argv: list[str]) -> int:
     def body(argv):
         p = _Parser(prog=f"{PROG} monitor",
                     description="Watch a training run folder: diversity with real floors, training curves, alarms.")
-        p.add_argument("run_dir", metavar="RUN_DIR", help="training run folder (holds snapshots/, metrics.jsonl)")
+        from explorer.io.run_folder import METRICS_FILE, SNAPSHOTS_DIR
+
+        p.add_argument("run_dir", metavar="RUN_DIR", help=f"training run folder (holds {SNAPSHOTS_DIR}/, {METRICS_FILE})")
         _common(p)
         p.add_argument("--report", metavar="OUT.html", help="evaluate every snapshot and write an HTML report; no window")
         p.add_argument("--json", action="store_true", help="with --report: also print the summary as JSON")
@@ -201,9 +206,10 @@ def _monitor_report(args, run: Path, classifier: str | None) -> int:
     from explorer.io.blas import limit_blas_threads
     from explorer.core.monitor import evaluate_run
     from explorer.core.report import run_report_html
+    from explorer.io.run_folder import METRICS_FILE, SNAPSHOTS_DIR, RunFolder
 
-    if not any((run / name).exists() for name in ("snapshots", "metrics.jsonl", "config.json")):
-        raise _Fail(f"expected a training run folder with snapshots/ or metrics.jsonl, found neither in {run}")
+    if not RunFolder(run).looks_like_run():
+        raise _Fail(f"expected a training run folder with {SNAPSHOTS_DIR}/ or {METRICS_FILE}, found neither in {run}")
     limit_blas_threads(1)
     t0 = time.perf_counter()
     mon, note = evaluate_run(run, classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
@@ -228,7 +234,7 @@ def compare_command(argv: list[str]) -> int:
     """``latent-explorer compare A B``: two models on the same latent-bank seed and N."""
 
     def body(argv):
-        from explorer.core.monitor import compare_models
+        from explorer.core.comparison import compare_models
         from explorer.core.report import comparison_html
 
         p = _Parser(prog=f"{PROG} compare", description="Two models side by side: sharpness, diversity, FD.")
@@ -259,7 +265,7 @@ def reference_command(argv: list[str]) -> int:
 
     def body(argv):
         from explorer.io.blas import limit_blas_threads
-        from explorer.core.monitor import build_fashion_reference
+        from explorer.core.classifier import build_fashion_reference
 
         p = _Parser(prog=f"{PROG} reference",
                     description="Build real-reference.npz (Fashion-MNIST test + train statistics and real-vs-real "

@@ -36,7 +36,7 @@ from explorer.core.projection import data_key, knn
 from explorer.core.worker import Cancelled, Progress  # the worker's own: a cancelled loop reads as cancelled, not failed
 from explorer.io import images as images_io
 from explorer.io.images import ImageFolderError, ImageSet, read_image
-from explorer.io.model_error import ModelError
+from explorer.io.model_error import ModelError, first_line
 from explorer.io.onnx_file import open_onnx
 from explorer.io.runtime import LoadedModel
 
@@ -168,7 +168,7 @@ class VAEEncoder:
         try:
             mu, logvar = self.session.run(["mu", "logvar"], {"image": x})
         except Exception as exc:
-            raise MapDataError(f"{self.path.name}: encoding failed ({str(exc).splitlines()[0][:120]})") from None
+            raise MapDataError(f"{self.path.name}: encoding failed ({first_line(exc, 120)})") from None
         bad = ~(np.isfinite(mu).all(axis=1) & np.isfinite(logvar).all(axis=1))
         if bad.any():
             raise MapDataError(f"{self.path.name}: the encoder output NaN/Inf for {int(bad.sum())} of {len(mu)} "

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.core.events import Signal
+
 DIRECTIONS_FORMAT = "latent-explorer-directions"
 DIRECTIONS_VERSION = 1
 
@@ -74,6 +76,56 @@ class Direction:
             if isinstance(exc, DirectionError):
                 raise
             raise DirectionError(f"not a readable direction ({type(exc).__name__}: {exc})") from None
+
+
+class DirectionList:
+    """The directions the user made or loaded, in order (the model behind the Directions dock).
+
+    ``changed`` is emitted after every edit; views subscribe and never keep a copy.
+    """
+
+    def __init__(self, directions=()) -> None:
+        self.changed = Signal()  # ()
+        self.items: list[Direction] = list(directions)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def add(self, directions) -> None:
+        self.items.extend(directions)
+        self.changed.emit()
+
+    def replace(self, directions) -> None:
+        self.items = list(directions)
+        self.changed.emit()
+
+    def remove(self, direction: Direction) -> None:
+        self.items.remove(direction)
+        self.changed.emit()
+
+    # ---- sessions (explorer.core.session.SessionPart) -------------------------------------------
+
+    def save_state(self) -> dict:
+        """JSON-ready: ``directions`` [{name, source, detail, model, vector}]."""
+        return {"directions": [d.to_json() for d in self.items]}
+
+    def restore_state(self, state: dict) -> list[str]:
+        """Replace the list with the saved directions (none saved: the list stays as it is).
+
+        A direction that cannot be read is left out with one line; the others come back.
+        """
+        saved, notes = [], []
+        for data in state.get("directions") or []:
+            try:
+                saved.append(Direction.from_json(data))
+            except DirectionError as exc:
+                notes.append(f"a direction was not restored: {exc}")
+        if saved:
+            self.replace(saved)
+        return notes
 
 
 # ---- making directions ---------------------------------------------------------------------------

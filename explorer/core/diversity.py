@@ -4,6 +4,7 @@ A snapshot is: decode a fixed :class:`LatentBank` with the generator, classify t
 the classifier outputs (logits [N, K], features [N, F]) to :func:`diversity_report`. Every metric is
 shown next to its **noise floor**: the value a perfect generator would get at the same N, measured
 by running the very same computation on held-out real images (see :class:`RealReference`).
+Which metrics and snapshot alarms there are is declared once, in ``explorer.core.diversity_metrics``.
 
 Training-curve alarms (:func:`gan_curve_alarms`) and the VAE posterior-collapse check
 (:func:`vae_curve_alarms`, :func:`posterior_collapse_alarms`) work on the per-epoch rows of
@@ -25,44 +26,10 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from explorer.core import metrics as M
+from explorer.core.diversity_metrics import ALARMS, METRICS, Judgement, SnapshotOutputs
 
 # --------------------------------------------------------------------------------------------
-# Thresholds. Margins are added to the real-vs-real floor at the same N, so they only have to
-# cover what the floor does not: generator flaws too small to matter.
-
-# A class counts as covered with >= 1 % of the samples (metrics.md); with 10 balanced classes a
-# real sample has ~10 %, so 1 % is a real dropout, not sampling noise at N >= 500.
-MODE_MIN_SHARE = 0.01
-# Coverage: real samples whose k-NN ball holds a fake. Matched distributions give ~0.97-0.99 at
-# N = 1000, k = 5; 0.10 below the floor means a tenth of the real manifold has no samples at all.
-# That is mode dropping only when the samples themselves look real (precision and density near
-# their floors): an imperfect generator also loses coverage, because its samples sit off the real
-# manifold. Measured with the bundled classifier (N = 1000, floor 0.97): DCGAN epochs 10-15 and
-# the VAE reach coverage 0.51-0.65 with precision 0.67-0.74 and density 0.61-0.71 (a quality gap,
-# not collapse); generators replaying 100 real images or 3 classes score coverage 0.36-0.37 with
-# precision 0.87-0.91 and density 1.01-1.07. Below half the floor coverage alarms regardless.
-COVERAGE_MARGIN = 0.10
-ON_MANIFOLD_PRECISION_SLACK = 0.10  # precision >= floor - this ...
-ON_MANIFOLD_DENSITY_RATIO = 0.90  # ... and density >= this x floor: the samples look real
-COVERAGE_SEVERE_RATIO = 0.5
-# Within-mode collapse: density rises (fakes pile up in dense real regions) while recall falls.
-# Good generators sit at density 0.9-1.3 x real (Naeem et al. 2020); 1.3 x and a 0.10 drop in
-# recall together are beyond that band and beyond floor noise.
-DENSITY_RISE_RATIO = 1.3
-RECALL_DROP = 0.10
-# NDB: real-vs-real already differs in ~alpha (5 %) of bins; a quarter more of the bins differing
-# means the mass moved between regions of feature space (dropped or over-produced clusters).
-# Against a 65k-image reference the per-bin test is sharp enough that every imperfect generator
-# differs in most bins (measured: DCGAN epoch 15 0.72, VAE 0.66-0.70), while collapsed ones reach
-# 0.93-0.99 (3 classes, 5 or 30 images replayed). As for coverage, moved mass means collapse when the
-# samples look real; otherwise only beyond NDB_MIN_FRACTION.
-NDB_MARGIN = 0.25
-NDB_MIN_FRACTION = 0.80
-# Near duplicates: one pair in 1000 closer than the closest real pair. Real data scores ~1 pair in
-# N^2/2 (~2e-6 at N = 1000); 1e-3 is ~500 pairs at N = 1000, a clear pile-up of copies.
-NEAR_DUP_RATE_MAX = 1e-3
-# Floors are noisy too: an alarm margin is never smaller than this many floor standard deviations.
-FLOOR_SIGMAS = 3.0
+# Training-curve thresholds (the snapshot alarms' thresholds live with their checks in diversity_metrics).
 
 # GAN curves. A healthy DCGAN keeps epoch means of D(x) around 0.5-0.8 and D(G(z)) around 0.2-0.5;
 # D(x) >= 0.95 with D(G(z)) <= 0.05 means D separates real from fake outright and G's gradient
@@ -87,11 +54,6 @@ MIN_ACTIVE_FRACTION = 0.25
 # informative dimensions of 32): that settling is not collapse; a sudden halving is.
 ACTIVE_DROP_RATIO = 0.5
 ACTIVE_DROP_WINDOW = 5
-
-# The snapshot metrics, in this order in the cache file.
-METRIC_NAMES = ("modes_covered", "kl_to_uniform", "entropy", "mean_confidence", "min_class_share",
-                "fd", "precision", "recall", "density", "coverage", "ndb_fraction", "ndb_js",
-                "near_dup_rate")
 
 CACHE_FORMAT_VERSION = 1
 
@@ -204,8 +166,10 @@ class RealReference:
     floor_repeats: int = 5
     real_sharpness: float = float("nan")
     floors: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    floor_names: tuple[str, ...] = field(default=(), repr=False)  # the metric keys the floors' columns hold
 
     def __post_init__(self):
+        self.floor_names = tuple(self.floor_names) or METRICS.keys()
         # Derived, never saved: the cached square root for FD and centred float32 k-NN arrays.
         self.mean = np.asarray(self.mean, np.float64)
         self.cov = np.asarray(self.cov, np.float64)
@@ -287,10 +251,10 @@ class RealReference:
     # ---- metrics
 
     def metrics(self, logits: np.ndarray, features: np.ndarray) -> tuple[dict[str, float], list[float]]:
-        """Every snapshot metric of one set of classifier outputs, logits [N, K], features [N, F].
+        """Every registered snapshot metric of one set of classifier outputs, logits [N, K], features [N, F].
 
-        Returns ({name: value} for METRIC_NAMES, class histogram [K]). Units: kl/entropy/ndb_js in
-        nats, fd in squared feature units, the rest shares in [0, 1] (density: ratio, ~1).
+        Returns ({key: value} over ``diversity_metrics.METRICS``, class histogram [K]). Units:
+        kl/entropy/ndb_js in nats, fd in squared feature units, the rest shares in [0, 1] (density: ratio, ~1).
         """
         logits = np.asarray(logits)
         features = np.asarray(features)
@@ -301,27 +265,36 @@ class RealReference:
             raise ValueError(f"logits must be [N, {self.n_classes}] with N = {len(features)}, got {logits.shape}")
         if len(features) <= max(self.k_precision, self.k_density):
             raise ValueError(f"need more than {max(self.k_precision, self.k_density)} samples, got {len(features)}")
-        cs = M.class_stats(M.softmax(logits), min_share=MODE_MIN_SHARE)
+        outputs = SnapshotOutputs(self, logits, features)
+        values = {spec.key: float(spec.compute(outputs)) for spec in METRICS}
+        return values, outputs.class_stats["histogram"]
+
+    def frechet_distance(self, features: np.ndarray) -> float:
+        """Fréchet distance of the Gaussian fit of features [N, F] to the reference pool's."""
         mu, sigma = M.gaussian_stats(features)
+        return M.frechet_distance(self.mean, self.cov, mu, sigma, sqrt_sigma1=self.sqrt_cov)
+
+    def manifold(self, features: np.ndarray) -> dict:
+        """precision, recall, density, coverage and near_dup_rate of features [N, F] (one k-NN pass)."""
         fake_w = np.asarray(features, np.float32) - self._center
-        man = M.manifold_pass(self._knn_w, self._knn_sq, self._rp_sq, self._rd_sq, fake_w,
-                              k_precision=self.k_precision, k_density=self.k_density,
-                              dup_sq=float(self.dup_threshold) ** 2)
-        nd = M.ndb(features, self.ndb_centres, self.ndb_shares, self.n_real, alpha=self.ndb_alpha)
-        values = {
-            "modes_covered": float(cs["modes_covered"]), "kl_to_uniform": cs["kl_to_uniform"],
-            "entropy": cs["entropy"], "mean_confidence": cs["mean_confidence"],
-            "min_class_share": cs["min_share"],
-            "fd": M.frechet_distance(self.mean, self.cov, mu, sigma, sqrt_sigma1=self.sqrt_cov),
-            **{k: float(man[k]) for k in ("precision", "recall", "density", "coverage", "near_dup_rate")},
-            "ndb_fraction": float(nd["ndb_fraction"]), "ndb_js": float(nd["ndb_js"]),
-        }
-        return values, cs["histogram"]
+        return M.manifold_pass(self._knn_w, self._knn_sq, self._rp_sq, self._rd_sq, fake_w,
+                               k_precision=self.k_precision, k_density=self.k_density,
+                               dup_sq=float(self.dup_threshold) ** 2)
+
+    def ndb(self, features: np.ndarray) -> dict:
+        """ndb_fraction and ndb_js of features [N, F] against the reference's k-means bins."""
+        return M.ndb(features, self.ndb_centres, self.ndb_shares, self.n_real, alpha=self.ndb_alpha)
 
     def floor(self, n: int) -> tuple[dict[str, float], dict[str, float]]:
         """Real-vs-real floor at sample size n: ({metric: mean}, {metric: std}) over floor_repeats
-        seeded draws of n holdout samples. Cached per n; deterministic for a given reference."""
+        seeded draws of n holdout samples. Cached per n; deterministic for a given reference.
+
+        Floors computed for another set of registered metrics are dropped and computed again."""
         n = int(n)
+        names = METRICS.keys()
+        if self.floor_names != names:
+            self.floors.clear()
+            self.floor_names = names
         if n not in self.floors:
             h = len(self.holdout_features)
             if n > h:
@@ -336,11 +309,11 @@ class RealReference:
                 else:
                     idx = rng.choice(h, n, replace=False)
                 values, _ = self.metrics(self.holdout_logits[idx], self.holdout_features[idx])
-                rows.append([values[k] for k in METRIC_NAMES])
+                rows.append([values[k] for k in names])
             rows = np.asarray(rows, np.float64)
             self.floors[n] = (rows.mean(axis=0), rows.std(axis=0))
         mean, std = self.floors[n]
-        return dict(zip(METRIC_NAMES, map(float, mean))), dict(zip(METRIC_NAMES, map(float, std)))
+        return dict(zip(names, map(float, mean))), dict(zip(names, map(float, std)))
 
     # ---- cache file
 
@@ -365,10 +338,10 @@ class RealReference:
             "ndb_alpha": np.float64(self.ndb_alpha), "seed": np.int64(self.seed),
             "floor_repeats": np.int64(self.floor_repeats),
             "real_sharpness": np.float64(self.real_sharpness),
-            "floor_names": np.array(METRIC_NAMES),
+            "floor_names": np.array(self.floor_names),
             "floor_ns": np.array(ns, np.int64),
-            "floor_mean": np.array([self.floors[n][0] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
-            "floor_std": np.array([self.floors[n][1] for n in ns], np.float64).reshape(len(ns), len(METRIC_NAMES)),
+            "floor_mean": np.array([self.floors[n][0] for n in ns], np.float64).reshape(len(ns), len(self.floor_names)),
+            "floor_std": np.array([self.floors[n][1] for n in ns], np.float64).reshape(len(ns), len(self.floor_names)),
         }
         from explorer.io.exports import atomic_path  # temp file + rename, readable like any other file we write
 
@@ -395,7 +368,7 @@ class RealReference:
                 raise StaleReference(f"{path}: built for dataset {got_ds!r}, not {dataset_id!r}; rebuild it")
             names = tuple(str(s) for s in z["floor_names"])
             floors = {}
-            if names == METRIC_NAMES:  # floors of another metric list are dropped and recomputed
+            if names == METRICS.keys():  # floors of another metric list are dropped and recomputed
                 floors = {int(n): (z["floor_mean"][i].copy(), z["floor_std"][i].copy())
                           for i, n in enumerate(z["floor_ns"])}
             return cls(mean=z["mean"], cov=z["cov"], n_real=int(z["n_real"]),
@@ -431,7 +404,7 @@ class RealReference:
 class DiversityReport:
     """Every snapshot metric with its real-vs-real floor at the same N, and the verdict.
 
-    metrics / floors / floor_spread: {name: float} over METRIC_NAMES (floor_spread is the std of
+    metrics / floors / floor_spread: {name: float} over the registered metrics (floor_spread is the std of
     the floor over its repeats). class_histogram: predicted-class shares [K]. seconds: time to
     compute the metrics (a first-use floor computation not included).
     """
@@ -470,46 +443,15 @@ def diversity_alarms(metrics: Mapping[str, float], floors: Mapping[str, float],
                      floor_spread: Mapping[str, float] | None = None, *, n_classes: int) -> list[Alarm]:
     """Alarm reasons for one snapshot, judged against the real-vs-real floor at the same N.
 
-    Names: modes_dropped, coverage_low, density_up_recall_down, ndb_high, near_duplicates.
+    Every alarm of ``diversity_metrics.ALARMS`` with a check, in registry order (modes_dropped,
+    coverage_low, density_up_recall_down, ndb_high, near_duplicates).
     """
-    spread = floor_spread or {}
-
-    def margin(name, base):
-        return max(base, FLOOR_SIGMAS * spread.get(name, 0.0))
-
+    judged = Judgement(metrics, floors, floor_spread or {}, n_classes)
     alarms = []
-    expected = min(n_classes, round(floors.get("modes_covered", n_classes)))
-    if metrics["modes_covered"] < expected:
-        alarms.append(Alarm("modes_dropped", f"{int(metrics['modes_covered'])} of {expected} classes have "
-                                             f">= {MODE_MIN_SHARE:.0%} of samples"))
-    cov_limit = floors["coverage"] - margin("coverage", COVERAGE_MARGIN)
-    severe = COVERAGE_SEVERE_RATIO * floors["coverage"]
-    looks_real = (metrics["precision"] >= floors["precision"] - margin("precision", ON_MANIFOLD_PRECISION_SLACK)
-                  and metrics["density"] >= ON_MANIFOLD_DENSITY_RATIO * floors["density"])
-    if metrics["coverage"] < severe:
-        alarms.append(Alarm("coverage_low", f"coverage {metrics['coverage']:.3f} < {severe:.3f} (half the real "
-                                            f"floor {floors['coverage']:.3f}): most real data has no sample near it"))
-    elif metrics["coverage"] < cov_limit and looks_real:
-        alarms.append(Alarm("coverage_low", f"coverage {metrics['coverage']:.3f} < {cov_limit:.3f} (real floor "
-                                            f"{floors['coverage']:.3f}) while samples look real (precision "
-                                            f"{metrics['precision']:.2f}, density {metrics['density']:.2f}): "
-                                            "regions of the data are never generated"))
-    dens_limit = max(floors["density"] * DENSITY_RISE_RATIO, floors["density"] + FLOOR_SIGMAS * spread.get("density", 0.0))
-    rec_limit = floors["recall"] - margin("recall", RECALL_DROP)
-    if metrics["density"] > dens_limit and metrics["recall"] < rec_limit:
-        alarms.append(Alarm("density_up_recall_down",
-                            f"density {metrics['density']:.2f} > {dens_limit:.2f} while recall "
-                            f"{metrics['recall']:.3f} < {rec_limit:.3f} (within-mode collapse)"))
-    ndb_limit = floors["ndb_fraction"] + margin("ndb_fraction", NDB_MARGIN)
-    if not looks_real:
-        ndb_limit = max(ndb_limit, NDB_MIN_FRACTION)
-    if metrics["ndb_fraction"] > ndb_limit:
-        alarms.append(Alarm("ndb_high", f"{metrics['ndb_fraction']:.0%} of bins differ from real "
-                                        f"(limit {ndb_limit:.0%}, real floor {floors['ndb_fraction']:.0%})"))
-    dup_limit = floors.get("near_dup_rate", 0.0) + NEAR_DUP_RATE_MAX
-    if metrics["near_dup_rate"] > dup_limit:
-        alarms.append(Alarm("near_duplicates", f"{metrics['near_dup_rate']:.2%} of sample pairs are closer "
-                                               f"than the closest real pair (limit {dup_limit:.2%})"))
+    for spec in ALARMS:
+        detail = spec.check(judged) if spec.check is not None else None
+        if detail:
+            alarms.append(Alarm(spec.name, detail))
     return alarms
 
 

@@ -522,7 +522,7 @@ class MapModel:
 
     def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all") -> int | None:
         """GAN: classify generated samples and real images (background); the map appears when done."""
-        from explorer.core.monitor import MonitorError
+        from explorer.core.classifier import MonitorError
 
         try:
             work = gan_map_work(self.model, self.classifier_path, n_samples=n_samples, real_split=real_split)

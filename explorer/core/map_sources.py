@@ -53,7 +53,7 @@ def encode_work(encoder: A.VAEEncoder, key: str, path: str | None, image_shape: 
 def gan_map_work(generator: LoadedModel, classifier_path: str | os.PathLike | None, *, n_samples: int = 1000,
                  real_split: str = "all"):
     """Classify generated samples and real images; MonitorError at once when there is no usable classifier."""
-    from explorer.core.monitor import Classifier
+    from explorer.core.classifier import Classifier
     from explorer.io.paths import bundled_model
 
     clf = Classifier(classifier_path or bundled_model("classifier"))

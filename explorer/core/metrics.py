@@ -1,8 +1,9 @@
 """Diversity and quality metrics on class predictions and classifier features (numpy only).
 
 Definitions follow the team's metrics notes (``metrics.md``: class histogram, Frechet distance,
-precision/recall, density/coverage, NDB, near-duplicate rate). Shapes: features float [N, F];
-probs float [N, K] (rows sum to 1); logits float [N, K]. Distances are Euclidean, in feature units.
+precision/recall, density/coverage, NDB, near-duplicate rate) and image sharpness (Laplacian variance).
+Shapes: features float [N, F]; probs float [N, K] (rows sum to 1); logits float [N, K]. Distances
+are Euclidean, in feature units.
 
 The k-NN metrics share one core (:func:`manifold_metrics`) that builds distance matrices block by
 block with the ||a||^2 + ||b||^2 - 2 a.b trick (one GEMM per block) and reads k-NN radii with
@@ -397,3 +398,22 @@ def ndb(fake: np.ndarray, centres: np.ndarray, real_shares: np.ndarray, n_real: 
     count = int(different.sum())
     return {"ndb_fraction": count / k, "ndb_count": count, "ndb_js": js_divergence(real_shares, fake_shares),
             "fake_shares": fake_shares}
+
+
+# --------------------------------------------------------------------------------------------
+# Sharpness (image quality, not diversity)
+
+
+def laplacian_variance(images: np.ndarray) -> np.ndarray:
+    """Per-image variance of the 4-neighbour Laplacian, images float [N, H, W] or [N, H, W, C] in [0, 1].
+
+    RGB is reduced to luminance first. Blurry images have little high-frequency energy, so a low
+    value; compare with real images of the same data set (``RealReference.real_sharpness``).
+    """
+    x = np.asarray(images, np.float32)
+    if x.ndim == 4:
+        x = x[..., 0] if x.shape[-1] == 1 else x[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    if x.ndim != 3 or x.shape[1] < 3 or x.shape[2] < 3:
+        raise ValueError(f"expected images [N, H, W(, C)] of at least 3x3 pixels, got {np.shape(images)}")
+    lap = (x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:] - 4.0 * x[:, 1:-1, 1:-1])
+    return lap.reshape(len(x), -1).var(axis=1)

@@ -19,6 +19,7 @@ from explorer.core.latents import SamplingPolicy, sample_latents
 from explorer.io.runtime import LoadedModel
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # uint8 [N, H, W, C] -> features float [N, F]
+MAX_FPS = 60  # playback and export speed, frames per second
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class PathEditor:
         self.mode = "slerp"
         self.steps = 16
         self.easing = "linear"
+        self.fps = 12  # playback speed and the frame rate of GIF/MP4 exports, frames per second
         self.label = 0
         self.features = features
         self.pixels: np.ndarray | None = None  # uint8 [steps, H, W, C] of the last decode
@@ -119,6 +121,15 @@ class PathEditor:
             self.easing = easing
             self.settings_changed.emit()
             self.refresh()
+
+    def set_fps(self, fps: int) -> None:
+        """Playback and export speed, 1..MAX_FPS frames per second."""
+        fps = int(fps)
+        if not 1 <= fps <= MAX_FPS:
+            raise PathError(f"speed must be 1 to {MAX_FPS} frames per second, found {fps}")
+        if fps != self.fps:
+            self.fps = fps
+            self.settings_changed.emit()
 
     def set_path(self, path: LatentPath) -> None:
         """Load a saved path (a session's)."""
@@ -225,6 +236,38 @@ class PathEditor:
             text += ("; feature path length (lower = smoother): "
                      + ", ".join(f"{m} {v:.4g}" + (" ◀" if m == self.mode else "") for m, v in lengths.items()))
         return text
+
+    # ---- sessions (explorer.core.session.SessionPart) -------------------------------------------
+
+    def save_state(self) -> dict:
+        """JSON-ready: ``paths`` [{model, name, waypoints, mode, steps, easing, names}] (the current path,
+        when it has two or more waypoints) and ``fps``."""
+        try:
+            paths = [{"model": self.model.name, "name": "current", **self.path().to_json()}]
+        except PathError:
+            paths = []
+        return {"paths": paths, "fps": self.fps}
+
+    def restore_state(self, state: dict) -> list[str]:
+        """Put back the first saved path made for the open model; returns one line per thing not restored."""
+        notes = []
+        if state.get("fps") is not None:
+            try:
+                self.set_fps(state["fps"])
+            except (PathError, TypeError, ValueError) as exc:
+                notes.append(f"path speed not restored ({exc})")
+        for saved in state.get("paths") or []:
+            try:
+                path = LatentPath.from_json(saved)
+            except PathError as exc:
+                name = saved.get("name", "") if isinstance(saved, dict) else ""
+                notes.append(f"path {name!r} not restored: {exc}")
+                continue
+            # latents of another model mean nothing here: only a path of the open model comes back
+            if self.model is not None and saved.get("model") == self.model.name and path.dim == self.model.latent_dim:
+                self.set_path(path)
+                break
+        return notes
 
     def close(self) -> None:
         self.decoder.close()

@@ -20,8 +20,10 @@ from PIL import Image
 from explorer.core import diversity as D
 from explorer.core.charts import PALETTE, Line, bar_chart, line_chart
 from explorer.io.exports import write_bytes_atomic
-from explorer.core.monitor import (CURVE_PLOTS, DIVERSITY_PLOTS, METRIC_LABELS, Comparison, ModelEvaluation, RunMonitor,
-                      alarm_title)
+from explorer.core.comparison import Comparison
+from explorer.core.diversity_metrics import METRICS, alarm_title, alarmed_metrics, diversity_plots
+from explorer.core.evaluation import ModelEvaluation
+from explorer.core.monitor import CURVE_PLOTS, RunMonitor
 
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif; margin: 24px auto; max-width: 1000px;
@@ -92,14 +94,12 @@ def metrics_table(ev: ModelEvaluation) -> str:
     if ev.report is None:
         return ""
     rep = ev.report
-    alarmed = " ".join(a.name for a in rep.alarms)
+    red = alarmed_metrics(a.name for a in rep.alarms)
     rows = []
-    for k in D.METRIC_NAMES:
-        bad = {"modes_covered": "modes_dropped", "coverage": "coverage_low", "ndb_fraction": "ndb_high",
-               "near_dup_rate": "near_duplicates", "density": "density_up_recall_down",
-               "recall": "density_up_recall_down"}.get(k, "~") in alarmed
-        rows.append(f"<tr><td>{html.escape(METRIC_LABELS.get(k, k))}</td><td class='{'bad' if bad else ''}'>"
-                    f"{_fmt(rep.metrics[k])}</td><td>{_fmt(rep.floors.get(k))} ± {_fmt(rep.floor_spread.get(k))}</td></tr>")
+    for spec in METRICS:
+        k = spec.key
+        rows.append(f"<tr><td>{html.escape(spec.label)}</td><td class='{'bad' if k in red else ''}'>"
+                    f"{_fmt(rep.metrics.get(k))}</td><td>{_fmt(rep.floors.get(k))} ± {_fmt(rep.floor_spread.get(k))}</td></tr>")
     rows.append(f"<tr><td>sharpness vs real images</td><td>{_fmt(ev.sharpness_ratio)}</td><td>1</td></tr>")
     return ("<table><tr><th>metric</th><th>value</th><th>real-vs-real floor (same N)</th></tr>"
             + "".join(rows) + "</table>")
@@ -108,21 +108,18 @@ def metrics_table(ev: ModelEvaluation) -> str:
 def run_plots(mon: RunMonitor) -> list[tuple[str, bytes]]:
     """(title, PNG) of every plot the monitor shows: diversity with floors, curves, KL per dimension."""
     out = []
-    for title, keys in DIVERSITY_PLOTS:
+    for plot, keys in diversity_plots():
         lines = []
         for i, k in enumerate(keys):
             e, v, f, sd = mon.series(k)
             col = PALETTE[i % len(PALETTE)]
-            lines.append(Line(METRIC_LABELS[k], e, v, col))
+            lines.append(Line(METRICS[k].label, e, v, col))
             single = len(keys) == 1  # one metric: label its floor and shade the floor's 3-sigma noise band
             lines.append(Line("real floor" if single else "", e, f, col, dashed=True,
                               band=(f - 3 * sd, f + 3 * sd) if single else None))
         if len(keys) > 1:
             lines.append(Line("real floors", [], [], (120, 120, 120), dashed=True))
-        ylim = (0.0, 1.02) if keys[0] in ("coverage", "ndb_fraction") else (0.0, None)
-        if keys[0] == "modes_covered":
-            ylim = (0.0, 10.5)
-        out.append((title, line_chart(title, lines, ylim=ylim)))
+        out.append((plot.title, line_chart(plot.title, lines, ylim=plot.ylim)))
     e, r = mon.sharpness_series()
     out.append(("Sharpness relative to real images",
                 line_chart("Sharpness relative to real images (1 = as sharp)",
@@ -171,7 +168,7 @@ def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | 
         items = "".join(f"<li>epoch {e}: {html.escape(str(msg))}</li>" for e, msg in sorted(s["skipped"].items()))
         parts.append(f"<p class='note'>Snapshots skipped (could not be read):</p><ul class='note'>{items}</ul>")
     plots = run_plots(mon)
-    n_div = len(DIVERSITY_PLOTS) + 1
+    n_div = len(diversity_plots()) + 1
     parts.append("<h2>Diversity over epochs (dashed: the same measure on held-out real images at the same N)</h2>")
     parts.append("<div class='plots'>" + "".join(_chart(p, t) for t, p in plots[:n_div]) + "</div>")
     if len(plots) > n_div:

@@ -1,9 +1,14 @@
 """Sessions: everything a user built, as one readable, versioned JSON file (Qt-free).
 
 A session holds the open models (by path), the active one, grid settings and latents, path
-endpoints, interpolation paths, directions, map selections and view settings (free-form, owned by
-the views). ``capture`` reads it from the app state; ``restore`` puts it back, asking a callback for
-models that moved instead of failing. Files are written atomically (see explorer.io.exports).
+endpoints, one section per part of the app that keeps state (``docks``: the interpolation path,
+the directions, the latent map, keyed by the part's name) and the window's view settings.
+``capture`` reads it from the models; ``restore`` puts it back, asking a callback for models that
+moved instead of failing, and turning a part that cannot be restored into one line while the rest
+comes back. Files are written atomically (see explorer.io.exports).
+
+Version 1 files (before the parts had sections) kept ``paths``, ``directions``, ``selections`` and
+``view.map`` / ``view.path_fps`` at the top level; they are read into the same sections.
 """
 
 from __future__ import annotations
@@ -12,17 +17,26 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
-from explorer.core.directions import Direction, DirectionError
-from explorer.core.interpolation import LatentPath, PathError
-
 SESSION_FORMAT = "latent-explorer-session"
-SESSION_VERSION = 1
+SESSION_VERSION = 2
 ENV_SESSION_DIR = "LATENT_EXPLORER_SESSION_DIR"
 LAST_SESSION_FILE = "last-session.json"
+
+
+class SessionPart(Protocol):
+    """A model whose state a session keeps (PathEditor, DirectionList, the map's state).
+
+    ``save_state()`` returns a JSON-ready dict ({} = nothing to keep); ``restore_state(state)``
+    puts it back and returns one line per thing that could not be restored.
+    """
+
+    def save_state(self) -> dict: ...
+
+    def restore_state(self, state: dict) -> list[str]: ...
 
 
 class SessionError(ValueError):
@@ -49,25 +63,15 @@ class ModelRef:
 
 
 @dataclass
-class NamedPath:
-    """An interpolation path of one model (latent spaces of different models are unrelated)."""
-
-    model: str
-    path: LatentPath
-    name: str = ""
-
-
-@dataclass
 class Session:
     models: list[ModelRef] = field(default_factory=list)
     active: str | None = None  # path of the active model, as in ``models``
     grid: dict = field(default_factory=dict)  # rows, cols, seed, temperature, truncation, class_choice, latents
     endpoints: list[dict] = field(default_factory=list)  # {"model", "z", "label"}
-    paths: list[NamedPath] = field(default_factory=list)
-    directions: list[Direction] = field(default_factory=list)
-    selections: dict[str, list[int]] = field(default_factory=dict)  # map lasso groups: name -> point indices
-    view: dict = field(default_factory=dict)  # free-form, JSON-ready: owned by the views
+    docks: dict[str, dict] = field(default_factory=dict)  # part name -> its JSON-ready state (SessionPart)
+    view: dict = field(default_factory=dict)  # free-form, JSON-ready: the window's own view settings
     version: int = SESSION_VERSION
+    notes: list[str] = field(default_factory=list, compare=False)  # parts left out by capture (not saved)
 
     # ---- JSON -----------------------------------------------------------------------------------
 
@@ -82,9 +86,7 @@ class Session:
             "active": self.active,
             "grid": grid,
             "endpoints": [{"model": e["model"], "z": _floats(e["z"]), "label": e.get("label")} for e in self.endpoints],
-            "paths": [{"model": p.model, "name": p.name, **p.path.to_json()} for p in self.paths],
-            "directions": [d.to_json() for d in self.directions],
-            "selections": {k: [int(i) for i in v] for k, v in self.selections.items()},
+            "docks": self.docks,
             "view": self.view,
         }
 
@@ -105,20 +107,12 @@ class Session:
                 grid["latents"] = np.asarray(grid["latents"], np.float32)
             endpoints = [{"model": str(e["model"]), "z": np.asarray(e["z"], np.float32), "label": e.get("label")}
                          for e in data.get("endpoints", [])]
-            paths = [NamedPath(str(p["model"]), LatentPath.from_json(p), str(p.get("name", "")))
-                     for p in data.get("paths", [])]
-            directions = [Direction.from_json(d) for d in data.get("directions", [])]
-            selections = {str(k): [int(i) for i in v] for k, v in (data.get("selections") or {}).items()}
-            view = data.get("view") or {}
-            if not isinstance(view, dict):
-                raise TypeError("view is not an object")
-        except (PathError, DirectionError) as exc:
-            raise SessionError(f"{source}: {exc}") from None
+            view = dict(data.get("view") or {})
+            docks = _docks_of_version_1(data, view) if version == 1 else dict(data.get("docks") or {})
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SessionError(f"{source}: malformed session ({type(exc).__name__}: {exc})") from None
         active = data.get("active")
-        return cls(models, None if active is None else str(active), grid, endpoints, paths, directions, selections,
-                   view, version)
+        return cls(models, None if active is None else str(active), grid, endpoints, docks, view, version)
 
     def missing_models(self) -> list[ModelRef]:
         return [m for m in self.models if not m.exists()]
@@ -167,8 +161,12 @@ def last_session_path() -> Path:
 
 # ---- from and to the app state -----------------------------------------------------------------
 
-def capture(state, grid=None, *, paths=(), directions=(), selections=None, view=None) -> Session:
-    """A Session from an AppState (explorer.core.state) and a SampleGrid (explorer.core.grid); no Qt involved."""
+def capture(state, grid=None, *, parts: Mapping[str, SessionPart] | None = None, view=None) -> Session:
+    """A Session from an AppState (explorer.core.state), a SampleGrid (explorer.core.grid) and the
+    models of the parts, by section name (``{"path": editor, "directions": directions, ...}``); no Qt involved.
+
+    A part whose state cannot be read or is not JSON-ready is left out and named in ``Session.notes``.
+    """
     models = [ModelRef(str(m.path), m.name) for m in state.models]
     active = str(state.active.path) if state.active is not None else None
     grid_data: dict = {}
@@ -180,8 +178,17 @@ def capture(state, grid=None, *, paths=(), directions=(), selections=None, view=
             grid_data["latents"] = np.array(grid.latents, np.float32)
             grid_data["model"] = grid.model.name
     endpoints = [{"model": e.model, "z": np.asarray(e.z, np.float32), "label": e.label} for e in state.path_endpoints]
-    return Session(models, active, grid_data, endpoints, list(paths), list(directions), dict(selections or {}),
-                   dict(view or {}))
+    docks, notes = {}, []
+    for key, part in (parts or {}).items():
+        try:
+            saved = part.save_state()
+            json.dumps(saved)  # JSON-ready, or left out here rather than failing the whole file later
+        except Exception as exc:  # one part that cannot describe itself must not stop the session from saving
+            notes.append(f"{key} left out ({type(exc).__name__}: {exc})")
+            continue
+        if saved:
+            docks[key] = saved
+    return Session(models, active, grid_data, endpoints, docks, dict(view or {}), notes=notes)
 
 
 @dataclass
@@ -198,11 +205,13 @@ class RestoreReport:
         return "; ".join(parts)
 
 
-def restore(session: Session, state, grid=None, *, locate: Callable[[ModelRef], str | None] | None = None) -> RestoreReport:
-    """Open the session's models into ``state`` and put the grid back.
+def restore(session: Session, state, grid=None, *, parts: Mapping[str, SessionPart] | None = None,
+            locate: Callable[[ModelRef], str | None] | None = None) -> RestoreReport:
+    """Open the session's models into ``state``, put the grid back, then each part's saved section.
 
     A model whose file is gone is offered to ``locate(ref) -> new path or None`` (the UI asks the
-    user); when it returns None the model is left out and reported, nothing else fails.
+    user); when it returns None the model is left out and reported, nothing else fails. A part that
+    cannot be restored becomes one line in the report; the other parts are still restored.
     """
     from explorer.core.latents import SamplingPolicy
     from explorer.io.runtime import ModelError
@@ -251,6 +260,17 @@ def restore(session: Session, state, grid=None, *, locate: Callable[[ModelRef], 
                 grid.set_focus(int(g["focus"]))
         except (ValueError, TypeError) as exc:
             report.errors.append(f"grid settings not restored ({exc})")
+    for key, part in (parts or {}).items():
+        saved = session.docks.get(key)
+        if saved is None:
+            continue
+        if not isinstance(saved, dict):
+            report.errors.append(f"{key} not restored (expected an object, found {type(saved).__name__})")
+            continue
+        try:
+            report.errors.extend(part.restore_state(saved))
+        except Exception as exc:  # a part that cannot take its state back must not stop the others
+            report.errors.append(f"{key} not restored ({type(exc).__name__}: {exc})")
     return report
 
 
@@ -258,3 +278,28 @@ def _endpoint(e: dict):
     from explorer.core.state import PathEndpoint
 
     return PathEndpoint(e["model"], np.asarray(e["z"], np.float32), e.get("label"))
+
+
+def _docks_of_version_1(data: dict, view: dict) -> dict[str, dict]:
+    """Version 1 kept the parts' state at the top level and in ``view``: the same sections, read from there.
+
+    ``view`` loses the entries that moved (``map``, ``path_fps``).
+    """
+    docks: dict[str, dict] = {}
+    path = {"paths": list(data.get("paths") or [])}
+    fps = view.pop("path_fps", None)
+    if fps is not None:
+        path["fps"] = fps
+    if path["paths"] or fps is not None:
+        docks["path"] = path
+    if data.get("directions"):
+        docks["directions"] = {"directions": list(data["directions"])}
+    latent_map = {}
+    if data.get("selections"):
+        latent_map["groups"] = {str(k): [int(i) for i in v] for k, v in dict(data["selections"]).items()}
+    map_view = view.pop("map", None)
+    if map_view:
+        latent_map["view"] = map_view
+    if latent_map:
+        docks["map"] = latent_map
+    return docks

@@ -195,9 +195,9 @@ def _screenshot(app, window, errors, out: str, view: str) -> int:
     window.show()
     if view == "latent" and window.grid.model is not None:
         window.grid.set_focus(min(9, window.grid.count - 1))
-        window.latent_dock.raise_()
+        window.docks["latent"].dock.raise_()
     elif view == "model":
-        window.model_dock.raise_()
+        window.docks["model"].dock.raise_()
     wait_for_grid(window)
     for _ in range(5):
         QApplication.processEvents()

@@ -3,8 +3,9 @@
     view = CompareView(classifier="assets/models/fashion-classifier", n=1000, seed=0)
     view.set_models("assets/models/fashion-vae", "assets/models/fashion-gan")
 
-The work (decode N samples per model, classify, metrics) runs on one worker thread; answers reach
-the GUI thread through a queued signal and carry a generation number, so a newer request wins.
+The work (decode N samples per model, classify, metrics) runs on the one latest-only worker
+(``explorer.core.worker.LatestOnly``); answers reach the GUI thread through ``explorer.qt.bridge.ToGui``,
+so a newer request wins and an older answer is never drawn.
 """
 
 from __future__ import annotations
@@ -12,34 +13,24 @@ from __future__ import annotations
 import html
 import math
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from explorer.core import diversity as D
-from explorer.core.monitor import (DEFAULT_N, DEFAULT_SEED, METRIC_LABELS, Classifier, Comparison, MonitorError,
-                       SnapshotEvaluator, compare_models, load_reference)
-from explorer.qt.bridge import qimage_copy
-from explorer.qt.monitor_view import COLORS, PLOT_BG, STYLE, TEXT, _fmt, delete_menus, new_top_level_menus
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, load_reference
+from explorer.core.comparison import Comparison, compare_models
+from explorer.core.diversity_metrics import METRICS
+from explorer.core.evaluation import SnapshotEvaluator
+from explorer.core.worker import Answer, Cancelled, LatestOnly
+from explorer.qt.bridge import ToGui, qimage_copy
+from explorer.qt.monitor_plots import COLORS, PLOT_BG, STYLE, TEXT, delete_menus, fmt_value, new_top_level_menus
 from explorer.qt.refcount_guard import pin_singletons
-
-# For each metric: +1 when higher is better, -1 when lower is better, 0 when closeness to the floor is.
-BETTER = {"modes_covered": 1, "kl_to_uniform": -1, "entropy": 1, "mean_confidence": 1, "min_class_share": 1,
-          "fd": -1, "precision": 1, "recall": 1, "density": 0, "coverage": 1, "ndb_fraction": -1, "ndb_js": -1,
-          "near_dup_rate": -1}
-
-
-class _Bridge(QObject):
-    answered = Signal(object)  # (generation, Comparison | str error)
-
 
 class CompareView(QWidget):
     """Side-by-side comparison widget.
@@ -61,12 +52,9 @@ class CompareView(QWidget):
         self.comparison: Comparison | None = None
         self.error = ""
         self._pixmaps: list[QPixmap | None] = [None, None]
-        self._evaluator: SnapshotEvaluator | None = None
-        self._generation = 0
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="latent-compare")
-        self._bridge = _Bridge(self)
-        self._bridge.answered.connect(self._on_answer)
+        self._evaluator: SnapshotEvaluator | None = None  # made on the worker, on the first request
+        self._to_gui = ToGui(self)
+        self.worker = LatestOnly(self._to_gui.wrap(self._on_answer), name="model comparison", blas_threads=1)
         self._build()
 
     def _build(self) -> None:
@@ -125,35 +113,23 @@ class CompareView(QWidget):
     # ---- requests
 
     def set_models(self, a: str | os.PathLike, b: str | os.PathLike) -> int:
-        """Compare ``a`` and ``b`` in the background. Returns the request's generation."""
-        with self._lock:
-            self._generation += 1
-            gen = self._generation
+        """Compare ``a`` and ``b`` in the background (an earlier request becomes stale). Returns its generation."""
         self.comparison, self.error = None, ""
         self.meta.setText(f"Evaluating {Path(a).name} and {Path(b).name} on the same {self.n} latents…")
-        self._pool.submit(self._work, gen, str(a), str(b))
-        return gen
+        a, b = str(a), str(b)
+        return self.worker.submit(lambda progress, cancelled: self._compare(a, b, cancelled))
 
-    def _work(self, gen: int, a: str, b: str) -> None:
-        from explorer.io.blas import limit_blas_threads
-
-        limit_blas_threads(1)
-        try:
-            if self._evaluator is None:
-                clf = ref = None
-                if self.classifier_path is not None:
-                    clf = Classifier(self.classifier_path)
-                    ref = load_reference(clf, data_dir=self.data_dir)
-                self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed)
-            if gen != self._generation:
-                return
-            answer = compare_models(a, b, self._evaluator)
-        except Exception as exc:  # shown in the view, one line
-            answer = f"{type(exc).__name__}: {exc}" if not isinstance(exc, (MonitorError, ValueError)) else str(exc)
-        try:
-            self._bridge.answered.emit((gen, answer))
-        except RuntimeError:  # the widget is gone
-            pass
+    def _compare(self, a: str, b: str, cancelled) -> Comparison:
+        """On the worker: the evaluator (classifier and reference, once), then both models."""
+        if self._evaluator is None:
+            clf = ref = None
+            if self.classifier_path is not None:
+                clf = Classifier(self.classifier_path)
+                ref = load_reference(clf, data_dir=self.data_dir)
+            self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed)
+        if cancelled():  # a newer pair was asked for meanwhile
+            raise Cancelled
+        return compare_models(a, b, self._evaluator)
 
     def wait(self, timeout: float = 120.0) -> bool:
         """Process events until the latest request is answered (tests, screenshots)."""
@@ -168,7 +144,7 @@ class CompareView(QWidget):
         return False
 
     def close_view(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.worker.close()
         delete_menus(self._menus)
 
     def closeEvent(self, event) -> None:  # noqa: N802
@@ -177,17 +153,16 @@ class CompareView(QWidget):
 
     # ---- drawing
 
-    def _on_answer(self, payload) -> None:
-        gen, answer = payload
-        if gen != self._generation:
+    def _on_answer(self, answer: Answer) -> None:
+        if not self.worker.is_current(answer) or answer.cancelled:
             return
-        if isinstance(answer, str):
-            self.error = answer
-            self.meta.setText(f"Cannot compare: {answer}")
+        if answer.error:
+            self.error = answer.error
+            self.meta.setText(f"Cannot compare: {answer.error}")
             self.updated.emit()
             return
-        self.comparison = answer
-        self._draw(answer)
+        self.comparison = answer.value
+        self._draw(answer.value)
         self.updated.emit()
 
     def _draw(self, cmp: Comparison) -> None:
@@ -227,12 +202,12 @@ class CompareView(QWidget):
         self.table.setHorizontalHeaderLabels(["metric", "A", "B", f"real floor (N={a.n})"])
         rows = [("sharpness vs real", a.sharpness_ratio, b.sharpness_ratio, 1.0, 0)]
         if a.report is not None and b.report is not None:
-            rows += [(METRIC_LABELS[k], a.report.metrics[k], b.report.metrics[k], a.report.floors.get(k), BETTER[k])
-                     for k in D.METRIC_NAMES]
+            rows += [(m.label, a.report.metrics.get(m.key), b.report.metrics.get(m.key), a.report.floors.get(m.key),
+                      m.better) for m in METRICS]
         self.table.setRowCount(len(rows))
         for r, (label, va, vb, floor, better) in enumerate(rows):
             win = _winner(va, vb, floor, better)
-            for c, text in enumerate((label, _fmt(va), _fmt(vb), _fmt(floor))):
+            for c, text in enumerate((label, fmt_value(va), fmt_value(vb), fmt_value(floor))):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)

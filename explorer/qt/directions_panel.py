@@ -1,8 +1,8 @@
 """Directions panel: make (class → class, PCA, SeFa), save and load directions; move the focused
 latent along one with a slider; A − B + C on grid cells.
 
-Binds to a SampleGrid (explorer/core/grid.py) and a list of Direction values (explorer/core/directions.py);
-the map adds lasso-selection directions through ``add_directions``.
+Binds to a SampleGrid (explorer/core/grid.py) and a DirectionList (explorer/core/directions.py), the model
+that sessions keep; the map adds lasso-selection directions through ``add_directions``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGridLayout, QGroupBox, Q
 
 from explorer.io import contract
 from explorer.io.contract import ContractError
-from explorer.core.directions import (Direction, DirectionError, arithmetic, class_direction, load_directions, pca_directions,
-                          save_directions, sefa_directions)
+from explorer.core.directions import (Direction, DirectionError, DirectionList, arithmetic, class_direction,
+                                      load_directions, pca_directions, save_directions, sefa_directions)
 from explorer.io.exports import ExportError
 from explorer.core.grid import SampleGrid
+from explorer.qt.docks import DockPart, install
 
 SLIDER_STEPS = 100  # per latent unit
 
@@ -26,11 +27,12 @@ class DirectionsPanel(QWidget):
     message = Signal(str)
     directions_changed = Signal()
 
-    def __init__(self, grid: SampleGrid, parent=None, *, interactive: bool = True):
+    def __init__(self, grid: SampleGrid, directions: DirectionList | None = None, parent=None, *,
+                 interactive: bool = True):
         super().__init__(parent)
         self.grid = grid
+        self.direction_list = directions if directions is not None else DirectionList()
         self.interactive = interactive
-        self.directions: list[Direction] = []
         self._atlas: contract.Atlas | None = None
         self._base: np.ndarray | None = None  # the focused latent before the slider moved it
         self._base_cell: int | None = None
@@ -96,7 +98,17 @@ class DirectionsPanel(QWidget):
         grid.layout_changed.connect(self._on_model)
         grid.focus_changed.connect(lambda *_: self._rebase())
         grid.latents_changed.connect(self._on_latents)
+        self.direction_list.changed.connect(self._on_directions)
         self._on_model()
+
+    @property
+    def directions(self) -> list[Direction]:
+        """The model's directions, in order (read-only use: edit through ``add_directions`` and friends)."""
+        return self.direction_list.items
+
+    def _on_directions(self) -> None:
+        self._refresh_list()
+        self.directions_changed.emit()
 
     # ---- model -----------------------------------------------------------------------------------
 
@@ -146,14 +158,10 @@ class DirectionsPanel(QWidget):
 
     def add_directions(self, directions) -> None:
         """Add directions (the map calls this for lasso selections A → B)."""
-        self.directions.extend(directions)
-        self._refresh_list()
-        self.directions_changed.emit()
+        self.direction_list.add(directions)
 
     def set_directions(self, directions) -> None:
-        self.directions = list(directions)
-        self._refresh_list()
-        self.directions_changed.emit()
+        self.direction_list.replace(directions)
 
     # ---- making --------------------------------------------------------------------------------------
 
@@ -188,9 +196,7 @@ class DirectionsPanel(QWidget):
     def remove_selected(self) -> None:
         d = self.selected()
         if d is not None:
-            self.directions.remove(d)
-            self._refresh_list()
-            self.directions_changed.emit()
+            self.direction_list.remove(d)
 
     # ---- moving the focused latent -----------------------------------------------------------------------
 
@@ -275,14 +281,16 @@ class DirectionsPanel(QWidget):
         self.message.emit(f"Loaded {len(loaded)} directions" + (f" ({other} for another latent size, hidden)" if other else ""))
 
 
-def install_directions_dock(window) -> DirectionsPanel:
-    """Add the Directions dock to a MainWindow (tabbed with the focused-latent dock)."""
-    panel = DirectionsPanel(window.grid, interactive=window.interactive)
+def install_directions_dock(window) -> DockPart:
+    """Add the Directions dock (part ``directions``, its model a DirectionList) to a MainWindow,
+    tabbed with the focused-latent dock."""
+    directions = DirectionList()
+    panel = DirectionsPanel(window.grid, directions, interactive=window.interactive)
     panel.message.connect(window.show_message)
-    dock = window.add_dock("Directions", "directionsDock", panel, Qt.DockWidgetArea.RightDockWidgetArea)
-    latent = getattr(window, "latent_dock", None)
-    if latent is not None:
-        window.tabifyDockWidget(latent, dock)
-        latent.raise_()
-    window.directions_dock, window.directions_panel = dock, panel
-    return panel
+    part = install(window, DockPart("directions", "Directions", panel, model=directions),
+                   Qt.DockWidgetArea.RightDockWidgetArea)
+    latent = window.docks.get("latent")
+    if latent is not None and latent.dock is not None:
+        window.tabifyDockWidget(latent.dock, part.dock)
+        latent.dock.raise_()
+    return part

@@ -20,10 +20,12 @@ from explorer.io.pixels import mark_bad_cells, upscale
 from explorer.io.runtime import ModelError, NeedsImageShape
 from explorer.core.state import AppState
 from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths, qimage_copy
+from explorer.qt.docks import DockPart, install
 from explorer.qt.grid_view import PAD, GridCanvas, GridControls
 from explorer.qt.help_menu import add_help_menu
 from explorer.qt.tools_menu import add_tools_menu
 from explorer.qt.latent_panel import LatentPanel
+from explorer.qt.map_dock import MapDock
 from explorer.qt.model_panel import ModelPanel
 from explorer.qt.directions_panel import install_directions_dock
 from explorer.qt.path_overlay import PathOverlay
@@ -81,9 +83,12 @@ class MainWindow(QMainWindow):
         self.model_panel.setMinimumWidth(300)
         self.latent_panel = LatentPanel(self.grid)
         self.view_menu = None  # built with the menus; docks added after that list themselves in it
-        self.model_dock = self.add_dock("Model", "modelDock", self.model_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.latent_dock = self.add_dock("Focused latent", "latentDock", self.latent_panel,
-                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        # Every part of the window by name (explorer/qt/docks.py): sessions keep their models, the tour points at them.
+        self.docks: dict[str, DockPart] = {}
+        self.model_dock = install(self, DockPart("model", "Model", self.model_panel),
+                                  Qt.DockWidgetArea.LeftDockWidgetArea).dock
+        self.latent_dock = install(self, DockPart("latent", "Focused latent", self.latent_panel),
+                                   Qt.DockWidgetArea.RightDockWidgetArea).dock
 
         # status bar
         self.provider_label = QLabel("—")
@@ -94,13 +99,16 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
 
         self._build_menus()
-        install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
+        path = install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
+        self.path_dock, self.path_view, self.path_editor = path.dock, path.widget, path.model
         # The path drawn on the latent map, waypoints draggable (explorer/qt/path_overlay.py).
         self.path_overlay = PathOverlay(self.map_view.vb, self.path_editor)
         self.map_view.latentProjectionChanged.connect(self.path_overlay.set_projection)
         self.map_view.latentForPath.connect(self._add_map_waypoint)
         self.map_view.directionMade.connect(lambda d: self.directions_panel.add_directions([d]))
-        install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
+        directions = install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
+        self.directions_dock, self.directions_panel = directions.dock, directions.widget
+        install(self, MapDock(self.map_view))  # the latent map's view and groups, kept in sessions
         install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
@@ -135,7 +143,11 @@ class MainWindow(QMainWindow):
     # ---- construction -----------------------------------------------------------------------------
 
     def add_dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
-        """A movable, closable dock (``name`` keys its saved state), toggled from the View menu."""
+        """A movable, closable dock (``name`` keys its saved state), toggled from the View menu.
+
+        The building block of ``explorer.qt.docks.install``, which is how parts are added (so that
+        sessions and the tour find them in ``self.docks``).
+        """
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
@@ -145,6 +157,12 @@ class MainWindow(QMainWindow):
         if self.view_menu is not None:
             self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def landmarks(self) -> dict[str, QWidget]:
+        """What the tour can point at, by name: the grid, its controls, the view tabs and every part."""
+        marks = {"grid": self.stack, "grid controls": self.controls, "view tabs": self.view_tabs}
+        marks.update({key: part.frame for key, part in self.docks.items()})
+        return marks
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -171,8 +189,9 @@ class MainWindow(QMainWindow):
         self.models_menu = bar.addMenu("&Models")
         self.state.models_changed.connect(self._rebuild_models_menu)
         view = self.view_menu = bar.addMenu("&View")
-        view.addAction(self.model_dock.toggleViewAction())
-        view.addAction(self.latent_dock.toggleViewAction())
+        for part in self.docks.values():  # the docks made before the menu; later ones add themselves
+            if part.dock is not None:
+                view.addAction(part.dock.toggleViewAction())
         view.addSeparator()
         grid_action = view.addAction("Sample &Grid")
         grid_action.setShortcut(QKeySequence("Ctrl+G"))

@@ -4,168 +4,41 @@
     view.snapshot_activated.connect(main_window_open_snapshot)   # str: RUN_DIR/snapshots/epoch-NNNN
     view.set_run("runs/gan")
 
-The view is thin: :class:`explorer.core.monitor.RunMonitor` holds the run's state and announces changes;
-:class:`explorer.core.monitor.BackgroundEvaluator` evaluates snapshots on its own thread (newest first,
-BLAS at one thread); this widget watches the folder (QFileSystemWatcher plus a 1 s polling
-fallback), forwards worker answers to the GUI thread with a queued signal, and draws.
+The view is thin: :class:`explorer.core.monitor_controller.MonitorController` owns the run's state
+(:class:`explorer.core.monitor.RunMonitor`) and evaluates snapshots on the one latest-only worker
+(newest first, BLAS at one thread); its answers come back to the GUI thread through
+``explorer.qt.bridge.ToGui``. This widget watches the folder (QFileSystemWatcher plus a 1 s polling
+fallback), tells the controller to poll, and draws what the controller announces. Which metrics,
+plots and alarms exist comes from ``explorer.core.diversity_metrics``.
 """
 
 from __future__ import annotations
 
 import html
-import math
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QFileSystemWatcher, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QFileSystemWatcher, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QListWidgetItem, QMenu, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QListWidget,
+                               QListWidgetItem, QSplitter, QTableWidget, QTableWidgetItem, QTabWidget,
                                QVBoxLayout, QWidget)
 
 from explorer.core import diversity as D
-from explorer.core.monitor import (CURVE_PLOTS, DEFAULT_N, DEFAULT_SEED, DIVERSITY_PLOTS, METRIC_LABELS, BackgroundEvaluator,
-                       MonitorMessage, RunMonitor, SnapshotResult, alarm_title)
-from explorer.qt.bridge import qimage_copy
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
+from explorer.core.diversity_metrics import METRICS, alarm_title, alarmed_metrics, diversity_plots
+from explorer.core.evaluation import SnapshotResult
+from explorer.core.monitor import CURVE_PLOTS, RunMonitor
+from explorer.core.monitor_controller import MonitorController
+from explorer.qt.bridge import ToGui, qimage_copy
+from explorer.qt.monitor_plots import COLORS, PLOT_BG, STYLE, TEXT, MetricPlot, delete_menus, fmt_value, pen
 from explorer.qt.refcount_guard import pin_singletons
 
 POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
-PLOT_BG = "#1b1d21"
-COLORS = ("#4f8ff7", "#f0883e", "#3fb950", "#bc8cff", "#d29922", "#39c5cf")
-TEXT = "#c5cbd3"
 STRIP_ICON = 112  # film-strip thumbnail side in pixels
-# Which metric values turn red in the table when an alarm of that name is up.
-ALARM_METRICS = {"modes_dropped": ("modes_covered", "min_class_share"), "coverage_low": ("coverage",),
-                 "density_up_recall_down": ("density", "recall"), "ndb_high": ("ndb_fraction", "ndb_js"),
-                 "near_duplicates": ("near_dup_rate",)}
-
-STYLE = """
-QLabel#monitorTitle { font-size: 16px; font-weight: 600; color: #e3e6ea; }
-QLabel#monitorMeta { color: #9aa4b2; }
-QLabel#monitorStatus { color: #9aa4b2; }
-QLabel#alarmBanner { border-radius: 6px; padding: 8px 12px; font-size: 13px; }
-QLabel#alarmBanner[state="alarm"] { background: #4a1f1d; border: 1px solid #d9534f; color: #ffd9d6; }
-QLabel#alarmBanner[state="ok"] { background: #173524; border: 1px solid #3fb950; color: #c9f2d4; }
-QLabel#alarmBanner[state="wait"] { background: #24272d; border: 1px solid #3a3f47; color: #9aa4b2; }
-QLabel#monitorNotes { color: #e3b341; }
-QListWidget#filmStrip { background: #17191c; border: 1px solid #30343b; }
-QListWidget#filmStrip::item { color: #c5cbd3; border-radius: 4px; padding: 2px; }
-QListWidget#filmStrip::item:selected { background: #2f6fde; color: white; }
-QTableWidget#metricTable { background: #191b1f; gridline-color: #30343b; border: 1px solid #30343b; }
-QHeaderView::section { background: #24272d; color: #9aa4b2; border: none; padding: 4px; }
-QTabWidget::pane { border: 1px solid #30343b; }
-QTabBar::tab { background: #24272d; color: #9aa4b2; padding: 6px 14px; }
-QTabBar::tab:selected { background: #2f343c; color: #e3e6ea; }
-"""
-
-
-class _Bridge(QObject):
-    """Carries worker messages to the GUI thread (queued: the bridge lives on the GUI thread)."""
-    message = Signal(object)
-
-
-def new_top_level_menus(make):
-    """Call ``make()``; return (its result, the parentless QMenus it created).
-
-    pyqtgraph gives every plot context menus without a parent; the views never show them (menus
-    are disabled) and delete them on close, so closed views leave no top-level widgets behind."""
-    before = {id(w) for w in QApplication.topLevelWidgets()}
-    result = make()
-    return result, [w for w in QApplication.topLevelWidgets() if id(w) not in before and isinstance(w, QMenu)]
-
-
-def delete_menus(menus) -> None:
-    for m in menus:
-        try:
-            m.deleteLater()
-        except RuntimeError:  # already gone
-            pass
-    menus.clear()
-
-
-def _pen(color, width=2.0, dashed=False):
-    return pg.mkPen(color, width=width, style=Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine)
-
-
-def _fmt(v) -> str:
-    if v is None or not math.isfinite(v):
-        return "–"
-    v = float(v) + 0.0  # no "-0"
-    if v != 0 and (abs(v) < 0.01 or abs(v) >= 1000):
-        return f"{v:.2g}"
-    return f"{v:.3g}" if abs(v) < 100 else f"{v:.1f}"
-
-
-class _Plot:
-    """One pyqtgraph plot with named series (solid = measured, dashed = real floor, band = floor ± 3 sd)."""
-
-    def __init__(self, layout: pg.GraphicsLayoutWidget, row: int, col: int, title: str, *, ylim=None, colspan=1):
-        self.item, self.menus = new_top_level_menus(lambda: layout.addPlot(row=row, col=col, colspan=colspan))
-        self.title = title
-        self.keys: list[tuple[str, str, bool]] = []  # (label, colour, dashed): the legend, drawn in the title
-        self.set_title(title)
-        self.item.showGrid(x=True, y=True, alpha=0.12)
-        self.item.setLabel("bottom", "epoch", color="#9aa4b2")
-        self.item.setMenuEnabled(False)
-        self.item.getAxis("left").setWidth(46)
-        for ax in ("left", "bottom"):
-            self.item.getAxis(ax).setTextPen("#9aa4b2")
-            self.item.getAxis(ax).setPen("#4a505a")
-        self.ylim = ylim
-        self.x_hint = 10  # epochs shown while there is no data (the run's planned epochs when known)
-        self.curves: dict[str, pg.PlotDataItem] = {}
-        self.bands: dict[str, tuple] = {}
-        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e3e6ea", width=1, style=Qt.PenStyle.DotLine))
-        self.marker.setVisible(False)
-        self.item.addItem(self.marker, ignoreBounds=True)
-
-    def set_title(self, title: str) -> None:
-        """Title plus a one-line legend under it (a legend box inside the plot would hide data)."""
-        self.title = title
-        keys = "&nbsp;&nbsp;&nbsp;".join(
-            f"<span style='color:{c}'>{'╍╍' if dashed else '━━'}</span>&nbsp;{label}" for label, c, dashed in self.keys)
-        self.item.setTitle(f"<span style='color:#e3e6ea;font-size:10pt'>{title}</span>"
-                           + (f"<br><span style='color:{TEXT};font-size:8pt'>{keys}</span>" if keys else ""))
-
-    def series(self, key: str, label: str, color, *, dashed=False, symbols=True) -> pg.PlotDataItem:
-        if key not in self.curves:
-            kw = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if symbols and not dashed else {}
-            self.curves[key] = self.item.plot([], [], pen=_pen(color, 1.6 if dashed else 2.0, dashed), **kw)
-            if label:
-                self.keys.append((label, "#9aa4b2" if dashed and label.startswith("real floor") and
-                                  label.endswith("s") else color, dashed))
-                self.set_title(self.title)
-        return self.curves[key]
-
-    def band(self, key: str, color) -> tuple:
-        if key not in self.bands:
-            lo, hi = pg.PlotDataItem([], []), pg.PlotDataItem([], [])
-            c = QColor(color)
-            c.setAlpha(45)
-            fill = pg.FillBetweenItem(lo, hi, brush=pg.mkBrush(c))
-            self.item.addItem(fill)
-            self.bands[key] = (lo, hi, fill)
-        return self.bands[key]
-
-    def finish(self, xs: np.ndarray) -> None:
-        if self.ylim is not None:
-            lo, hi = self.ylim
-            if hi is None:
-                self.item.enableAutoRange(axis="y")
-                self.item.setLimits(yMin=lo)
-            else:
-                self.item.setYRange(lo, hi, padding=0.02)
-        if not len(xs):
-            xs = np.array([1.0, float(self.x_hint)])  # nothing yet: show the epochs to come
-        if len(xs):
-            x0, x1 = float(np.min(xs)), float(np.max(xs))
-            self.item.setXRange(x0 - 0.5, x1 + 0.5, padding=0.02)
-            span = x1 - x0
-            step = next((k for k in (1, 2, 5, 10, 20, 50, 100) if span / k <= 10), 200)
-            self.item.getAxis("bottom").setTickSpacing(step, step)  # whole epochs only
 
 
 class MonitorView(QWidget):
@@ -193,18 +66,17 @@ class MonitorView(QWidget):
         super().__init__(parent)
         self.setObjectName("MonitorView")
         self.setStyleSheet(STYLE)
-        self.classifier, self.n, self.seed, self.data_dir = classifier, int(n), int(seed), data_dir
-        self.monitor: RunMonitor | None = None
-        self.note = ""
         self.selected_epoch: int | None = None
-        self.timeline: dict[int, dict[str, float]] = {}  # epoch -> {"seen", "strip", "full"}: time.time() shown
+        # epoch -> {"seen": when the monitor first saw the snapshot (its one appearance time),
+        #           "strip", "full": when this view first drew its film strip / full evaluation}, time.time()
+        self.timeline: dict[int, dict[str, float]] = {}
         self._items: dict[int, tuple[QListWidgetItem, tuple]] = {}
         self._refresh_pending = False
         self._closed = False
 
-        self._bridge = _Bridge(self)
-        self._bridge.message.connect(self._on_message)
-        self.evaluator = BackgroundEvaluator(self._bridge.message.emit)
+        self._to_gui = ToGui(self)
+        self.controller = MonitorController(classifier, n=n, seed=seed, data_dir=data_dir, dispatch=self._to_gui.wrap)
+        self.controller.changed.connect(self._schedule_refresh)
         self._watcher = QFileSystemWatcher(self)
         self._watcher.directoryChanged.connect(self._on_fs_event)
         self._watcher.fileChanged.connect(self._on_fs_event)
@@ -299,33 +171,50 @@ class MonitorView(QWidget):
         self.notes.setVisible(False)
         root.addWidget(self.notes)
 
-        self._div = {}
-        for i, (title, keys) in enumerate(DIVERSITY_PLOTS):
-            ylim = (0.0, 1.02) if keys[0] in ("coverage", "ndb_fraction") else (0.0, 10.5) \
-                if keys[0] == "modes_covered" else (0.0, None)
-            self._div[keys] = _Plot(self.div_plots, i // 3, i % 3, title, ylim=ylim)
-        self._sharp = _Plot(self.div_plots, 1, 2, "Sharpness vs real (1 = as sharp)", ylim=(0.0, None))
-        self._curves: dict[str, _Plot] = {}
+        self._div = {}  # metric keys -> their plot, one per diversity_metrics plot (three per row)
+        plots = diversity_plots()
+        for i, (spec, keys) in enumerate(plots):
+            self._div[keys] = MetricPlot(self.div_plots, i // 3, i % 3, spec.title, ylim=spec.ylim)
+        self._sharp = MetricPlot(self.div_plots, len(plots) // 3, len(plots) % 3, "Sharpness vs real (1 = as sharp)",
+                                 ylim=(0.0, None))
+        self._curves: dict[str, MetricPlot] = {}
         self._kl_plot = None
         self._curve_family = None
+
+    # ---- what the controller holds
+
+    @property
+    def monitor(self) -> RunMonitor | None:
+        return self.controller.monitor
+
+    @property
+    def note(self) -> str:
+        """Why diversity metrics are off, or that the reference is being built ("" otherwise)."""
+        return self.controller.note
+
+    @property
+    def classifier(self) -> str | os.PathLike | None:
+        return self.controller.classifier
+
+    @property
+    def n(self) -> int:
+        return self.controller.n
+
+    @property
+    def seed(self) -> int:
+        return self.controller.seed
 
     # ---- run lifecycle
 
     def set_run(self, run_dir: str | os.PathLike) -> None:
         """Monitor ``run_dir`` (finished or running; it may even be empty still)."""
-        if self.monitor is not None:
-            self.monitor.changed.disconnect(self._schedule_refresh)
-        self.monitor = RunMonitor(run_dir)
-        self.monitor.changed.connect(self._schedule_refresh)
         self.selected_epoch = None
         self.timeline.clear()
-        self.note = ""
         self.strip.clear()
         self._items.clear()
-        self.evaluator.start(classifier=self.classifier, n=self.n, seed=self.seed, data_dir=self.data_dir)
+        self.controller.set_run(run_dir)
         self._rewatch()
         self._poll_timer.start()
-        self.poll()
         self._schedule_refresh()
 
     def close_monitor(self) -> None:
@@ -334,7 +223,7 @@ class MonitorView(QWidget):
             return
         self._closed = True
         self._poll_timer.stop()
-        self.evaluator.close()
+        self.controller.close()
         plots = list(self._div.values()) + [self._sharp] + list(self._curves.values())
         for plot in plots + ([self._kl_plot] if self._kl_plot else []):
             delete_menus(plot.menus)
@@ -345,7 +234,7 @@ class MonitorView(QWidget):
 
     def is_idle(self) -> bool:
         """True when every snapshot seen so far is evaluated or skipped and the worker waits."""
-        return self.monitor is not None and not self.monitor.pending() and self.evaluator.idle()
+        return self.monitor is not None and not self.monitor.pending() and self.controller.is_idle()
 
     # ---- watching
 
@@ -353,8 +242,8 @@ class MonitorView(QWidget):
         """Watch the run folder, snapshots/ and metrics.jsonl (re-added: atomic rewrites drop them)."""
         if self.monitor is None:
             return
-        run = self.monitor.run_dir
-        wanted = [str(p) for p in (run, run / "snapshots", run / "metrics.jsonl") if p.exists()]
+        folder = self.monitor.folder
+        wanted = [str(p) for p in (folder.root, folder.snapshots, folder.metrics) if p.exists()]
         have = set(self._watcher.files()) | set(self._watcher.directories())
         missing = [p for p in wanted if p not in have]
         if missing:
@@ -368,26 +257,7 @@ class MonitorView(QWidget):
         if self.monitor is None or self._closed:
             return
         self._rewatch()
-        new = self.monitor.poll()
-        if new:
-            now = time.time()
-            for s in new:
-                self.timeline.setdefault(s.epoch, {})["seen"] = now
-            self.evaluator.submit(new)
-
-    # ---- worker answers
-
-    def _on_message(self, msg: MonitorMessage) -> None:
-        if self._closed or self.monitor is None or not self.evaluator.is_current(msg):
-            return
-        if msg.kind == "status":
-            self.monitor.set_status(msg.text)
-        elif msg.kind == "ready":
-            self.note = msg.text
-            self.monitor.set_status("watching for new snapshots" if not self.monitor.pending() else "evaluating")
-            self._schedule_refresh()
-        elif msg.kind == "result" and msg.result is not None:
-            self.monitor.add_result(msg.result)
+        self.controller.poll()
 
     # ---- drawing
 
@@ -420,7 +290,7 @@ class MonitorView(QWidget):
         self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
                           f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
         self.meta.setToolTip(str(mon.run_dir))
-        done = mon.finished and not mon.pending() and (self.evaluator.idle() or mon.status.startswith("watching"))
+        done = mon.finished and not mon.pending() and self.controller.is_idle()
         self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
     def _draw_banner(self, mon: RunMonitor) -> None:
@@ -459,7 +329,7 @@ class MonitorView(QWidget):
                 e, v, f, sd = mon.series(k)
                 xs.append(e)
                 col = COLORS[i % len(COLORS)]
-                plot.series(k, METRIC_LABELS[k], col).setData(e, v)
+                plot.series(k, METRICS[k].label, col).setData(e, v)
                 floor_label = "real floor" if len(keys) == 1 else ("real floors" if i == len(keys) - 1 else "")
                 plot.series(k + ":floor", floor_label, col, dashed=True).setData(e, f)
                 if len(keys) == 1:
@@ -487,14 +357,14 @@ class MonitorView(QWidget):
             for i, (title, keys) in enumerate(CURVE_PLOTS.get(fam, ())):
                 ylim = (0.0, 1.0) if title.startswith("Discriminator") else (0.0, None) \
                     if title.startswith("Active") else None
-                self._curves[title] = _Plot(self.curve_plots, 0, i, title, ylim=ylim)
+                self._curves[title] = MetricPlot(self.curve_plots, 0, i, title, ylim=ylim)
             if fam == "vae":
-                self._kl_plot = _Plot(self.curve_plots, 1, 0, "KL per latent dimension (latest epoch, nats)", colspan=2)
+                self._kl_plot = MetricPlot(self.curve_plots, 1, 0, "KL per latent dimension (latest epoch, nats)", colspan=2)
                 self._kl_plot.item.setLabel("bottom", "latent dimension", color="#9aa4b2")
                 self._kl_bars = pg.BarGraphItem(x=[], height=[], width=0.75, brush=COLORS[0])
                 self._kl_plot.item.addItem(self._kl_bars)
                 self._kl_line = pg.InfiniteLine(pos=D.KL_DIM_ACTIVE, angle=0,
-                                                pen=_pen("#d9534f", 1.5, dashed=True),
+                                                pen=pen("#d9534f", 1.5, dashed=True),
                                                 label=f"in use ≥ {D.KL_DIM_ACTIVE} nats",
                                                 labelOpts={"color": "#d9534f", "position": 0.85})
                 self._kl_plot.item.addItem(self._kl_line)
@@ -564,7 +434,7 @@ class MonitorView(QWidget):
                 item.setForeground(QColor("#9aa4b2"))
             self._items[epoch] = (item, state)
             stamps = self.timeline.setdefault(epoch, {})
-            stamps.setdefault("seen", now)
+            stamps.setdefault("seen", r.appeared or now)
             if r.strip is not None:
                 stamps.setdefault("strip", now)
             if r.stage in ("full", "skipped"):
@@ -593,13 +463,13 @@ class MonitorView(QWidget):
                                  f"each value next to the same measure on held-out real images at N = {rep.n} "
                                  "(mean ± sd)")
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
-        red = {m for a in rep.alarms for m in ALARM_METRICS.get(a.name, ())}
-        rows = [(METRIC_LABELS[k], rep.metrics[k], rep.floors.get(k), rep.floor_spread.get(k), k in red)
-                for k in D.METRIC_NAMES]
+        red = alarmed_metrics(a.name for a in rep.alarms)
+        rows = [(m.label, rep.metrics.get(m.key), rep.floors.get(m.key), rep.floor_spread.get(m.key), m.key in red)
+                for m in METRICS]
         rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
         self.table.setRowCount(len(rows))
         for i, (label, v, f, sd, bad) in enumerate(rows):
-            cells = (label, _fmt(v), _fmt(f) + (f" ± {_fmt(sd)}" if sd else ""))
+            cells = (label, fmt_value(v), fmt_value(f) + (f" ± {fmt_value(sd)}" if sd else ""))
             for j, text in enumerate(cells):
                 item = self.table.item(i, j)
                 if item is None:

@@ -16,9 +16,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
 
 from explorer.io import exports
 from explorer.core.interpolation import EASINGS, MAX_STEPS, MODES, PathError
-from explorer.core.path_editor import PathEditor
+from explorer.core.path_editor import MAX_FPS, PathEditor
 from explorer.io.pixels import upscale
 from explorer.qt.bridge import accept_url_drag, dropped_paths, qimage_copy
+from explorer.qt.docks import DockPart, install
 from explorer.qt.latent_panel import CellPreview
 
 STRIP_CELL = 56  # px per frame in the strip
@@ -126,9 +127,9 @@ class PathView(QWidget):
         self.strip = PathStrip()
         self.preview = FrameView()
         self.play_btn = QPushButton("▶ Play", checkable=True)
-        self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=60, value=12)
-        self.speed.setToolTip("playback speed, frames per second")
-        self.speed_label = QLabel("12 fps")
+        self.speed = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=MAX_FPS, value=editor.fps)
+        self.speed.setToolTip("playback speed, frames per second (also the GIF/MP4 frame rate)")
+        self.speed_label = QLabel(f"{editor.fps} fps")
         self.frame_label = QLabel("—")
         self.readout = QLabel(editor.problem)
         self.readout.setObjectName("pathReadout")
@@ -166,7 +167,7 @@ class PathView(QWidget):
         self.clear_btn.clicked.connect(lambda *_: editor.clear())
         self.export_btn.clicked.connect(self.export_dialog)
         self.play_btn.toggled.connect(self.set_playing)
-        self.speed.valueChanged.connect(self._speed_changed)
+        self.speed.valueChanged.connect(self._guard(editor.set_fps))
         self.strip.frameClicked.connect(self.show_frame)
         # editor -> widget
         editor.frames_changed.connect(self._on_frames)
@@ -192,9 +193,11 @@ class PathView(QWidget):
             w.blockSignals(True)
             w.setCurrentText(v)
             w.blockSignals(False)
-        self.steps.blockSignals(True)
-        self.steps.setValue(self.editor.steps)
-        self.steps.blockSignals(False)
+        for w, v in ((self.steps, self.editor.steps), (self.speed, self.editor.fps)):
+            w.blockSignals(True)
+            w.setValue(v)
+            w.blockSignals(False)
+        self._speed_changed(self.editor.fps)
 
     def _on_waypoints(self) -> None:
         names = [w.name for w in self.editor.waypoints]
@@ -258,6 +261,7 @@ class PathView(QWidget):
     # ---- playback ----------------------------------------------------------------------------------
 
     def _speed_changed(self, fps: int) -> None:
+        """The editor's speed changed: label and a running playback follow."""
         self.speed_label.setText(f"{fps} fps")
         if self.timer.isActive():
             self.timer.start(int(1000 / fps))
@@ -265,7 +269,7 @@ class PathView(QWidget):
     def set_playing(self, on: bool) -> None:
         on = bool(on) and self.editor.pixels is not None
         if on:
-            self.timer.start(int(1000 / self.speed.value()))
+            self.timer.start(int(1000 / self.editor.fps))
         else:
             self.timer.stop()
         self.play_btn.blockSignals(True)
@@ -293,7 +297,7 @@ class PathView(QWidget):
         kind = exports.export_kind(path)
         _, h, w = e.model.image_shape
         scale = max(1, -(-128 // max(h, w)))
-        fps = self.speed.value()
+        fps = e.fps
         if kind == "png":
             exports.write_png(exports.strip_image(e.pixels, scale=max(1, scale // 2)), path)
         elif kind == "gif":
@@ -345,8 +349,9 @@ def _bundled_classifier_features():
     return features
 
 
-def install_path_dock(window) -> PathView:
-    """Add the Path dock to a MainWindow: follows the active model, takes the grid's path endpoints.
+def install_path_dock(window) -> DockPart:
+    """Add the Path dock (part ``path``, its model the PathEditor) to a MainWindow: follows the active
+    model, takes the grid's path endpoints.
 
     One call from MainWindow.__init__; everything else about paths lives here.
     """
@@ -356,8 +361,9 @@ def install_path_dock(window) -> PathView:
     editor = PathEditor(dispatch=to_gui.wrap, features=_bundled_classifier_features())
     view = PathView(editor, interactive=window.interactive)
     view.message.connect(window.show_message)
-    dock = window.add_dock("Interpolation path", "pathDock", view, Qt.DockWidgetArea.BottomDockWidgetArea)
-    window.path_dock, window.path_view, window.path_editor = dock, view, editor
+    part = install(window, DockPart("path", "Interpolation path", view, model=editor),
+                   Qt.DockWidgetArea.BottomDockWidgetArea)
+    dock = part.dock
     # Hidden until there is a path to show, so the grid gets the room on first start; View menu toggles it.
     dock.hide()
     editor.waypoints_changed.connect(lambda: dock.show() if editor.waypoints and dock.isHidden() else None)
@@ -385,9 +391,5 @@ def install_path_dock(window) -> PathView:
     window.state.active_changed.connect(on_active)
     window.state.endpoints_changed.connect(on_endpoints)
     on_active(window.state.active)
-    for action in window.menuBar().actions():
-        if action.menu() is not None and action.text().replace("&", "") == "View":
-            action.menu().addAction(dock.toggleViewAction())
-            break
     window.destroyed.connect(lambda *_: editor.close())
-    return view
+    return part

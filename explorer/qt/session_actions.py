@@ -1,7 +1,8 @@
 """Sessions in the app: File → Save Session… / Open Session…, and the last session kept on close.
 
-The numeric side is explorer/core/session.py; this module gathers what the docks hold (path, directions,
-view) and puts it back. A model that moved is asked for with a file dialog, never a failure.
+The numeric side is explorer/core/session.py; this module hands it the window's models: the app
+state, the grid and every part in ``window.docks`` (explorer/qt/docks.py), each of which saves and
+restores its own section. A model that moved is asked for with a file dialog, never a failure.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.io.exports import ExportError
-from explorer.core.interpolation import PathError
-from explorer.core.session import (LAST_SESSION_FILE, ModelRef, NamedPath, Session, SessionError, capture, last_session_path,
-                       load_session, restore, save_session)
+from explorer.core.session import (LAST_SESSION_FILE, ModelRef, Session, SessionError, capture, last_session_path,
+                                   load_session, restore, save_session)
 
 SESSION_FILTER = "Latent Explorer sessions (*.json)"
 
@@ -30,32 +30,12 @@ def last_session_file() -> Path:
 
 
 def window_session(window) -> Session:
-    """Everything the window holds, as a Session."""
-    paths = []
-    editor = getattr(window, "path_editor", None)
-    if editor is not None and editor.model is not None:
-        try:
-            paths.append(NamedPath(editor.model.name, editor.path(), "current"))
-        except PathError:
-            pass
-    panel = getattr(window, "directions_panel", None)
-    directions = list(panel.directions) if panel is not None else []
-    view = {"cell_px": window.canvas.cell_px}
-    if getattr(window, "path_view", None) is not None:
-        view["path_fps"] = window.path_view.speed.value()
-    map_view = getattr(window, "map_view", None)
-    if map_view is not None and hasattr(map_view, "view_state"):  # hook for the latent map (JSON-ready dict)
-        try:
-            view["map"] = map_view.view_state()
-        except Exception:  # a map that cannot describe itself must not stop the session from saving
-            pass
-    map_model = getattr(getattr(window, "map_view", None), "map_model", None)
-    selections = map_model.groups_json() if map_model is not None else {}  # the map's kept groups, read from its model
-    return capture(window.state, window.grid, paths=paths, directions=directions, selections=selections, view=view)
+    """Everything the window holds, as a Session: the models, the grid, each part's section, the cell size."""
+    return capture(window.state, window.grid, parts=window.docks, view={"cell_px": window.canvas.cell_px})
 
 
 def apply_session(window, session: Session) -> str:
-    """Restore into the window; returns the status line (missing models named, nothing fatal)."""
+    """Restore into the window; returns the status line (missing models and parts not restored named, nothing fatal)."""
 
     def locate(ref: ModelRef) -> str | None:
         if not window.interactive:
@@ -70,32 +50,10 @@ def apply_session(window, session: Session) -> str:
                                               "ONNX models (*.onnx)")
         return path or None
 
-    report = restore(session, window.state, window.grid, locate=locate)
-    panel = getattr(window, "directions_panel", None)
-    if panel is not None and session.directions:
-        panel.set_directions(session.directions)
-    editor = getattr(window, "path_editor", None)
-    if editor is not None and editor.model is not None:
-        for p in session.paths:
-            if p.model == editor.model.name and p.path.dim == editor.model.latent_dim:
-                editor.set_path(p.path)
-                break
-    if session.selections:
-        map_view = getattr(window, "map_view", None)
-        if map_view is not None and hasattr(map_view, "set_groups"):
-            map_view.set_groups(session.selections)  # shown again as the map's kept groups A / B
-    view = session.view or {}
-    map_view = getattr(window, "map_view", None)
-    if view.get("map") and map_view is not None and hasattr(map_view, "apply_view_state"):
-        try:
-            map_view.apply_view_state(view["map"])
-        except Exception:
-            pass
+    report = restore(session, window.state, window.grid, parts=window.docks, locate=locate)
     try:
-        if view.get("cell_px"):
-            window.controls.cell.setValue(int(view["cell_px"]))
-        if view.get("path_fps") and getattr(window, "path_view", None) is not None:
-            window.path_view.speed.setValue(int(view["path_fps"]))
+        if session.view.get("cell_px"):
+            window.controls.cell.setValue(int(session.view["cell_px"]))
     except (TypeError, ValueError):
         pass
     return report.summary()
@@ -133,7 +91,7 @@ def install_session_actions(window) -> None:
     for action in window.menuBar().actions():
         if action.menu() is not None and action.text().replace("&", "") == "File":
             menu = action.menu()
-            save_grid = getattr(window, "save_action", None)
+            save_grid = window.save_action
             idx = menu.actions().index(save_grid) + 1 if save_grid in menu.actions() else len(menu.actions())
             menu.insertAction(menu.actions()[idx] if idx < len(menu.actions()) else None, latents)
             break
@@ -151,12 +109,13 @@ def save_session_dialog(window) -> None:
 
 
 def save_session_to(window, path: str) -> bool:
+    session = window_session(window)
     try:
-        save_session(window_session(window), path)
+        save_session(session, path)
     except ExportError as exc:
         window.show_message(str(exc))
         return False
-    window.show_message(f"Saved session {Path(path).name}")
+    window.show_message(f"Saved session {Path(path).name}" + "".join(f"; {note}" for note in session.notes))
     return True
 
 

@@ -62,7 +62,9 @@ def open_compare(window, a: str, b: str):
 
 
 def _pick_run(window) -> None:
-    folder = QFileDialog.getExistingDirectory(window, "Training run folder (holds snapshots/ and metrics.jsonl)")
+    from explorer.io.run_folder import METRICS_FILE, SNAPSHOTS_DIR
+
+    folder = QFileDialog.getExistingDirectory(window, f"Training run folder (holds {SNAPSHOTS_DIR}/ and {METRICS_FILE})")
     if folder:
         open_monitor(window, folder)
 

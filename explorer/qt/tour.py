@@ -19,29 +19,29 @@ SEEN_KEY = "tour/seen"
 class TourStep:
     title: str
     text: str
-    target: str  # attribute of the main window to point at ("" = the whole window)
+    target: str  # a name in the window's ``landmarks()``: a part's key or a central part ("" = the whole window)
 
 
 STEPS = (
     TourStep("The sample grid",
              "Every cell is one point of the model's latent space, decoded as you watch. "
-             "Re-roll (R) draws new points; Walk (W) wanders smoothly through the space.", "stack"),
+             "Re-roll (R) draws new points; Walk (W) wanders smoothly through the space.", "grid"),
     TourStep("Grid controls",
              "Rows × columns, cell size, seed, temperature and truncation. "
-             "Lower temperature or truncation gives more typical garments.", "controls"),
+             "Lower temperature or truncation gives more typical garments.", "grid controls"),
     TourStep("Focused latent",
              "Click a cell to get one slider per latent dimension here; drag a slider and the "
-             "garment changes while you drag. Right-click a cell to save it.", "latent_dock"),
+             "garment changes while you drag. Right-click a cell to save it.", "latent"),
     TourStep("Interpolation paths",
              "Right-click two cells and choose 'Use as path endpoint' (or press + Random): the "
-             "garments in between are decoded here, to play or export.", "path_dock"),
+             "garments in between are decoded here, to play or export.", "path"),
     TourStep("The latent map",
              "Switch to the Latent map tab (Ctrl+M) to see where garments sit in the latent space, "
-             "decode any point you click or drag over, select groups and sweep a mosaic.", "view_tabs"),
+             "decode any point you click or drag over, select groups and sweep a mosaic.", "view tabs"),
     TourStep("Models",
              "The garments VAE and GAN come with the app. Open your own ONNX generator with "
              "File → Open, by dropping it on the window, or by double-clicking it in your file manager.",
-             "model_dock"),
+             "model"),
 )
 
 CARD_QSS = """
@@ -62,8 +62,9 @@ class Tour(QObject):
         super().__init__(window)
         self.window = window
         self.settings = settings
+        self.landmarks = window.landmarks()  # name -> widget (MainWindow.landmarks)
         # Views that this window does not have (yet) are left out of the tour.
-        self.steps = tuple(st for st in steps if not st.target or isinstance(getattr(window, st.target, None), QWidget))
+        self.steps = tuple(st for st in steps if not st.target or isinstance(self.landmarks.get(st.target), QWidget))
         self.index = 0
         self.highlight = QFrame(window)
         self.highlight.setObjectName("tourHighlight")
@@ -116,7 +117,7 @@ class Tour(QObject):
     def show_step(self, index: int) -> None:
         self.index = max(0, min(index, len(self.steps) - 1))
         step = self.steps[self.index]
-        target = getattr(self.window, step.target, None) if step.target else None
+        target = self.landmarks.get(step.target)
         if isinstance(target, QDockWidget) and target.isHidden():
             target.show()  # a dock that starts hidden (the path dock) is shown while the tour explains it
         self.title.setText(step.title)
@@ -150,7 +151,7 @@ class Tour(QObject):
 
     def target_rect(self) -> QRect:
         """The target's rectangle in window coordinates (the central area when it is hidden)."""
-        widget = getattr(self.window, self.steps[self.index].target, None)
+        widget = self.landmarks.get(self.steps[self.index].target)
         if not isinstance(widget, QWidget) or not widget.isVisible():
             widget = self.window.centralWidget()
         return QRect(widget.mapTo(self.window, QPoint(0, 0)), widget.size())
