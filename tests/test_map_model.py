@@ -105,7 +105,9 @@ def test_selection_hidden_classes_and_groups(map_model):
 def test_groups_restored_before_the_points_arrive_wait_for_them(vae_bundle):
     m = MapModel()
     m.set_groups({"A": [0, 1], "B": [4]})  # e.g. a session opened before the map has points
-    assert m.groups == {}
+    assert m.groups == {} and m.groups_json() == {"A": [0, 1], "B": [4]}  # a session saved now keeps them
+    with pytest.raises(ValueError):
+        m.set_groups({"A": ["x"]})
     m.set_model(open_model(vae_bundle))
     assert m.groups_json() == {"A": [0, 1], "B": [4]}
     m.close()

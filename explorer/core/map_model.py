@@ -404,17 +404,21 @@ class MapModel:
     def set_groups(self, groups: dict) -> None:
         """Restore kept groups (name -> point indices), e.g. from a session; out-of-range indices are dropped.
 
-        Before the map has points (they are computed later) the groups wait for them."""
+        Before the map has points (they are computed later) the groups wait for them, and
+        ``groups_json`` reports them meanwhile. TypeError/ValueError for what is not {name: [int]}."""
+        groups = {str(k): [int(i) for i in v] for k, v in dict(groups).items()}
         layer = self.primary
         if layer is None:
-            self._pending_groups = dict(groups)
+            self._pending_groups = groups
             return
         n = len(layer.points.vectors)
-        self.groups = {str(k): np.array([int(i) for i in v if 0 <= int(i) < n], np.int64) for k, v in groups.items()}
+        self.groups = {k: np.array([i for i in v if 0 <= i < n], np.int64) for k, v in groups.items()}
         self._groups_updated()
 
     def groups_json(self) -> dict[str, list[int]]:
-        """The kept groups, JSON-ready: {name: [point indices]}."""
+        """The kept groups, JSON-ready: {name: [point indices]} (restored ones still waiting for points too)."""
+        if self._pending_groups is not None:
+            return {k: list(v) for k, v in self._pending_groups.items()}
         return {k: v.tolist() for k, v in self.groups.items()}
 
     def _groups_updated(self) -> None:
