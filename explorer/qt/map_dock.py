@@ -1,7 +1,7 @@
-"""The latent map as a window part: its session section is the map's view and its kept groups A / B.
+"""The latent map as a window part: its session section is the map model's view and kept groups A / B.
 
-An adapter over MapView's four session hooks (``view_state()``, ``apply_view_state(dict)``,
-``set_groups(dict)``, ``groupsChanged``) until the map's own Qt-free model takes their place.
+Saved and restored from :class:`explorer.core.map_model.MapModel`, never from the widgets; groups
+restored before the map has points wait in the model until the points come.
 """
 
 from __future__ import annotations
@@ -13,33 +13,25 @@ class MapDock(DockPart):
     """Section ``map``: ``view`` {projection, dims, range} and ``groups`` {name: [point indices]}."""
 
     def __init__(self, map_view) -> None:
-        super().__init__("map", "Latent map", map_view)
-        self.groups: dict[str, list[int]] = {}  # the kept groups as the map last announced them
-        map_view.groupsChanged.connect(self._on_groups)
-
-    def _on_groups(self, groups: dict) -> None:
-        self.groups = {str(k): [int(i) for i in v] for k, v in groups.items()}
+        super().__init__("map", "Latent map", map_view, model=map_view.map_model)
 
     def save_state(self) -> dict:
-        state = {"view": self.widget.view_state()}
-        if self.groups:
-            state["groups"] = dict(self.groups)
+        state = {"view": self.model.view_state()}
+        groups = self.model.groups_json()
+        if groups:
+            state["groups"] = groups
         return state
 
     def restore_state(self, state: dict) -> list[str]:
         notes = []
-        groups = state.get("groups")
-        if groups:
+        if state.get("groups"):
             try:
-                groups = {str(k): [int(i) for i in v] for k, v in dict(groups).items()}
+                self.model.set_groups(state["groups"])
             except (TypeError, ValueError) as exc:
                 notes.append(f"map groups not restored ({exc})")
-            else:
-                self.groups = groups  # kept even while the map has no points yet (it applies them when they come)
-                self.widget.set_groups(groups)
         if state.get("view"):
             try:
-                self.widget.apply_view_state(dict(state["view"]))
+                self.model.apply_view_state(dict(state["view"]))
             except (TypeError, ValueError, KeyError) as exc:
                 notes.append(f"map view not restored ({type(exc).__name__}: {exc})")
         return notes
