@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import (QGridLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
+from PySide6.QtWidgets import (QAbstractScrollArea, QApplication, QGridLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
                                QHBoxLayout)
 
 from explorer.core.grid import SampleGrid, cell_label
@@ -30,7 +30,14 @@ class LatentSlider(QSlider):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
     def wheelEvent(self, event) -> None:
-        event.ignore()  # passed on to the scroll area around the sliders
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is None:
+            event.ignore()
+            return
+        QApplication.sendEvent(area.verticalScrollBar(), event)  # as the scroll area does with its own wheel
+        event.accept()
 
 
 class CellPreview(QWidget):
