@@ -16,14 +16,14 @@ from explorer.core.state import AppState
 # Readable names for the training figures a model card carries (training/families.py writes them);
 # the raw key stays in the card as a tooltip, for researchers who grep metrics.jsonl.
 METRIC_LABELS = {
-    "test_neg_elbo": "Test −ELBO (nats per image, lower is better)",
-    "test_reconstruction": "Test reconstruction error (nats per image)",
-    "test_kl": "Test KL divergence (nats per image)",
+    "test_neg_elbo": "Test −ELBO (nats, lower is better)",
+    "test_reconstruction": "Test reconstruction (nats)",
+    "test_kl": "Test KL divergence (nats)",
     "active_units": "Active latent dimensions",
     "d_loss": "Discriminator loss",
     "g_loss": "Generator loss",
     "d_x": "D(x): real images judged real",
-    "d_g_z": "D(G(z)): generated images judged real",
+    "d_g_z": "D(G(z)): generated judged real",
     "loss": "Training loss",
     "test_loss": "Test loss",
     "accuracy": "Training accuracy",
@@ -46,9 +46,14 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
     e = html.escape
     rows = []
 
-    def row(k, v, key=None):
-        name = e(k) if key is None else f"<a class='k' href='{e(METRIC_LINK + key)}'>{e(k)}</a>"
-        rows.append(f"<tr><td class='k'>{name}</td><td>{e(str(v))}</td></tr>")
+    def row(k, v):
+        rows.append(f"<tr><td class='k'>{e(k)}</td><td>{e(str(v))}</td></tr>")
+
+    # Training figures get their own table: a readable name may be long and wraps (class m), the
+    # figure does not; the raw key is the name's tooltip (ModelCardBrowser).
+    figures = [f"<tr><td class='m'><a class='k' href='{e(METRIC_LINK + k)}'>{e(metric_label(k))}</a></td>"
+               f"<td class='v'>{v:.4g}</td></tr>"
+               for k, v in sorted(model.card.metrics.items())] if model.card is not None else []
 
     src = "Latent Explorer contract" if model.card is not None else "no metadata: signature inferred"
     parts = [f"<h3>{e(model.name)}</h3>", f"<p class='src'>{e(src)}</p>"]
@@ -68,8 +73,6 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
             row("Dataset", card.dataset)
         if card.epoch is not None:
             row("Epoch", card.epoch)
-        for k, v in sorted(card.metrics.items()):
-            row(metric_label(k), f"{v:.4g}", key=k)
         if card.class_names:
             row("Classes", ", ".join(card.class_names))
         if card.siblings:
@@ -80,6 +83,8 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
         row("Atlas", model.atlas_path.name)
     row("File", f"{model.path.parent.name}/{model.path.name}")
     parts.append("<table>" + "".join(rows) + "</table>")
+    if figures:
+        parts.append("<h4>Training figures</h4><table width='100%'>" + "".join(figures) + "</table>")
     parts.append("<h4>Signature</h4><table>" + "".join(
         f"<tr><td class='k'>{e(k)}</td><td><code>{e(v)}</code></td></tr>" for k, v in info["signature"].items())
         + "</table>")
@@ -94,6 +99,8 @@ h4 { margin: 12px 0 4px 0; color: #9aa4b2; font-weight: 600; }
 p.src { color: #9aa4b2; margin: 0 0 8px 0; }
 p.warn { color: #ffb020; }
 a.k { color: #9aa4b2; text-decoration: none; }
+td.m { color: #9aa4b2; padding-right: 10px; }
+td.v { white-space: nowrap; }
 td.k { color: #9aa4b2; padding-right: 10px; white-space: nowrap; }
 td { padding: 1px 0; vertical-align: top; }
 code { color: #cfe3ff; }
