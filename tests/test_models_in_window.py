@@ -348,3 +348,56 @@ def test_info_prints_numbers_for_people_and_each_note_once(tmp_path, capsys):
     assert main(["info", str(_all_nan_generator(tmp_path / "nan.onnx"))]) == 0
     notes = [x for x in capsys.readouterr().out.splitlines() if "NaN" in x]
     assert len(notes) == 1, notes
+
+
+# ---- the Qt-free models behind it ---------------------------------------------------------------------
+
+def test_app_state_close_announces_only_a_settled_state(gan_bundle, vae_bundle):
+    from explorer.core.state import AppState
+
+    state = AppState()
+    gan, vae = state.open(gan_bundle), state.open(vae_bundle)
+    assert state.active is vae
+    seen = []
+    state.models_changed.connect(lambda: seen.append(("models", state.active in state.models or state.active is None)))
+    state.active_changed.connect(lambda m: seen.append(("active", m is state.active and (m is None or m in state.models))))
+    state.model_closed.connect(lambda m: seen.append(("closed", m not in state.models)))
+    state.close(vae)
+    assert state.active is gan and seen == [("models", True), ("active", True), ("closed", True)]
+    seen.clear()
+    state.close(gan)
+    assert state.active is None and seen == [("models", True), ("active", True), ("closed", True)]
+
+
+def test_grid_and_path_keep_each_models_work_until_it_is_closed(gan_bundle, vae_bundle):
+    from explorer.core.grid import SampleGrid
+    from explorer.core.latents import SamplingPolicy
+    from explorer.core.path_editor import PathEditor
+    from explorer.io.runtime import open_model
+
+    gan, vae = open_model(gan_bundle), open_model(vae_bundle)
+    grid, editor = SampleGrid(3, 4), PathEditor()
+    grid.set_model(gan)
+    grid.set_policy(SamplingPolicy(7, 0.8))
+    grid.set_dimension(5, 2, 3.25)
+    grid.set_focus(5)
+    editor.set_model(gan)
+    editor.set_waypoints([(grid.latents[0], "cell 1"), (grid.latents[1], "cell 2")])
+    editor.set_mode("lerp")
+    latents = grid.latents.copy()
+    for model in (vae, gan):
+        grid.set_model(model)
+        editor.set_model(model)
+    assert grid.policy == SamplingPolicy(7, 0.8) and grid.focus == 5
+    np.testing.assert_array_equal(grid.latents, latents)
+    assert [w.name for w in editor.waypoints] == ["cell 1", "cell 2"] and editor.mode == "lerp"
+    grid.reset_cell(5)
+    assert grid.latents[5, 2] != np.float32(3.25)
+    grid.set_model(vae)
+    editor.set_model(vae)
+    grid.forget(gan)
+    editor.forget(gan)
+    grid.set_model(gan)
+    editor.set_model(gan)
+    assert grid.focus is None and editor.waypoints == []  # forgotten: a fresh start
+    editor.close()
