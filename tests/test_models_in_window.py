@@ -265,8 +265,10 @@ def test_every_one_of_32_sliders_is_reachable_with_the_wheel_without_changing_a_
         assert wait_for_grid(window)
         _click_cell(window, 0)
         panel = window.latent_panel
-        qtbot.wait(50)  # the layout settles as it does before a person can see it
         assert len(panel.sliders) == 32
+        # the layout settles (posted events) before a person can see it
+        qtbot.waitUntil(lambda: panel.holder.height() >= panel.holder.minimumSizeHint().height() > 32 * 20,
+                        timeout=3000)
         for slider in panel.sliders.values():  # a whole handle in every row
             assert slider.height() >= slider.minimumSizeHint().height()
         rows = [s.mapTo(panel.holder, QPoint(0, 0)).y() for s in panel.sliders.values()]
