@@ -30,6 +30,16 @@ class Waypoint:
     name: str = ""
 
 
+@dataclass(frozen=True)
+class _KeptPath:
+    model: LoadedModel  # held so that id(model), the key, stays this model's while kept
+    waypoints: list
+    mode: str
+    steps: int
+    easing: str
+    label: int
+
+
 class PathEditor:
     def __init__(self, dispatch=None, features: FeatureFn | None = None):
         self.waypoints_changed = Signal()  # ()
@@ -53,17 +63,37 @@ class PathEditor:
         # dispatch: see GridController (None: answers handled on the worker thread)
         self.decoder = AsyncDecoder((dispatch or (lambda fn: fn))(self.receive), name="path decoding")
         self._pending_latents: dict[int, np.ndarray] = {}
+        self._kept: dict[int, _KeptPath] = {}  # id(model) -> its path while another model is shown
 
     # ---- setters: validate, change, announce ---------------------------------------------------
 
     def set_model(self, model: LoadedModel | None) -> None:
+        """Edit ``model``'s path: the one it had when the editor last showed it, else an empty one.
+
+        Latents of another model mean nothing here, so each model keeps its own waypoints and
+        settings (mode, steps, easing, class) while the editor shows another; ``forget`` drops them.
+        """
         if model is self.model:
             return
+        if self.model is not None:
+            self._kept[id(self.model)] = _KeptPath(self.model, list(self.waypoints), self.mode, self.steps,
+                                                   self.easing, self.label)
+        kept = self._kept.pop(id(model), None) if model is not None else None
         self.model = model
         self.decoder.invalidate()
-        self.waypoints = []  # latents of another model mean nothing here
+        if kept is not None:
+            self.waypoints = list(kept.waypoints)
+            if (kept.mode, kept.steps, kept.easing, kept.label) != (self.mode, self.steps, self.easing, self.label):
+                self.mode, self.steps, self.easing, self.label = kept.mode, kept.steps, kept.easing, kept.label
+                self.settings_changed.emit()
+        else:
+            self.waypoints = []
         self.waypoints_changed.emit()
         self.refresh()
+
+    def forget(self, model: LoadedModel) -> None:
+        """Drop the path kept for ``model`` (it was closed)."""
+        self._kept.pop(id(model), None)
 
     def add_waypoint(self, z: np.ndarray, name: str = "") -> None:
         z = np.array(z, np.float32).reshape(-1)
