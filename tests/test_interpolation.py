@@ -238,7 +238,7 @@ def test_directions_remember_the_file_they_were_made_on(tmp_path):
     six = Direction("six", np.ones(6), model="gan a", fingerprint=fa)
     items = DirectionList([made, old, loose, six])
     usable, hidden = items.offered(ModelKey("gan a", 4, fa))
-    assert usable == [made, old, loose] and hidden == ["6-d (this model takes 4-d latents)"]
+    assert usable == [made, old, loose] and hidden == ["for 6-d latents (this model takes 4-d)"]
     usable, hidden = items.offered(ModelKey("gan b", 4, fb))  # same size, another file
     assert usable == [loose] and hidden.count("made on gan a") == 2
     usable, hidden = items.offered(ModelKey("gan a", 4, fb))  # retrained: same name, another file

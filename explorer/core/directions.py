@@ -125,7 +125,7 @@ def why_not_offered(direction: Direction, key: ModelKey | None) -> str | None:
     if key is None:
         return "no model is open"
     if direction.dim != key.dim:
-        return f"{direction.dim}-d (this model takes {key.dim}-d latents)"
+        return f"for {direction.dim}-d latents (this model takes {key.dim}-d)"
     made_on = direction.model or "another model"
     if direction.fingerprint and key.fingerprint:
         if direction.fingerprint == key.fingerprint:
@@ -140,14 +140,15 @@ def why_not_offered(direction: Direction, key: ModelKey | None) -> str | None:
 
 
 def hidden_summary(reasons: list[str]) -> str:
-    """One line for the directions not offered: "3 more not offered here: 2 made on X, 1 is 6-d (...)"."""
+    """One line for the directions not offered: "3 more not shown, they belong to other models: 2 made on X;
+    1 for 6-d latents (this model takes 8-d)"."""
     if not reasons:
         return ""
     counts: dict[str, int] = {}
     for r in reasons:
         counts[r] = counts.get(r, 0) + 1
     parts = [f"{n} {r}" for r, n in counts.items()]
-    return f"{len(reasons)} more not offered for this model: " + "; ".join(parts)
+    return f"{len(reasons)} more not shown, they belong to other models: " + "; ".join(parts)
 
 
 class DirectionList:

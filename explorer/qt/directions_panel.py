@@ -11,8 +11,8 @@ import dataclasses
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QSlider, QVBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QListWidget, QListWidgetItem, QPushButton, QScrollArea, QSizePolicy, QSlider, QVBoxLayout,
                                QWidget)
 
 from explorer.io import contract
@@ -134,7 +134,17 @@ class DirectionsPanel(QWidget):
         self.arith_btn = QPushButton("= A − B + C into the focused cell")
         ar.addWidget(self.arith_btn, 3, 0, 1, 3)
 
-        lay = QVBoxLayout(self)
+        # everything scrolls when the dock is short (a laptop screen), nothing is squeezed until it clips
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        self.scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        lay = QVBoxLayout(body)
         lay.setContentsMargins(8, 8, 8, 8)
         lay.addWidget(self.list)
         lay.addWidget(self.hidden_note)
@@ -144,6 +154,8 @@ class DirectionsPanel(QWidget):
         lay.addLayout(move)
         lay.addWidget(arith)
         lay.addStretch(1)
+        # room for the scroll bar too, so the content is never cut at the right edge
+        self.scroll.setMinimumWidth(body.minimumSizeHint().width() + self.scroll.verticalScrollBar().sizeHint().width())
 
         self.class_btn.clicked.connect(self.make_class_direction)
         self.pca_btn.clicked.connect(self.make_pca)
