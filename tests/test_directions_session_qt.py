@@ -20,21 +20,60 @@ def _use_vae(window):
 
 
 def test_class_direction_slider_moves_the_focused_latent(window):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
     _use_vae(window)
+    window.directions_dock.raise_()
     panel = window.directions_panel
     assert panel.class_btn.isEnabled() and not panel.sefa_btn.isEnabled()
-    panel.class_a.setCurrentIndex(0)
-    panel.class_b.setCurrentIndex(1)
-    panel.make_class_direction()
-    assert panel.directions[-1].name == "a → b"
-    window.grid.set_focus(3)
+    assert (panel.class_a.currentText(), panel.class_b.currentText()) == ("a", "b")
+    QTest.keyClick(panel.class_b, Qt.Key.Key_Down)  # b -> c
+    _click(panel.class_btn)
+    assert panel.directions[-1].name == "a → c"
+    _click_cell(window, 3)
+    assert window.grid.focus == 3 and "row 1, column 4" in panel.target.text()
     before = window.grid.latents[3].copy()
-    panel.amount.setValue(150)  # +1.5 latent units
+    panel.amount.setFocus()
+    for _ in range(15):  # the slider's keys: +0.1 latent units a press
+        QTest.keyClick(panel.amount, Qt.Key.Key_PageUp)
+    assert panel.amount_label.text() == "+1.50"
     moved = window.grid.latents[3]
     assert np.linalg.norm(moved - before) == pytest.approx(1.5, rel=1e-4)
     assert np.allclose((moved - before) / 1.5, panel.selected().vector, atol=1e-5)
-    panel.amount.setValue(0)
-    assert np.allclose(window.grid.latents[3], before)
+    QTest.keyClick(panel.amount, Qt.Key.Key_Home)  # to the far left, then back to 0
+    for _ in range(60):
+        QTest.keyClick(panel.amount, Qt.Key.Key_PageUp)
+    assert panel.amount.value() == 0 and np.allclose(window.grid.latents[3], before, atol=1e-5)
+
+
+def test_directions_list_remove_and_save_through_the_widgets(window, monkeypatch, tmp_path):
+    from explorer.qt import directions_panel
+
+    _use_vae(window)
+    window.directions_dock.raise_()
+    panel = window.directions_panel
+    _click(panel.pca_btn)
+    assert panel.list.count() == 5 and panel.selected().name == "PC5"
+    item = panel.list.item(1)
+    _click(panel.list.viewport(), panel.list.visualItemRect(item).center())
+    assert panel.selected().name == "PC2"
+    _click(panel.remove_btn)
+    assert [d.name for d in panel.offered] == ["PC1", "PC3", "PC4", "PC5"]
+    asked = {}
+
+    def save_as(parent, title, name, filters):
+        asked["name"] = name
+        return str(tmp_path / name), filters
+
+    monkeypatch.setattr(directions_panel.QFileDialog, "getSaveFileName", save_as)
+    panel.interactive = True
+    try:
+        _click(panel.save_btn)
+    finally:
+        panel.interactive = False
+    assert asked["name"] == "test-vae-directions.json"  # no spaces in a suggested name
+    assert (tmp_path / asked["name"]).is_file() and window.last_message.startswith("Saved 4 directions")
 
 
 def _click(widget, pos=None) -> None:

@@ -426,14 +426,15 @@ class DirectionsPanel(QWidget):
     # ---- files -------------------------------------------------------------------------------------------
 
     def save_dialog(self) -> None:
-        if not self.interactive or not self.directions:
+        """Save the directions of the open model (those the list shows) to a file the user names."""
+        if not self.interactive or not self._offered:
             return
         name = safe_file_name(f"{self._model_name() or 'latent'}-directions.json")
         path, _ = QFileDialog.getSaveFileName(self, "Save directions", name, "Directions (*.json)")
         if path:
             try:
-                save_directions(self.directions, path)
-                self.message.emit(f"Saved {len(self.directions)} directions to {path}")
+                save_directions(self._offered, path)
+                self.message.emit(f"Saved {len(self._offered)} directions of {self._model_name()} to {path}")
             except ExportError as exc:
                 self.message.emit(str(exc))
 
