@@ -175,6 +175,8 @@ class PathView(QWidget):
         left.addWidget(self.empty)
         left.addWidget(self.player)
         left.addStretch(1)
+        # as tall as the strip and playback it stands for: the dock keeps its height when the path appears
+        self.empty.setMinimumHeight(max(STRIP_CELL + 14, self.player.sizeHint().height()))
         outer = QHBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
         outer.addLayout(left, 1)
