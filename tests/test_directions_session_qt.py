@@ -110,6 +110,12 @@ def test_arithmetic_picks_cells_by_clicking_them_and_sefa_on_the_gan(window):
     _click(panel.arith_btn)
     assert np.allclose(g.latents[0], want)
     assert "row 1, column 1" in window.last_message and "row 2, column 4" in window.last_message
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    QTest.keyClick(window.controls.cols, Qt.Key.Key_Down)  # another layout: the picked places are gone
+    assert g.cols == 7 and panel.arithmetic.missing() == ["A", "B", "C"]
+    assert panel.pick_labels["A"].text() == "not picked"
 
 
 def test_sefa_directions_are_offered_only_for_the_file_they_were_made_on(window, tmp_path):

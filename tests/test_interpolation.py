@@ -224,6 +224,12 @@ def test_directions_save_and_reload(tmp_path):
         load_directions(tmp_path / "new.json")
 
 
+def test_suggested_file_names_have_no_spaces():
+    assert exports.safe_file_name("fashion-mnist gan-path.gif") == "fashion-mnist-gan-path.gif"
+    assert exports.safe_file_name("T-shirt/top → Dress.PNG") == "T-shirt-top-Dress.png"
+    assert exports.safe_file_name("  .json") == "export.json"
+
+
 def test_directions_remember_the_file_they_were_made_on(tmp_path):
     from explorer.core.directions import DirectionList, ModelKey, model_fingerprint
 

@@ -144,9 +144,9 @@ def safe_file_name(name: str) -> str:
     "fashion-gan-path.gif"); the suffix is kept."""
     import re
 
-    p = Path(name)
-    stem = re.sub(r"[^A-Za-z0-9._+-]+", "-", p.stem).strip("-.") or "export"
-    return stem + re.sub(r"[^A-Za-z0-9.]+", "", p.suffix.lower())
+    stem, suffix = os.path.splitext(str(name))  # the whole text, slashes included ("T-shirt/top")
+    stem = re.sub(r"[^A-Za-z0-9._+-]+", "-", stem).strip("-.") or "export"
+    return stem + re.sub(r"[^A-Za-z0-9.]+", "", suffix.lower())
 
 
 def export_kind(path: str | os.PathLike) -> str:

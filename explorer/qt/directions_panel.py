@@ -52,6 +52,7 @@ class DirectionsPanel(QWidget):
         self.interactive = interactive
         self._atlas: contract.Atlas | None = None
         self._key: ModelKey | None = None
+        self._layout: tuple | None = None  # (model key, rows, cols) the A − B + C picks were made in
         self._offered: list[Direction] = []
         self._base: np.ndarray | None = None  # the focused latent before the slider moved it
         self._base_cell: int | None = None
@@ -194,9 +195,10 @@ class DirectionsPanel(QWidget):
     def _on_model(self) -> None:
         model = self.grid.model
         key = ModelKey.of(model)
-        if key != self._key:
-            self.arithmetic.clear()  # cells of another model (or grid) mean nothing now
-        self._key = key
+        layout = (key, self.grid.rows, self.grid.cols)
+        if layout != self._layout:
+            self.arithmetic.clear()  # picks of another model or grid layout name cells that are not there now
+        self._key, self._layout = key, layout
         self._atlas = None
         if model is not None and model.atlas_path is not None:
             try:
