@@ -198,25 +198,11 @@ class DirectionsPanel(QWidget):
         layout = (key, self.grid.rows, self.grid.cols)
         if layout != self._layout:
             self.arithmetic.clear()  # picks of another model or grid layout name cells that are not there now
+        same_model = key is not None and key == self._key
         self._key, self._layout = key, layout
-        self._atlas = None
-        if model is not None and model.atlas_path is not None:
-            try:
-                atlas = contract.Atlas.load(model.atlas_path)
-                if atlas.mu.shape[1] == model.latent_dim:
-                    self._atlas = atlas
-            except ContractError:
-                pass
+        if not same_model:  # a new grid size keeps the atlas and the classes picked
+            self._load_atlas(model)
         names = list(self._atlas.class_names) if self._atlas is not None else []
-        for box in (self.class_a, self.class_b):
-            box.clear()
-            box.addItems(names)
-            for i, n in enumerate(names):
-                box.setItemData(i, n, Qt.ItemDataRole.ToolTipRole)
-        if len(names) > 3:
-            self.class_b.setCurrentIndex(3)  # T-shirt/top → Dress on Fashion-MNIST
-        elif len(names) > 1:
-            self.class_b.setCurrentIndex(1)
         has_atlas = self._atlas is not None
         name = model.name if model is not None else ""
         # a model without classes gets a line instead of two empty, greyed-out class boxes
@@ -251,6 +237,26 @@ class DirectionsPanel(QWidget):
         self._refresh_list()
         self._rebase()
         self._sync_arithmetic()
+
+    def _load_atlas(self, model) -> None:
+        self._atlas = None
+        if model is not None and model.atlas_path is not None:
+            try:
+                atlas = contract.Atlas.load(model.atlas_path)
+                if atlas.mu.shape[1] == model.latent_dim:
+                    self._atlas = atlas
+            except ContractError:
+                pass
+        names = list(self._atlas.class_names) if self._atlas is not None else []
+        for box in (self.class_a, self.class_b):
+            box.clear()
+            box.addItems(names)
+            for i, n in enumerate(names):
+                box.setItemData(i, n, Qt.ItemDataRole.ToolTipRole)
+        if len(names) > 3:
+            self.class_b.setCurrentIndex(3)  # T-shirt/top → Dress on Fashion-MNIST
+        elif len(names) > 1:
+            self.class_b.setCurrentIndex(1)
 
     def _refresh_list(self) -> None:
         self._offered, hidden = self.direction_list.offered(self._key)
