@@ -26,7 +26,6 @@ STRIP_CELL = 56  # px per frame in the strip
 # (filter shown in the export dialog, the suffix its suggested file name gets); the first is the default
 EXPORT_FILTERS = (("Animated GIF (*.gif)", ".gif"), ("MP4 video (*.mp4)", ".mp4"), ("PNG strip (*.png)", ".png"),
                   ("Latents (*.npy)", ".npy"), ("Latents JSON (*.json)", ".json"))
-EXPORT_FILTER = ";;".join(f for f, _ in EXPORT_FILTERS)
 
 
 def suggested_name(current: str, name_filter: str) -> str:
@@ -158,7 +157,6 @@ class PathView(QWidget):
         self.empty.setObjectName("pathEmpty")
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setMinimumHeight(STRIP_CELL + 14)
         self.player = QWidget()  # strip, playback, waypoints and readout: shown once there is a path
         playback = QHBoxLayout()
         for w in (self.play_btn, QLabel("Speed"), self.speed, self.speed_label, self.frame_label):
@@ -199,7 +197,7 @@ class PathView(QWidget):
             self._guard(lambda i: editor.set_export_scale(self.export_size.itemData(i)) if i >= 0 else None))
         self.export_file_dialog: QFileDialog | None = None
         self._export_filter = EXPORT_FILTERS[0][0]  # the format picked last, offered first next time
-        self._export_folder = ""
+        self._export_folder = str(Path.home())  # then the folder exported to last
         self.play_btn.toggled.connect(self.set_playing)
         self.speed.valueChanged.connect(self._guard(editor.set_fps))
         self.strip.frameClicked.connect(self.show_frame)
@@ -235,7 +233,7 @@ class PathView(QWidget):
         self._sync_export_size()
 
     def _sync_export_size(self) -> None:
-        """The size choices in pixels of the open model ("4× · 112 px"), the editor's choice selected."""
+        """The size choices in pixels of the open model ("4× · 112×112 px"), the editor's choice selected."""
         box = self.export_size
         box.blockSignals(True)
         for i in range(box.count()):
