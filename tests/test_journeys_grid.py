@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+from PySide6.QtWidgets import QDialogButtonBox, QLineEdit, QStyle, QStyleOptionSlider
 
 from explorer.io.pixels import upscale
 from explorer.qt.app import wait_for_grid
@@ -118,9 +118,16 @@ def test_build_a_path_switch_model_and_back_then_export_a_gif(launched, qtbot, t
 
     gif = tmp_path / "out" / "walk.gif"
     gif.parent.mkdir()
-    monkeypatch.setattr(path_view_module.QFileDialog, "getSaveFileName", lambda *a, **k: (str(gif), ""))
     view = window.path_view
     QTest.mouseClick(view.export_btn, LEFT, NONE, view.export_btn.rect().center())
+    dlg = view.export_file_dialog  # the export dialog, as the user sees it: type a name, press Save
+    assert isinstance(dlg, path_view_module.QFileDialog) and dlg.isVisible()
+    dlg.setDirectory(str(gif.parent))  # where the user browsed to (the folder view is not under test)
+    name = dlg.findChild(QLineEdit, "fileNameEdit")
+    name.selectAll()
+    QTest.keyClicks(name, gif.name)
+    save = dlg.findChild(QDialogButtonBox, "buttonBox").button(QDialogButtonBox.StandardButton.Save)
+    QTest.mouseClick(save, LEFT, NONE, save.rect().center())
     assert gif.is_file(), window.last_message
     with Image.open(gif) as im:
         assert im.n_frames == len(editor.pixels) == max(editor.steps, 2)
