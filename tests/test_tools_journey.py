@@ -223,3 +223,13 @@ def test_monitor_names_nan_outputs_of_a_snapshot(fresh_account, tmp_path, capsys
     assert summary["verdict"] == ["outputs_nan"] and summary["latest_epoch"] == 1
     html = report.read_text()
     assert "Outputs are NaN" in html and "No alarm" not in html
+
+
+def test_monitor_view_names_nan_outputs_in_banner_and_header(qtbot, launched, tmp_path, monkeypatch):
+    view = _watch_from_the_menu(qtbot, launched, _run_of(tmp_path, _nan_gan(tmp_path / "nan"), epochs=(1,)),
+                                monkeypatch)
+    banner, header = view.banner.text(), view.table_title.text()
+    assert view.banner.property("state") == "alarm" and "Outputs are NaN" in banner and "epoch 1" in banner
+    assert "samples are not finite" in banner and "samples are not finite" in header
+    assert "Modes dropped" not in banner and "No alarm" not in banner
+    assert "⚠" in view.strip.item(0).text()

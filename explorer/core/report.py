@@ -196,7 +196,7 @@ def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | 
         parts.append("<h2>Fixed-latent samples per epoch</h2><div class='strip'>")
         for r in strips:
             flag = ""
-            if r.report is not None and r.report.alarms:
+            if r.evaluation is not None and r.evaluation.alarms:
                 flag = " <span class='bad'>⚠</span>"
             parts.append(f"<figure>{_img(image_png(r.strip, 2), alt=f'epoch {r.epoch}')}"
                          f"<figcaption>epoch {r.epoch}{flag}</figcaption></figure>")

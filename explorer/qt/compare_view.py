@@ -263,14 +263,15 @@ class CompareView(QWidget):
         a, b = cmp.a, cmp.b
         self.title.setText(f"{a.name}  vs  {b.name}")
         self.meta.setText(f"Same latent bank (seed {a.seed}) and N = {a.n} samples each · A = {a.path} · B = {b.path}")
-        alarm = any(ev.report is not None and ev.report.alarms for ev in (a, b))
+        alarm = any(ev.alarms for ev in (a, b))
+        measured = all(ev.judged for ev in (a, b))
         items = "".join(f"<li>{html.escape(t)}</li>" for t in cmp.findings())
         self.findings.setText(f"<ul style='margin:0 0 0 -20px'>{items}</ul>")
-        self.findings.setProperty("state", "alarm" if alarm else "ok")
+        self.findings.setProperty("state", "alarm" if alarm else "ok" if measured else "unmeasured")
         self.findings.style().unpolish(self.findings)
         self.findings.style().polish(self.findings)
         for i, ev in enumerate((a, b)):
-            flag = " ⚠" if ev.report is not None and ev.report.alarms else ""
+            flag = " ⚠" if ev.alarms else ""
             self.names[i].setText(f"{'AB'[i]}: {ev.name} ({ev.family.upper()}){flag}")
             self._pixmaps[i] = QPixmap.fromImage(qimage_copy(ev.grid))
         self._fit_images()

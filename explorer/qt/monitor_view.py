@@ -409,7 +409,7 @@ class MonitorView(QWidget):
                 plot.marker.setVisible(True)
 
     def _strip_state(self, r: SnapshotResult) -> tuple:
-        alarms = tuple(a.name for a in r.report.alarms) if r.report is not None else ()
+        alarms = tuple(a.name for a in r.evaluation.alarms) if r.evaluation is not None else ()
         return (r.stage, id(r.strip), alarms, r.error)
 
     def _draw_strip(self, mon: RunMonitor) -> None:
@@ -435,10 +435,12 @@ class MonitorView(QWidget):
                 item.setToolTip(f"{r.path}\nskipped: {r.error}")
                 item.setForeground(QColor("#e3b341"))
             elif r.stage == "full":
-                flag = " ⚠" if r.report is not None and r.report.alarms else ""
+                alarms = r.evaluation.alarms if r.evaluation is not None else []
+                flag = " ⚠" if alarms else ""
                 item.setText(f"epoch {epoch}{flag}")
-                verdict = ("alarms: " + ", ".join(alarm_title(a.name) for a in r.report.alarms)) \
-                    if r.report is not None and r.report.alarms else ("no alarm" if r.report is not None else "")
+                verdict = ("alarms: " + ", ".join(alarm_title(a.name) for a in alarms)) if alarms else \
+                    "no alarm" if r.report is not None else \
+                    f"not measured: {r.evaluation.note if r.evaluation is not None else 'no classifier'}"
                 item.setToolTip(f"{r.path}\n{verdict}\nclick to open this snapshot")
                 item.setForeground(QColor("#ff8a80" if flag else TEXT))
             else:
