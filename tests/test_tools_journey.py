@@ -233,3 +233,20 @@ def test_monitor_view_names_nan_outputs_in_banner_and_header(qtbot, launched, tm
     assert "samples are not finite" in banner and "samples are not finite" in header
     assert "Modes dropped" not in banner and "No alarm" not in banner
     assert "⚠" in view.strip.item(0).text()
+
+
+def test_curve_alarms_without_metrics_still_say_what_was_not_measured(fresh_account, tmp_path, capsys):
+    small = tmp_path / "small"
+    model_factory.make_contract_gan(small, size=8)
+    run = F.make_run(tmp_path / "run", rows=F.gan_rows(5, d_x=0.99, d_g_z=0.01), epochs=5)
+    shutil.copytree(small, run / "snapshots" / "epoch-0005")
+    report = tmp_path / "report.html"
+    assert monitor_command([str(run), "--n", "200", "--report", str(report)]) == 0
+    captured = capsys.readouterr()
+    assert "verdict: discriminator_wins" in captured.out
+    assert captured.err.count(UNFIT) == 1  # the alarm is from the curves; the note says diversity was not measured
+    html = report.read_text()
+    assert 'class="banner alarm"' in html and "Diversity not measured" in html and UNFIT in html
+    assert monitor_command([str(run), "--n", "200", "--report", str(report), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["verdict"] == ["discriminator_wins"] and UNFIT in summary["note"]
