@@ -250,3 +250,45 @@ def test_curve_alarms_without_metrics_still_say_what_was_not_measured(fresh_acco
     assert monitor_command([str(run), "--n", "200", "--report", str(report), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["verdict"] == ["discriminator_wins"] and UNFIT in summary["note"]
+
+
+def test_compare_picker_takes_a_file_and_says_why_one_model_is_not_measured(qtbot, launched, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    small = model_factory.make_contract_gan(tmp_path / "small", size=8)  # 8x8: the classifier cannot judge it
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: ([], "")))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(small), "")))
+    window = launched
+    _menu_action(window, "Tools", window.compare_action).trigger()
+    picker = getattr(window, "compare_picker", None)
+    assert picker is not None, "Compare Two Models offers no two-model picker"
+    a, b = picker.combos
+    a.setFocus()
+    while Path(a.currentData()).name != "fashion-gan":
+        QTest.keyClick(a, Qt.Key.Key_Down)
+    QTest.mouseClick(picker.file_buttons[1], Qt.MouseButton.LeftButton)  # B: File… -> the 8x8 model
+    assert Path(b.currentData()) == small.parent.resolve()  # a bundle file is offered as its folder
+    QTest.mouseClick(picker.compare_button, Qt.MouseButton.LeftButton)
+    view = window.monitor_windows[-1]
+    assert view.wait(240) and view.error == ""
+    rows = {view.table.item(r, 0).text(): (view.table.item(r, 1).text(), view.table.item(r, 2).text())
+            for r in range(view.table.rowCount())}
+    fd_a, fd_b = rows["Fréchet distance"]
+    float(fd_a)
+    assert fd_b == "–"
+    assert f"diversity not measured: {UNFIT}" in view.findings.text()
+    assert view.findings.property("state") == "unmeasured"
+
+
+def test_compare_view_with_an_unusable_classifier_still_compares(qtbot, fresh_account, tmp_path):
+    from explorer.qt.compare_view import CompareView
+
+    a = model_factory.make_contract_gan(tmp_path / "a", size=8).parent
+    b = model_factory.make_contract_gan(tmp_path / "b", size=8, latent_dim=6).parent
+    view = CompareView(classifier=a, n=64)  # a generator where a classifier was expected
+    qtbot.addWidget(view)
+    view.set_models(a, b)
+    assert view.wait(60)
+    assert view.error == "" and view.comparison is not None
+    assert "the classifier cannot be used" in view.findings.text()
+    view.close()

@@ -124,16 +124,17 @@ class SnapshotEvaluator:
 
     The bank is drawn per latent dimension from the same seed, so every snapshot of a run (and
     every model of a comparison with the same D) sees the very same vectors. Without a classifier
-    only the sample grid and sharpness are produced.
+    only the sample grid and sharpness are produced, and each evaluation's note is ``off_note``.
     """
 
     def __init__(self, classifier: Classifier | None = None, reference: D.RealReference | None = None, *,
-                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED):
+                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED, off_note: str = NO_CLASSIFIER):
         if n < 16:
             raise MonitorError(f"N must be at least 16 samples, found {n}")
         if reference is not None and classifier is not None and reference.n_features != classifier.card.feature_dim:
             raise MonitorError("the reference was built for another classifier (feature sizes differ)")
         self.classifier, self.reference, self.n, self.seed = classifier, reference, int(n), int(seed)
+        self.off_note = off_note  # why there are no metrics without a classifier (what the evaluations' note says)
         self._banks: dict[int, D.LatentBank] = {}
 
     def bank(self, dim: int) -> D.LatentBank:
@@ -144,7 +145,7 @@ class SnapshotEvaluator:
     def unsuitable(self, model: LoadedModel) -> str:
         """Why the classifier cannot judge this model ("" when it can): other image size or data set."""
         if self.classifier is None or self.reference is None:
-            return NO_CLASSIFIER
+            return self.off_note
         card = self.classifier.card
         _, h, w = model.image_shape
         if (h, w) != (card.image_height, card.image_width):

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, load_reference
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, load_reference
 from explorer.core.comparison import Comparison, compare_models
 from explorer.core.diversity_metrics import METRICS
-from explorer.core.evaluation import SnapshotEvaluator
+from explorer.core.evaluation import NO_CLASSIFIER, SnapshotEvaluator
 from explorer.core.worker import Answer, Cancelled, LatestOnly
 from explorer.io.contract import BUNDLE_FILES
 from explorer.qt.bridge import ToGui, qimage_copy
@@ -217,10 +217,15 @@ class CompareView(QWidget):
         """On the worker: the evaluator (classifier and reference, once), then both models."""
         if self._evaluator is None:
             clf = ref = None
+            note = NO_CLASSIFIER
             if self.classifier_path is not None:
-                clf = Classifier(self.classifier_path)
-                ref = load_reference(clf, data_dir=self.data_dir)
-            self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed)
+                try:
+                    clf = Classifier(self.classifier_path)
+                    ref = load_reference(clf, data_dir=self.data_dir)
+                except (MonitorError, ValueError, OSError) as exc:  # still compare grids and sharpness
+                    clf = ref = None
+                    note = f"the classifier cannot be used: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+            self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed, off_note=note)
         if cancelled():  # a newer pair was asked for meanwhile
             raise Cancelled
         return compare_models(a, b, self._evaluator)
