@@ -56,8 +56,12 @@ def launched(qtbot, fresh_account):
     window.resize(1366, 768)
     window.show()
     yield window
-    for view in list(getattr(window, "monitor_windows", [])):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    for view in list(getattr(window, "monitor_windows", [])):  # their own top-level windows: closed and deleted
         view.close()
+        view.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def _menu_action(window, menu_title: str, action):
@@ -291,4 +295,3 @@ def test_compare_view_with_an_unusable_classifier_still_compares(qtbot, fresh_ac
     assert view.wait(60)
     assert view.error == "" and view.comparison is not None
     assert "the classifier cannot be used" in view.findings.text()
-    view.close()
