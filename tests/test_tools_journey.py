@@ -58,10 +58,10 @@ def launched(qtbot, fresh_account):
     yield window
     from PySide6.QtCore import QCoreApplication, QEvent
 
-    for view in list(getattr(window, "monitor_windows", [])):  # their own top-level windows: closed and deleted
+    for view in list(getattr(window, "monitor_windows", [])):  # their own top-level windows: closing deletes them
         view.close()
-        view.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not window.monitor_windows, "a closed monitor or compare window stayed alive"
 
 
 def _menu_action(window, menu_title: str, action):

@@ -35,6 +35,7 @@ def open_monitor(window, run_dir: str):
     from explorer.qt.monitor_view import MonitorView
 
     view = MonitorView(classifier=default_classifier())
+    view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # a closed monitor window is freed, worker and all
     view.setWindowTitle(f"Latent Explorer — monitor: {run_dir}")
     view.resize(1440, 900)
     view.snapshot_activated.connect(lambda path: open_snapshot(window, path))
@@ -59,6 +60,7 @@ def open_compare(window, a: str, b: str):
     from explorer.qt.compare_view import CompareView
 
     view = CompareView(default_classifier())
+    view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     view.setWindowTitle("Latent Explorer — compare")
     view.resize(1440, 900)
     view.set_models(a, b)
