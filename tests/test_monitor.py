@@ -288,5 +288,5 @@ def test_model_the_classifier_cannot_judge_gets_a_note_not_an_error(evaluator, t
     small = model_factory.make_contract_gan(tmp_path / "small", size=8)  # 8x8 "synthetic" images
     ev = evaluator.evaluate(open_model(small))
     assert ev.report is None and "8x8" in ev.note and ev.grid.size
-    assert ev.verdict.startswith("unknown")
+    assert ev.verdict == "not measured" and ev.verdict_line() == f"not measured: {ev.note}"
     json.dumps(ev.to_dict())

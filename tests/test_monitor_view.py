@@ -161,7 +161,10 @@ def test_view_without_classifier_still_shows_curves_and_strip(qtbot, make_view, 
     view = make_view(run, classifier=None)
     qtbot.waitUntil(lambda: _evaluated(view, 1), timeout=60000)
     assert view.monitor.results[1].strip is not None
-    qtbot.waitUntil(lambda: "diversity metrics off" in view.notes.text(), timeout=5000)
+    # Not measured, and why: the banner and the table's header say the same one line.
+    qtbot.waitUntil(lambda: "diversity metrics off: no classifier" in view.banner.text(), timeout=5000)
+    assert view.banner.property("state") == "unmeasured" and "Not measured" in view.banner.text()
+    assert "Not measured — diversity metrics off: no classifier" in view.table_title.text()
 
 
 def test_vae_run_shows_kl_per_dimension_and_posterior_collapse(qtbot, make_view, tmp_path):

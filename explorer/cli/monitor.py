@@ -56,17 +56,18 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _classifier_arg(value: str | None, *, required: bool) -> str | None:
     """The classifier to use: the argument, else the bundled one; None (or an error) when there is none."""
+    from explorer.core.classifier import default_classifier
     from explorer.io.paths import bundled_model
 
     if value is not None:
         if not Path(value).expanduser().exists():
             raise _Fail(f"--classifier {value}: expected a classifier bundle folder or .onnx file, found nothing there")
         return value
-    bundled = bundled_model("classifier")
-    if bundled.is_dir() and any(bundled.glob("*.onnx")):
+    bundled = default_classifier()
+    if bundled is not None:
         return str(bundled)
     if required:
-        raise _Fail(f"expected a classifier (--classifier C, or the bundled one at {bundled}), found none; "
+        raise _Fail(f"expected a classifier (--classifier C, or the bundled one at {bundled_model('classifier')}), found none; "
                     "train one with 'latent-train classifier'")
     return None
 
@@ -129,19 +130,21 @@ def _evaluator(args, quiet: bool):
 
 
 def _print_evaluation(ev, clf) -> None:
+    """The text form of ``ev.to_dict()``: the same verdict, and the same reason when nothing was measured."""
     from explorer.core.diversity_metrics import METRICS
 
     print(f"{ev.name}  ({ev.family}, N = {ev.n}, latent-bank seed {ev.seed})  {ev.path}")
     print(f"  classifier: {clf.path}")
     rep = ev.report
-    print(f"  {'metric':<28}{'value':>10}   real floor (same N)")
-    for spec in METRICS:
-        k = spec.key
-        if k in rep.metrics:
-            print(f"  {spec.label:<28}{rep.metrics[k]:>10.4g}   {rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}")
-    print(f"  {'sharpness vs real':<28}{ev.sharpness_ratio:>10.3g}   1")
-    print("  verdict: " + ("ok" if not rep.alarms else ", ".join(a.name for a in rep.alarms)))
-    for a in rep.alarms:
+    if rep is not None:
+        print(f"  {'metric':<28}{'value':>10}   real floor (same N)")
+        for spec in METRICS:
+            k = spec.key
+            if k in rep.metrics:
+                print(f"  {spec.label:<28}{rep.metrics[k]:>10.4g}   {rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}")
+        print(f"  {'sharpness vs real':<28}{ev.sharpness_ratio:>10.3g}   1")
+    print(f"  verdict: {ev.verdict_line()}")
+    for a in ev.alarms:
         print(f"    {a.name}: {a.detail}")
 
 
@@ -156,7 +159,8 @@ def diversity_command(argv: list[str]) -> int:
         p.add_argument("model", help="generator/decoder .onnx or bundle folder")
         _common(p)
         p.add_argument("--json", action="store_true", help="print JSON (metrics, floors, verdict, alarms)")
-        p.add_argument("--fail-on-alarm", action="store_true", help=f"exit {EXIT_ALARM} when the verdict is not ok")
+        p.add_argument("--fail-on-alarm", action="store_true",
+                       help=f"exit {EXIT_ALARM} when the verdict is not ok (an alarm, or nothing measured)")
         args = p.parse_args(argv)
         model = open_model(args.model)
         evaluator, clf = _evaluator(args, quiet=False)
@@ -219,12 +223,12 @@ def _monitor_report(args, run: Path, classifier: str | None) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        verdict = summary["verdict"]
+        line = mon.verdict_line()
         print(f"wrote {out} ({len(summary['evaluated'])} snapshot(s) evaluated, "
-              f"{len(summary['skipped'])} skipped, {time.perf_counter() - t0:.1f} s); verdict: "
-              + (verdict if verdict == "ok" else ", ".join(verdict)))
-        if note:
-            print(f"note: {note}", file=sys.stderr)
+              f"{len(summary['skipped'])} skipped, {time.perf_counter() - t0:.1f} s); verdict: {line}")
+        reason = summary["note"] or note
+        if reason and reason not in line:  # alarms from the curves alone: say what was not measured
+            print(f"note: {reason}", file=sys.stderr)
     return 0
 
 

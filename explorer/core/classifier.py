@@ -100,6 +100,15 @@ class Classifier:
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+def default_classifier() -> Path | None:
+    """The bundled classifier's folder when it holds an .onnx file (what every tool judges with by
+    default), else None."""
+    from explorer.io.paths import bundled_model
+
+    folder = bundled_model("classifier")
+    return folder if folder.is_dir() and any(folder.glob("*.onnx")) else None
+
+
 def reference_locations(classifier: Classifier) -> list[Path]:
     """Where a classifier's reference cache is read from, in order: inside the bundle, then the user cache."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "latent-explorer" / "references"

@@ -17,14 +17,14 @@ class Comparison:
     b: ModelEvaluation
 
     def findings(self) -> list[str]:
-        """Sentences that name the better model for sharpness, Fréchet distance, coverage and modes."""
+        """Sentences that name the better model for sharpness, Fréchet distance and coverage, then each verdict."""
         a, b = self.a, self.b
         out = []
         if math.isfinite(a.sharpness_ratio) and math.isfinite(b.sharpness_ratio):
             sharper, other = (a, b) if a.sharpness_ratio >= b.sharpness_ratio else (b, a)
             out.append(f"{sharper.name} is sharper: {sharper.sharpness_ratio:.0%} of real-image sharpness "
                        f"vs {other.sharpness_ratio:.0%} for {other.name}")
-        else:
+        elif math.isfinite(a.sharpness) and math.isfinite(b.sharpness):
             sharper, other = (a, b) if a.sharpness >= b.sharpness else (b, a)
             out.append(f"{sharper.name} is sharper (Laplacian variance {sharper.sharpness:.4f} vs {other.sharpness:.4f})")
         if a.report is not None and b.report is not None:
@@ -35,11 +35,13 @@ class Comparison:
             ca, cb = (a, b) if ra["coverage"] >= rb["coverage"] else (b, a)
             out.append(f"{ca.name} covers more of the real data: coverage {ca.report.metrics['coverage']:.2f} "
                        f"vs {cb.report.metrics['coverage']:.2f} (real floor {a.report.floors['coverage']:.2f})")
-            for ev in (a, b):
-                if ev.report.alarms:
-                    out.append(f"{ev.name}: " + "; ".join(al.detail for al in ev.report.alarms))
-                else:
-                    out.append(f"{ev.name}: no diversity alarm")
+        for ev in (a, b):  # each model's verdict; "not measured" says why
+            if ev.alarms:
+                out.append(f"{ev.name}: " + "; ".join(al.detail for al in ev.alarms))
+            elif ev.report is not None:
+                out.append(f"{ev.name}: no diversity alarm")
+            else:
+                out.append(f"{ev.name}: diversity not measured: {ev.note or 'no classifier'}")
         return out
 
     def to_dict(self) -> dict:

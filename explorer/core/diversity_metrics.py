@@ -321,6 +321,8 @@ ALARMS: Registry[AlarmSpec] = Registry(lambda a: a.name, (
               _density_up_recall_down),
     AlarmSpec("ndb_high", "NDB high (sample mass moved between regions)", _ndb_high),
     AlarmSpec("near_duplicates", "Near-duplicate samples", _near_duplicates),
+    # Raised by explorer.core.evaluation before any metric: samples that are not finite are not measured.
+    AlarmSpec("outputs_nan", "Outputs are NaN (samples not finite)"),
     AlarmSpec("discriminator_wins", "Discriminator winning outright (vanishing gradients)"),
     AlarmSpec("oscillation", "Oscillating losses"),
     AlarmSpec("posterior_collapse", "Posterior collapse"),

@@ -31,16 +31,28 @@ from explorer.io.runtime import LoadedModel, ModelError, open_model
 STRIP_ROWS = STRIP_COLS = 4  # the film-strip cell: the first 16 latents of the bank
 GRID_ROWS = GRID_COLS = 8  # the compare view's sample grid: the first 64 latents of the bank
 DECODE_BATCH = 250  # measured: 4 x 250 decodes faster than 1 x 1000 on one busy core
+NOT_MEASURED = "not measured"  # the verdict when no metric could be computed (the note says why)
+NO_CLASSIFIER = "no classifier"
+OUTPUTS_NAN = "outputs_nan"  # the alarm of a generator whose samples are not all finite
+
+
+def nan_detail(bad: int, n: int) -> str:
+    """One line for the ``outputs_nan`` alarm: how many of the n samples were not finite."""
+    return f"{bad} of {n} samples are not finite (NaN or Inf); no diversity metric is computed on them"
 
 
 @dataclass
 class ModelEvaluation:
     """One generator on one latent bank.
 
-    report: metrics with floors and alarms (None without a classifier); sharpness: mean Laplacian
-    variance of the samples ([0, 1] pixels); sharpness_ratio: that over the real images' (1 = as
-    sharp as real data); grid: uint8 [H, W, C] of the first rows x cols bank samples; bad_samples:
-    samples with NaN/Inf (set to 0 before classifying); timings in seconds.
+    report: metrics with floors and alarms (None when nothing was measured: no classifier, one that
+    does not fit the images, or outputs that are not finite); sharpness: mean Laplacian variance of
+    the finite samples ([0, 1] pixels); sharpness_ratio: that over the real images' (1 = as sharp as
+    real data); grid: uint8 [H, W, C] of the first rows x cols bank samples (NaN drawn as 0);
+    bad_samples: samples with NaN/Inf (any one of them means no metrics: the ``outputs_nan`` alarm);
+    note: one line, why there is no report; timings in seconds.
+
+    The verdict is "ok" (measured, no alarm), the alarm names, or :data:`NOT_MEASURED` (``note`` says why).
     """
     name: str
     path: Path
@@ -59,22 +71,47 @@ class ModelEvaluation:
     note: str = ""  # why there is no report, when there is none
 
     @property
+    def alarms(self) -> list[D.Alarm]:
+        """The diversity alarms, or ``outputs_nan`` when samples were not finite (then nothing else is measured)."""
+        if self.report is not None:
+            return list(self.report.alarms)
+        if self.bad_samples:
+            return [D.Alarm(OUTPUTS_NAN, nan_detail(self.bad_samples, self.n))]
+        return []
+
+    @property
+    def judged(self) -> bool:
+        """True when there is a verdict other than "not measured" (metrics, or NaN outputs)."""
+        return self.report is not None or self.bad_samples > 0
+
+    @property
     def verdict(self) -> str | list[str]:
-        return self.report.verdict if self.report is not None else f"unknown ({self.note or 'no classifier'})"
+        """"ok", the alarm names, or "not measured" (then ``note`` says why)."""
+        if not self.judged:
+            return NOT_MEASURED
+        alarms = self.alarms
+        return "ok" if not alarms else [a.name for a in alarms]
+
+    def verdict_line(self) -> str:
+        """The verdict as one line of text: "ok", the alarm names, or "not measured: <why>"."""
+        verdict = self.verdict
+        if verdict == NOT_MEASURED:
+            return f"{NOT_MEASURED}: {self.note or NO_CLASSIFIER}"
+        return verdict if isinstance(verdict, str) else ", ".join(verdict)
 
     def to_dict(self) -> dict:
         out = {"model": str(self.path), "name": self.name, "family": self.family, "latent_dim": self.latent_dim,
                "n": self.n, "latent_bank": {"seed": self.seed, "fingerprint": self.bank_fingerprint},
-               "verdict": self.verdict, "sharpness": _num(self.sharpness),
+               "verdict": self.verdict, "alarms": [a.to_dict() for a in self.alarms], "sharpness": _num(self.sharpness),
                "sharpness_vs_real": _num(self.sharpness_ratio), "bad_samples": self.bad_samples,
                "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}
-        if self.note:
-            out["note"] = self.note
+        if self.note or not self.judged:
+            out["note"] = self.note or NO_CLASSIFIER
         if self.report is not None:
             rep = self.report.to_dict()
             rep["class_histogram"] = dict(zip(self.class_names, rep["class_histogram"])) \
                 if len(self.class_names) == len(rep["class_histogram"]) else rep["class_histogram"]
-            out.update({k: rep[k] for k in ("alarms", "metrics", "floors", "floor_spread", "class_histogram")})
+            out.update({k: rep[k] for k in ("metrics", "floors", "floor_spread", "class_histogram")})
         return out
 
 
@@ -87,16 +124,17 @@ class SnapshotEvaluator:
 
     The bank is drawn per latent dimension from the same seed, so every snapshot of a run (and
     every model of a comparison with the same D) sees the very same vectors. Without a classifier
-    only the sample grid and sharpness are produced.
+    only the sample grid and sharpness are produced, and each evaluation's note is ``off_note``.
     """
 
     def __init__(self, classifier: Classifier | None = None, reference: D.RealReference | None = None, *,
-                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED):
+                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED, off_note: str = NO_CLASSIFIER):
         if n < 16:
             raise MonitorError(f"N must be at least 16 samples, found {n}")
         if reference is not None and classifier is not None and reference.n_features != classifier.card.feature_dim:
             raise MonitorError("the reference was built for another classifier (feature sizes differ)")
         self.classifier, self.reference, self.n, self.seed = classifier, reference, int(n), int(seed)
+        self.off_note = off_note  # why there are no metrics without a classifier (what the evaluations' note says)
         self._banks: dict[int, D.LatentBank] = {}
 
     def bank(self, dim: int) -> D.LatentBank:
@@ -107,7 +145,7 @@ class SnapshotEvaluator:
     def unsuitable(self, model: LoadedModel) -> str:
         """Why the classifier cannot judge this model ("" when it can): other image size or data set."""
         if self.classifier is None or self.reference is None:
-            return "no classifier"
+            return self.off_note
         card = self.classifier.card
         _, h, w = model.image_shape
         if (h, w) != (card.image_height, card.image_width):
@@ -144,13 +182,15 @@ class SnapshotEvaluator:
         bank = self.bank(model.latent_dim)
         images, finite = self._images(model, bank.z)
         t1 = time.perf_counter()
-        sharp = float(laplacian_variance(images).mean())
+        sharp = float(laplacian_variance(images[finite]).mean()) if finite.any() else float("nan")
         family = model.card.family if model.card is not None else "unknown"
         ev = ModelEvaluation(name=model.name, path=model.path, family=family, latent_dim=model.latent_dim,
                              n=self.n, seed=self.seed, bank_fingerprint=bank.fingerprint,
                              grid=_grid_u8(images[:grid[0] * grid[1]], *grid), sharpness=sharp,
                              bad_samples=int((~finite).sum()), timings={"decode": t1 - t0})
-        ev.note = self.unsuitable(model)
+        # Non-finite samples first: that is a fault of the model, whatever the classifier; metrics on
+        # the zeros that stand in for them would read as mode collapse.
+        ev.note = f"outputs are NaN: {nan_detail(ev.bad_samples, self.n)}" if ev.bad_samples else self.unsuitable(model)
         if self.classifier is not None and self.reference is not None and not ev.note:
             logits, feats = self.classifier.classify(self.classifier.adapt(images))
             t2 = time.perf_counter()

@@ -25,8 +25,8 @@ import numpy as np
 
 from explorer.core import diversity as D
 from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, load_reference
-from explorer.core.evaluation import (STRIP_COLS, STRIP_ROWS, SnapshotEvaluator, SnapshotResult,
-                                      snapshot_evaluation)
+from explorer.core.evaluation import (NO_CLASSIFIER, NOT_MEASURED, STRIP_COLS, STRIP_ROWS, SnapshotEvaluator,
+                                      SnapshotResult, snapshot_evaluation)
 from explorer.core.events import Signal
 from explorer.io.run_folder import MetricsLog, RunFolder, SnapshotInfo, bundle_family, list_snapshots, read_config
 
@@ -61,6 +61,7 @@ class RunMonitor:
         self.seen: dict[int, SnapshotInfo] = {}
         self.results: dict[int, SnapshotResult] = {}
         self.status = ""  # one line: what the evaluator is doing
+        self.note = ""  # one line: why no snapshot of this run gets diversity metrics (no classifier, ...)
         self.changed = Signal()
 
     # ---- reading the folder
@@ -131,6 +132,12 @@ class RunMonitor:
             self.status = text
             self.changed.emit()
 
+    def set_note(self, text: str) -> None:
+        """Why diversity metrics are off for the whole run ("" when they are on); see :meth:`not_measured`."""
+        if text != self.note:
+            self.note = text
+            self.changed.emit()
+
     def evaluated(self) -> list[SnapshotResult]:
         return [self.results[e] for e in sorted(self.results) if self.results[e].stage == "full"]
 
@@ -141,8 +148,33 @@ class RunMonitor:
         return [e for e in sorted(self.results) if self.results[e].stage in ("pending", "strip")]
 
     def latest(self) -> SnapshotResult | None:
-        done = [r for r in self.evaluated() if r.report is not None]
+        """The newest evaluated snapshot with a verdict of its own: metrics, or outputs that are NaN."""
+        done = [r for r in self.evaluated() if r.evaluation is not None and r.evaluation.judged]
         return done[-1] if done else None
+
+    def not_measured(self) -> str:
+        """Why the run's verdict rests on no diversity measurement, in one line.
+
+        "" when the latest snapshot was measured (:meth:`latest`), and also while nothing is known
+        yet (snapshots still waiting for their evaluation). Otherwise, first that applies: the run's
+        note (no classifier, no reference), why the newest evaluated snapshot has no metrics (a
+        classifier that does not fit its images), that every snapshot was skipped, that there is none.
+        """
+        if self.latest() is not None:
+            return ""
+        if self.note:
+            return self.note
+        last = next((r for r in reversed(self.evaluated()) if r.evaluation is not None), None)
+        if last is not None:
+            return last.evaluation.note or NO_CLASSIFIER
+        if self.pending():
+            return ""
+        skipped = self.skipped()
+        if skipped:
+            return f"no snapshot could be evaluated (epoch {skipped[-1].epoch}: {skipped[-1].error})"
+        if self.family == "classifier":
+            return "a classifier run: diversity is measured on the snapshots of generators"
+        return f"no snapshot in {self.folder.snapshots.name}/ yet: diversity is measured on snapshots"
 
     def series(self, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(epochs, values, floors, floor spreads) of one diversity metric over evaluated snapshots."""
@@ -180,7 +212,7 @@ class RunMonitor:
 
     def snapshot_alarms(self) -> list[D.Alarm]:
         latest = self.latest()
-        return list(latest.report.alarms) if latest is not None else []
+        return latest.evaluation.alarms if latest is not None else []
 
     def curve_alarms(self) -> list[D.Alarm]:
         fam = self.family
@@ -198,17 +230,36 @@ class RunMonitor:
         """Alarms of the latest evaluated snapshot and of the training curves."""
         return self.snapshot_alarms() + self.curve_alarms()
 
+    def verdict(self) -> str | list[str]:
+        """"ok" (the latest snapshot measured, no alarm), the alarm names, or "not measured"."""
+        alarms = self.alarms()
+        if alarms:
+            return [a.name for a in alarms]
+        return "ok" if self.latest() is not None else NOT_MEASURED
+
+    def verdict_line(self) -> str:
+        """The verdict as one line: "ok", the alarm names, or "not measured: <why>"."""
+        verdict = self.verdict()
+        if verdict == NOT_MEASURED:
+            return f"{NOT_MEASURED}: {self.not_measured() or 'no snapshot evaluated yet'}"
+        return verdict if isinstance(verdict, str) else ", ".join(verdict)
+
     def summary(self) -> dict:
-        """JSON-ready summary (what the report and tests read)."""
+        """JSON-ready summary (what the report and tests read).
+
+        "verdict" is "ok", the alarm names or "not measured"; "note" says why diversity was not
+        measured whenever the latest verdict has no metrics behind it (also next to curve alarms)."""
         latest = self.latest()
         alarms = self.alarms()
+        reason = "" if latest is not None else (self.not_measured() or "no snapshot evaluated yet")
         return {
             "run_dir": str(self.run_dir), "family": self.family, "epochs_logged": len(self.rows),
             "total_epochs": self.total_epochs, "finished": self.finished,
             "snapshots": sorted(self.seen), "evaluated": [r.epoch for r in self.evaluated()],
             "skipped": {r.epoch: r.error for r in self.skipped()},
             "latest_epoch": latest.epoch if latest else None,
-            "verdict": "ok" if not alarms else [a.name for a in alarms],
+            "verdict": self.verdict(),
+            "note": reason,
             "alarms": [a.to_dict() for a in alarms],
             "latest": latest.evaluation.to_dict() if latest and latest.evaluation else None,
         }
@@ -231,7 +282,8 @@ def evaluate_run(run_dir: str | os.PathLike, *, classifier: str | os.PathLike | 
             note = f"diversity metrics off: {exc}"
             clf = ref = None
     else:
-        note = "diversity metrics off: no classifier"
+        note = f"diversity metrics off: {NO_CLASSIFIER}"
+    mon.set_note(note)
     ev = SnapshotEvaluator(clf, ref, n=n, seed=seed)
     for snap in mon.poll():
         say(f"evaluating epoch {snap.epoch}")

@@ -106,6 +106,11 @@ class MonitorController:
         self._next()
         return new
 
+    @property
+    def building(self) -> bool:
+        """True while the classifier's real-data reference is being built (diversity metrics follow)."""
+        return self.note == BUILDING_NOTE
+
     def is_idle(self) -> bool:
         """True when the evaluator is set up and nothing is queued, running or waiting to be built."""
         return (self.evaluator is not None and self._job is None and not self._pending and self._opened is None
@@ -124,6 +129,8 @@ class MonitorController:
         self._pending.clear()
         self._job, self._opened, self._to_build, self.evaluator = None, None, None, None
         self.note = ""
+        if self.monitor is not None:
+            self.monitor.set_note("")
         classifier, n, seed, data_dir, build = self.classifier, self.n, self.seed, self.data_dir, self.build_reference
         self._submit("setup", None, lambda progress, cancelled: _set_up(classifier, n, seed, data_dir, build),
                      f"opening classifier {classifier}" if classifier is not None else "")
@@ -166,8 +173,10 @@ class MonitorController:
         self._job = None
         if job == "setup":
             self._set_up_done(answer)
+            self._share_note()
         elif job == "build":
             self._build_done(answer)
+            self._share_note()
         elif answer.error or answer.cancelled:  # a snapshot broke the evaluator: skip it, keep going
             self.monitor.add_result(skipped_snapshot(snap, answer.error or "evaluation cancelled"))
         elif job == "strip":
@@ -180,6 +189,10 @@ class MonitorController:
         self._next()
         self.changed.emit()
         return True
+
+    def _share_note(self) -> None:
+        """The run's verdict says why it is not measured: the note, unless it only says a reference is on its way."""
+        self.monitor.set_note("" if self.note == BUILDING_NOTE else self.note)
 
     def _set_up_done(self, answer: Answer) -> None:
         if answer.error:

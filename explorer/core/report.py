@@ -33,6 +33,7 @@ h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28
 .banner { border-radius: 6px; padding: 12px 16px; margin: 16px 0; font-size: 14px; }
 .banner.ok { background: #e3f4e8; border: 1px solid #7cc493; }
 .banner.alarm { background: #fde7e4; border: 1px solid #e0796b; }
+.banner.unmeasured { background: #fff4dc; border: 1px solid #e0b45a; }
 .banner b { display: block; margin-bottom: 4px; }
 .banner ul { margin: 4px 0 0 18px; padding: 0; }
 .plots { display: flex; flex-wrap: wrap; gap: 12px; }
@@ -72,12 +73,22 @@ def _chart(png: bytes, alt: str) -> str:
     return _img(png, w, alt)
 
 
-def _banner(alarms: list[D.Alarm], where: str) -> str:
-    if not alarms:
-        return (f'<div class="banner ok"><b>No alarm {html.escape(where)}</b>no sign of mode collapse; '
+def _banner(mon: RunMonitor) -> str:
+    """Green: the latest snapshot measured, no alarm. Red: alarms. Amber: nothing measured, and why."""
+    alarms, latest = mon.alarms(), mon.latest()
+    reason = "" if latest is not None else (mon.not_measured() or "no snapshot evaluated yet")
+    if not alarms and latest is not None:
+        return (f'<div class="banner ok"><b>No alarm at epoch {latest.epoch}</b>no sign of mode collapse; '
                 'distances to the real floors measure sample quality</div>')
+    if not alarms:
+        curves = "; training curves: no alarm" if mon.rows else ""
+        return (f'<div class="banner unmeasured"><b>Not measured: no verdict on mode collapse</b>'
+                f'{html.escape(reason)}{curves}</div>')
+    where = f"at epoch {latest.epoch}" if latest is not None else "(training curves only)"
     items = "".join(f"<li><b style='display:inline'>{html.escape(alarm_title(a.name))}</b>: "
                     f"{html.escape(a.detail)}</li>" for a in alarms)
+    if reason:
+        items += f"<li><b style='display:inline'>Diversity not measured</b>: {html.escape(reason)}</li>"
     return f'<div class="banner alarm"><b>{len(alarms)} alarm(s) {html.escape(where)}</b><ul>{items}</ul></div>'
 
 
@@ -90,9 +101,9 @@ def _fmt(v) -> str:
 
 
 def metrics_table(ev: ModelEvaluation) -> str:
-    """Metric | value | real floor ± spread rows of one evaluation (empty without a report)."""
+    """Metric | value | real floor ± spread rows of one evaluation (without a report: why not, one line)."""
     if ev.report is None:
-        return ""
+        return f"<p class='note'>Diversity not measured: {html.escape(ev.note or 'no classifier')}</p>"
     rep = ev.report
     red = alarmed_metrics(a.name for a in rep.alarms)
     rows = []
@@ -148,9 +159,7 @@ def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | 
                     seed: int | None = None, note: str = "") -> str:
     """The whole report of one run as an HTML string."""
     s = mon.summary()
-    alarms = mon.alarms()
     latest = mon.latest()
-    where = f"at epoch {latest.epoch}" if latest else "(training curves only)"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Latent Explorer monitor: "
              f"{html.escape(mon.run_dir.name)}</title><style>{CSS}</style></head><body>",
              f"<h1>Mode-collapse monitor: {html.escape(mon.run_dir.name)}</h1>",
@@ -161,8 +170,8 @@ def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | 
              + (f" · classifier {html.escape(str(classifier))}" if classifier else "")
              + (f" · N = {n}, latent-bank seed {seed}" if n else "")
              + f" · written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</div>",
-             _banner(alarms, where)]
-    if note:
+             _banner(mon)]
+    if note and note != s["note"]:  # the banner says it already
         parts.append(f"<p class='note'>{html.escape(note)}</p>")
     if s["skipped"]:
         items = "".join(f"<li>epoch {e}: {html.escape(str(msg))}</li>" for e, msg in sorted(s["skipped"].items()))
@@ -187,7 +196,7 @@ def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | 
         parts.append("<h2>Fixed-latent samples per epoch</h2><div class='strip'>")
         for r in strips:
             flag = ""
-            if r.report is not None and r.report.alarms:
+            if r.evaluation is not None and r.evaluation.alarms:
                 flag = " <span class='bad'>⚠</span>"
             parts.append(f"<figure>{_img(image_png(r.strip, 2), alt=f'epoch {r.epoch}')}"
                          f"<figcaption>epoch {r.epoch}{flag}</figcaption></figure>")

@@ -20,17 +20,111 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel, QSizePolicy, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout,
+                               QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
-from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, load_reference
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, load_reference
 from explorer.core.comparison import Comparison, compare_models
 from explorer.core.diversity_metrics import METRICS
-from explorer.core.evaluation import SnapshotEvaluator
+from explorer.core.evaluation import NO_CLASSIFIER, SnapshotEvaluator
 from explorer.core.worker import Answer, Cancelled, LatestOnly
+from explorer.io.contract import BUNDLE_FILES
 from explorer.qt.bridge import ToGui, qimage_copy
 from explorer.qt.monitor_plots import COLORS, PLOT_BG, STYLE, TEXT, delete_menus, fmt_value, new_top_level_menus
 from explorer.qt.refcount_guard import pin_singletons
+
+def model_choice_path(path: str | os.PathLike) -> Path:
+    """The path a picker offers for a model: its bundle folder when the file is a bundle's, else the file."""
+    p = Path(path).expanduser().resolve()
+    return p.parent if p.is_file() and p.name in BUNDLE_FILES.values() else p
+
+
+class ComparePicker(QDialog):
+    """Pick models A and B at once: the open models, the bundled ones, or any file or folder.
+
+    ``ComparePicker(choices, parent)``: ``choices`` is a list of (label, path); A starts on the
+    first, B on the second. "File…"/"Folder…" add a model to both lists and select it on that side.
+    ``pair()`` gives (path A, path B) once accepted; "Compare" is enabled only for two different models.
+    """
+
+    def __init__(self, choices: list[tuple[str, str | os.PathLike]], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("ComparePicker")
+        self.setWindowTitle("Compare two models")
+        grid = QGridLayout(self)
+        grid.addWidget(QLabel("Both models decode the same latents; pick an open or bundled model, or a file or "
+                              "folder."), 0, 0, 1, 4)
+        self.combos: list[QComboBox] = []
+        self.file_buttons: list[QPushButton] = []
+        self.folder_buttons: list[QPushButton] = []
+        for side in range(2):
+            combo = QComboBox()
+            combo.setObjectName(f"compareModel{'AB'[side]}")
+            combo.setMinimumContentsLength(40)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.currentIndexChanged.connect(self._update)
+            files = QPushButton("File…")
+            files.setToolTip(f"Pick an .onnx file as model {'AB'[side]}")
+            files.clicked.connect(lambda _=False, s=side: self._browse(s, folder=False))
+            folder = QPushButton("Folder…")
+            folder.setToolTip(f"Pick a bundle folder as model {'AB'[side]}")
+            folder.clicked.connect(lambda _=False, s=side: self._browse(s, folder=True))
+            grid.addWidget(QLabel(f"Model {'AB'[side]}"), 1 + side, 0)
+            grid.addWidget(combo, 1 + side, 1)
+            grid.addWidget(files, 1 + side, 2)
+            grid.addWidget(folder, 1 + side, 3)
+            self.combos.append(combo)
+            self.file_buttons.append(files)
+            self.folder_buttons.append(folder)
+        self.reason = QLabel("")
+        self.reason.setObjectName("compareReason")
+        grid.addWidget(self.reason, 3, 0, 1, 4)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.compare_button = self.buttons.addButton("Compare", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        grid.addWidget(self.buttons, 4, 0, 1, 4)
+        for label, path in choices:
+            self.add_choice(label, path, select=None)
+        for side, combo in enumerate(self.combos):
+            combo.setCurrentIndex(min(side, combo.count() - 1))
+        self._update()
+
+    def add_choice(self, label: str, path: str | os.PathLike, *, select: int | None) -> None:
+        """Offer ``path`` on both sides (once); ``select``: the side (0, 1) that switches to it, or None."""
+        key = str(model_choice_path(path))
+        for combo in self.combos:
+            if combo.findData(key) < 0:
+                combo.addItem(label, key)
+                combo.setItemData(combo.count() - 1, key, Qt.ItemDataRole.ToolTipRole)
+        if select is not None:
+            self.combos[select].setCurrentIndex(self.combos[select].findData(key))
+
+    def pair(self) -> tuple[str, str] | None:
+        """(A, B) as paths, or None unless two different models are chosen."""
+        a, b = (c.currentData() for c in self.combos)
+        return (a, b) if a and b and a != b else None
+
+    def _update(self, *_args) -> None:
+        ok = self.pair() is not None
+        self.compare_button.setEnabled(ok)
+        if ok:
+            self.reason.setText("")
+        elif min(c.count() for c in self.combos) == 0:
+            self.reason.setText("No model to offer yet: pick a file or a folder")
+        else:
+            self.reason.setText("Pick two different models")
+
+    def _browse(self, side: int, *, folder: bool) -> None:
+        title = f"Model {'AB'[side]}"
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, f"{title}: a bundle folder")
+        else:
+            path, _ = QFileDialog.getOpenFileName(self, f"{title}: an .onnx file", "", "ONNX models (*.onnx)")
+        if path:
+            self.add_choice(f"{Path(path).name} — {path}", path, select=side)
+
 
 class CompareView(QWidget):
     """Side-by-side comparison widget.
@@ -123,10 +217,15 @@ class CompareView(QWidget):
         """On the worker: the evaluator (classifier and reference, once), then both models."""
         if self._evaluator is None:
             clf = ref = None
+            note = NO_CLASSIFIER
             if self.classifier_path is not None:
-                clf = Classifier(self.classifier_path)
-                ref = load_reference(clf, data_dir=self.data_dir)
-            self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed)
+                try:
+                    clf = Classifier(self.classifier_path)
+                    ref = load_reference(clf, data_dir=self.data_dir)
+                except (MonitorError, ValueError, OSError) as exc:  # still compare grids and sharpness
+                    clf = ref = None
+                    note = f"the classifier cannot be used: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
+            self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed, off_note=note)
         if cancelled():  # a newer pair was asked for meanwhile
             raise Cancelled
         return compare_models(a, b, self._evaluator)
@@ -169,14 +268,15 @@ class CompareView(QWidget):
         a, b = cmp.a, cmp.b
         self.title.setText(f"{a.name}  vs  {b.name}")
         self.meta.setText(f"Same latent bank (seed {a.seed}) and N = {a.n} samples each · A = {a.path} · B = {b.path}")
-        alarm = any(ev.report is not None and ev.report.alarms for ev in (a, b))
+        alarm = any(ev.alarms for ev in (a, b))
+        measured = all(ev.judged for ev in (a, b))
         items = "".join(f"<li>{html.escape(t)}</li>" for t in cmp.findings())
         self.findings.setText(f"<ul style='margin:0 0 0 -20px'>{items}</ul>")
-        self.findings.setProperty("state", "alarm" if alarm else "ok")
+        self.findings.setProperty("state", "alarm" if alarm else "ok" if measured else "unmeasured")
         self.findings.style().unpolish(self.findings)
         self.findings.style().polish(self.findings)
         for i, ev in enumerate((a, b)):
-            flag = " ⚠" if ev.report is not None and ev.report.alarms else ""
+            flag = " ⚠" if ev.alarms else ""
             self.names[i].setText(f"{'AB'[i]}: {ev.name} ({ev.family.upper()}){flag}")
             self._pixmaps[i] = QPixmap.fromImage(qimage_copy(ev.grid))
         self._fit_images()
@@ -201,9 +301,11 @@ class CompareView(QWidget):
         a, b = cmp.a, cmp.b
         self.table.setHorizontalHeaderLabels(["metric", "A", "B", f"real floor (N={a.n})"])
         rows = [("sharpness vs real", a.sharpness_ratio, b.sharpness_ratio, 1.0, 0)]
-        if a.report is not None and b.report is not None:
-            rows += [(m.label, a.report.metrics.get(m.key), b.report.metrics.get(m.key), a.report.floors.get(m.key),
-                      m.better) for m in METRICS]
+        measured = a.report or b.report  # one model measured: its column has numbers, the other "–"
+        if measured is not None:
+            rows += [(m.label, a.report.metrics.get(m.key) if a.report else None,
+                      b.report.metrics.get(m.key) if b.report else None, measured.floors.get(m.key), m.better)
+                     for m in METRICS]
         self.table.setRowCount(len(rows))
         for r, (label, va, vb, floor, better) in enumerate(rows):
             win = _winner(va, vb, floor, better)

@@ -25,6 +25,7 @@ QLabel#monitorStatus { color: #9aa4b2; }
 QLabel#alarmBanner { border-radius: 6px; padding: 8px 12px; font-size: 13px; }
 QLabel#alarmBanner[state="alarm"] { background: #4a1f1d; border: 1px solid #d9534f; color: #ffd9d6; }
 QLabel#alarmBanner[state="ok"] { background: #173524; border: 1px solid #3fb950; color: #c9f2d4; }
+QLabel#alarmBanner[state="unmeasured"] { background: #3a2f12; border: 1px solid #e3b341; color: #f5dfa5; }
 QLabel#alarmBanner[state="wait"] { background: #24272d; border: 1px solid #3a3f47; color: #9aa4b2; }
 QLabel#monitorNotes { color: #e3b341; }
 QListWidget#filmStrip { background: #17191c; border: 1px solid #30343b; }

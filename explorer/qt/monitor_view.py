@@ -294,12 +294,18 @@ class MonitorView(QWidget):
         self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
     def _draw_banner(self, mon: RunMonitor) -> None:
+        """Alarms (red), measured and fine (green), not measured and why (amber), or waiting (grey).
+
+        The reason for "not measured" is ``mon.not_measured()``, the line the table's header shows too."""
         alarms = mon.alarms()
         latest = mon.latest()
+        reason = mon.not_measured()
         if alarms:
             where = f" at epoch {latest.epoch}" if latest else ""
             lines = "".join(f"<li><b>{html.escape(alarm_title(a.name))}</b> — {html.escape(a.detail)}</li>"
                             for a in alarms)
+            if reason:
+                lines += f"<li><b>Diversity not measured</b> — {html.escape(reason)}</li>"
             text = (f"<b>⚠ {len(alarms)} alarm{'s' if len(alarms) > 1 else ''}{where}</b>"
                     f"<ul style='margin:2px 0 0 -20px'>{lines}</ul>")
             state = "alarm"
@@ -307,9 +313,16 @@ class MonitorView(QWidget):
             text = (f"<b>✓ No alarm at epoch {latest.epoch}</b> — no sign of mode collapse and the training "
                     "curves look healthy (distances to the real floors below measure sample quality)")
             state = "ok"
-        elif mon.rows and mon.family in ("gan", "vae"):
-            text = "✓ Training curves look healthy · waiting for a snapshot to measure diversity"
-            state = "ok"
+        elif self.controller.building:
+            text = html.escape(self.note[:1].upper() + self.note[1:]) + "…"
+            state = "wait"
+        elif reason:
+            curves = " · training curves: no alarm" if mon.rows else ""
+            text = f"<b>Not measured</b> — {html.escape(reason)}{curves}"
+            state = "unmeasured"
+        elif mon.seen:
+            text = f"Evaluating the first snapshot… ({mon.status})" if mon.status else "Evaluating the first snapshot…"
+            state = "wait"
         else:
             text = "Waiting for the first snapshot…"
             state = "wait"
@@ -396,7 +409,7 @@ class MonitorView(QWidget):
                 plot.marker.setVisible(True)
 
     def _strip_state(self, r: SnapshotResult) -> tuple:
-        alarms = tuple(a.name for a in r.report.alarms) if r.report is not None else ()
+        alarms = tuple(a.name for a in r.evaluation.alarms) if r.evaluation is not None else ()
         return (r.stage, id(r.strip), alarms, r.error)
 
     def _draw_strip(self, mon: RunMonitor) -> None:
@@ -422,10 +435,12 @@ class MonitorView(QWidget):
                 item.setToolTip(f"{r.path}\nskipped: {r.error}")
                 item.setForeground(QColor("#e3b341"))
             elif r.stage == "full":
-                flag = " ⚠" if r.report is not None and r.report.alarms else ""
+                alarms = r.evaluation.alarms if r.evaluation is not None else []
+                flag = " ⚠" if alarms else ""
                 item.setText(f"epoch {epoch}{flag}")
-                verdict = ("alarms: " + ", ".join(alarm_title(a.name) for a in r.report.alarms)) \
-                    if r.report is not None and r.report.alarms else ("no alarm" if r.report is not None else "")
+                verdict = ("alarms: " + ", ".join(alarm_title(a.name) for a in alarms)) if alarms else \
+                    "no alarm" if r.report is not None else \
+                    f"not measured: {r.evaluation.note if r.evaluation is not None else 'no classifier'}"
                 item.setToolTip(f"{r.path}\n{verdict}\nclick to open this snapshot")
                 item.setForeground(QColor("#ff8a80" if flag else TEXT))
             else:
@@ -455,7 +470,14 @@ class MonitorView(QWidget):
     def _draw_table(self, mon: RunMonitor) -> None:
         r = mon.results.get(self.selected_epoch) if self.selected_epoch is not None else mon.latest()
         if r is None or r.report is None:
-            self.table_title.setText("No evaluated snapshot yet" if not self.note else self.note)
+            if r is not None and r.evaluation is not None:  # this snapshot's own reason (NaN outputs, ...)
+                why = f"Epoch {r.epoch}: not measured — {r.evaluation.note or 'no classifier'}"
+            elif self.controller.building:
+                why = self.note
+            else:  # the banner's reason, word for word
+                reason = mon.not_measured()
+                why = f"Not measured — {reason}" if reason else "No evaluated snapshot yet"
+            self.table_title.setText(html.escape(why))
             self.table.setRowCount(0)
             return
         rep, ev = r.report, r.evaluation
@@ -481,14 +503,11 @@ class MonitorView(QWidget):
                 item.setForeground(QColor("#ff8a80" if bad and j == 1 else TEXT if j < 2 else "#9aa4b2"))
 
     def _draw_notes(self, mon: RunMonitor) -> None:
-        notes = []
-        if self.note:
+        notes = []  # what the banner and the table do not say already
+        if self.note and not self.controller.building and self.note != mon.not_measured():
             notes.append(self.note)
         for r in mon.skipped():
             notes.append(f"epoch {r.epoch} skipped: {r.error}")
-        last = next((r for r in reversed(mon.evaluated()) if r.evaluation is not None), None)
-        if last is not None and last.evaluation.note and self.classifier is not None and not self.note:
-            notes.append(f"diversity metrics off: {last.evaluation.note}")
         if mon.metrics.skipped_lines:
             notes.append(f"{mon.metrics.skipped_lines} unreadable line(s) in metrics.jsonl ignored")
         self.notes.setText("\n".join(notes[-4:]))
