@@ -138,14 +138,14 @@ def test_a_background_projection_reports_real_progress_and_a_failure_keeps_the_p
     register(ProjectionSpec("toy-broken", "Toy broken", broken, background=True))
     try:
         m.set_projection("toy-slow")
-        assert m.jobs.wait(5) and not m.is_busy
+        assert m.jobs.wait(60) and not m.is_busy
         assert progress == [("toy-slow", k / 4, f"toy layout: {k} of 4") for k in range(1, 4)]
         assert m.projection_key == "toy-slow" and isinstance(m.projection, SwappedPlane)
         assert "Toy slow of 50 points ready" in m.last_message
         chosen = []
         m.projection_chosen.connect(chosen.append)
         m.set_projection("toy-broken")
-        assert m.jobs.wait(5)
+        assert m.jobs.wait(60)
         assert m.last_message == "toy layout cannot place these points"
         assert chosen == ["toy-broken", "toy-slow"] and isinstance(m.projection, SwappedPlane)
     finally:
