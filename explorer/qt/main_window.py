@@ -176,7 +176,10 @@ class MainWindow(QMainWindow):
         self.save_action.triggered.connect(self.save_grid_dialog)
         self.close_model_action = QAction("&Close Model", self, shortcut=QKeySequence("Ctrl+W"))
         self.close_model_action.triggered.connect(self.close_active_model)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self)
+        # The platform's Quit keys, else Ctrl+Q (some platforms and themes have none for Quit).
+        quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit) or [QKeySequence("Ctrl+Q")])
+        self.quit_action = quit_action
         quit_action.triggered.connect(self.close)
         for a in (self.open_action, self.open_folder_action):
             file.addAction(a)
