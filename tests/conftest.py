@@ -28,7 +28,7 @@ def fresh_home(tmp_path, monkeypatch) -> Path:
     (Qt reads XDG_CONFIG_HOME once per process, so its paths are set again for each test). No test
     can read or write the real home's settings, sessions or caches.
     """
-    home = tmp_path / "home"
+    home = tmp_path / "fresh-home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))

@@ -20,38 +20,177 @@ def _use_vae(window):
 
 
 def test_class_direction_slider_moves_the_focused_latent(window):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
     _use_vae(window)
+    window.directions_dock.raise_()
     panel = window.directions_panel
     assert panel.class_btn.isEnabled() and not panel.sefa_btn.isEnabled()
-    panel.class_a.setCurrentIndex(0)
-    panel.class_b.setCurrentIndex(1)
-    panel.make_class_direction()
-    assert panel.directions[-1].name == "a → b"
-    window.grid.set_focus(3)
+    assert (panel.class_a.currentText(), panel.class_b.currentText()) == ("a", "b")
+    QTest.keyClick(panel.class_b, Qt.Key.Key_Down)  # b -> c
+    _click(panel.class_btn)
+    assert panel.directions[-1].name == "a → c"
+    _click_cell(window, 3)
+    assert window.grid.focus == 3 and "row 1, column 4" in panel.target.text()
     before = window.grid.latents[3].copy()
-    panel.amount.setValue(150)  # +1.5 latent units
+    panel.amount.setFocus()
+    for _ in range(15):  # the slider's keys: +0.1 latent units a press
+        QTest.keyClick(panel.amount, Qt.Key.Key_PageUp)
+    assert panel.amount_label.text() == "+1.50"
     moved = window.grid.latents[3]
     assert np.linalg.norm(moved - before) == pytest.approx(1.5, rel=1e-4)
     assert np.allclose((moved - before) / 1.5, panel.selected().vector, atol=1e-5)
-    panel.amount.setValue(0)
-    assert np.allclose(window.grid.latents[3], before)
+    QTest.keyClick(panel.amount, Qt.Key.Key_Home)  # to the far left, then back to 0
+    for _ in range(60):
+        QTest.keyClick(panel.amount, Qt.Key.Key_PageUp)
+    assert panel.amount.value() == 0 and np.allclose(window.grid.latents[3], before, atol=1e-5)
 
 
-def test_arithmetic_and_sefa_on_the_gan(window):
+def test_directions_list_remove_and_save_through_the_widgets(window, monkeypatch, tmp_path):
+    from explorer.qt import directions_panel
+
+    _use_vae(window)
+    window.directions_dock.raise_()
+    panel = window.directions_panel
+    _click(panel.pca_btn)
+    assert panel.list.count() == 5 and panel.selected().name == "PC5"
+    item = panel.list.item(1)
+    _click(panel.list.viewport(), panel.list.visualItemRect(item).center())
+    assert panel.selected().name == "PC2"
+    _click(panel.remove_btn)
+    assert [d.name for d in panel.offered] == ["PC1", "PC3", "PC4", "PC5"]
+    asked = {}
+
+    def save_as(parent, title, name, filters):
+        asked["name"] = name
+        return str(tmp_path / name), filters
+
+    monkeypatch.setattr(directions_panel.QFileDialog, "getSaveFileName", save_as)
+    panel.interactive = True
+    try:
+        _click(panel.save_btn)
+    finally:
+        panel.interactive = False
+    assert asked["name"] == "test-vae-directions.json"  # no spaces in a suggested name
+    assert (tmp_path / asked["name"]).is_file() and window.last_message.startswith("Saved 4 directions")
+
+
+def _click(widget, pos=None) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(widget, Qt.MouseButton.LeftButton, pos=widget.rect().center() if pos is None else pos)
+
+
+def _click_cell(window, index: int) -> None:
+    """A left click where the grid draws cell ``index`` (it focuses the cell)."""
+    window.scroll.ensureWidgetVisible(window.canvas)
+    _click(window.canvas, window.canvas.cell_rect(index).center())
+
+
+def test_arithmetic_picks_cells_by_clicking_them_and_sefa_on_the_gan(window):
     panel = window.directions_panel
     gan = next(m for m in window.state.models if m.name == "test gan")
     window.state.set_active(gan)
+    window.directions_dock.raise_()
     assert panel.sefa_btn.isEnabled() and not panel.pca_btn.isEnabled()
-    panel.make_sefa()
+    _click(panel.sefa_btn)
     assert [d.source for d in panel.directions] == ["sefa"] * 5
     g = window.grid
-    g.set_focus(0)
-    panel.cell_a.setValue(1)
-    panel.cell_b.setValue(2)
-    panel.cell_c.setValue(3)
-    want = g.latents[1] - g.latents[2] + g.latents[3]
-    panel.apply_arithmetic()
+    assert not panel.arith_btn.isEnabled() and "pick A and B and C" in panel.arith_btn.toolTip()
+    for slot, cell in (("A", 1), ("B", 2), ("C", g.cols + 3)):  # the grid never shows numbers: click the cells
+        _click_cell(window, cell)
+        assert g.focus == cell
+        _click(panel.pick_buttons[slot])
+    assert panel.pick_labels["C"].text() == "row 2, column 4"  # counted as the focused-cell title counts
+    want = g.latents[1] - g.latents[2] + g.latents[g.cols + 3]
+    _click_cell(window, 0)
+    assert panel.arith_btn.isEnabled()
+    _click(panel.arith_btn)
     assert np.allclose(g.latents[0], want)
+    assert "row 1, column 1" in window.last_message and "row 2, column 4" in window.last_message
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    QTest.keyClick(window.controls.cols, Qt.Key.Key_Down)  # another layout: the picked places are gone
+    assert g.cols == 7 and panel.arithmetic.missing() == ["A", "B", "C"]
+    assert panel.pick_labels["A"].text() == "not picked"
+
+
+def test_sefa_directions_are_offered_only_for_the_file_they_were_made_on(window, tmp_path):
+    """Another GAN of the same latent size is an unrelated latent space: its SeFa directions are not offered,
+    and the dock says why."""
+    import model_factory
+
+    other_dir = tmp_path / "other"
+    model_factory.make_generator(other_dir / "generator.onnx", latent_dim=8, height=8, width=8, activation="tanh",
+                                 seed=7, card=model_factory.card(name="other gan", value_range=(-1.0, 1.0)))
+    assert window.open_path(str(other_dir)) is None
+    panel = window.directions_panel
+    gan = next(m for m in window.state.models if m.name == "test gan")
+    other = next(m for m in window.state.models if m.name == "other gan")
+    assert gan.latent_dim == other.latent_dim
+    window.state.set_active(gan)
+    window.directions_dock.raise_()
+    _click(panel.sefa_btn)
+    assert panel.list.count() == 5
+    window.state.set_active(other)
+    assert panel.list.count() == 0 and panel.selected() is None
+    assert panel.hidden_note.isVisibleTo(panel)
+    assert "5 made on test gan" in panel.hidden_note.text()
+    _click(panel.sefa_btn)  # its own directions are offered
+    assert panel.list.count() == 5 and all(d.model == "other gan" for d in panel.offered)
+    window.state.set_active(gan)
+    assert panel.list.count() == 5 and all(d.model == "test gan" for d in panel.offered)
+
+
+def test_directions_entries_are_readable_at_the_docks_width(window):
+    """Entries wrap inside the list instead of running off its edge (no sideways scrolling)."""
+    from PySide6.QtCore import Qt
+
+    from explorer.core.directions import selection_direction
+
+    vae = _use_vae(window)
+    window.directions_dock.raise_()
+    panel = window.directions_panel
+    rng = np.random.default_rng(0)
+    panel.add_directions([selection_direction(rng.standard_normal((3000, vae.latent_dim)), np.arange(1234),
+                                              np.arange(1234, 2221), model=vae.name)])  # what the map sends
+    _click(panel.pca_btn)
+    window.resize(1366, 768)
+    for _ in range(3):
+        window.repaint()
+        from PySide6.QtWidgets import QApplication
+        QApplication.processEvents()
+    lst = panel.list
+    width = lst.viewport().width()
+    assert width > 100
+    assert lst.horizontalScrollBar().maximum() == 0
+    fm = lst.fontMetrics()
+    for i in range(lst.count()):
+        item = lst.item(i)
+        rect = lst.visualItemRect(item)
+        assert rect.right() <= width, item.text()
+        needed = fm.boundingRect(0, 0, rect.width(), 10_000, int(Qt.TextFlag.TextWordWrap), item.text())
+        assert needed.height() <= rect.height() and needed.width() <= rect.width(), item.text()
+
+
+def test_greyed_out_choices_say_why_and_a_gan_shows_no_empty_class_boxes(window):
+    panel = window.directions_panel
+    window.directions_dock.raise_()
+    gan = next(m for m in window.state.models if m.name == "test gan")
+    window.state.set_active(gan)
+    assert not panel.class_a.isVisibleTo(panel) and not panel.class_btn.isVisibleTo(panel)
+    assert panel.no_classes.isVisibleTo(panel) and "no classes" in panel.no_classes.text()
+    assert not panel.pca_btn.isEnabled() and "atlas" in panel.pca_btn.toolTip()
+    assert panel.why.isVisibleTo(panel) and "PCA needs an atlas" in panel.why.text()
+    for btn in (panel.save_btn, panel.remove_btn, panel.arith_btn):
+        assert not btn.isEnabled() and btn.toolTip().startswith("Not available:"), btn.text()
+    _use_vae(window)
+    assert panel.class_a.isVisibleTo(panel) and not panel.no_classes.isVisibleTo(panel)
+    assert not panel.sefa_btn.isEnabled() and "SeFa needs a GAN" in panel.sefa_btn.toolTip()
+    assert "SeFa needs a GAN" in panel.why.text() and "PCA" not in panel.why.text()
 
 
 def test_session_round_trip_through_the_window(qtbot, window, tmp_path, settings_file):

@@ -224,6 +224,39 @@ def test_directions_save_and_reload(tmp_path):
         load_directions(tmp_path / "new.json")
 
 
+def test_suggested_file_names_have_no_spaces():
+    assert exports.safe_file_name("fashion-mnist gan-path.gif") == "fashion-mnist-gan-path.gif"
+    assert exports.safe_file_name("T-shirt/top → Dress.PNG") == "T-shirt-top-Dress.png"
+    assert exports.safe_file_name("  .json") == "export.json"
+
+
+def test_directions_remember_the_file_they_were_made_on(tmp_path):
+    from explorer.core.directions import DirectionList, ModelKey, model_fingerprint
+
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"generator a")
+    b.write_bytes(b"generator b")
+    fa, fb = model_fingerprint(a), model_fingerprint(b)
+    assert fa and fb and fa != fb and model_fingerprint(a) == fa
+    made = Direction("SeFa 1", np.ones(4), "sefa", model="gan a", fingerprint=fa)
+    old = Direction("PC1", np.ones(4), "pca", model="gan a")  # an older file: no fingerprint, a name
+    loose = Direction("mine", np.ones(4))  # written by hand: no model at all
+    six = Direction("six", np.ones(6), model="gan a", fingerprint=fa)
+    items = DirectionList([made, old, loose, six])
+    usable, hidden = items.offered(ModelKey("gan a", 4, fa))
+    assert usable == [made, old, loose] and hidden == ["for 6-d latents (this model takes 4-d)"]
+    usable, hidden = items.offered(ModelKey("gan b", 4, fb))  # same size, another file
+    assert usable == [loose] and hidden.count("made on gan a") == 2
+    usable, hidden = items.offered(ModelKey("gan a", 4, fb))  # retrained: same name, another file
+    assert made not in usable and "made on another file named gan a" in hidden
+    again = Direction.from_json(json.loads(json.dumps(made.to_json())))
+    assert again.fingerprint == fa
+    twin = Direction("SeFa 1", np.ones(4), "sefa", model="gan b", fingerprint=fb)
+    items.add([twin])
+    items.remove(twin)  # by identity, though name and vector equal another's
+    assert twin not in items.items and made in items.items
+
+
 # ---- exports ----------------------------------------------------------------------------------------
 
 def _frames(n=7, h=10, w=13, c=1):

@@ -14,16 +14,25 @@ import numpy as np
 from explorer.io import contract
 from explorer.core import metrics
 from explorer.io.contract import ContractError, ModelCard
+from explorer.io.model_error import ModelError
+from explorer.io.onnx_file import open_onnx
 from explorer.io.paths import bundled_model
+from explorer.io.providers import ProviderPlan
 
 from .data import load_dataset
 
 
-def _session(path: Path):
-    import onnxruntime as ort
+# CPU on purpose: the figures must not depend on the machine, and 10k small images take seconds.
+_CPU_ONLY = ProviderPlan(("CPUExecutionProvider",))
 
-    # CPU on purpose: the figures must not depend on the machine, and 10k small images take seconds.
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+def _session(path: Path, role: str):
+    """An onnxruntime session on ``path`` opened as ``role`` through the app's one ONNX opener (card,
+    role and external data checked exactly as the app checks the file it will ship)."""
+    try:
+        return open_onnx(path, (role,), plan=_CPU_ONLY).session
+    except ModelError as exc:
+        raise ContractError(str(exc)) from None
 
 
 def _run(session, name: str, x: np.ndarray, batch: int = 1000) -> list[np.ndarray]:
@@ -54,7 +63,7 @@ def _test_images(card: ModelCard, data: str | None, split: str = "test"):
 
 def evaluate_classifier(card: ModelCard, path: Path, data: str | None) -> dict:
     x, y = _test_images(card, data)
-    logits, _ = _run(_session(path), "image", contract.from_unit_range(x, card.value_range))
+    logits, _ = _run(_session(path, "classifier"), "image", contract.from_unit_range(x, card.value_range))
     pred = logits.argmax(1)
     per_class = {name: float((pred[y == k] == k).mean()) for k, name in enumerate(card.class_names) if (y == k).any()}
     return {"family": "classifier", "test_accuracy": float((pred == y).mean()), "n": int(len(y)),
@@ -66,9 +75,9 @@ def evaluate_vae(cards: dict[str, ModelCard], files: dict[str, Path], data: str 
         raise ContractError("VAE evaluation needs both encoder.onnx and decoder.onnx in the bundle")
     card = cards["decoder"]
     x, _ = _test_images(card, data)
-    mu, logvar = _run(_session(files["encoder"]), "image", x)
+    mu, logvar = _run(_session(files["encoder"], "encoder"), "image", x)
     eps = np.random.default_rng(seed).standard_normal(mu.shape).astype(np.float32)
-    (recon,) = _run(_session(files["decoder"]), "z", (mu + np.exp(0.5 * logvar) * eps).astype(np.float32))
+    (recon,) = _run(_session(files["decoder"], "decoder"), "z", (mu + np.exp(0.5 * logvar) * eps).astype(np.float32))
     p = np.clip(recon.astype(np.float64), 1e-7, 1 - 1e-7)
     xd = x.astype(np.float64)
     rec = -(xd * np.log(p) + (1 - xd) * np.log1p(-p)).reshape(len(x), -1).sum(1)
@@ -87,11 +96,11 @@ def evaluate_gan(card: ModelCard, path: Path, data: str | None, classifier: str 
     clf_cards, clf_files = resolve(classifier or bundled_model("classifier"))
     if "classifier" not in clf_cards:
         raise ContractError(f"{classifier}: no classifier in it")
-    clf_card, clf = clf_cards["classifier"], _session(clf_files["classifier"])
+    clf_card, clf = clf_cards["classifier"], _session(clf_files["classifier"], "classifier")
     if clf_card.image_shape != card.image_shape:
         raise ContractError(f"classifier expects images {clf_card.image_shape}, generator makes {card.image_shape}")
     z = np.random.default_rng(seed).standard_normal((n, card.latent_dim)).astype(np.float32)
-    (images,) = _run(_session(path), "z", z, batch=500)
+    (images,) = _run(_session(path, "generator"), "z", z, batch=500)
     if not np.isfinite(images).all():
         raise ContractError(f"{path.name}: generator output holds NaN or Inf")
     unit = contract.to_unit_range(images, card.value_range)

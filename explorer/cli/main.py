@@ -120,6 +120,11 @@ def cmd_render(args) -> int:
     return 0
 
 
+def _number(v: float) -> str:
+    """A figure for people: 4 significant digits, no float noise (-2.4143028259277344 -> -2.414)."""
+    return f"{float(v):.4g}"
+
+
 def cmd_info(args) -> int:
     from explorer.io.runtime import describe, open_model
 
@@ -131,7 +136,8 @@ def cmd_info(args) -> int:
         print(f"{info['name']}  ({info['source']})  {info['path']}")
         for k, v in info["signature"].items():
             print(f"  {k}: {v}")
-        print(f"  value range: {info['value_range']} ({info['value_range_source']})")
+        lo, hi = info["value_range"]
+        print(f"  value range: {_number(lo)} to {_number(hi)} ({info['value_range_source']})")
         print(f"  provider: {info['provider']}")
         for n in info["notes"]:
             print(f"  note: {n}")

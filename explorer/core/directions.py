@@ -24,13 +24,15 @@ class DirectionError(ValueError):
     """A direction cannot be made or read. ``str()`` is one line: what was expected, what was found."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: == on the vectors would be ambiguous (and "SeFa 1" repeats)
 class Direction:
     """A named unit vector float32 [D].
 
     source: "class", "selection", "pca", "sefa" or "user"; detail: a short human note (e.g. the
     explained variance or singular value); model: the model name it was made for (latent spaces of
-    different models are unrelated).
+    different models are unrelated); fingerprint: :func:`model_fingerprint` of the file it was made
+    on ("" when unknown, e.g. an older file), so a direction is offered only for that model and not
+    for another of the same latent size (see :meth:`DirectionList.offered`).
     """
 
     name: str
@@ -38,6 +40,7 @@ class Direction:
     source: str = "user"
     detail: str = ""
     model: str = ""
+    fingerprint: str = ""
 
     def __post_init__(self) -> None:
         v = np.array(self.vector, dtype=np.float64).reshape(-1)
@@ -65,17 +68,87 @@ class Direction:
 
     def to_json(self) -> dict:
         return {"name": self.name, "source": self.source, "detail": self.detail, "model": self.model,
-                "vector": [float(x) for x in self.vector]}
+                "fingerprint": self.fingerprint, "vector": [float(x) for x in self.vector]}
 
     @classmethod
     def from_json(cls, data: dict) -> "Direction":
         try:
             return cls(str(data["name"]), np.asarray(data["vector"], np.float64), str(data.get("source", "user")),
-                       str(data.get("detail", "")), str(data.get("model", "")))
+                       str(data.get("detail", "")), str(data.get("model", "")), str(data.get("fingerprint") or ""))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, DirectionError):
                 raise
             raise DirectionError(f"not a readable direction ({type(exc).__name__}: {exc})") from None
+
+
+# ---- which model a direction belongs to --------------------------------------------------------
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+
+
+def model_fingerprint(path: str | os.PathLike) -> str:
+    """sha256 (16 hex digits) of a model file, cached by (path, size, mtime): which file a direction was
+    made on. Two files with the same latent size are still unrelated latent spaces. "" when unreadable."""
+    from explorer.core.diversity import file_fingerprint
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        try:
+            _FINGERPRINTS[key] = file_fingerprint(path)
+        except OSError:
+            return ""
+    return _FINGERPRINTS[key]
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """What a direction is checked against: the open model's name, latent size and file fingerprint."""
+
+    name: str
+    dim: int
+    fingerprint: str = ""
+
+    @classmethod
+    def of(cls, model) -> "ModelKey | None":
+        """The key of an open model (explorer.io.runtime.LoadedModel), None for no model."""
+        if model is None:
+            return None
+        return cls(model.name, int(model.latent_dim), model_fingerprint(model.path))
+
+
+def why_not_offered(direction: Direction, key: ModelKey | None) -> str | None:
+    """None when ``direction`` applies to the model ``key``; else a short reason ("made on fashion gan")."""
+    if key is None:
+        return "no model is open"
+    if direction.dim != key.dim:
+        return f"for {direction.dim}-d latents (this model takes {key.dim}-d)"
+    made_on = direction.model or "another model"
+    if direction.fingerprint and key.fingerprint:
+        if direction.fingerprint == key.fingerprint:
+            return None
+        if direction.model == key.name:
+            return f"made on another file named {made_on}"
+        return f"made on {made_on}"
+    # no fingerprint (an older file, or one written by hand): the model name is all there is to go on
+    if direction.model and direction.model != key.name:
+        return f"made on {made_on}"
+    return None
+
+
+def hidden_summary(reasons: list[str]) -> str:
+    """One line for the directions not offered: "3 more not shown, they belong to other models: 2 made on X;
+    1 for 6-d latents (this model takes 8-d)"."""
+    if not reasons:
+        return ""
+    counts: dict[str, int] = {}
+    for r in reasons:
+        counts[r] = counts.get(r, 0) + 1
+    parts = [f"{n} {r}" for r, n in counts.items()]
+    return f"{len(reasons)} more not shown, they belong to other models: " + "; ".join(parts)
 
 
 class DirectionList:
@@ -103,8 +176,20 @@ class DirectionList:
         self.changed.emit()
 
     def remove(self, direction: Direction) -> None:
-        self.items.remove(direction)
+        # by identity: two directions may share a name ("SeFa 1" of two models), and == on vectors is ambiguous
+        self.items = [d for d in self.items if d is not direction]
         self.changed.emit()
+
+    def offered(self, key: ModelKey | None) -> tuple[list[Direction], list[str]]:
+        """(the directions that apply to the model ``key``, in order; one reason per direction that does not)."""
+        usable, reasons = [], []
+        for d in self.items:
+            why = why_not_offered(d, key)
+            if why is None:
+                usable.append(d)
+            else:
+                reasons.append(why)
+        return usable, reasons
 
     # ---- sessions (explorer.core.session.SessionPart) -------------------------------------------
 
@@ -257,6 +342,58 @@ def sefa_directions(onnx_path: str | os.PathLike, k: int = 5, *, model: str = ""
     """SeFa directions of a generator file (see :func:`first_linear_weight`)."""
     w, axis = first_linear_weight(onnx_path)
     return sefa_from_weight(w, k, latent_axis=axis, model=model)
+
+
+@dataclass(frozen=True)
+class CellPick:
+    """A grid cell picked for A − B + C: its index, its place as the grid shows it, and its latent then."""
+
+    cell: int
+    row: int  # 0-based; shown 1-based, as the focused-cell title shows it ("row 2, column 3")
+    col: int
+    z: np.ndarray = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return f"row {self.row + 1}, column {self.col + 1}"
+
+
+class VectorArithmetic:
+    """The three cells of A − B + C, picked by focusing grid cells (the model behind that part of the dock).
+
+    A pick keeps the latent the cell had when it was picked, so a re-roll does not change the sum.
+    """
+
+    SLOTS = ("A", "B", "C")
+
+    def __init__(self) -> None:
+        self.changed = Signal()  # ()
+        self.picks: dict[str, CellPick] = {}
+
+    def pick(self, slot: str, cell: int, cols: int, z: np.ndarray) -> CellPick:
+        if slot not in self.SLOTS:
+            raise DirectionError(f"slot must be one of {', '.join(self.SLOTS)}, found {slot!r}")
+        r, c = divmod(int(cell), max(1, int(cols)))
+        z = np.array(z, np.float32).reshape(-1)
+        z.setflags(write=False)
+        self.picks[slot] = CellPick(int(cell), r, c, z)
+        self.changed.emit()
+        return self.picks[slot]
+
+    def clear(self) -> None:
+        if self.picks:
+            self.picks = {}
+            self.changed.emit()
+
+    def missing(self) -> list[str]:
+        return [s for s in self.SLOTS if s not in self.picks]
+
+    def result(self) -> np.ndarray:
+        """A − B + C, float32 [D]; DirectionError (one line) while a cell is not picked yet."""
+        missing = self.missing()
+        if missing:
+            raise DirectionError(f"pick {' and '.join(missing)} first: focus a grid cell, then press its button")
+        return arithmetic(*(self.picks[s].z for s in self.SLOTS))
 
 
 def arithmetic(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,11 +21,43 @@ MAX_SIDE = 32
 MIXED_CLASSES = -1  # class choice: row r shows class r mod K
 
 
+def cell_number(index: int) -> int:
+    """The number a person sees for cell ``index`` (row-major from 0): cells, rows and columns count from 1."""
+    return int(index) + 1
+
+
+def cell_label(index: int, cols: int) -> str:
+    """"Cell 62 (row 8, column 6)" for index 61 of an 8-column grid: one numbering, from 1, everywhere."""
+    r, c = divmod(int(index), int(cols))
+    return f"Cell {cell_number(index)} (row {r + 1}, column {c + 1})"
+
+
+@dataclass
+class _KeptCells:
+    """What the grid showed for a model it switched away from, so coming back finds it as it was."""
+
+    model: LoadedModel  # held so that id(model), the key, stays this model's while kept
+    rows: int
+    cols: int
+    policy: SamplingPolicy
+    class_choice: int
+    focus: int | None
+    latents: np.ndarray
+    base: np.ndarray
+    pixels: np.ndarray
+    finite: np.ndarray
+    dirty: np.ndarray
+
+
 class SampleGrid:
     """rows x cols samples of one model. Cell k (row-major) has latent ``latents[k]`` [D].
 
     ``pixels`` uint8 [N, H, W, C] hold the last decoded images; ``dirty`` marks cells whose pixels
-    do not match their latent yet; ``finite`` is False where the model produced NaN/Inf.
+    do not match their latent yet; ``finite`` is False where the model produced NaN/Inf. ``base``
+    float32 [N, D] is each cell's latent before slider edits (what "Reset to sample" goes back to).
+
+    Switching to another model keeps this model's cells (latents with their edits, sampling policy,
+    class, focus, pixels); switching back restores them. ``forget(model)`` drops them (model closed).
     """
 
     def __init__(self, rows: int = 8, cols: int = 8, policy: SamplingPolicy = SamplingPolicy()):
@@ -38,6 +71,7 @@ class SampleGrid:
         self.policy = policy
         self.class_choice = MIXED_CLASSES
         self.focus: int | None = None
+        self._kept: dict[int, _KeptCells] = {}
         self._alloc()
 
     @staticmethod
@@ -58,6 +92,7 @@ class SampleGrid:
         else:
             d, (c, h, w) = self.model.latent_dim, self.model.image_shape
         self.latents = sample_latents(n, d, self.policy) if self.model is not None else np.zeros((n, d), np.float32)
+        self.base = self.latents.copy()
         self.pixels = np.zeros((n, h, w, c), np.uint8)
         self.finite = np.ones(n, bool)
         self.dirty = np.full(n, self.model is not None)
@@ -68,30 +103,54 @@ class SampleGrid:
     # ---- setters: validate, change, announce --------------------------------------------------
 
     def set_model(self, model: LoadedModel | None) -> None:
+        """Show ``model``'s cells: the ones it had when the grid last showed it, else fresh samples."""
+        if self.model is not None:
+            self._keep()
+        kept = self._kept.pop(id(model), None) if model is not None else None
         self.model = model
         self.focus = None
+        if kept is not None:
+            self.policy, self.class_choice = kept.policy, kept.class_choice
         self._alloc()
-        self.focus_changed.emit(None)
+        if kept is not None:
+            self._copy_cells(kept, kept.rows, kept.cols)
+            if kept.focus is not None and kept.focus < kept.rows * kept.cols:
+                r, c = divmod(kept.focus, kept.cols)
+                if r < self.rows and c < self.cols:
+                    self.focus = r * self.cols + c
+            self.policy_changed.emit(self.policy)
+        self.focus_changed.emit(self.focus)
         self.layout_changed.emit()
         self.latents_changed.emit()
+
+    def forget(self, model: LoadedModel) -> None:
+        """Drop what was kept for ``model`` (it was closed)."""
+        self._kept.pop(id(model), None)
+
+    def _keep(self) -> None:
+        self._kept[id(self.model)] = _KeptCells(self.model, self.rows, self.cols, self.policy, self.class_choice,
+                                                self.focus, self.latents, self.base, self.pixels, self.finite,
+                                                self.dirty)
+
+    def _copy_cells(self, old, old_rows: int, old_cols: int) -> None:
+        """Put ``old``'s cells (latents, base, pixels, finite, dirty) back at the same (row, col)."""
+        r, c = min(self.rows, old_rows), min(self.cols, old_cols)
+        for i in range(r):
+            src = slice(i * old_cols, i * old_cols + c)
+            dst = slice(i * self.cols, i * self.cols + c)
+            for name in ("latents", "base", "pixels", "finite", "dirty"):
+                getattr(self, name)[dst] = getattr(old, name)[src]
 
     def set_size(self, rows: int, cols: int) -> None:
         rows, cols = self._check(rows, cols)
         if (rows, cols) == (self.rows, self.cols):
             return
-        old_latents, old_pixels, old_finite, old_dirty = self.latents, self.pixels, self.finite, self.dirty
-        old_rows, old_cols = self.rows, self.cols
+        old = _KeptCells(self.model, self.rows, self.cols, self.policy, self.class_choice, self.focus,
+                         self.latents, self.base, self.pixels, self.finite, self.dirty)
         self.rows, self.cols = rows, cols
         self._alloc()
         # Keep cells that stay on screen at the same (row, col), edited latents included.
-        r, c = min(rows, old_rows), min(cols, old_cols)
-        for i in range(r):
-            src = slice(i * old_cols, i * old_cols + c)
-            dst = slice(i * cols, i * cols + c)
-            self.latents[dst] = old_latents[src]
-            self.pixels[dst] = old_pixels[src]
-            self.finite[dst] = old_finite[src]
-            self.dirty[dst] = old_dirty[src]
+        self._copy_cells(old, old.rows, old.cols)
         self.layout_changed.emit()
         self.latents_changed.emit()
 
@@ -99,6 +158,7 @@ class SampleGrid:
         self.policy = policy
         if self.model is not None:
             self.latents = sample_latents(self.count, self.model.latent_dim, policy)
+            self.base = self.latents.copy()
             self.dirty[:] = True
         self.policy_changed.emit(policy)
         self.latents_changed.emit()
@@ -115,10 +175,17 @@ class SampleGrid:
             self.focus = index
             self.focus_changed.emit(index)
 
-    def set_latent(self, index: int, z: np.ndarray) -> None:
+    def set_latent(self, index: int, z: np.ndarray, *, edit: bool = False) -> None:
+        """A new latent for one cell; ``edit=True`` (Zero, slider-like changes) keeps its "Reset to sample" latent."""
         self.latents[index] = np.asarray(z, np.float32)
+        if not edit:
+            self.base[index] = self.latents[index]
         self.dirty[index] = True
         self.latents_changed.emit()
+
+    def reset_cell(self, index: int) -> None:
+        """Undo the edits of one cell: back to the latent it was drawn (or given) with."""
+        self.set_latent(index, self.base[index].copy())
 
     def set_dimension(self, index: int, dim: int, value: float) -> None:
         self.latents[index, dim] = value
@@ -127,6 +194,7 @@ class SampleGrid:
 
     def set_all_latents(self, z: np.ndarray) -> None:
         self.latents[:] = z
+        self.base[:] = self.latents
         self.dirty[:] = True
         self.latents_changed.emit()
 
@@ -156,8 +224,9 @@ class SampleGrid:
     def cell_image(self, index: int) -> np.ndarray:
         return self.pixels[index]
 
-    def tiled(self, *, pad: int = 1, out: np.ndarray | None = None) -> np.ndarray:
-        return tile(self.pixels, self.rows, self.cols, pad=pad, out=out)
+    def tiled(self, *, pad: int = 1, fill: int = 0, out: np.ndarray | None = None) -> np.ndarray:
+        """The cells as one uint8 image [rows*(H+pad)+pad, cols*(W+pad)+pad, C], separators ``fill``."""
+        return tile(self.pixels, self.rows, self.cols, pad=pad, fill=fill, out=out)
 
 
 class FrameClock:
@@ -184,6 +253,14 @@ class FrameClock:
         if span > self.window and self._last_interval > 0:
             return 1.0 / self._last_interval
         return (len(self._times) - 1) / span if span > 0 else 0.0
+
+    def fps_at(self, now: float | None = None) -> float:
+        """``fps`` as of ``now`` (perf_counter seconds): 0 once no frame came for a while (idle), so a
+        readout does not keep showing the speed of a walk that stopped long ago."""
+        now = time.perf_counter() if now is None else now
+        if not self._times or now - self._times[-1] > max(self.window, 2 * self._last_interval):
+            return 0.0
+        return self.fps
 
 
 class GridController:

@@ -20,6 +20,8 @@ from explorer.io.runtime import LoadedModel
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # uint8 [N, H, W, C] -> features float [N, F]
 MAX_FPS = 60  # playback and export speed, frames per second
+EXPORT_SCALES = (1, 2, 4, 8, 16)  # export size: whole-pixel enlargements of the model's image size
+DEFAULT_EXPORT_SCALE = 8  # 28 px Fashion-MNIST frames -> 224 px GIF/MP4 frames
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,16 @@ class Waypoint:
 
     z: np.ndarray
     name: str = ""
+
+
+@dataclass(frozen=True)
+class _KeptPath:
+    model: LoadedModel  # held so that id(model), the key, stays this model's while kept
+    waypoints: list
+    mode: str
+    steps: int
+    easing: str
+    label: int
 
 
 class PathEditor:
@@ -42,6 +54,7 @@ class PathEditor:
         self.steps = 16
         self.easing = "linear"
         self.fps = 12  # playback speed and the frame rate of GIF/MP4 exports, frames per second
+        self.export_scale = DEFAULT_EXPORT_SCALE  # exported frames are the model's size times this
         self.label = 0
         self.features = features
         self.pixels: np.ndarray | None = None  # uint8 [steps, H, W, C] of the last decode
@@ -53,17 +66,37 @@ class PathEditor:
         # dispatch: see GridController (None: answers handled on the worker thread)
         self.decoder = AsyncDecoder((dispatch or (lambda fn: fn))(self.receive), name="path decoding")
         self._pending_latents: dict[int, np.ndarray] = {}
+        self._kept: dict[int, _KeptPath] = {}  # id(model) -> its path while another model is shown
 
     # ---- setters: validate, change, announce ---------------------------------------------------
 
     def set_model(self, model: LoadedModel | None) -> None:
+        """Edit ``model``'s path: the one it had when the editor last showed it, else an empty one.
+
+        Latents of another model mean nothing here, so each model keeps its own waypoints and
+        settings (mode, steps, easing, class) while the editor shows another; ``forget`` drops them.
+        """
         if model is self.model:
             return
+        if self.model is not None:
+            self._kept[id(self.model)] = _KeptPath(self.model, list(self.waypoints), self.mode, self.steps,
+                                                   self.easing, self.label)
+        kept = self._kept.pop(id(model), None) if model is not None else None
         self.model = model
         self.decoder.invalidate()
-        self.waypoints = []  # latents of another model mean nothing here
+        if kept is not None:
+            self.waypoints = list(kept.waypoints)
+            if (kept.mode, kept.steps, kept.easing, kept.label) != (self.mode, self.steps, self.easing, self.label):
+                self.mode, self.steps, self.easing, self.label = kept.mode, kept.steps, kept.easing, kept.label
+                self.settings_changed.emit()
+        else:
+            self.waypoints = []
         self.waypoints_changed.emit()
         self.refresh()
+
+    def forget(self, model: LoadedModel) -> None:
+        """Drop the path kept for ``model`` (it was closed)."""
+        self._kept.pop(id(model), None)
 
     def add_waypoint(self, z: np.ndarray, name: str = "") -> None:
         z = np.array(z, np.float32).reshape(-1)
@@ -130,6 +163,22 @@ class PathEditor:
         if fps != self.fps:
             self.fps = fps
             self.settings_changed.emit()
+
+    def set_export_scale(self, scale: int) -> None:
+        """Size of exported frames (PNG strip, GIF, MP4): the model's image size times one of EXPORT_SCALES."""
+        if isinstance(scale, bool) or int(scale) != scale or int(scale) not in EXPORT_SCALES:
+            raise PathError(f"export size must be one of {', '.join(f'{s}×' for s in EXPORT_SCALES)}, found {scale!r}")
+        if int(scale) != self.export_scale:
+            self.export_scale = int(scale)
+            self.settings_changed.emit()
+
+    def export_size(self, scale: int | None = None) -> tuple[int, int] | None:
+        """(width, height) in pixels of one exported frame at ``scale`` (default: the chosen one); None without a model."""
+        if self.model is None:
+            return None
+        _, h, w = self.model.image_shape
+        k = self.export_scale if scale is None else scale
+        return w * k, h * k
 
     def set_path(self, path: LatentPath) -> None:
         """Load a saved path (a session's)."""
@@ -233,20 +282,19 @@ class PathEditor:
         except Exception as exc:  # a classifier that does not fit: say so, keep the frames
             return text + f"; no path length ({type(exc).__name__}: {exc})"
         if lengths:
-            text += ("; feature path length (lower = smoother): "
-                     + ", ".join(f"{m} {v:.4g}" + (" ◀" if m == self.mode else "") for m, v in lengths.items()))
+            text += "; " + smoothness_text(lengths, self.mode)
         return text
 
     # ---- sessions (explorer.core.session.SessionPart) -------------------------------------------
 
     def save_state(self) -> dict:
         """JSON-ready: ``paths`` [{model, name, waypoints, mode, steps, easing, names}] (the current path,
-        when it has two or more waypoints) and ``fps``."""
+        when it has two or more waypoints), ``fps`` and ``export_scale``."""
         try:
             paths = [{"model": self.model.name, "name": "current", **self.path().to_json()}]
         except PathError:
             paths = []
-        return {"paths": paths, "fps": self.fps}
+        return {"paths": paths, "fps": self.fps, "export_scale": self.export_scale}
 
     def restore_state(self, state: dict) -> list[str]:
         """Put back the first saved path made for the open model; returns one line per thing not restored."""
@@ -256,6 +304,11 @@ class PathEditor:
                 self.set_fps(state["fps"])
             except (PathError, TypeError, ValueError) as exc:
                 notes.append(f"path speed not restored ({exc})")
+        if state.get("export_scale") is not None:
+            try:
+                self.set_export_scale(state["export_scale"])
+            except (PathError, TypeError, ValueError) as exc:
+                notes.append(f"path export size not restored ({exc})")
         for saved in state.get("paths") or []:
             try:
                 path = LatentPath.from_json(saved)
@@ -271,6 +324,17 @@ class PathEditor:
 
     def close(self) -> None:
         self.decoder.close()
+
+
+def smoothness_text(lengths: dict[str, float], shown: str) -> str:
+    """The readout for feature path lengths {mode: length}: the smoother (lower) one is marked by the
+    numbers, whichever mode is shown ("slerp 554.6, lerp 491.5 ◀ smoother (showing slerp)")."""
+    best = min(lengths, key=lambda m: lengths[m])
+    tied = len(lengths) > 1 and all(abs(v - lengths[best]) <= 1e-6 * max(abs(lengths[best]), 1e-12)
+                                    for v in lengths.values())
+    parts = [f"{m} {v:.4g}" + (" ◀ smoother" if m == best and not tied else "") for m, v in lengths.items()]
+    return (f"feature path length (lower = smoother): {', '.join(parts)}" + (" (equally smooth)" if tied else "")
+            + f" (showing {shown})")
 
 
 def classifier_features(classifier) -> FeatureFn:

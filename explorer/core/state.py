@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,13 @@ import numpy as np
 
 from explorer.core.events import Signal
 from explorer.io.runtime import LoadedModel, ModelError, open_model
+
+
+def file_stem(name: str) -> str:
+    """A file name part made from a display name: lowercase letters, digits, dots and dashes, no spaces
+    ("fashion-mnist gan" -> "fashion-mnist-gan"), so a suggested file name works in any shell or upload."""
+    stem = re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-.")
+    return stem or "model"
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class AppState:
         self.active_changed = Signal()     # (model or None)
         self.endpoints_changed = Signal()  # ()
         self.message = Signal()            # (one line for the status bar)
+        self.model_closed = Signal()       # (model): forget what was kept for it (grid cells, path)
         self.models: list[LoadedModel] = []
         self.active: LoadedModel | None = None
         self.path_endpoints: list[PathEndpoint] = []
@@ -54,11 +63,22 @@ class AppState:
             self.active_changed.emit(model)
 
     def close(self, model: LoadedModel) -> None:
-        if model in self.models:
-            self.models.remove(model)
-            self.models_changed.emit()
-            if self.active is model:
-                self.set_active(self.models[-1] if self.models else None)
+        """Close ``model``; when it was the active one, the last open model (or none) becomes active.
+
+        Every list and the active model are settled before anything is announced, so a view that
+        redraws on ``models_changed`` never sees an active model that is no longer open.
+        """
+        if model not in self.models:
+            return
+        index = self.models.index(model)
+        self.models.remove(model)
+        was_active = self.active is model
+        if was_active:  # the neighbour that took its place in the list, else the one before it
+            self.active = self.models[min(index, len(self.models) - 1)] if self.models else None
+        self.models_changed.emit()
+        if was_active:
+            self.active_changed.emit(self.active)
+        self.model_closed.emit(model)
 
     def add_endpoint(self, model: LoadedModel, z: np.ndarray, label: int | None = None) -> None:
         self.path_endpoints.append(PathEndpoint(model.name, np.array(z, np.float32), label))

@@ -139,6 +139,16 @@ def strip_image(pixels: np.ndarray, *, cols: int | None = None, pad: int = 2, sc
     return upscale(tile(f, rows, cols, pad=pad, fill=fill), scale)
 
 
+def safe_file_name(name: str) -> str:
+    """A file name to suggest: no spaces or characters that need quoting ("fashion gan path.gif" ->
+    "fashion-gan-path.gif"); the suffix is kept."""
+    import re
+
+    stem, suffix = os.path.splitext(str(name))  # the whole text, slashes included ("T-shirt/top")
+    stem = re.sub(r"[^A-Za-z0-9._+-]+", "-", stem).strip("-.") or "export"
+    return stem + re.sub(r"[^A-Za-z0-9.]+", "", suffix.lower())
+
+
 def export_kind(path: str | os.PathLike) -> str:
     """'png', 'gif', 'mp4', 'npy' or 'json' from the file name; ExportError otherwise."""
     suffix = Path(path).suffix.lower()

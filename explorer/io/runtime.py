@@ -202,7 +202,7 @@ def probe_value_range(model: LoadedModel, *, samples: int = 16) -> LoadedModel:
             rng, src = (lo, hi), "normalised"
             guesses.append(f"output is unbounded (saw {lo:.3g}..{hi:.3g}); normalised to that range")
         new = replace(sig, value_range=rng, value_range_source=src, guesses=tuple(guesses))
-    if not np.isfinite(raw).all():
+    if finite.size and not np.isfinite(raw).all():  # (all NaN/Inf already has its one note above)
         new = replace(new, guesses=new.guesses + ("probe decode produced NaN/Inf values",))
     model.signature = new
     return model

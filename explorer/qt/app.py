@@ -35,6 +35,20 @@ QListWidget::item { padding: 4px; }
 QListWidget::item:selected { background: #2f6fde; color: white; }
 QSpinBox, QDoubleSpinBox, QComboBox { background: #2a2e35; border: 1px solid #3a3f47; border-radius: 4px;
     padding: 2px 4px; min-height: 20px; }
+QSpinBox, QDoubleSpinBox { padding-right: 18px; }
+QSpinBox::up-button, QDoubleSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::down-button {
+    subcontrol-origin: border; width: 16px; background: #323740; border-left: 1px solid #3a3f47; }
+QSpinBox::up-button, QDoubleSpinBox::up-button { subcontrol-position: top right; border-top-right-radius: 4px; }
+QSpinBox::down-button, QDoubleSpinBox::down-button { subcontrol-position: bottom right;
+    border-bottom-right-radius: 4px; border-top: 1px solid #3a3f47; }
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow, QSpinBox::down-arrow, QDoubleSpinBox::down-arrow { width: 0; height: 0;
+    border-left: 4px solid #323740; border-right: 4px solid #323740; }
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow { border-bottom: 5px solid #c5cbd3; }
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow { border-top: 5px solid #c5cbd3; }
+QSpinBox::up-arrow:disabled, QDoubleSpinBox::up-arrow:disabled, QSpinBox::up-arrow:off,
+    QDoubleSpinBox::up-arrow:off { border-bottom-color: #5a616c; }
+QSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:disabled, QSpinBox::down-arrow:off,
+    QDoubleSpinBox::down-arrow:off { border-top-color: #5a616c; }
 QPushButton, QToolButton { background: #2f343c; border: 1px solid #434953; border-radius: 4px; padding: 4px 12px; }
 QPushButton:hover, QToolButton:hover { background: #3a404a; }
 QToolButton:checked { background: #2f6fde; border-color: #2f6fde; color: white; }
@@ -42,10 +56,54 @@ QSlider::groove:horizontal { height: 4px; background: #3a3f47; border-radius: 2p
 QSlider::sub-page:horizontal { background: #2f6fde; border-radius: 2px; }
 QSlider::handle:horizontal { background: #e3e6ea; width: 12px; margin: -5px 0; border-radius: 6px; }
 QCheckBox { spacing: 6px; }
-QCheckBox::indicator { width: 14px; height: 14px; border: 1px solid #5a616c; border-radius: 3px; background: #2a2e35; }
-QCheckBox::indicator:checked { background: #2f6fde; border-color: #2f6fde; }
 QPushButton:disabled, QToolButton:disabled { color: #6b727c; }
 """
+
+
+_STYLE = None  # the app's style, kept alive here (Qt does not own a style set from Python)
+
+
+def explorer_style():
+    """Fusion, with the check box drawn as the dark theme wants it: a dark box, blue when checked, with
+    a white tick (a style sheet can colour the box but cannot draw a tick without an image file)."""
+    global _STYLE
+    if _STYLE is not None:
+        return _STYLE
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+    from PySide6.QtWidgets import QProxyStyle, QStyle
+
+    class ExplorerStyle(QProxyStyle):
+        def drawPrimitive(self, element, option, painter, widget=None):
+            if element != QStyle.PrimitiveElement.PE_IndicatorCheckBox:
+                return super().drawPrimitive(element, option, painter, widget)
+            state = option.state
+            on = bool(state & QStyle.StateFlag.State_On)
+            enabled = bool(state & QStyle.StateFlag.State_Enabled)
+            r = option.rect.adjusted(1, 1, -1, -1)
+            painter.save()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            fill = QColor("#2f6fde") if on else QColor("#2a2e35")
+            if not enabled:
+                fill = fill.darker(160)
+            painter.setPen(QPen(QColor("#2f6fde" if on else "#5a616c"), 1))
+            painter.setBrush(fill)
+            painter.drawRoundedRect(r, 3, 3)
+            if on:
+                w, h = r.width(), r.height()
+                tick = QPolygonF([QPointF(r.x() + w * 0.22, r.y() + h * 0.52),
+                                  QPointF(r.x() + w * 0.42, r.y() + h * 0.72),
+                                  QPointF(r.x() + w * 0.78, r.y() + h * 0.30)])
+                pen = QPen(QColor("white" if enabled else "#9aa4b2"), max(1.6, w / 7))
+                pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+                pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+                painter.setPen(pen)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawPolyline(tick)
+            painter.restore()
+
+    _STYLE = ExplorerStyle("Fusion")
+    return _STYLE
 
 
 def settings_path() -> Path:
@@ -94,7 +152,7 @@ def ensure_app():
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Latent Explorer")
         app.setOrganizationName("LatentExplorer")
-        app.setStyle("Fusion")
+        app.setStyle(explorer_style())
         app.setDesktopFileName("latent-explorer")  # matches packaging/linux/latent-explorer.desktop
         _set_app_icon(app)
     app.setStyleSheet(QSS)

@@ -8,7 +8,7 @@ from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from explorer.core.grid import MAX_SIDE, MIXED_CLASSES, SampleGrid
+from explorer.core.grid import MAX_SIDE, MIXED_CLASSES, SampleGrid, cell_label
 from explorer.core.latents import SamplingPolicy
 from explorer.qt.bridge import fill_rgb32, rgb32_image
 
@@ -159,6 +159,8 @@ class GridCanvas(QWidget):
         index = self.cell_at(event.position().toPoint())
         if index != self._hover:
             self._hover = index
+            # the cell's number as the focused-latent panel and the messages name it (counted from 1)
+            self.setToolTip("" if index is None else cell_label(index, self.grid.cols))
             self.update()
 
     def keyPressEvent(self, event) -> None:

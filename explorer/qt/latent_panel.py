@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QPainter
-from PySide6.QtWidgets import (QGridLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
+from PySide6.QtWidgets import (QAbstractScrollArea, QApplication, QGridLayout, QLabel, QPushButton, QScrollArea, QSlider, QVBoxLayout, QWidget,
                                QHBoxLayout)
 
-from explorer.core.grid import SampleGrid
+from explorer.core.grid import SampleGrid, cell_label
 from explorer.core.latents import dimension_order
 from explorer.io.runtime import dimension_variance
 from explorer.qt.bridge import qimage_copy
@@ -16,6 +16,28 @@ from explorer.qt.bridge import qimage_copy
 SLIDER_RANGE = 4.0   # ± standard deviations
 SLIDER_STEPS = 400   # per unit: 0.01 resolution
 MAX_SLIDERS = 64     # larger latents show the 64 most-used dimensions
+ROW_PX = 22          # one slider row: room for the handle, easy to grab
+PREVIEW_PX = (96, 168)  # the preview shrinks to its minimum before the sliders lose room
+
+
+class LatentSlider(QSlider):
+    """A latent dimension's slider. The mouse wheel scrolls the list of sliders instead of moving the
+    value: scrolling down to z31 must not rewrite z0..z30 on the way (drag or keys change values)."""
+
+    def __init__(self, parent=None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.setFixedHeight(ROW_PX)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def wheelEvent(self, event) -> None:
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is None:
+            event.ignore()
+            return
+        QApplication.sendEvent(area.verticalScrollBar(), event)  # as the scroll area does with its own wheel
+        event.accept()
 
 
 class CellPreview(QWidget):
@@ -39,6 +61,18 @@ class CellPreview(QWidget):
         p.end()
 
 
+class FocusPreview(CellPreview):
+    """The focused cell, 168 px when there is room; a short dock shrinks it to 96 px before the sliders."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumSize(QSize(PREVIEW_PX[0], PREVIEW_PX[0]))
+        self.setMaximumHeight(PREVIEW_PX[1])
+
+    def sizeHint(self) -> QSize:
+        return QSize(PREVIEW_PX[1], PREVIEW_PX[1])
+
+
 class LatentPanel(QWidget):
     """Binds to SampleGrid.focus: sliders write grid.set_dimension, the grid's changes move the sliders."""
 
@@ -51,10 +85,9 @@ class LatentPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(8, 8, 8, 8)
         self.title = QLabel("Click a cell to focus it")
-        self.title.setMinimumWidth(240)
         self.title.setObjectName("panelTitle")
-        self.title.setWordWrap(True)
-        self.preview = CellPreview()
+        self.title.setWordWrap(True)  # wraps rather than cut off in a narrow dock
+        self.preview = FocusPreview()
         self.reset = QPushButton("Reset to sample", toolTip="undo slider edits of this cell")
         self.zero = QPushButton("Zero", toolTip="set every dimension to 0 (the prior mean)")
         buttons = QHBoxLayout()
@@ -75,9 +108,9 @@ class LatentPanel(QWidget):
         lay.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
         lay.addLayout(buttons)
         lay.addWidget(self.note)
-        lay.addWidget(self.scroll, 1)
-        lay.addStretch(0)
-        self._original: np.ndarray | None = None
+        lay.addWidget(self.scroll, 3)
+        lay.addStretch(0)  # takes the room only while the sliders are hidden (no cell focused)
+        self.scroll.setMinimumHeight(4 * ROW_PX)
         self.reset.clicked.connect(self._reset)
         self.zero.clicked.connect(self._zero)
         grid.focus_changed.connect(self._on_focus)
@@ -119,7 +152,7 @@ class LatentPanel(QWidget):
         for row, dim in enumerate(self.order):
             name = QLabel(f"z{dim}")
             name.setObjectName("dimLabel")
-            slider = QSlider(Qt.Orientation.Horizontal)
+            slider = LatentSlider()
             slider.setRange(-int(SLIDER_RANGE * 100), int(SLIDER_RANGE * 100))
             slider.setProperty("dim", int(dim))
             slider.valueChanged.connect(lambda v, dim=int(dim): self._on_slider(dim, v))
@@ -148,12 +181,9 @@ class LatentPanel(QWidget):
                               "or use it as a path endpoint." if self.grid.model is not None else "")
             self.preview.set_pixels(None)
             self.preview.hide()
-            self._original = None
             self._rebuild()
             return
-        r, c = divmod(index, self.grid.cols)
-        self.title.setText(f"Cell {index}  (row {r + 1}, column {c + 1})")
-        self._original = self.grid.latents[index].copy()
+        self.title.setText(cell_label(index, self.grid.cols))
         self.preview.show()
         if self.grid.model.latent_dim > MAX_SLIDERS:
             self.order = np.zeros(0, int)
@@ -184,9 +214,9 @@ class LatentPanel(QWidget):
             self.preview.set_pixels(self.grid.pixels[i])
 
     def _reset(self) -> None:
-        if self.grid.focus is not None and self._original is not None:
-            self.grid.set_latent(self.grid.focus, self._original)
+        if self.grid.focus is not None:
+            self.grid.reset_cell(self.grid.focus)
 
     def _zero(self) -> None:
         if self.grid.focus is not None:
-            self.grid.set_latent(self.grid.focus, np.zeros(self.grid.model.latent_dim, np.float32))
+            self.grid.set_latent(self.grid.focus, np.zeros(self.grid.model.latent_dim, np.float32), edit=True)

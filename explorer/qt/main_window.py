@@ -12,16 +12,16 @@ from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
                                QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
-from explorer.core.grid import GridController, SampleGrid
+from explorer.core.grid import GridController, SampleGrid, cell_label, cell_number
 from explorer.qt.map_view import MapView, fill_grid_with
 from explorer.core.latents import LatentWalk
 from explorer.io.exports import write_png
 from explorer.io.pixels import mark_bad_cells, upscale
 from explorer.io.runtime import ModelError, NeedsImageShape
-from explorer.core.state import AppState
+from explorer.core.state import AppState, file_stem
 from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths, qimage_copy
 from explorer.qt.docks import DockPart, install
-from explorer.qt.grid_view import PAD, GridCanvas, GridControls
+from explorer.qt.grid_view import GAP_GRAY, PAD, GridCanvas, GridControls
 from explorer.qt.help_menu import add_help_menu
 from explorer.qt.tools_menu import add_tools_menu
 from explorer.qt.latent_panel import LatentPanel
@@ -34,6 +34,7 @@ from explorer.qt.session_actions import install_session_actions
 
 MAX_RECENT = 10
 WALK_INTERVAL_MS = 16
+FPS_REFRESH_MS = 500  # the fps readout is refreshed this often, so it reads "— fps" once frames stop
 
 
 class MainWindow(QMainWindow):
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
 
         # bindings
         self.state.active_changed.connect(self._on_active)
+        self.state.model_closed.connect(self._on_model_closed)
         self.state.active_changed.connect(self.map_view.set_model)
         self.map_view.message.connect(self.show_message)
         self.map_view.latentsForGrid.connect(lambda z: fill_grid_with(self.grid, z))
@@ -134,6 +136,9 @@ class MainWindow(QMainWindow):
         self.canvas.cellMenuRequested.connect(self._cell_menu)
         self.canvas.zoomRequested.connect(lambda step: self.controls.cell.stepBy(step))
         self.grid.layout_changed.connect(self._stop_walk_on_layout)
+        self.fps_timer = QTimer(self, interval=FPS_REFRESH_MS)
+        self.fps_timer.timeout.connect(self._refresh_fps)
+        self.fps_timer.start()
         self.resize(1400, 900)
         self.resizeDocks([self.model_dock, self.latent_dock], [340, 300], Qt.Orientation.Horizontal)
         self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -174,6 +179,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = QMenu("Open &Recent", self)
         self.save_action = QAction("&Save Grid as PNG…", self, shortcut=QKeySequence.StandardKey.Save)
         self.save_action.triggered.connect(self.save_grid_dialog)
+        self.save_cell_action = QAction("Save &Focused Cell as PNG…", self, shortcut=QKeySequence("Ctrl+Shift+E"))
+        self.save_cell_action.triggered.connect(self.save_focused_cell_dialog)
         self.close_model_action = QAction("&Close Model", self, shortcut=QKeySequence("Ctrl+W"))
         self.close_model_action.triggered.connect(self.close_active_model)
         quit_action = QAction("&Quit", self)
@@ -186,6 +193,7 @@ class MainWindow(QMainWindow):
         file.addMenu(self.recent_menu)
         file.addSeparator()
         file.addAction(self.save_action)
+        file.addAction(self.save_cell_action)
         file.addAction(self.close_model_action)
         file.addSeparator()
         file.addAction(quit_action)
@@ -261,23 +269,43 @@ class MainWindow(QMainWindow):
             self.show_message(f"expected H x W x C like 32x32x3, found {text!r}")
             return None
 
+    def dialog_dir(self, key: str = "last_dir") -> str:
+        """The folder a file dialog starts in: the last one used for ``key`` (kept in the app's settings)."""
+        start = str(self.settings.value(key, "") or "") if self.settings is not None else ""
+        return start if start and Path(start).is_dir() else ""
+
+    def remember_dir(self, path: str, key: str = "last_dir") -> None:
+        if self.settings is not None and path:
+            folder = Path(path) if Path(path).is_dir() else Path(path).parent
+            self.settings.setValue(key, str(folder))
+
     def open_dialog(self) -> None:
-        start = self.settings.value("last_dir", "") if self.settings else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", str(start), "ONNX models (*.onnx);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self.dialog_dir(),
+                                              "ONNX models (*.onnx);;All files (*)")
         if path:
-            if self.settings:
-                self.settings.setValue("last_dir", str(Path(path).parent))
+            self.remember_dir(path)
             self.open_path(path)
 
     def open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open bundle folder")
+        path = QFileDialog.getExistingDirectory(self, "Open bundle folder", self.dialog_dir())
         if path:
+            self.remember_dir(str(Path(path).parent))
             self.open_path(path)
 
     def close_active_model(self) -> None:
-        if self.state.active is not None:
-            self.watcher.removePath(str(self.state.active.path))
-            self.state.close(self.state.active)
+        model = self.state.active
+        if model is None:
+            self.show_message("No model open: nothing to close")
+            return
+        self.state.close(model)
+        self.show_message(f"Closed {model.name}" + (f"; showing {self.state.active.name}" if self.state.active else ""))
+
+    def _on_model_closed(self, model) -> None:
+        """Forget what was kept for a closed model: its cells, its path, the watch on its file."""
+        self.watcher.removePath(str(model.path))
+        self.model_panel.missing.discard(str(model.path))
+        self.grid.forget(model)
+        self.path_editor.forget(model)
 
     def dragEnterEvent(self, event) -> None:
         accept_url_drag(event)
@@ -379,6 +407,9 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(0 if model is None else 1)
         if model is None:
             self.provider_label.setText("—")
+            self.provider_label.setToolTip("")
+            self.decode_label.setText("decode —")
+            self.fps_label.setText("— fps")
             self.setWindowTitle("Latent Explorer")
             return
         native = max(model.image_shape[1:])
@@ -400,11 +431,17 @@ class MainWindow(QMainWindow):
         if now - self._status_at > 0.1 or not self.walk_timer.isActive():
             self._status_at = now
             self.decode_label.setText(f"decode {self.controller.last_decode_s * 1000:.1f} ms")
-            fps = self.controller.clock.fps
-            text = f"{fps:.0f} fps" if fps >= 1.5 else (f"{fps:.1f} fps" if fps else "— fps")
-            self.fps_label.setText(text)
+            text = self._refresh_fps()
             if self.walk_timer.isActive():
                 self.controls.walk.setText(f"■ Stop  {text}")
+
+    def _refresh_fps(self) -> str:
+        """The fps readout from the frame clock; "— fps" once no frame came for a while (idle)."""
+        fps = self.controller.clock.fps_at()
+        text = f"{fps:.0f} fps" if fps >= 1.5 else (f"{fps:.1f} fps" if fps else "— fps")
+        if self.fps_label.text() != text:
+            self.fps_label.setText(text)
+        return text
 
     def _on_file_changed(self, path: str) -> None:
         if not Path(path).is_file():
@@ -468,7 +505,7 @@ class MainWindow(QMainWindow):
     def copy_latent(self, index: int) -> str:
         text = json.dumps([round(float(v), 6) for v in self.grid.latents[index]])
         QGuiApplication.clipboard().setText(text)
-        self.show_message(f"Copied the {self.grid.model.latent_dim}-d latent of cell {index}")
+        self.show_message(f"Copied the {self.grid.model.latent_dim}-d latent of cell {cell_number(index)}")
         return text
 
     def copy_image(self, index: int) -> None:
@@ -478,14 +515,15 @@ class MainWindow(QMainWindow):
         labels = self.grid.labels
         self.state.add_endpoint(self.grid.model, self.grid.latents[index],
                                 None if labels is None else int(labels[index]))
-        self.show_message(f"Cell {index} added as path endpoint {len(self.state.path_endpoints)}")
+        self.show_message(f"Cell {cell_number(index)} added as path endpoint {len(self.state.path_endpoints)}")
 
     def save_cell(self, index: int, path: str) -> None:
-        write_png(upscale(self.grid.pixels[index], self.canvas.scale), path)
+        written = write_png(upscale(self.grid.pixels[index], self.canvas.scale), path)
+        self.show_message(f"Saved {cell_label(index, self.grid.cols).lower()} as {written.name} in {written.parent}")
 
     def grid_image(self) -> np.ndarray:
         """The grid as shown (uint8 [H, W, C]), NaN cells marked, at the display scale."""
-        image = upscale(self.grid.tiled(pad=PAD), self.canvas.scale)
+        image = upscale(self.grid.tiled(pad=PAD, fill=GAP_GRAY), self.canvas.scale)  # separators as on screen
         if not self.grid.finite.all():
             _, h, w = self.grid.model.image_shape
             image = mark_bad_cells(image, self.grid.finite, self.grid.rows, self.grid.cols, (h, w), PAD,
@@ -493,21 +531,34 @@ class MainWindow(QMainWindow):
         return image
 
     def save_grid(self, path: str) -> None:
-        write_png(self.grid_image(), path)
-        self.show_message(f"Saved {path}")
+        written = write_png(self.grid_image(), path)
+        self.show_message(f"Saved the grid as {written.name} in {written.parent}")
 
     def _save_dialog(self, title: str, name: str) -> str | None:
+        """Ask where to save a PNG, starting in the folder the last image went to; None when cancelled."""
         if not self.interactive:
             return None
-        path, _ = QFileDialog.getSaveFileName(self, title, name, "PNG images (*.png)")
+        start = str(Path(self.dialog_dir("last_save_dir")) / name) if self.dialog_dir("last_save_dir") else name
+        path, _ = QFileDialog.getSaveFileName(self, title, start, "PNG images (*.png)")
         if path and not path.lower().endswith(".png"):
             path += ".png"
+        if path:
+            self.remember_dir(path, "last_save_dir")
         return path or None
+
+    def save_focused_cell_dialog(self) -> None:
+        """File → Save Focused Cell as PNG…: the focused cell, or a hint when none is focused."""
+        if self.grid.model is None:
+            self.show_message("No model open: nothing to save")
+        elif self.grid.focus is None:
+            self.show_message("Click a cell first: the focused cell (orange frame) is the one saved")
+        else:
+            self.save_cell_dialog(self.grid.focus)
 
     def save_cell_dialog(self, index: int) -> None:
         if self.grid.model is None:
             return
-        path = self._save_dialog("Save cell", f"{self.grid.model.name}-cell{index}.png")
+        path = self._save_dialog("Save cell", f"{file_stem(self.grid.model.name)}-cell-{cell_number(index)}.png")
         if path:
             try:
                 self.save_cell(index, path)
@@ -518,7 +569,7 @@ class MainWindow(QMainWindow):
         if self.grid.model is None:
             self.show_message("No model open: nothing to save")
             return
-        path = self._save_dialog("Save grid", f"{self.grid.model.name}-grid.png")
+        path = self._save_dialog("Save grid", f"{file_stem(self.grid.model.name)}-grid.png")
         if path:
             try:
                 self.save_grid(path)

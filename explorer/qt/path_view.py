@@ -16,14 +16,26 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
 
 from explorer.io import exports
 from explorer.core.interpolation import EASINGS, MAX_STEPS, MODES, PathError
-from explorer.core.path_editor import MAX_FPS, PathEditor
+from explorer.core.path_editor import EXPORT_SCALES, MAX_FPS, PathEditor
 from explorer.io.pixels import upscale
 from explorer.qt.bridge import accept_url_drag, dropped_paths, qimage_copy
 from explorer.qt.docks import DockPart, install
 from explorer.qt.latent_panel import CellPreview
 
 STRIP_CELL = 56  # px per frame in the strip
-EXPORT_FILTER = "PNG strip (*.png);;Animated GIF (*.gif);;MP4 video (*.mp4);;Latents (*.npy);;Latents JSON (*.json)"
+# (filter shown in the export dialog, the suffix its suggested file name gets); the first is the default
+EXPORT_FILTERS = (("Animated GIF (*.gif)", ".gif"), ("MP4 video (*.mp4)", ".mp4"), ("PNG strip (*.png)", ".png"),
+                  ("Latents (*.npy)", ".npy"), ("Latents JSON (*.json)", ".json"))
+
+
+def suggested_name(current: str, name_filter: str) -> str:
+    """The file name ``current`` with the suffix of ``name_filter`` (one of EXPORT_FILTERS): the suggested
+    name follows the format the user picks."""
+    suffix = dict(EXPORT_FILTERS).get(name_filter)
+    if suffix is None:
+        return current
+    stem = Path(current).stem if Path(current).suffix.lower() in exports.FORMATS else Path(current).name
+    return (stem or "path") + suffix
 
 
 class PathStrip(QWidget):
@@ -79,9 +91,6 @@ class PathStrip(QWidget):
             if i == self.current:
                 p.setPen(QPen(QColor(80, 170, 255), 2))
                 p.drawRect(QRect(x, 4, c, c))
-        if not self._images:
-            p.setPen(QColor(170, 170, 170))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no path yet")
         p.end()
 
 
@@ -117,11 +126,17 @@ class PathView(QWidget):
         self.undo_btn = QPushButton("− Last", toolTip="remove the last waypoint")
         self.clear_btn = QPushButton("Clear")
         self.export_btn = QPushButton("Export…", toolTip="PNG strip, GIF, MP4, or the latents as .npy/JSON")
+        self.export_size = QComboBox()
+        self.export_size.setToolTip("size of exported frames (GIF, MP4, PNG strip): the model's image size enlarged "
+                                    "with whole pixels")
+        for k in EXPORT_SCALES:
+            self.export_size.addItem(f"{k}×", k)
         row = QHBoxLayout()
         for w in (QLabel("Mode"), self.mode, self.steps, QLabel("Easing"), self.easing):
             row.addWidget(w)
         row.addStretch(1)
-        for w in (self.random_btn, self.undo_btn, self.clear_btn, self.export_btn):
+        for w in (self.random_btn, self.undo_btn, self.clear_btn, QLabel("Export size"), self.export_size,
+                  self.export_btn):
             row.addWidget(w)
 
         self.strip = PathStrip()
@@ -137,17 +152,29 @@ class PathView(QWidget):
         self.waypoint_label = QLabel("")
         self.waypoint_label.setWordWrap(True)
 
+        # what an empty dock says: what to do, in a designer's words (not "found 0 waypoints")
+        self.empty = QLabel()
+        self.empty.setObjectName("pathEmpty")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.player = QWidget()  # strip, playback, waypoints and readout: shown once there is a path
         playback = QHBoxLayout()
         for w in (self.play_btn, QLabel("Speed"), self.speed, self.speed_label, self.frame_label):
             playback.addWidget(w)
         playback.addStretch(1)
+        shown = QVBoxLayout(self.player)
+        shown.setContentsMargins(0, 0, 0, 0)
+        shown.addWidget(self.strip)
+        shown.addLayout(playback)
+        shown.addWidget(self.waypoint_label)
+        shown.addWidget(self.readout)
         left = QVBoxLayout()
         left.addLayout(row)
-        left.addWidget(self.strip)
-        left.addLayout(playback)
-        left.addWidget(self.waypoint_label)
-        left.addWidget(self.readout)
+        left.addWidget(self.empty)
+        left.addWidget(self.player)
         left.addStretch(1)
+        # as tall as the strip and playback it stands for: the dock keeps its height when the path appears
+        self.empty.setMinimumHeight(max(STRIP_CELL + 14, self.player.sizeHint().height()))
         outer = QHBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
         outer.addLayout(left, 1)
@@ -166,6 +193,11 @@ class PathView(QWidget):
                                                   if editor.waypoints else None))
         self.clear_btn.clicked.connect(lambda *_: editor.clear())
         self.export_btn.clicked.connect(self.export_dialog)
+        self.export_size.currentIndexChanged.connect(
+            self._guard(lambda i: editor.set_export_scale(self.export_size.itemData(i)) if i >= 0 else None))
+        self.export_file_dialog: QFileDialog | None = None
+        self._export_filter = EXPORT_FILTERS[0][0]  # the format picked last, offered first next time
+        self._export_folder = str(Path.home())  # then the folder exported to last
         self.play_btn.toggled.connect(self.set_playing)
         self.speed.valueChanged.connect(self._guard(editor.set_fps))
         self.strip.frameClicked.connect(self.show_frame)
@@ -198,12 +230,47 @@ class PathView(QWidget):
             w.setValue(v)
             w.blockSignals(False)
         self._speed_changed(self.editor.fps)
+        self._sync_export_size()
+
+    def _sync_export_size(self) -> None:
+        """The size choices in pixels of the open model ("4× · 112×112 px"), the editor's choice selected."""
+        box = self.export_size
+        box.blockSignals(True)
+        for i in range(box.count()):
+            k = box.itemData(i)
+            size = self.editor.export_size(k)
+            box.setItemText(i, f"{k}× · {size[0]}×{size[1]} px" if size else f"{k}×")
+        box.setCurrentIndex(max(0, box.findData(self.editor.export_scale)))
+        box.blockSignals(False)
 
     def _on_waypoints(self) -> None:
         names = [w.name for w in self.editor.waypoints]
-        self.waypoint_label.setText("Waypoints: " + (" → ".join(names) if names else
-                                                     "none (grid cell menu: 'Use as path endpoint', or + Random)"))
+        self.waypoint_label.setText("Waypoints: " + " → ".join(names))
         self.undo_btn.setEnabled(bool(names))
+        self.clear_btn.setEnabled(bool(names))
+        self._sync_empty()
+        self._sync_export_size()
+
+    def _sync_empty(self) -> None:
+        """Fewer than two waypoints: the dock says what to do instead of showing an empty strip and an error."""
+        e = self.editor
+        n = len(e.waypoints)
+        vae = e.model is not None and e.model.card is not None and e.model.card.family == "vae"
+        drop = " You can also drop image files here." if vae else ""
+        if e.model is None:
+            text = "Open a model, then pick two garments in the grid to animate between them."
+        elif n == 0:
+            text = ("Animate from one garment to another: right-click a garment in the grid and choose "
+                    "“Use as path endpoint”, then do the same with a second one — or press + Random twice." + drop)
+        elif n == 1:
+            text = (f"Start: {e.waypoints[0].name}. Now right-click a second garment in the grid and choose "
+                    "“Use as path endpoint” (or press + Random) to see the animation." + drop)
+        else:
+            text = ""
+        self.empty.setText(text)
+        self.empty.setVisible(bool(text))
+        self.player.setVisible(not text)
+        self.preview.setVisible(not text)
 
     def _on_frames(self) -> None:
         e = self.editor
@@ -212,8 +279,13 @@ class PathView(QWidget):
         except PathError:
             marks = []
         self.strip.set_frames(e.pixels, marks, e.finite)
-        self.export_btn.setEnabled(e.pixels is not None)
-        self.play_btn.setEnabled(e.pixels is not None)
+        self._sync_empty()
+        self._sync_export_size()
+        ready = e.pixels is not None
+        self.export_btn.setEnabled(ready)
+        self.export_btn.setToolTip("PNG strip, GIF, MP4, or the latents as .npy/JSON" if ready else
+                                   "Not available yet: pick two or more waypoints first")
+        self.play_btn.setEnabled(ready)
         if e.pixels is None:
             self.set_playing(False)
             self.preview.set_pixels(None)
@@ -295,11 +367,10 @@ class PathView(QWidget):
         if e.pixels is None:
             raise exports.ExportError(f"nothing to export: {e.problem}")
         kind = exports.export_kind(path)
-        _, h, w = e.model.image_shape
-        scale = max(1, -(-128 // max(h, w)))
+        scale = e.export_scale
         fps = e.fps
         if kind == "png":
-            exports.write_png(exports.strip_image(e.pixels, scale=max(1, scale // 2)), path)
+            exports.write_png(exports.strip_image(e.pixels, scale=scale, pad=2 if scale < 4 else 1), path)
         elif kind == "gif":
             exports.write_gif(np.stack([upscale(p, scale) for p in e.pixels]), path, fps=fps)
         elif kind == "mp4":
@@ -308,15 +379,45 @@ class PathView(QWidget):
             exports.write_npy(e.latents, path)
         else:
             exports.write_json(exports.latents_json(e.latents, model=e.model.name, path=e.path().to_json()), path)
-        return f"Saved {Path(path).name} ({len(e.pixels)} frames)"
+        w, h = e.export_size()
+        size = f", {w}×{h} px" if kind in ("png", "gif", "mp4") else ""
+        return f"Saved {Path(path).name} ({len(e.pixels)} frames{size})"
 
     def export_dialog(self) -> None:
+        """Ask where to export (a window-modal dialog, the GUI keeps running); the suggested name has no spaces
+        and its suffix follows the format picked in the dialog."""
         if not self.interactive or self.editor.pixels is None:
             return
-        name = f"{self.editor.model.name}-path.gif"
-        path, _ = QFileDialog.getSaveFileName(self, "Export path", name, EXPORT_FILTER)
-        if not path:
-            return
+        suffix = dict(EXPORT_FILTERS)[self._export_filter]
+        name = exports.safe_file_name(f"{self.editor.model.name}-path{suffix}")
+        # Qt's own dialog: native ones differ in whether the name follows the chosen filter
+        dlg = QFileDialog(self, "Export path", self._export_folder)
+        dlg.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dlg.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dlg.setNameFilters([f for f, _ in EXPORT_FILTERS])
+        dlg.selectNameFilter(self._export_filter)
+        dlg.setDefaultSuffix(suffix.lstrip("."))
+        dlg.selectFile(name)
+
+        def follow(name_filter: str) -> None:
+            current = dlg.selectedFiles()[0] if dlg.selectedFiles() else name
+            dlg.setDefaultSuffix(dict(EXPORT_FILTERS).get(name_filter, suffix).lstrip("."))
+            dlg.selectFile(suggested_name(Path(current).name, name_filter))
+
+        dlg.filterSelected.connect(follow)
+        dlg.fileSelected.connect(lambda path: self._export_chosen(path, dlg.selectedNameFilter()))
+        dlg.finished.connect(lambda *_: self._dialog_closed(dlg))
+        self.export_file_dialog = dlg
+        dlg.open()
+
+    def _dialog_closed(self, dlg: QFileDialog) -> None:
+        if self.export_file_dialog is dlg:
+            self.export_file_dialog = None
+        dlg.deleteLater()
+
+    def _export_chosen(self, path: str, name_filter: str) -> None:
+        self._export_filter = name_filter if name_filter in dict(EXPORT_FILTERS) else self._export_filter
+        self._export_folder = str(Path(path).parent)
         try:
             self.message.emit(self.export(path))
         except exports.ExportError as exc:
