@@ -216,3 +216,30 @@ def test_macos_file_open_events_become_paths(qtbot):
         assert events.eventFilter(None, QFileOpenEvent("/tmp/model.onnx"))
     assert got.args == [["/tmp/model.onnx"]]
     events.deleteLater()
+
+
+def test_a_separate_app_leaves_the_running_apps_socket_alone(qtbot, tmp_path):
+    """LATENT_EXPLORER_NEW_INSTANCE=1 starts a second app; double-clicks must still reach the first."""
+    from explorer.qt.app import ensure_app
+    from explorer.qt.single_instance import InstanceServer
+
+    ensure_app()
+    name = f"latent-explorer-test-sep-{os.getpid()}"
+    first = InstanceServer(name=name)
+    assert first.listen()
+    second = InstanceServer(name=name)  # what run_app does in the separate app
+    assert second.listen() is False
+    code = ("import sys; from PySide6.QtCore import QCoreApplication; app = QCoreApplication([]);"
+            "from explorer.qt.single_instance import forward_to_running;"
+            f"sys.exit(0 if forward_to_running(['m.onnx'], name={name!r}) else 1)")
+    env = {k: v for k, v in os.environ.items() if k != "LATENT_EXPLORER_NEW_INSTANCE"}
+    got_second = []
+    second.received.connect(got_second.append)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env)
+    with qtbot.waitSignal(first.received, timeout=10000) as got:
+        pass
+    assert proc.wait(timeout=10) == 0
+    assert got.args == [[str(tmp_path / "m.onnx")]] and got_second == []
+    for server in (first, second):
+        server.close()
+        server.deleteLater()
