@@ -201,9 +201,23 @@ def test_install_script_registers_and_uninstalls_for_the_user(tmp_path):
         assert "application/x-onnx" in (share / "mime" / "globs2").read_text()
     if not shutil.which("xdg-mime"):
         assert "application/x-onnx=latent-explorer.desktop" in (home / ".config" / "mimeapps.list").read_text()
+    # .onnx files get the app's icon, not an "executable" one
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    mime = ET.parse(LINUX / "latent-explorer-mime.xml").getroot().find("m:mime-type", ns)
+    assert mime.find("m:icon", ns).get("name") == "application-x-onnx"
+    assert mime.find("m:generic-icon", ns).get("name") != "application-x-executable"
+    assert (share / "icons" / "hicolor" / "48x48" / "mimetypes" / "application-x-onnx.png").is_file()
+    mimeapps = home / ".config" / "mimeapps.list"
+    mimeapps.parent.mkdir(exist_ok=True)
+    with mimeapps.open("a") as fh:  # what xdg-mime or a file manager may have written, with other apps kept
+        fh.write("text/plain=gedit.desktop\n[Added Associations]\napplication/x-onnx=other.desktop;latent-explorer.desktop;\n")
     out = subprocess.run(["sh", str(app / "install.sh"), "--uninstall"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert not installed.exists() and not (share / "applications" / "latent-explorer.desktop").exists()
+    assert not (share / "icons" / "hicolor" / "48x48" / "mimetypes" / "application-x-onnx.png").exists()
+    left = mimeapps.read_text()
+    assert "latent-explorer.desktop" not in left, "uninstall leaves no default pointing at the removed entry"
+    assert "text/plain=gedit.desktop" in left and "application/x-onnx=other.desktop;" in left
 
 
 def test_macos_file_open_events_become_paths(qtbot):
