@@ -257,3 +257,43 @@ def test_a_separate_app_leaves_the_running_apps_socket_alone(qtbot, tmp_path):
     for server in (first, second):
         server.close()
         server.deleteLater()
+
+
+def _click_window_at(window, widget, point) -> None:
+    """A click where a person's mouse is: on the window, at ``point`` of ``widget`` (Qt finds what is there)."""
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(window.windowHandle(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     widget.mapTo(window, point))
+
+
+def test_the_tour_takes_the_clicks_and_sits_beside_what_it_describes(window, qtbot):
+    from explorer.qt.tour import start_tour
+
+    window.resize(1400, 900)
+    QApplication.processEvents()
+    tour = start_tour(window)
+    cell = window.canvas.cell_rect(5).center()
+    _click_window_at(window, window.canvas, cell)  # on a grid cell, while the tour talks about the grid
+    assert window.grid.focus is None, "the tour lets clicks through to the window under it"
+    for i in range(len(tour.steps)):
+        card, target = tour.card.geometry(), tour.target_rect()
+        assert card.intersected(target).isEmpty(), f"step {i + 1} ({tour.steps[i].title}): the card covers it"
+        assert window.rect().contains(card)
+        qtbot.mouseClick(tour.next_button, Qt.MouseButton.LeftButton)
+    QApplication.processEvents()
+    assert not tour.visible
+    _click_window_at(window, window.canvas, cell)  # the same click, the tour gone: it reaches the grid
+    assert window.grid.focus == 5
+
+
+def test_the_tour_closes_the_path_dock_it_opened(window, qtbot):
+    from explorer.qt.tour import start_tour
+
+    assert window.path_dock.isHidden()
+    tour = start_tour(window)
+    while tour.steps[tour.index].target != "path":
+        qtbot.mouseClick(tour.next_button, Qt.MouseButton.LeftButton)
+    assert window.path_dock.isVisible(), "shown while the tour explains it"
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not tour.visible and window.path_dock.isHidden(), "left as the user had it"
