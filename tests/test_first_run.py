@@ -297,3 +297,23 @@ def test_the_tour_closes_the_path_dock_it_opened(window, qtbot):
     assert window.path_dock.isVisible(), "shown while the tour explains it"
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not tour.visible and window.path_dock.isHidden(), "left as the user had it"
+
+
+def test_designers_read_words_not_environment_variables(window, qtbot):
+    """The tests force the CPU with LATENT_EXPLORER_PROVIDER=cpu, as a CPU build does for itself: the
+    model panel, About and the status bar say so in words; the variable is only in tooltips."""
+    from explorer.qt.help_menu import show_about
+
+    assert os.environ.get("LATENT_EXPLORER_PROVIDER") == "cpu"
+    window.open_paths([str(window.state.active.path)])  # the status line after opening a model
+    dialog = show_about(window, modal=False)
+    try:
+        shown = {"model panel": window.model_panel.details.toPlainText(), "status bar": window.last_message,
+                 "About": dialog.text.text()}
+        for where, text in shown.items():
+            assert "LATENT_EXPLORER" not in text and "_PROVIDER" not in text, f"{where}: {text}"
+        assert "CPU only" in shown["model panel"] and "CPU only" in shown["About"]
+        assert "LATENT_EXPLORER_PROVIDER=cpu" in dialog.text.toolTip()
+        assert "LATENT_EXPLORER_PROVIDER=cpu" in window.provider_label.toolTip()
+    finally:
+        dialog.deleteLater()

@@ -419,7 +419,9 @@ class MainWindow(QMainWindow):
         self.controls.cell.setValue(cell)
         self.controls.cell.blockSignals(False)
         self.provider_label.setText(f"● {model.provider}")
-        self.provider_label.setToolTip("\n".join(model.providers + list(model.provider_notes)))
+        from explorer.io.providers import provider_setting_hint
+
+        self.provider_label.setToolTip("\n".join([*model.providers, *model.provider_notes, provider_setting_hint()]).strip())
         self.setWindowTitle(f"{model.name} — Latent Explorer")
 
     def _on_decoded(self, answer) -> None:
