@@ -21,15 +21,14 @@ import model_factory  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def fresh_home(tmp_path, monkeypatch) -> Path:
+def fresh_home(tmp_path_factory, monkeypatch) -> Path:
     """An empty home for every test, as on a new account: ``~/.config`` and the app's folders do not exist.
 
-    HOME and XDG_{CONFIG,DATA,CACHE}_HOME point into it, and so do QSettings' user and system paths
-    (Qt reads XDG_CONFIG_HOME once per process, so its paths are set again for each test). No test
-    can read or write the real home's settings, sessions or caches.
+    HOME and XDG_{CONFIG,DATA,CACHE}_HOME point into it (a folder of pytest's temporary base), and so
+    do QSettings' user and system paths (Qt reads XDG_CONFIG_HOME once per process, so its paths are
+    set again for each test). No test can read or write the real home's settings, sessions or caches.
     """
-    home = tmp_path / "fresh-home"
-    home.mkdir()
+    home = tmp_path_factory.mktemp("home")  # beside tmp_path, not in it: tests that list tmp_path see only their files
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
@@ -42,7 +41,7 @@ def fresh_home(tmp_path, monkeypatch) -> Path:
         return home
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / ".config"))
-        QSettings.setPath(fmt, QSettings.Scope.SystemScope, str(tmp_path / "etc-xdg"))
+        QSettings.setPath(fmt, QSettings.Scope.SystemScope, str(home.parent / f"{home.name}-etc-xdg"))
     return home
 
 

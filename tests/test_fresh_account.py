@@ -48,14 +48,15 @@ def _dispose(window) -> None:
     window.deleteLater()
 
 
-def test_every_test_runs_in_an_empty_home_and_config_folder(fresh_home, tmp_path):
+def test_every_test_runs_in_an_empty_home_and_config_folder(fresh_home, tmp_path_factory):
     from pathlib import Path
 
-    assert Path.home() == fresh_home and fresh_home.is_relative_to(tmp_path)
-    assert os.environ["XDG_CONFIG_HOME"].startswith(str(tmp_path))
+    base = str(tmp_path_factory.getbasetemp())
+    assert Path.home() == fresh_home and str(fresh_home).startswith(base) and list(fresh_home.iterdir()) == []
+    assert os.environ["XDG_CONFIG_HOME"] == str(fresh_home / ".config")
     assert not (fresh_home / ".config").exists(), "a fresh account has no config folder yet"
-    assert QSettings("LatentExplorer", "Latent Explorer").fileName().startswith(str(tmp_path))
-    assert QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "x", "y").fileName().startswith(str(tmp_path))
+    assert QSettings("LatentExplorer", "Latent Explorer").fileName().startswith(str(fresh_home))
+    assert QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "x", "y").fileName().startswith(str(fresh_home))
     assert "LATENT_EXPLORER_SETTINGS" not in os.environ
 
 
