@@ -1,4 +1,7 @@
-"""Shared fixtures. Qt runs offscreen; settings go to a temporary .ini; every test checks for leaked windows."""
+"""Shared fixtures. Qt runs offscreen; every test runs in an empty temporary home and config folder
+(a fresh account: ``HOME``, the XDG folders and QSettings' own paths point into tmp_path, and
+nothing is created under them); settings may also go to a temporary .ini; Qt modules may check
+for leaked windows."""
 
 from __future__ import annotations
 
@@ -15,6 +18,31 @@ sys.path.insert(0, str(Path(__file__).parent))
 import pytest  # noqa: E402
 
 import model_factory  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fresh_home(tmp_path_factory, monkeypatch) -> Path:
+    """An empty home for every test, as on a new account: ``~/.config`` and the app's folders do not exist.
+
+    HOME and XDG_{CONFIG,DATA,CACHE}_HOME point into it (a folder of pytest's temporary base), and so
+    do QSettings' user and system paths (Qt reads XDG_CONFIG_HOME once per process, so its paths are
+    set again for each test). No test can read or write the real home's settings, sessions or caches.
+    """
+    home = tmp_path_factory.mktemp("home")  # beside tmp_path, not in it: tests that list tmp_path see only their files
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    for name in ("LATENT_EXPLORER_SETTINGS", "LATENT_EXPLORER_SESSION_DIR", "LATENT_EXPLORER_NEW_INSTANCE"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:  # training-only environments
+        return home
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(home / ".config"))
+        QSettings.setPath(fmt, QSettings.Scope.SystemScope, str(home.parent / f"{home.name}-etc-xdg"))
+    return home
 
 
 @pytest.fixture

@@ -201,9 +201,23 @@ def test_install_script_registers_and_uninstalls_for_the_user(tmp_path):
         assert "application/x-onnx" in (share / "mime" / "globs2").read_text()
     if not shutil.which("xdg-mime"):
         assert "application/x-onnx=latent-explorer.desktop" in (home / ".config" / "mimeapps.list").read_text()
+    # .onnx files get the app's icon, not an "executable" one
+    ns = {"m": "http://www.freedesktop.org/standards/shared-mime-info"}
+    mime = ET.parse(LINUX / "latent-explorer-mime.xml").getroot().find("m:mime-type", ns)
+    assert mime.find("m:icon", ns).get("name") == "application-x-onnx"
+    assert mime.find("m:generic-icon", ns).get("name") != "application-x-executable"
+    assert (share / "icons" / "hicolor" / "48x48" / "mimetypes" / "application-x-onnx.png").is_file()
+    mimeapps = home / ".config" / "mimeapps.list"
+    mimeapps.parent.mkdir(exist_ok=True)
+    with mimeapps.open("a") as fh:  # what xdg-mime or a file manager may have written, with other apps kept
+        fh.write("text/plain=gedit.desktop\n[Added Associations]\napplication/x-onnx=other.desktop;latent-explorer.desktop;\n")
     out = subprocess.run(["sh", str(app / "install.sh"), "--uninstall"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert not installed.exists() and not (share / "applications" / "latent-explorer.desktop").exists()
+    assert not (share / "icons" / "hicolor" / "48x48" / "mimetypes" / "application-x-onnx.png").exists()
+    left = mimeapps.read_text()
+    assert "latent-explorer.desktop" not in left, "uninstall leaves no default pointing at the removed entry"
+    assert "text/plain=gedit.desktop" in left and "application/x-onnx=other.desktop;" in left
 
 
 def test_macos_file_open_events_become_paths(qtbot):
@@ -216,3 +230,90 @@ def test_macos_file_open_events_become_paths(qtbot):
         assert events.eventFilter(None, QFileOpenEvent("/tmp/model.onnx"))
     assert got.args == [["/tmp/model.onnx"]]
     events.deleteLater()
+
+
+def test_a_separate_app_leaves_the_running_apps_socket_alone(qtbot, tmp_path):
+    """LATENT_EXPLORER_NEW_INSTANCE=1 starts a second app; double-clicks must still reach the first."""
+    from explorer.qt.app import ensure_app
+    from explorer.qt.single_instance import InstanceServer
+
+    ensure_app()
+    name = f"latent-explorer-test-sep-{os.getpid()}"
+    first = InstanceServer(name=name)
+    assert first.listen()
+    second = InstanceServer(name=name)  # what run_app does in the separate app
+    assert second.listen() is False
+    code = ("import sys; from PySide6.QtCore import QCoreApplication; app = QCoreApplication([]);"
+            "from explorer.qt.single_instance import forward_to_running;"
+            f"sys.exit(0 if forward_to_running(['m.onnx'], name={name!r}) else 1)")
+    env = {k: v for k, v in os.environ.items() if k != "LATENT_EXPLORER_NEW_INSTANCE"}
+    got_second = []
+    second.received.connect(got_second.append)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env)
+    with qtbot.waitSignal(first.received, timeout=10000) as got:
+        pass
+    assert proc.wait(timeout=10) == 0
+    assert got.args == [[str(tmp_path / "m.onnx")]] and got_second == []
+    for server in (first, second):
+        server.close()
+        server.deleteLater()
+
+
+def _click_window_at(window, widget, point) -> None:
+    """A click where a person's mouse is: on the window, at ``point`` of ``widget`` (Qt finds what is there)."""
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(window.windowHandle(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     widget.mapTo(window, point))
+
+
+def test_the_tour_takes_the_clicks_and_sits_beside_what_it_describes(window, qtbot):
+    from explorer.qt.tour import start_tour
+
+    window.resize(1400, 900)
+    QApplication.processEvents()
+    tour = start_tour(window)
+    cell = window.canvas.cell_rect(5).center()
+    _click_window_at(window, window.canvas, cell)  # on a grid cell, while the tour talks about the grid
+    assert window.grid.focus is None, "the tour lets clicks through to the window under it"
+    for i in range(len(tour.steps)):
+        card, target = tour.card.geometry(), tour.target_rect()
+        assert card.intersected(target).isEmpty(), f"step {i + 1} ({tour.steps[i].title}): the card covers it"
+        assert window.rect().contains(card)
+        qtbot.mouseClick(tour.next_button, Qt.MouseButton.LeftButton)
+    QApplication.processEvents()
+    assert not tour.visible
+    _click_window_at(window, window.canvas, cell)  # the same click, the tour gone: it reaches the grid
+    assert window.grid.focus == 5
+
+
+def test_the_tour_closes_the_path_dock_it_opened(window, qtbot):
+    from explorer.qt.tour import start_tour
+
+    assert window.path_dock.isHidden()
+    tour = start_tour(window)
+    while tour.steps[tour.index].target != "path":
+        qtbot.mouseClick(tour.next_button, Qt.MouseButton.LeftButton)
+    assert window.path_dock.isVisible(), "shown while the tour explains it"
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not tour.visible and window.path_dock.isHidden(), "left as the user had it"
+
+
+def test_designers_read_words_not_environment_variables(window, qtbot):
+    """The tests force the CPU with LATENT_EXPLORER_PROVIDER=cpu, as a CPU build does for itself: the
+    model panel, About and the status bar say so in words; the variable is only in tooltips."""
+    from explorer.qt.help_menu import show_about
+
+    assert os.environ.get("LATENT_EXPLORER_PROVIDER") == "cpu"
+    window.open_paths([str(window.state.active.path)])  # the status line after opening a model
+    dialog = show_about(window, modal=False)
+    try:
+        shown = {"model panel": window.model_panel.details.toPlainText(), "status bar": window.last_message,
+                 "About": dialog.text.text()}
+        for where, text in shown.items():
+            assert "LATENT_EXPLORER" not in text and "_PROVIDER" not in text, f"{where}: {text}"
+        assert "CPU only" in shown["model panel"] and "CPU only" in shown["About"]
+        assert "LATENT_EXPLORER_PROVIDER=cpu" in dialog.text.toolTip()
+        assert "LATENT_EXPLORER_PROVIDER=cpu" in window.provider_label.toolTip()
+    finally:
+        dialog.deleteLater()

@@ -146,7 +146,10 @@ def load_session(path: str | os.PathLike) -> Session:
     return Session.from_json(data, source=path.name)
 
 
-def session_dir() -> Path:
+def config_dir() -> Path:
+    """The app's one folder of settings and sessions: ``$XDG_CONFIG_HOME/latent-explorer`` (else
+    ``~/.config/latent-explorer``); ``$LATENT_EXPLORER_SESSION_DIR`` moves it. It may not exist yet
+    (a new account): writers create it (:func:`save_last_session`)."""
     env = os.environ.get(ENV_SESSION_DIR)
     if env:
         return Path(env).expanduser()
@@ -156,7 +159,20 @@ def session_dir() -> Path:
 
 def last_session_path() -> Path:
     """Where the app keeps the session it reopens at start."""
-    return session_dir() / LAST_SESSION_FILE
+    return config_dir() / LAST_SESSION_FILE
+
+
+def save_last_session(session: Session, path: str | os.PathLike) -> Path:
+    """Save the session kept between launches, creating its folder first (a fresh account has no
+    config folder yet). ExportError (one line) when the folder or the file cannot be written."""
+    from explorer.io.files import write_failure
+
+    path = Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failure(path, f"cannot create the folder {path.parent} ({exc.strerror or exc})") from None
+    return save_session(session, path)
 
 
 # ---- from and to the app state -----------------------------------------------------------------

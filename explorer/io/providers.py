@@ -31,6 +31,20 @@ SHORT_NAMES = {
 }
 
 
+def forced_note(provider: str) -> str:
+    """What a designer reads when ``$LATENT_EXPLORER_PROVIDER`` chose the provider (no variable names:
+    the model panel, About and the status bar show it; the variable is in docs/explorer.md and tooltips)."""
+    name = SHORT_NAMES.get(provider, provider)
+    return f"decoding on the {name} only, as this copy of the app is set up to" + (
+        " (no graphics card is tried)" if provider == "CPUExecutionProvider" else "")
+
+
+def provider_setting_hint() -> str:
+    """For tooltips: which setting chose the provider, by its variable name, or "" when none did."""
+    value = os.environ.get(ENV_PROVIDER, "")
+    return f"Chosen by the environment variable {ENV_PROVIDER}={value} (see docs/explorer.md)" if value else ""
+
+
 def nvidia_driver_present() -> bool:
     """True when the NVIDIA driver library loads (asking CUDA for a session without it costs seconds)."""
     names = {"win32": ("nvcuda.dll",), "darwin": ()}.get(sys.platform, ("libcuda.so.1", "libcuda.so"))
@@ -63,8 +77,9 @@ def plan_providers(available: list[str] | None = None, *, driver_present: bool |
         wanted = "CPUExecutionProvider" if override.lower() == "cpu" else override
         if wanted in available:
             return ProviderPlan(tuple(dict.fromkeys([wanted, "CPUExecutionProvider"])),
-                                (f"provider forced by {ENV_PROVIDER}={override}",))
-        notes.append(f"{ENV_PROVIDER}={override} is not available here ({', '.join(available)})")
+                                (forced_note(wanted),))
+        notes.append(f"this copy of the app was set to decode on {override}, which this computer does not "
+                     f"offer ({', '.join(SHORT_NAMES.get(p, p) for p in available)}); the fastest one offered is used")
     chosen = [p for p in PROVIDER_PREFERENCE if p in available]
     if any(p in chosen for p in _NVIDIA):
         if driver_present is None:

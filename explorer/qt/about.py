@@ -63,6 +63,9 @@ class AboutDialog(QDialog):
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         text.setWordWrap(True)
         text.setMinimumWidth(420)
+        from explorer.io.providers import provider_setting_hint
+
+        text.setToolTip(provider_setting_hint())  # the variable behind "as this copy of the app is set up to"
         self.text = text
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

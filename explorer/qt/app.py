@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import time
+from pathlib import Path
 
+from explorer.core.session import config_dir
 from explorer.io.paths import bundled_models
 
 ENV_SETTINGS = "LATENT_EXPLORER_SETTINGS"  # an .ini path: isolates settings (tests, screenshots)
+SETTINGS_FILE = "settings.ini"  # in config_dir(), next to last-session.json: the app's one config folder
+# Where QSettings kept them before (~/.config/LatentExplorer/Latent Explorer.conf on Linux): read once.
+OLD_SETTINGS = ("LatentExplorer", "Latent Explorer")
+ADOPTED_KEY = "settings/adopted_from"
 
 QSS = """
 QMainWindow, QWidget { background: #1e2126; color: #e3e6ea; font-size: 13px; }
@@ -100,13 +106,39 @@ def explorer_style():
     return _STYLE
 
 
+def settings_path() -> Path:
+    """The settings file: ``$LATENT_EXPLORER_SETTINGS`` when set, else settings.ini in the config folder."""
+    iso = os.environ.get(ENV_SETTINGS)
+    return Path(iso).expanduser() if iso else config_dir() / SETTINGS_FILE
+
+
 def make_settings():
+    """The app's QSettings, an .ini in the one config folder (explorer.core.session.config_dir).
+
+    The first time (no settings.ini yet) the settings QSettings kept in its own folder before are
+    copied in, so nobody loses their recent files, layout or tour; the old file is left as it was.
+    """
     from PySide6.QtCore import QSettings
 
-    path = os.environ.get(ENV_SETTINGS)
-    if path:
-        return QSettings(path, QSettings.Format.IniFormat)
-    return QSettings("LatentExplorer", "Latent Explorer")
+    path = settings_path()
+    fresh = not path.exists()
+    settings = QSettings(str(path), QSettings.Format.IniFormat)
+    if fresh and not os.environ.get(ENV_SETTINGS):
+        _adopt_old_settings(settings)
+    return settings
+
+
+def _adopt_old_settings(settings) -> None:
+    from PySide6.QtCore import QSettings
+
+    old = QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, *OLD_SETTINGS)
+    keys = old.allKeys()
+    if not keys:
+        return
+    for key in keys:
+        settings.setValue(key, old.value(key))
+    settings.setValue(ADOPTED_KEY, old.fileName())
+    settings.sync()
 
 
 def ensure_app():

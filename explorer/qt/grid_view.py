@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -219,7 +219,6 @@ class GridControls(QWidget):
                              toolTip="cell size on screen (integer multiples stay crisp)")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=grid.policy.seed, toolTip="random seed")
         self.reroll = QPushButton("Re-roll", toolTip="next seed (R)")
-        self.reroll.setShortcut("R")
         self.temperature = QDoubleSpinBox(minimum=0.05, maximum=3.0, singleStep=0.05, decimals=2,
                                           value=grid.policy.temperature, toolTip="scales every latent")
         self.trunc_on = QCheckBox("Truncate", toolTip="redraw coordinates with |z| above the threshold")
@@ -228,7 +227,10 @@ class GridControls(QWidget):
         self.klass = QComboBox(toolTip="class given to the class-conditional model")
         self.klass_label = _label("Class")
         self.walk = QToolButton(text="▶ Walk", checkable=True, toolTip="animated random walk on the prior's shell (W)")
-        self.walk.setShortcut("W")
+        # R and W are actions of this widget, not the buttons' own shortcuts: a button's setText
+        # ("■ Stop", the fps readout) replaces its shortcut with the text's mnemonic, so W worked once.
+        self.reroll_action = self._key_action("Re-roll", "R", self.reroll.click)
+        self.walk_action = self._key_action("Walk", "W", self.walk.toggle)
         self.save = QPushButton("Save PNG…", toolTip="save the whole grid")
 
         for w, width in ((self.rows, 56), (self.cols, 56), (self.cell, 84), (self.seed, 96),
@@ -265,6 +267,13 @@ class GridControls(QWidget):
         grid.policy_changed.connect(self._pull_policy)
         grid.layout_changed.connect(self._pull_layout)
         self._pull_layout()
+
+    def _key_action(self, text: str, key: str, slot) -> QAction:
+        """A one-key shortcut, live while these controls are on screen (the Grid tab)."""
+        action = QAction(text, self, shortcut=QKeySequence(key))
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
 
     def _push_policy(self) -> None:
         trunc = self.truncation.value() if self.trunc_on.isChecked() else None

@@ -183,7 +183,10 @@ class MainWindow(QMainWindow):
         self.save_cell_action.triggered.connect(self.save_focused_cell_dialog)
         self.close_model_action = QAction("&Close Model", self, shortcut=QKeySequence("Ctrl+W"))
         self.close_model_action.triggered.connect(self.close_active_model)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self)
+        # The platform's Quit keys, else Ctrl+Q (some platforms and themes have none for Quit).
+        quit_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Quit) or [QKeySequence("Ctrl+Q")])
+        self.quit_action = quit_action
         quit_action.triggered.connect(self.close)
         for a in (self.open_action, self.open_folder_action):
             file.addAction(a)
@@ -416,7 +419,9 @@ class MainWindow(QMainWindow):
         self.controls.cell.setValue(cell)
         self.controls.cell.blockSignals(False)
         self.provider_label.setText(f"● {model.provider}")
-        self.provider_label.setToolTip("\n".join(model.providers + list(model.provider_notes)))
+        from explorer.io.providers import provider_setting_hint
+
+        self.provider_label.setToolTip("\n".join([*model.providers, *model.provider_notes, provider_setting_hint()]).strip())
         self.setWindowTitle(f"{model.name} — Latent Explorer")
 
     def _on_decoded(self, answer) -> None:

@@ -1,5 +1,10 @@
 """Sessions in the app: File → Save Session… / Open Session…, and the last session kept on close.
 
+The last session lives in the config folder (explorer.core.session.config_dir), created on the first
+close of a new account. When it cannot be written the user is told before the window closes (a
+dialog: save it elsewhere, close without it, or stay), because the next start could not read a note
+left in a folder that cannot be written either.
+
 The numeric side is explorer/core/session.py; this module hands it the window's models: the app
 state, the grid and every part in ``window.docks`` (explorer/qt/docks.py), each of which saves and
 restores its own section. A model that moved is asked for with a file dialog, never a failure.
@@ -16,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from explorer.io.exports import ExportError
 from explorer.core.session import (LAST_SESSION_FILE, ModelRef, Session, SessionError, capture, last_session_path,
-                                   load_session, restore, save_session)
+                                   load_session, restore, save_last_session, save_session)
 
 SESSION_FILTER = "Latent Explorer sessions (*.json)"
 
@@ -60,17 +65,49 @@ def apply_session(window, session: Session) -> str:
 
 
 class _CloseWatcher(QObject):
+    """Keeps the last session when an interactive window closes; a failure is said before it closes."""
+
     def __init__(self, window):
         super().__init__(window)
         self.window = window
 
     def eventFilter(self, obj, event) -> bool:
         if obj is self.window and event.type() == QEvent.Type.Close and self.window.interactive:
-            try:
-                save_session(window_session(self.window), last_session_file())
-            except (ExportError, OSError):
-                pass  # never block closing the app on the autosave
+            if not self.keep_last_session():
+                event.ignore()  # the user chose to stay: the window and everything in it remain
+                return True
         return False
+
+    def keep_last_session(self) -> bool:
+        """Save the last session; True when the window may close (saved, or the user said so)."""
+        try:
+            save_last_session(window_session(self.window), last_session_file())
+            return True
+        except (ExportError, OSError) as exc:
+            return ask_close_without_session(self.window, str(exc))
+
+
+def ask_close_without_session(window, reason: str) -> bool:
+    """The last session could not be kept: save it elsewhere, close without it, or stay. True = close."""
+    box = QMessageBox(QMessageBox.Icon.Warning, "Session not kept", "", parent=window)
+    box.setObjectName("sessionNotKept")
+    box.setText("Latent Explorer could not keep this session for next time, so it would not reopen.")
+    box.setInformativeText(f"{reason}\n\nSave the session somewhere else, or close without it?")
+    save_as = box.addButton("Save Session As…", QMessageBox.ButtonRole.AcceptRole)
+    close = box.addButton("Close Without It", QMessageBox.ButtonRole.DestructiveRole)
+    stay = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(save_as)
+    box.setEscapeButton(stay)
+    box.exec()
+    clicked = box.clickedButton()
+    box.deleteLater()
+    if clicked is close:
+        return True
+    if clicked is save_as:
+        path, _ = QFileDialog.getSaveFileName(window, "Save session", str(Path.home() / "session.json"),
+                                              SESSION_FILTER)
+        return bool(path) and save_session_to(window, path)
+    return False
 
 
 def install_session_actions(window) -> None:

@@ -45,6 +45,14 @@ def forward_to_running(paths, name: str | None = None) -> bool:
     return bool(ok)
 
 
+def _someone_listens(name: str) -> bool:
+    socket = QLocalSocket()
+    socket.connectToServer(name)
+    alive = socket.waitForConnected(TIMEOUT_MS)
+    socket.abort()
+    return alive
+
+
 class InstanceServer(QObject):
     """Listens for later launches; ``received`` carries their paths (list of str, maybe empty)."""
 
@@ -59,10 +67,16 @@ class InstanceServer(QObject):
         self._buffers: dict[int, bytes] = {}
 
     def listen(self) -> bool:
-        """Start listening; a socket file left by a crashed app is removed first."""
-        if self.server.listen(self.name):
-            return True
-        QLocalServer.removeServer(self.name)  # only reached when nobody answered forward_to_running
+        """Start listening; a socket file left by a crashed app is removed first.
+
+        False when another app answers on the name (a separate app, ``LATENT_EXPLORER_NEW_INSTANCE=1``):
+        its socket is left alone, so later launches still reach it.
+        """
+        # Asked first: with UserAccessOption Qt binds elsewhere and renames over the name, which
+        # would silently take a running app's socket.
+        if _someone_listens(self.name):
+            return False
+        QLocalServer.removeServer(self.name)  # a crashed app's socket file: nobody answers on it
         return self.server.listen(self.name)
 
     def close(self) -> None:

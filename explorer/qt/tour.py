@@ -3,6 +3,9 @@
 Shown once (``tour/seen`` in QSettings, set when it is finished or skipped), again from Help → Tour.
 Never started by ``--screenshot`` runs or by building a window in tests: only ``run_app`` asks for it.
 The card and the highlight are children of the main window, so they move with it and never leak.
+While it runs, a see-through cover over the window takes the clicks (the tour talks about the window,
+it does not let it change under it); the card sits beside the part it describes, never over it, and
+a dock the tour opened to show it (the path dock) is closed again at the end.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QRegion
 from PySide6.QtWidgets import QDockWidget, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 SEEN_KEY = "tour/seen"
@@ -53,6 +57,32 @@ QFrame#tourHighlight { border: 2px solid #2f6fde; border-radius: 6px; background
 """
 
 
+CARD_WIDTHS = (380, 330, 290)  # the card narrows before it would cover what it describes
+GAP = 12
+
+
+class _Cover(QWidget):
+    """Over the whole window while the tour runs: dims it, leaves the described part clear, eats clicks."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.setObjectName("tourCover")
+        self.hole = QRect()
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setClipRegion(QRegion(self.rect()).subtracted(QRegion(self.hole)))
+        painter.fillRect(self.rect(), QColor(10, 12, 16, 110))
+
+    def mousePressEvent(self, event) -> None:
+        event.accept()  # the tour is on: nothing under it changes (Skip or Escape ends it)
+
+    mouseReleaseEvent = mouseDoubleClickEvent = mouseMoveEvent = mousePressEvent
+
+    def wheelEvent(self, event) -> None:
+        event.accept()
+
+
 class Tour(QObject):
     """The tour over ``window``; ``finished`` is emitted once, when it is done or skipped."""
 
@@ -66,6 +96,8 @@ class Tour(QObject):
         # Views that this window does not have (yet) are left out of the tour.
         self.steps = tuple(st for st in steps if not st.target or isinstance(self.landmarks.get(st.target), QWidget))
         self.index = 0
+        self.opened: list[QDockWidget] = []  # docks shown only for the tour: hidden again at the end
+        self.cover = _Cover(window)
         self.highlight = QFrame(window)
         self.highlight.setObjectName("tourHighlight")
         self.highlight.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -103,9 +135,10 @@ class Tour(QObject):
 
     def start(self) -> None:
         self.show_step(0)
+        self.cover.show()
         self.card.show()
         self.highlight.show()
-        self.card.raise_()
+        self._stack()
         self.next_button.setFocus()
 
     def next(self) -> None:
@@ -120,6 +153,7 @@ class Tour(QObject):
         target = self.landmarks.get(step.target)
         if isinstance(target, QDockWidget) and target.isHidden():
             target.show()  # a dock that starts hidden (the path dock) is shown while the tour explains it
+            self.opened.append(target)
         self.title.setText(step.title)
         self.text.setText(step.text)
         self.counter.setText(f"{self.index + 1} of {len(self.steps)}")
@@ -136,10 +170,11 @@ class Tour(QObject):
         if self.settings is not None:
             self.settings.setValue(SEEN_KEY, True)
             self.settings.sync()
-        self.card.hide()
-        self.highlight.hide()
-        self.card.deleteLater()
-        self.highlight.deleteLater()
+        for dock in self.opened:
+            dock.hide()  # as the user had it before the tour
+        for part in (self.card, self.highlight, self.cover):
+            part.hide()
+            part.deleteLater()
         self.finished.emit()
         self.deleteLater()
 
@@ -159,19 +194,37 @@ class Tour(QObject):
     def _place(self) -> None:
         win = self.window.rect()
         target = self.target_rect().intersected(win)
+        self.cover.setGeometry(win)
+        self.cover.hole = target
+        self.cover.update()
         self.highlight.setGeometry(target.adjusted(2, 2, -2, -2))
-        self.card.adjustSize()
-        w, h = self.card.width(), self.card.sizeHint().height()
-        # Inside the target near its bottom when it is wide enough, else beside it, clamped to the window.
-        if target.width() >= w + 40:
-            x = target.center().x() - w // 2
-            y = target.bottom() - h - 40
-        else:
-            x = target.right() + 16 if target.right() + 16 + w <= win.right() else target.left() - w - 16
-            y = target.top() + 60
-        x = max(12, min(x, win.width() - w - 12))
-        y = max(12, min(y, win.height() - h - 12))
-        self.card.setGeometry(x, y, w, h)
+        self.card.setGeometry(self._card_rect(win, target))
+        self._stack()
+
+    def _card_rect(self, win: QRect, target: QRect) -> QRect:
+        """Beside the target (below, above, right, left), inside the window; the first that covers
+        none of it, narrowing the card if need be; else the one that covers the least."""
+        best, best_overlap = None, None
+        for width in CARD_WIDTHS:
+            self.card.setFixedWidth(width)
+            h = self.card.sizeHint().height()
+            cx, cy = target.center().x() - width // 2, target.center().y() - h // 2
+            for x, y in ((cx, target.bottom() + GAP), (cx, target.top() - h - GAP),
+                         (target.right() + GAP, cy), (target.left() - width - GAP, cy)):
+                x = max(GAP, min(x, win.width() - width - GAP))
+                y = max(GAP, min(y, win.height() - h - GAP))
+                rect = QRect(x, y, width, h)
+                common = rect.intersected(target)
+                overlap = 0 if common.isEmpty() else common.width() * common.height()
+                if overlap == 0:
+                    return rect
+                if best_overlap is None or overlap < best_overlap:
+                    best, best_overlap = rect, overlap
+        self.card.setFixedWidth(best.width())
+        return best
+
+    def _stack(self) -> None:
+        self.cover.raise_()
         self.highlight.raise_()
         self.card.raise_()
 

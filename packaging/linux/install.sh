@@ -22,11 +22,25 @@ refresh() {
   if command -v gtk-update-icon-cache >/dev/null 2>&1; then gtk-update-icon-cache -q -t "$DATA/icons/hicolor" >/dev/null 2>&1 || true; fi
 }
 
+forget_default() {
+  # Take latent-explorer.desktop out of a mimeapps.list (xdg-mime has no "unset"): drop the
+  # entry from every association list, and a line left with nothing.
+  list=$1
+  [ -f "$list" ] || return 0
+  sed -e "s/\(^[^=[]*=\)\(.*;\)\{0,1\}$NAME\.desktop;\{0,1\}/\1\2/" -e '/^[^=[]*=;*$/d' "$list" > "$list.tmp" \
+    && cat "$list.tmp" > "$list"
+  rm -f "$list.tmp"
+}
+
 if [ "${1:-}" = "--uninstall" ]; then
   rm -rf "$OPT"
   rm -f "$BIN/$NAME" "$DATA/applications/$NAME.desktop" "$DATA/mime/packages/$NAME-mime.xml"
-  rm -f "$DATA/icons/hicolor/scalable/apps/$NAME.svg"
-  for f in "$DATA"/icons/hicolor/*/apps/$NAME.png; do rm -f "$f"; done
+  rm -f "$DATA/icons/hicolor/scalable/apps/$NAME.svg" "$DATA/icons/hicolor/scalable/mimetypes/application-x-onnx.svg"
+  for f in "$DATA"/icons/hicolor/*/apps/$NAME.png "$DATA"/icons/hicolor/*/mimetypes/application-x-onnx.png; do
+    rm -f "$f"
+  done
+  forget_default "${XDG_CONFIG_HOME:-$HOME/.config}/mimeapps.list"
+  forget_default "$DATA/applications/mimeapps.list"
   refresh
   echo "Latent Explorer removed."
   exit 0
@@ -52,11 +66,14 @@ ln -sf "$OPT/$NAME" "$BIN/$NAME"
 # 2. icons
 for png in "$HERE"/share/icons/$NAME-*.png; do
   size=$(basename "$png" .png); size=${size##*-}
-  mkdir -p "$DATA/icons/hicolor/${size}x${size}/apps"
+  mkdir -p "$DATA/icons/hicolor/${size}x${size}/apps" "$DATA/icons/hicolor/${size}x${size}/mimetypes"
   cp "$png" "$DATA/icons/hicolor/${size}x${size}/apps/$NAME.png"
+  # .onnx files show the app's icon (the MIME XML names application-x-onnx), not "executable"
+  cp "$png" "$DATA/icons/hicolor/${size}x${size}/mimetypes/application-x-onnx.png"
 done
-mkdir -p "$DATA/icons/hicolor/scalable/apps"
+mkdir -p "$DATA/icons/hicolor/scalable/apps" "$DATA/icons/hicolor/scalable/mimetypes"
 cp "$HERE/share/icons/$NAME.svg" "$DATA/icons/hicolor/scalable/apps/$NAME.svg"
+cp "$HERE/share/icons/$NAME.svg" "$DATA/icons/hicolor/scalable/mimetypes/application-x-onnx.svg"
 
 # 3. the .onnx type and the menu entry (Exec points at the installed app, not at PATH)
 mkdir -p "$DATA/mime/packages" "$DATA/applications"
