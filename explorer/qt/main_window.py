@@ -33,6 +33,10 @@ from explorer.qt.path_view import install_path_dock
 from explorer.qt.session_actions import install_session_actions
 
 MAX_RECENT = 10
+SIDE_DOCK_PX = 340  # width of the Model dock (and of the right-hand docks beside the grid)
+# The central tabs need this much beside the docks: the map plot wider than its 380 px side panel,
+# and the grid's 8 columns at 84 px (699 px) with the scroll area's frame and scroll bar.
+CENTRAL_MIN_PX = 940
 WALK_INTERVAL_MS = 16
 
 
@@ -56,7 +60,8 @@ class MainWindow(QMainWindow):
         self.controls = GridControls(self.grid)
         self.scroll = QScrollArea()
         self.scroll.setWidget(self.canvas)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Top, not centred: a dock appearing below (the path) must not move the cells under the cursor.
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.scroll.setObjectName("gridScroll")
         self.empty = QLabel("No model open\n\nDrop an .onnx file or a bundle folder here,\nor use File → Open…")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -134,8 +139,10 @@ class MainWindow(QMainWindow):
         self.canvas.cellMenuRequested.connect(self._cell_menu)
         self.canvas.zoomRequested.connect(lambda step: self.controls.cell.stepBy(step))
         self.grid.layout_changed.connect(self._stop_walk_on_layout)
+        self.grid.focus_changed.connect(self._show_focused_latent)
+        self.compact_docks = False  # True: the right-hand docks are tabs of the Model dock (arrange_docks)
         self.resize(1400, 900)
-        self.resizeDocks([self.model_dock, self.latent_dock], [340, 300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.model_dock, self.latent_dock], [SIDE_DOCK_PX, SIDE_DOCK_PX], Qt.Orientation.Horizontal)
         self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.canvas.setFocus()
         self._restore()
@@ -157,6 +164,36 @@ class MainWindow(QMainWindow):
         if self.view_menu is not None:
             self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def arrange_docks(self, width: int) -> bool:
+        """Lay the docks out for a window ``width`` px wide (first run, before the window is shown).
+
+        Where the Model dock, the central tabs (CENTRAL_MIN_PX) and the right-hand docks (Focused
+        latent, Directions) do not fit side by side, the right-hand docks become tabs of the Model
+        dock: one side column, so the grid shows its columns and the map plot is the widest thing in
+        its tab. Returns True for that compact layout."""
+        right = [d for d in (self.latent_dock, getattr(self, "directions_dock", None)) if d is not None]
+        compact = width < 2 * SIDE_DOCK_PX + CENTRAL_MIN_PX
+        area = Qt.DockWidgetArea.LeftDockWidgetArea if compact else Qt.DockWidgetArea.RightDockWidgetArea
+        for dock in right:
+            self.addDockWidget(area, dock)
+        if compact:
+            for dock in right:
+                self.tabifyDockWidget(self.model_dock, dock)
+        elif len(right) > 1:
+            self.tabifyDockWidget(right[0], right[1])
+        (self.model_dock if compact else self.latent_dock).raise_()
+        if not compact:
+            self.model_dock.raise_()
+        docks = [self.model_dock] + ([] if compact else right[:1])
+        self.resizeDocks(docks, [SIDE_DOCK_PX] * len(docks), Qt.Orientation.Horizontal)
+        self.compact_docks = compact
+        return compact
+
+    def _show_focused_latent(self, index) -> None:
+        """In the compact layout the sliders share a column with the model card: a focused cell brings them forward."""
+        if self.compact_docks and index is not None and not self.latent_dock.isHidden():
+            self.latent_dock.raise_()
 
     def landmarks(self) -> dict[str, QWidget]:
         """What the tour can point at, by name: the grid, its controls, the view tabs and every part."""
