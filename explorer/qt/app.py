@@ -100,14 +100,14 @@ def fit_first_run(window) -> None:
         return
     area = screen.availableGeometry()
     if area.width() < SMALL_SCREEN[0] or area.height() < SMALL_SCREEN[1]:
+        window.arrange_docks(area.width())  # first: the docks side by side would hold the window wider
         window.setGeometry(area)
-        window.arrange_docks(area.width())
         window.setWindowState(window.windowState() | Qt.WindowState.WindowMaximized)
         return
     w, h = int(area.width() * 0.9), int(area.height() * 0.9)
+    window.arrange_docks(w)
     window.resize(w, h)
     window.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
-    window.arrange_docks(w)
 
 
 def grab_and_close(widget, out) -> bool:
