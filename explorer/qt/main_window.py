@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from explorer.core.grid import GridController, SampleGrid
-from explorer.qt.map_view import MapView, fill_grid_with
+from explorer.qt.map_view import MapView, fill_grid_with, show_in_grid
 from explorer.core.latents import LatentWalk
 from explorer.io.exports import write_png
 from explorer.io.pixels import mark_bad_cells, upscale
@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         self.map_view.message.connect(self.show_message)
         self.map_view.latentsForGrid.connect(lambda z: fill_grid_with(self.grid, z))
         self.map_view.latentActivated.connect(self._load_map_latent)
+        self.map_view.probeToGrid.connect(self._probe_to_grid)
+        self.map_view.selectionToGrid.connect(self._selection_to_grid)
         self.state.message.connect(self.show_message)
         self.controller.decoded.connect(self._on_decoded)
         self.controller.error.connect(self.show_message)
@@ -397,13 +399,27 @@ class MainWindow(QMainWindow):
         except PathError as exc:
             self.show_message(str(exc))
 
-    def _load_map_latent(self, z) -> None:
-        """A latent picked on the map (GAN sample, probe): into the focused cell, else cell 0."""
+    def _probe_to_grid(self, z) -> None:
+        """"Send to grid" on the map: the latent into the grid, and the grid in front."""
+        if self._load_map_latent(z):
+            self.views.setCurrentIndex(0)
+            self.show_message(f"the map's latent is in cell {self.grid.focus} of the grid")
+
+    def _selection_to_grid(self, z) -> None:
+        """"Show in grid" on the map: exactly the selection's latents, and the grid in front."""
+        line = show_in_grid(self.grid, z)
+        if line:
+            self.views.setCurrentIndex(0)
+            self.show_message(line)
+
+    def _load_map_latent(self, z) -> bool:
+        """A latent picked on the map (GAN sample, probe): into the focused cell, else cell 0. True when loaded."""
         if self.grid.model is None or np.shape(z) != (self.grid.model.latent_dim,):
-            return
+            return False
         index = self.grid.focus if self.grid.focus is not None else 0
         self.grid.set_latent(index, z)
         self.grid.set_focus(index)
+        return True
 
     # ---- model -> view ----------------------------------------------------------------------------
 

@@ -61,6 +61,10 @@ class MapView(QWidget):
     """
 
     latentsForGrid = Signal(object)
+    # "Send to grid" (the probed latent, float32 [D]) and "Show in grid" (a selection's, float32 [K, D]):
+    # the user asked to see them in the grid, so the window shows the grid.
+    probeToGrid = Signal(object)
+    selectionToGrid = Signal(object)
     # The latent -> map projection in use (None when the map is not of latents: GAN feature maps).
     latentProjectionChanged = Signal(object)
     latentActivated = Signal(object)
@@ -177,7 +181,7 @@ class MapView(QWidget):
         self.sweep_n.valueChanged.connect(self.canvas.set_sweep_cells)
         self.cancel_button.clicked.connect(self.cancel_jobs)
         self.panel.open_image_button.clicked.connect(self._open_image_dialog)
-        self.panel.to_grid_button.clicked.connect(lambda: self._send_probe(self.latentActivated))
+        self.panel.to_grid_button.clicked.connect(lambda: self._send_probe(self.probeToGrid))
         self.panel.to_path_button.clicked.connect(lambda: self._send_probe(self.latentForPath))
         self.panel.selection_to_grid.clicked.connect(self._emit_selection)
 
@@ -403,8 +407,7 @@ class MapView(QWidget):
     def _emit_selection(self) -> None:
         z = self.map_model.selection_latents()
         if len(z):
-            self.latentsForGrid.emit(z)
-            self.map_model.say(f"{len(z)} selected latents sent to the grid")
+            self.selectionToGrid.emit(z)
 
     def leaveEvent(self, event) -> None:
         self.canvas.clear_hover()
@@ -479,6 +482,28 @@ class MapView(QWidget):
 
 
 # ---- helpers for the main window and the command line ---------------------------------------------
+
+def grid_shape_for(k: int, max_side: int = 8) -> tuple[int, int]:
+    """Rows x cols (each at most ``max_side``) that hold k cells with the fewest left over, then the squarest."""
+    k = max(1, min(int(k), max_side * max_side))
+    best = min(((r, c) for r in range(1, max_side + 1) for c in range(r, max_side + 1) if r * c >= k),
+               key=lambda rc: (rc[0] * rc[1] - k, rc[1] - rc[0]))
+    return best
+
+
+def show_in_grid(grid, z: np.ndarray) -> str:
+    """Put exactly the latents z [K, D] (K <= 64) in a SampleGrid sized to hold them; returns the line that
+    says what the grid shows. Cells beyond K (at most a few) repeat the first latents."""
+    z = np.asarray(z, np.float32)
+    if grid.model is None or len(z) == 0 or z.shape[1] != grid.model.latent_dim:
+        return ""
+    rows, cols = grid_shape_for(len(z))
+    grid.set_size(rows, cols)
+    grid.set_all_latents(z[np.resize(np.arange(len(z)), grid.count)])
+    extra = grid.count - len(z)
+    return (f"{len(z)} selected latents in the grid ({rows} × {cols})"
+            + (f"; the last {extra} cell{'s' if extra > 1 else ''} repeat the first" if extra else ""))
+
 
 def fill_grid_with(grid, z: np.ndarray) -> None:
     """Put latents z [K, D] into a SampleGrid's cells (repeating them when the grid has more cells)."""
