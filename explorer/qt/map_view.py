@@ -34,8 +34,14 @@ from explorer.qt.map_canvas import MapCanvas
 from explorer.qt.map_panel import MapSidePanel
 from explorer.qt.refcount_guard import pin_singletons
 
-SOURCES = {"atlas": "Atlas (test split)", "fashion": "Fashion-MNIST, all 70k (encode)",
-           "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples over real (classifier features)"}
+# Short names (the Data control shows them whole); the tooltip of each item says more.
+SOURCES = {"atlas": "Atlas · test split", "fashion": "Fashion-MNIST · all 70k",
+           "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples + real"}
+SOURCE_TIPS = {"atlas": "the bundle's atlas: encoder means of the 10,000 test images",
+               "fashion": "encode all 70,000 Fashion-MNIST images with the bundle's encoder (cached)",
+               "folder": "encode a folder of images (one subfolder per class gives labels)",
+               "idx": "encode images from an IDX file",
+               "gan": "generated samples over real images, both in the classifier's feature space"}
 TOOLS = (("probe", "✛ Probe", "click or drag anywhere: decode that position (P)", "P"),
          ("rect", "▭ Box", "drag a rectangle to select points (M)", "M"),
          ("lasso", "◌ Lasso", "draw around points to select them (L)", "L"),
@@ -121,10 +127,8 @@ class MapView(QWidget):
         self.sweep_n = QSpinBox(minimum=3, maximum=24, value=10, toolTip="mosaic size n")
         for w in (self.dim_x, self.dim_y, self.sweep_n):
             w.setFixedWidth(56)
-        self.source_combo.setMinimumWidth(150)
-        for combo in (self.source_combo, self.proj_combo):  # long item names must not widen the window
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+        for combo in (self.source_combo, self.proj_combo):  # short item names, each shown whole
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for w in (self._label("Data"), self.source_combo, self._label("Projection"), self.proj_combo,
                   self.dims_label, self.dim_x, self.dim_y):
             bar.addWidget(w)
@@ -144,6 +148,7 @@ class MapView(QWidget):
         self.progress.setFixedWidth(260)
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("mapCaption")
+        self.progress_label.setWordWrap(True)  # a long line (time left, cache note) must not widen the window
         self.cancel_button = QPushButton("Cancel")
         prog.addWidget(self.progress)
         prog.addWidget(self.cancel_button)
@@ -223,6 +228,8 @@ class MapView(QWidget):
 
     def _model_changed(self, model) -> None:
         self.sweep_button.setEnabled(model is not None and not self.map_model.is_gan)
+        self.progress_row.setVisible(self.map_model.jobs.busy)  # the last model's jobs were cancelled
+        self._fill_projections()
 
     def _sources_changed(self, keys, current) -> None:
         self.source_combo.blockSignals(True)
@@ -230,6 +237,8 @@ class MapView(QWidget):
             self.source_combo.clear()
             for key in keys:
                 self.source_combo.addItem(SOURCES[key], key)
+                self.source_combo.setItemData(self.source_combo.count() - 1, SOURCE_TIPS[key],
+                                              Qt.ItemDataRole.ToolTipRole)
         if current is not None and self.source_combo.findData(current) >= 0:
             self.source_combo.setCurrentIndex(self.source_combo.findData(current))
         self.source_combo.blockSignals(False)
@@ -278,12 +287,12 @@ class MapView(QWidget):
 
     def _job_started(self, name: str) -> None:
         self.progress.setValue(0)
-        self.progress_label.setText(f"{self.map_model.jobs.labels.get(name, name)}: starting…")
+        self.progress_label.setText(self.map_model.jobs.starting_line(name))
         self.progress_row.setVisible(True)
 
-    def _job_progress(self, _name: str, fraction: float, message: str) -> None:
+    def _job_progress(self, name: str, fraction: float, message: str) -> None:
         self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-        self.progress_label.setText(message)
+        self.progress_label.setText(self.map_model.jobs.progress_line(name, fraction, message))
 
     # ---- what the map shows --------------------------------------------------------------------
 
