@@ -176,17 +176,22 @@ class MainWindow(QMainWindow):
         its tab. Returns True for that compact layout."""
         right = [d for d in (self.latent_dock, getattr(self, "directions_dock", None)) if d is not None]
         compact = width < 2 * SIDE_DOCK_PX + CENTRAL_MIN_PX
-        area = Qt.DockWidgetArea.LeftDockWidgetArea if compact else Qt.DockWidgetArea.RightDockWidgetArea
-        for dock in right:
-            self.addDockWidget(area, dock)
         if compact:
+            # Out of their tab group first (Qt does not tabify a dock that is in one), then into the
+            # Model dock's; moving them area by area instead leaves stale tab bars over the menu bar.
+            for dock in right:
+                self.removeDockWidget(dock)
             for dock in right:
                 self.tabifyDockWidget(self.model_dock, dock)
-        elif len(right) > 1:
-            self.tabifyDockWidget(right[0], right[1])
-        (self.model_dock if compact else self.latent_dock).raise_()
-        if not compact:
+                dock.show()
             self.model_dock.raise_()
+        else:
+            if self.dockWidgetArea(self.latent_dock) != Qt.DockWidgetArea.RightDockWidgetArea:
+                for dock in right:
+                    self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+                for dock in right[1:]:
+                    self.tabifyDockWidget(right[0], dock)
+            self.latent_dock.raise_()
         docks = [self.model_dock] + ([] if compact else right[:1])
         self.resizeDocks(docks, [SIDE_DOCK_PX] * len(docks), Qt.Orientation.Horizontal)
         self.compact_docks = compact
