@@ -136,7 +136,9 @@ class MapJobs:
         self._workers.clear()
 
     def _progressed(self, name: str, generation: int, fraction: float, message: str) -> None:
-        if self._running.get(name) == generation:
+        with self._lock:  # with dispatch=None a job reports before start() has recorded its generation
+            current = self._running.get(name) == generation
+        if current:
             self.progress.emit(name, fraction, message)
 
     def _answered(self, name: str, answer: Answer) -> None:
