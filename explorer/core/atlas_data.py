@@ -35,7 +35,7 @@ from explorer.core.map_cache import CACHE_VERSION, cache_dir, load_npz, save_npz
 from explorer.core.projection import data_key, knn
 from explorer.core.worker import Cancelled, Progress  # the worker's own: a cancelled loop reads as cancelled, not failed
 from explorer.io import images as images_io
-from explorer.io.images import ImageFolderError, ImageSet, read_image
+from explorer.io.images import FittedImage, ImageFolderError, ImageSet, read_image, read_image_fitted
 from explorer.io.model_error import ModelError, first_line
 from explorer.io.onnx_file import open_onnx
 from explorer.io.runtime import LoadedModel
@@ -191,8 +191,22 @@ def encoder_for(model: LoadedModel) -> VAEEncoder:
     return enc
 
 
+def fitted_image_for(encoder: VAEEncoder, path: str | os.PathLike, *, background: int = 0) -> FittedImage:
+    """One image file made to fit the encoder's input (resized, centred, colour and alpha converted;
+    ``explorer.io.images.fit_image``), with what was done in words; MapDataError with the reason when
+    it is not a readable image file. background: the training images' background (0: black)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MapDataError(f"{path}: not a file")
+    try:
+        return read_image_fitted(path, encoder.image_shape, background=background)
+    except ImageFolderError as exc:
+        raise MapDataError(str(exc)) from None
+
+
 def read_image_for(encoder: VAEEncoder, path: str | os.PathLike) -> np.ndarray:
-    """One image file as the encoder takes it: uint8 [H, W, C]; MapDataError with the reason otherwise."""
+    """One image file that already has the encoder's size: uint8 [H, W, C]; MapDataError with the reason
+    otherwise (strict; :func:`fitted_image_for` makes any image fit and says how)."""
     path = Path(path)
     if not path.is_file():
         raise MapDataError(f"{path}: not a file")

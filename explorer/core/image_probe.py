@@ -24,17 +24,18 @@ class ImageProbe:
     neg_elbo_pct: float | None = None
     recon_error_pct: float | None = None
     name: str = ""
+    note: str = ""  # what was done to fit the model's input ("resized 224×224 → 28×28, converted RGB → gray")
 
 
 def probe_image(model: LoadedModel, encoder: VAEEncoder, image_u8: np.ndarray, *,
-                reference: AnomalyReference | None = None, name: str = "") -> ImageProbe:
-    """Encode one uint8 [H, W, C] image, reconstruct it at mu, score it."""
+                reference: AnomalyReference | None = None, name: str = "", note: str = "") -> ImageProbe:
+    """Encode one uint8 [H, W, C] image (already the model's size and channels), reconstruct it at mu, score it."""
     x = np.asarray(image_u8, np.uint8)[None]
     mu, logvar = encoder.encode(x)
     recon = decode_unit(model, mu)
     e, r = vae_scores(x, mu, logvar, recon)
     probe = ImageProbe(x[0], (recon[0] * 255 + 0.5).astype(np.uint8), mu[0], logvar[0], float(e[0]), float(r[0]),
-                       name=name)
+                       name=name, note=note)
     if reference is not None:
         probe.neg_elbo_pct, probe.recon_error_pct = reference.rank(probe.neg_elbo, probe.recon_error)
     return probe

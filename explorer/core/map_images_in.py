@@ -43,18 +43,24 @@ class MapImagesIn:
         return self._test_cache
 
     def probe_file(self, path: str) -> ImageProbe | None:
-        """Encode one image file (MapDataError reasons go to ``message``)."""
+        """Encode one image file of any size, colour or transparency: it is made to fit the model
+        (``atlas_data.fitted_image_for``) and the probe's ``note`` says how. MapDataError reasons go
+        to ``message``."""
         m = self.owner
         if m.encoder is None:
             m.say(f"{m.model.name if m.model else 'no model'}: images can be encoded only with a VAE "
                   "bundle that has an encoder")
             return None
         try:
-            image = A.read_image_for(m.encoder, path)
+            fitted = A.fitted_image_for(m.encoder, path)
         except A.MapDataError as exc:
             m.say(str(exc))
             return None
-        return self.probe_image(image, name=Path(path).name)
+        name = Path(path).name
+        probe = self.probe_image(fitted.image, name=name, note=fitted.note)
+        if probe is not None:
+            m.say(f"{name}: {fitted.note}")
+        return probe
 
     def probe_test_image(self, index: int | None = None) -> ImageProbe | None:
         """Encode Fashion-MNIST test image ``index`` (random when None)."""
@@ -68,14 +74,14 @@ class MapImagesIn:
             index = int(np.random.default_rng().integers(len(test.images)))
         return self.probe_image(test.images[index], name=f"test image {index} ({test.class_names[test.labels[index]]})")
 
-    def probe_image(self, image: np.ndarray, *, name: str = "") -> ImageProbe | None:
+    def probe_image(self, image: np.ndarray, *, name: str = "", note: str = "") -> ImageProbe | None:
         """Encode one uint8 [H, W, C] image: reconstruction, −ELBO, percentiles, marker on the map."""
         m = self.owner
         if m.encoder is None:
             m.say("images can be encoded only with a VAE bundle that has an encoder")
             return None
         try:
-            probe = probe_image(m.model, m.encoder, image, reference=self.anomaly, name=name)
+            probe = probe_image(m.model, m.encoder, image, reference=self.anomaly, name=name, note=note)
         except A.MapDataError as exc:
             m.say(str(exc))
             return None

@@ -9,6 +9,7 @@ the worker calls (``ToGui.wrap`` in the app, ``None`` = on the worker thread, fo
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 from explorer.core.events import Signal
@@ -18,8 +19,29 @@ JOB_LABELS = {"encode": "Encoding", "umap": "UMAP", "gan-map": "GAN feature map"
               "anomaly": "Scoring the test split (for percentiles)"}
 
 
+# Every map job's result is cached on disk (explorer.core.map_cache): the user is told it is slow only once.
+JOB_CACHED = {"encode": "the result is cached: next time this opens at once",
+              "umap": "the result is cached: next time this opens at once",
+              "gan-map": "real-image features are cached: the next feature map takes seconds",
+              "anomaly": "scored once, then cached"}
+
+
 def job_label(name: str) -> str:
     return JOB_LABELS.get(name, name)
+
+
+def duration_words(seconds: float) -> str:
+    """'about 40 s', 'about 2 min' (rounded the way a person says it)."""
+    if seconds < 60:
+        return f"about {max(5, int(round(seconds / 5.0)) * 5)} s"
+    return f"about {int(round(seconds / 60.0))} min"
+
+
+def remaining_seconds(elapsed: float, fraction: float) -> float | None:
+    """Time left from the time spent and the fraction done, once there is enough to go on (else None)."""
+    if fraction < 0.05 or fraction >= 1.0 or elapsed < 1.0:
+        return None
+    return elapsed * (1.0 - fraction) / fraction
 
 
 class MapJobs:
@@ -36,6 +58,8 @@ class MapJobs:
         self._handlers: dict[str, Callable[[Answer], None]] = {}
         self._running: dict[str, int] = {}  # name -> generation of the job still to answer
         self.labels: dict[str, str] = {}     # name -> what the progress row calls it
+        self.estimates: dict[str, float | None] = {}  # name -> expected seconds (None: unknown)
+        self._started_at: dict[str, float] = {}
         # With dispatch=None a fast job answers on its worker before submit() has returned: the
         # bookkeeping of running jobs is shared between threads then.
         self._lock = threading.Lock()
@@ -61,19 +85,36 @@ class MapJobs:
             self._workers[name] = worker
         return worker
 
-    def start(self, name: str, work: Work, on_done: Callable[[Answer], None], *, label: str | None = None) -> int:
+    def start(self, name: str, work: Work, on_done: Callable[[Answer], None], *, label: str | None = None,
+              estimate_s: float | None = None) -> int:
         """Run ``work(progress, cancelled)`` as job ``name``; ``on_done(answer)`` when it answers.
 
+        estimate_s: how long it usually takes when nothing is cached (the starting line says it).
         A running job of the same name is superseded (asked to stop, its answer dropped). Returns
         the job's generation."""
         worker = self._worker(name)
         self._handlers[name] = on_done
         self.labels[name] = label or job_label(name)
+        self.estimates[name] = estimate_s
+        self._started_at[name] = time.monotonic()
         with self._lock:
             generation = worker.submit(work, tag=name)
             self._running[name] = generation
         self.started.emit(name)
         return generation
+
+    def starting_line(self, name: str) -> str:
+        """What the progress row says when job ``name`` starts: how long it may take, and that it is cached."""
+        est = self.estimates.get(name)
+        how_long = f"{duration_words(est)} the first time; " if est else ""
+        return f"{self.labels.get(name, job_label(name))}: starting… ({how_long}{JOB_CACHED.get(name, 'one moment')})"
+
+    def progress_line(self, name: str, fraction: float, message: str) -> str:
+        """A progress message with the time left (from the time spent so far) and the cache note."""
+        left = remaining_seconds(time.monotonic() - self._started_at.get(name, time.monotonic()), fraction)
+        parts = [message] + ([f"{duration_words(left)} left"] if left is not None else [])
+        note = JOB_CACHED.get(name)
+        return " · ".join(parts + ([note] if note and fraction < 1.0 else []))
 
     def cancel_all(self) -> None:
         """Stop every job at its next check; none of them answers."""
@@ -95,7 +136,9 @@ class MapJobs:
         self._workers.clear()
 
     def _progressed(self, name: str, generation: int, fraction: float, message: str) -> None:
-        if self._running.get(name) == generation:
+        with self._lock:  # with dispatch=None a job reports before start() has recorded its generation
+            current = self._running.get(name) == generation
+        if current:
             self.progress.emit(name, fraction, message)
 
     def _answered(self, name: str, answer: Answer) -> None:

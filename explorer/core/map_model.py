@@ -127,6 +127,7 @@ class MapModel:
         self.drawn_key = None
         self.layers = []
         self.latent_projection_changed.emit(None)
+        self.projection_chosen.emit(None)  # the last model's choice is not this one's
         self._clear_selection_state()
         if model is not None and not self.is_gan:
             try:
@@ -232,7 +233,8 @@ class MapModel:
         self.projection_chosen.emit(spec.key)
         if spec.background:
             self.jobs.start(spec.key, lambda progress, cancelled: spec.make(data, progress, cancelled),
-                            lambda answer: self._projection_made(spec, data, answer), label=spec.label)
+                            lambda answer: self._projection_made(spec, data, answer),
+                            label=f"{spec.label} of {len(data.both):,} points", estimate_s=spec.estimate(data))
             return
         t0 = time.perf_counter()
         try:
@@ -340,6 +342,8 @@ class MapModel:
         for layer in self.layers:
             layer.set_class_visible(label, on)
         self.hidden_changed.emit(label, bool(on))
+        if not on and len(self.selection):  # hidden points leave the selection (its counts, mix and latents)
+            self.set_selection(self.selection)
 
     def select_rect(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         """Select the visible primary points inside the box (map units, corners in any order)."""
@@ -360,7 +364,7 @@ class MapModel:
         return self.set_selection(np.flatnonzero(inside))
 
     def set_selection(self, indices) -> np.ndarray:
-        """Select points of the primary layer (indices int [K]; out-of-range ones are dropped).
+        """Select points of the primary layer (indices int [K]; out-of-range and hidden ones are dropped).
 
         A selection's decodings are requested and its latents sent to the grid."""
         layer = self.primary
@@ -369,6 +373,7 @@ class MapModel:
             sel = np.zeros(0, np.int64)
         else:
             sel = sel[(sel >= 0) & (sel < len(layer.points))]
+            sel = sel[layer.visible_mask[sel]]
         self.selection = sel
         self.selection_changed.emit(sel)
         if len(sel):

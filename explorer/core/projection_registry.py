@@ -65,7 +65,8 @@ class ProjectionSpec:
     None). uses_dims: the dimension pickers apply. inverse: the caption's words for what a click
     decodes (latent maps; GAN feature maps have no inverse). needs: an optional package it imports.
     preferred(data): the map starts with this projection for such data. describe(projection): a
-    note for the line that says a background projection is ready.
+    note for the line that says a background projection is ready. estimate(data): the seconds a
+    background one usually takes uncached (said when it starts), or None.
     """
 
     key: str
@@ -79,6 +80,7 @@ class ProjectionSpec:
     needs: str | None = None
     preferred: Callable[[ProjectionInput], bool] = lambda data: False  # the default for such data
     describe: Callable[[Any], str] = lambda projection: ""  # a note for the "ready" line of background ones
+    estimate: Callable[[ProjectionInput], float | None] = lambda data: None  # seconds, uncached (background ones)
 
 
 _REGISTRY: dict[str, ProjectionSpec] = {}
@@ -130,6 +132,12 @@ def _make_umap(data: ProjectionInput, progress, cancelled):
     return umap_worker.compute_umap(data.both, progress=progress, cancelled=cancelled)
 
 
+def _umap_estimate(data: ProjectionInput) -> float:
+    from explorer.core import umap_worker
+
+    return umap_worker.estimate_seconds(len(data.both))
+
+
 def _umap_places(projection, data: ProjectionInput):
     # UMAP's forward() of new vectors only averages neighbours: the fitted embedding is exact.
     n = len(data.vectors)
@@ -150,6 +158,7 @@ def _plane_unavailable(data: ProjectionInput) -> str | None:
 
 register(ProjectionSpec("pca", "PCA", _make_pca))
 register(ProjectionSpec("umap", "UMAP", _make_umap, background=True, place=_umap_places, needs="umap-learn",
+                        estimate=_umap_estimate,
                         describe=lambda p: "with an inverse lattice" if p.lattice is not None
                         else "decoding through nearest points",
                         inverse="UMAP: positions decode through its inverse transform where computed, "

@@ -33,6 +33,12 @@ DEFAULT_LATTICE = 24
 CACHE_VERSION = 1
 
 
+def estimate_seconds(n_points: int) -> float:
+    """Seconds a UMAP of ``n_points`` usually takes uncached on a 2-core machine (docs/latent-map.md:
+    10k points 52 s, 70k points 130 s, numba's start-up included): a line through those two."""
+    return 39.0 + 0.0013 * max(int(n_points), 0)
+
+
 def umap_available() -> bool:
     """True when umap-learn is importable (checked without importing it: that costs seconds)."""
     import importlib.util

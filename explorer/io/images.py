@@ -69,6 +69,43 @@ class ImageSet:
         return replace(self, images=np.ascontiguousarray(self.images.transpose(0, 3, 1, 2)), channels_first=True)
 
 
+def _open(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """One image file -> (uint8 [H, W, 1 or 3], alpha float32 [H, W, 1] in 0..1 or None, its mode in words)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("1", "L", "I;16", "I", "F"):
+                arr, alpha, words = np.asarray(im.convert("L"))[..., None], None, "gray"
+            elif mode in ("LA", "La"):
+                la = np.asarray(im.convert("LA"))
+                arr, alpha, words = la[..., :1], la[..., 1:2], "gray + alpha"
+            else:
+                rgba = "A" in mode or "transparency" in im.info
+                rgb = np.asarray(im.convert("RGBA" if rgba else "RGB"))
+                arr, alpha, words = rgb[..., :3], (rgb[..., 3:4] if rgba else None), "RGBA" if rgba else "RGB"
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageFolderError(f"{path.name}: not a readable image ({type(exc).__name__})") from None
+    if alpha is not None:
+        alpha = alpha.astype(np.float32) / 255.0
+        if (alpha == 1.0).all():
+            alpha = None
+    return np.ascontiguousarray(arr), alpha, words
+
+
+def _is_gray(arr: np.ndarray) -> bool:
+    return arr.shape[-1] == 1 or bool((arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all())
+
+
+def _luma(arr: np.ndarray) -> np.ndarray:
+    """uint8 [H, W, 3] -> uint8 [H, W, 1], ITU-R 601 luma (Pillow's "L")."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(arr), "RGB").convert("L"))[..., None]
+
+
 def read_image(path: Path, channels: int, *, convert_colour: bool = True) -> np.ndarray:
     """One image file -> uint8 [H, W, channels].
 
@@ -77,31 +114,107 @@ def read_image(path: Path, channels: int, *, convert_colour: bool = True) -> np.
     that are gray already (R = G = B) are accepted, anything else is refused rather than changed.
     Raises ImageFolderError naming the file when it is not a readable image.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
-            if mode in ("1", "L", "I;16", "I", "F"):
-                arr = np.asarray(im.convert("L"))[..., None]
-            else:
-                arr = np.asarray(im.convert("RGBA" if "A" in mode else "RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageFolderError(f"{path.name}: not a readable image ({type(exc).__name__})") from None
-    if arr.shape[-1] == 4:  # transparent pixels over black
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        arr = (arr[..., :3] * alpha).astype(np.uint8)
+    arr, alpha, _ = _open(path)
+    if alpha is not None:  # transparent pixels over black
+        arr = (arr * alpha).astype(np.uint8)
     if arr.shape[-1] == channels:
         return arr
     if channels == 1:
-        if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
+        if _is_gray(arr):
             return arr[..., :1]  # a gray image stored as RGB
         if not convert_colour:
             raise ImageFolderError(f"{path.name}: a colour image, the model takes 1-channel (gray) images; "
                                    "convert the folder to grayscale first")
-        return np.asarray(Image.fromarray(arr, "RGB").convert("L"))[..., None]
+        return _luma(arr)
     return np.repeat(arr, 3, axis=-1)  # gray -> RGB loses nothing
+
+
+@dataclass(frozen=True)
+class FittedImage:
+    """An image made to fit a model's input: ``image`` uint8 [H, W, C]; ``steps`` what was done to it,
+    in words ("resized 224×224 → 28×28", "converted RGB → gray"), empty when it fitted as it was."""
+
+    image: np.ndarray
+    steps: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str:
+        """One line for the user: what was done, or that nothing was."""
+        if self.steps:
+            return ", ".join(self.steps)
+        h, w, c = self.image.shape
+        return f"used as it is ({w}×{h} {'gray' if c == 1 else 'RGB'})"
+
+
+def fit_image(arr: np.ndarray, image_shape: tuple[int, int, int], *, alpha: np.ndarray | None = None,
+              background: int = 0, mode: str | None = None) -> FittedImage:
+    """Make an image what a model takes, the way a designer expects, and say what was done.
+
+    arr uint8 [H, W, 1 or 3]; image_shape (C, H, W) of the model; alpha float [H, W, 1] in 0..1 or
+    None; background: the training images' background level (0 = black, Fashion-MNIST's).
+
+    1. Transparent pixels go onto the background.
+    2. An image whose border is far from the background (a garment photographed on white for a
+       model trained on black) is inverted, so the garment is the bright part as in training.
+    3. Colour: RGB -> gray by luma for a gray model (an RGB file that is gray already is only
+       unpacked), gray -> RGB by repeating the plane.
+    4. A non-square image is centred on a square of the background (garments are centred in the
+       training images), then resized to (H, W): area averaging when shrinking (an upscaled saved
+       cell comes back pixel for pixel), bilinear when enlarging.
+    """
+    from PIL import Image
+
+    c, h, w = image_shape
+    if c not in (1, 3):
+        raise ImageFolderError(f"channels must be 1 (grayscale) or 3 (RGB), got {c}")
+    arr = np.asarray(arr, np.uint8)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    steps: list[str] = []
+    src_h, src_w = arr.shape[:2]
+    words = mode or ("gray" if arr.shape[-1] == 1 else "RGB")
+    bg = float(np.clip(background, 0, 255))
+    if alpha is not None:
+        arr = (arr.astype(np.float32) * alpha + bg * (1.0 - alpha) + 0.5).astype(np.uint8)
+        steps.append(f"transparent pixels onto {'black' if bg < 1 else 'white' if bg > 254 else f'gray {bg:.0f}'}")
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]).astype(np.float32).mean()
+    if abs(border - bg) > 128:
+        arr = (255 - arr).astype(np.uint8)
+        steps.append(f"inverted ({'light' if border > bg else 'dark'} background → the model's "
+                     f"{'dark' if bg < 128 else 'light'} one)")
+    if c == 1 and arr.shape[-1] == 3:
+        gray = _is_gray(arr)
+        arr = arr[..., :1] if gray else _luma(arr)
+        if not gray:
+            steps.append(f"converted {'RGB' if words.startswith('RGB') else words} → gray")
+    elif c == 3 and arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+        steps.append("converted gray → RGB")
+    if src_h != src_w and (src_h, src_w) != (h, w):
+        side = max(src_h, src_w)
+        square = np.full((side, side, arr.shape[-1]), int(round(bg)), np.uint8)
+        y0, x0 = (side - src_h) // 2, (side - src_w) // 2
+        square[y0:y0 + src_h, x0:x0 + src_w] = arr
+        arr = square
+        steps.append(f"centred on a {side}×{side} square")
+    if arr.shape[:2] != (h, w):
+        shrink = arr.shape[0] >= h and arr.shape[1] >= w
+        resample = Image.BOX if shrink else Image.BILINEAR
+        if arr.shape[-1] == 1:
+            arr = np.asarray(Image.fromarray(arr[..., 0], "L").resize((w, h), resample))[..., None]
+        else:
+            arr = np.asarray(Image.fromarray(arr, "RGB").resize((w, h), resample))
+        steps.insert(0, f"resized {src_w}×{src_h} → {w}×{h}")
+    return FittedImage(np.ascontiguousarray(arr, np.uint8), tuple(steps))
+
+
+def read_image_fitted(path: str | os.PathLike, image_shape: tuple[int, int, int], *,
+                      background: int = 0) -> FittedImage:
+    """One image file made to fit ``image_shape`` (C, H, W) by :func:`fit_image`; ImageFolderError
+    (one line naming the file) when it is not a readable image."""
+    path = Path(path)
+    arr, alpha, words = _open(path)
+    return fit_image(arr, image_shape, alpha=alpha, background=background, mode=words)
 
 
 def _resize(arr: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -171,15 +171,31 @@ def _set_app_icon(app) -> None:
         app.setWindowIcon(icon)
 
 
+SMALL_SCREEN = (1600, 900)  # below this available area the first window opens maximised
+
+
 def fit_first_run(window) -> None:
-    """No saved layout yet: a window that fits the screen (at most 1400 x 900), centred."""
+    """No saved layout yet: a window that fits the screen it opens on, docks laid out for its width.
+
+    On a laptop-sized screen (under 1600 x 900 available) the window opens maximised; on a bigger one
+    at 90 % of the available area, centred. Either way ``window.arrange_docks`` makes room for the
+    grid's columns and the map plot (the right-hand docks join the Model dock where they do not fit).
+    """
+    from PySide6.QtCore import Qt
+
     if window.settings is not None and window.settings.value("geometry") is not None:
         return
     screen = window.screen() or ensure_app().primaryScreen()
     if screen is None:
         return
     area = screen.availableGeometry()
-    w, h = min(1400, int(area.width() * 0.9)), min(900, int(area.height() * 0.9))
+    if area.width() < SMALL_SCREEN[0] or area.height() < SMALL_SCREEN[1]:
+        window.arrange_docks(area.width())  # first: the docks side by side would hold the window wider
+        window.setGeometry(area)
+        window.setWindowState(window.windowState() | Qt.WindowState.WindowMaximized)
+        return
+    w, h = int(area.width() * 0.9), int(area.height() * 0.9)
+    window.arrange_docks(w)
     window.resize(w, h)
     window.move(area.x() + (area.width() - w) // 2, area.y() + (area.height() - h) // 2)
 
@@ -282,6 +298,7 @@ def _screenshot(app, window, errors, out: str, view: str) -> int:
     from PySide6.QtWidgets import QApplication
 
     window.resize(1440, 900)
+    window.arrange_docks(1440)
     window.show()
     if view == "latent" and window.grid.model is not None:
         window.grid.set_focus(min(9, window.grid.count - 1))

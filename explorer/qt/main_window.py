@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from explorer.core.grid import GridController, SampleGrid, cell_label, cell_number
-from explorer.qt.map_view import MapView, fill_grid_with
+from explorer.qt.map_view import MapView, fill_grid_with, show_in_grid
 from explorer.core.latents import LatentWalk
 from explorer.io.exports import write_png
 from explorer.io.pixels import mark_bad_cells, upscale
@@ -33,6 +33,10 @@ from explorer.qt.path_view import install_path_dock
 from explorer.qt.session_actions import install_session_actions
 
 MAX_RECENT = 10
+SIDE_DOCK_PX = 340  # width of the Model dock (and of the right-hand docks beside the grid)
+# The central tabs need this much beside the docks: the map plot wider than its 380 px side panel,
+# and the grid's 8 columns at 84 px (699 px) with the scroll area's frame and scroll bar.
+CENTRAL_MIN_PX = 940
 WALK_INTERVAL_MS = 16
 FPS_REFRESH_MS = 500  # the fps readout is refreshed this often, so it reads "— fps" once frames stop
 
@@ -57,7 +61,8 @@ class MainWindow(QMainWindow):
         self.controls = GridControls(self.grid)
         self.scroll = QScrollArea()
         self.scroll.setWidget(self.canvas)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # Top, not centred: a dock appearing below (the path) must not move the cells under the cursor.
+        self.scroll.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
         self.scroll.setObjectName("gridScroll")
         self.empty = QLabel("No model open\n\nDrop an .onnx file or a bundle folder here,\nor use File → Open…")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -127,6 +132,8 @@ class MainWindow(QMainWindow):
         self.map_view.message.connect(self.show_message)
         self.map_view.latentsForGrid.connect(lambda z: fill_grid_with(self.grid, z))
         self.map_view.latentActivated.connect(self._load_map_latent)
+        self.map_view.probeToGrid.connect(self._probe_to_grid)
+        self.map_view.selectionToGrid.connect(self._selection_to_grid)
         self.state.message.connect(self.show_message)
         self.controller.decoded.connect(self._on_decoded)
         self.controller.error.connect(self.show_message)
@@ -139,8 +146,10 @@ class MainWindow(QMainWindow):
         self.fps_timer = QTimer(self, interval=FPS_REFRESH_MS)
         self.fps_timer.timeout.connect(self._refresh_fps)
         self.fps_timer.start()
+        self.grid.focus_changed.connect(self._show_focused_latent)
+        self.compact_docks = False  # True: the right-hand docks are tabs of the Model dock (arrange_docks)
         self.resize(1400, 900)
-        self.resizeDocks([self.model_dock, self.latent_dock], [340, 300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.model_dock, self.latent_dock], [SIDE_DOCK_PX, SIDE_DOCK_PX], Qt.Orientation.Horizontal)
         self.canvas.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.canvas.setFocus()
         self._restore()
@@ -162,6 +171,41 @@ class MainWindow(QMainWindow):
         if self.view_menu is not None:
             self.view_menu.addAction(dock.toggleViewAction())
         return dock
+
+    def arrange_docks(self, width: int) -> bool:
+        """Lay the docks out for a window ``width`` px wide (first run, before the window is shown).
+
+        Where the Model dock, the central tabs (CENTRAL_MIN_PX) and the right-hand docks (Focused
+        latent, Directions) do not fit side by side, the right-hand docks become tabs of the Model
+        dock: one side column, so the grid shows its columns and the map plot is the widest thing in
+        its tab. Returns True for that compact layout."""
+        right = [d for d in (self.latent_dock, getattr(self, "directions_dock", None)) if d is not None]
+        compact = width < 2 * SIDE_DOCK_PX + CENTRAL_MIN_PX
+        if compact:
+            # Out of their tab group first (Qt does not tabify a dock that is in one), then into the
+            # Model dock's; moving them area by area instead leaves stale tab bars over the menu bar.
+            for dock in right:
+                self.removeDockWidget(dock)
+            for dock in right:
+                self.tabifyDockWidget(self.model_dock, dock)
+                dock.show()
+            self.model_dock.raise_()
+        else:
+            if self.dockWidgetArea(self.latent_dock) != Qt.DockWidgetArea.RightDockWidgetArea:
+                for dock in right:
+                    self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+                for dock in right[1:]:
+                    self.tabifyDockWidget(right[0], dock)
+            self.latent_dock.raise_()
+        docks = [self.model_dock] + ([] if compact else right[:1])
+        self.resizeDocks(docks, [SIDE_DOCK_PX] * len(docks), Qt.Orientation.Horizontal)
+        self.compact_docks = compact
+        return compact
+
+    def _show_focused_latent(self, index) -> None:
+        """In the compact layout the sliders share a column with the model card: a focused cell brings them forward."""
+        if self.compact_docks and index is not None and not self.latent_dock.isHidden():
+            self.latent_dock.raise_()
 
     def landmarks(self) -> dict[str, QWidget]:
         """What the tour can point at, by name: the grid, its controls, the view tabs and every part."""
@@ -391,13 +435,27 @@ class MainWindow(QMainWindow):
         except PathError as exc:
             self.show_message(str(exc))
 
-    def _load_map_latent(self, z) -> None:
-        """A latent picked on the map (GAN sample, probe): into the focused cell, else cell 0."""
+    def _probe_to_grid(self, z) -> None:
+        """"Send to grid" on the map: the latent into the grid, and the grid in front."""
+        if self._load_map_latent(z):
+            self.views.setCurrentIndex(0)
+            self.show_message(f"the map's latent is in cell {self.grid.focus} of the grid")
+
+    def _selection_to_grid(self, z) -> None:
+        """"Show in grid" on the map: exactly the selection's latents, and the grid in front."""
+        line = show_in_grid(self.grid, z)
+        if line:
+            self.views.setCurrentIndex(0)
+            self.show_message(line)
+
+    def _load_map_latent(self, z) -> bool:
+        """A latent picked on the map (GAN sample, probe): into the focused cell, else cell 0. True when loaded."""
         if self.grid.model is None or np.shape(z) != (self.grid.model.latent_dim,):
-            return
+            return False
         index = self.grid.focus if self.grid.focus is not None else 0
         self.grid.set_latent(index, z)
         self.grid.set_focus(index)
+        return True
 
     # ---- model -> view ----------------------------------------------------------------------------
 

@@ -171,7 +171,9 @@ class MapCanvas(QWidget):
     def _build_items(self) -> None:
         # moving things: separate small items over the static cloud
         self.sweep_item = pg.ImageItem(axisOrder="row-major")
-        self.sweep_item.setZValue(20)
+        # Under the point cloud (z 0 and 1), a little dimmed: the points and the ★ stay readable on it.
+        self.sweep_item.setZValue(-10)
+        self.sweep_item.setOpacity(0.8)
         self.sweep_item.setVisible(False)
         self.vb.addItem(self.sweep_item)
         self.selection_item = MapScatter(size=7, pen=pg.mkPen("#ffffff", width=1), brush=None, pxMode=True)
@@ -252,6 +254,11 @@ class MapCanvas(QWidget):
         self.plot.setLabel("bottom", ax_x, color="#9aa4b2")
         self.plot.setLabel("left", ax_y, color="#9aa4b2")
         self.empty_label.setVisible(False)
+        # A box or lasso outline was drawn in the old layout's coordinates: it goes; the selected
+        # points stay selected and are ringed where they are now.
+        self.rect_item.setVisible(False)
+        self.lasso_item.setVisible(False)
+        self._draw_selection(m.selection)
         self._draw_marker()
 
     def _draw_marker(self) -> None:

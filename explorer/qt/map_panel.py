@@ -7,6 +7,8 @@ path", "Show in grid", "Direction A → B") are connected by :class:`explorer.qt
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPixmap
@@ -325,8 +327,9 @@ class MapSidePanel(QScrollArea):
         def pct(v):
             return "percentile: computing…" if v is None else f"{v:.0f}th percentile of the test split"
 
+        note = f"<br><i>{html.escape(probe.note)}</i>" if probe.note else ""
         self.image_text.setText(
-            f"<b>{probe.name or 'image'}</b><br>original | reconstruction<br>"
+            f"<b>{html.escape(probe.name or 'image')}</b>{note}<br>original | reconstruction<br>"
             f"−ELBO <b>{probe.neg_elbo:.1f}</b> nats: {pct(probe.neg_elbo_pct)}<br>"
             f"reconstruction error <b>{probe.recon_error:.4f}</b>: {pct(probe.recon_error_pct)}")
         if probe is not self._shown_probe:  # a new image (not only its percentiles arriving)

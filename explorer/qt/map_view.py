@@ -34,8 +34,14 @@ from explorer.qt.map_canvas import MapCanvas
 from explorer.qt.map_panel import MapSidePanel
 from explorer.qt.refcount_guard import pin_singletons
 
-SOURCES = {"atlas": "Atlas (test split)", "fashion": "Fashion-MNIST, all 70k (encode)",
-           "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples over real (classifier features)"}
+# Short names (the Data control shows them whole); the tooltip of each item says more.
+SOURCES = {"atlas": "Atlas · test split", "fashion": "Fashion-MNIST · all 70k",
+           "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples + real"}
+SOURCE_TIPS = {"atlas": "the bundle's atlas: encoder means of the 10,000 test images",
+               "fashion": "encode all 70,000 Fashion-MNIST images with the bundle's encoder (cached)",
+               "folder": "encode a folder of images (one subfolder per class gives labels)",
+               "idx": "encode images from an IDX file",
+               "gan": "generated samples over real images, both in the classifier's feature space"}
 TOOLS = (("probe", "✛ Probe", "click or drag anywhere: decode that position (P)", "P"),
          ("rect", "▭ Box", "drag a rectangle to select points (M)", "M"),
          ("lasso", "◌ Lasso", "draw around points to select them (L)", "L"),
@@ -61,6 +67,10 @@ class MapView(QWidget):
     """
 
     latentsForGrid = Signal(object)
+    # "Send to grid" (the probed latent, float32 [D]) and "Show in grid" (a selection's, float32 [K, D]):
+    # the user asked to see them in the grid, so the window shows the grid.
+    probeToGrid = Signal(object)
+    selectionToGrid = Signal(object)
     # The latent -> map projection in use (None when the map is not of latents: GAN feature maps).
     latentProjectionChanged = Signal(object)
     latentActivated = Signal(object)
@@ -117,10 +127,8 @@ class MapView(QWidget):
         self.sweep_n = QSpinBox(minimum=3, maximum=24, value=10, toolTip="mosaic size n")
         for w in (self.dim_x, self.dim_y, self.sweep_n):
             w.setFixedWidth(56)
-        self.source_combo.setMinimumWidth(150)
-        for combo in (self.source_combo, self.proj_combo):  # long item names must not widen the window
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+        for combo in (self.source_combo, self.proj_combo):  # short item names, each shown whole
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for w in (self._label("Data"), self.source_combo, self._label("Projection"), self.proj_combo,
                   self.dims_label, self.dim_x, self.dim_y):
             bar.addWidget(w)
@@ -140,6 +148,7 @@ class MapView(QWidget):
         self.progress.setFixedWidth(260)
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("mapCaption")
+        self.progress_label.setWordWrap(True)  # a long line (time left, cache note) must not widen the window
         self.cancel_button = QPushButton("Cancel")
         prog.addWidget(self.progress)
         prog.addWidget(self.cancel_button)
@@ -177,7 +186,7 @@ class MapView(QWidget):
         self.sweep_n.valueChanged.connect(self.canvas.set_sweep_cells)
         self.cancel_button.clicked.connect(self.cancel_jobs)
         self.panel.open_image_button.clicked.connect(self._open_image_dialog)
-        self.panel.to_grid_button.clicked.connect(lambda: self._send_probe(self.latentActivated))
+        self.panel.to_grid_button.clicked.connect(lambda: self._send_probe(self.probeToGrid))
         self.panel.to_path_button.clicked.connect(lambda: self._send_probe(self.latentForPath))
         self.panel.selection_to_grid.clicked.connect(self._emit_selection)
 
@@ -219,6 +228,8 @@ class MapView(QWidget):
 
     def _model_changed(self, model) -> None:
         self.sweep_button.setEnabled(model is not None and not self.map_model.is_gan)
+        self.progress_row.setVisible(self.map_model.jobs.busy)  # the last model's jobs were cancelled
+        self._fill_projections()
 
     def _sources_changed(self, keys, current) -> None:
         self.source_combo.blockSignals(True)
@@ -226,6 +237,8 @@ class MapView(QWidget):
             self.source_combo.clear()
             for key in keys:
                 self.source_combo.addItem(SOURCES[key], key)
+                self.source_combo.setItemData(self.source_combo.count() - 1, SOURCE_TIPS[key],
+                                              Qt.ItemDataRole.ToolTipRole)
         if current is not None and self.source_combo.findData(current) >= 0:
             self.source_combo.setCurrentIndex(self.source_combo.findData(current))
         self.source_combo.blockSignals(False)
@@ -274,12 +287,12 @@ class MapView(QWidget):
 
     def _job_started(self, name: str) -> None:
         self.progress.setValue(0)
-        self.progress_label.setText(f"{self.map_model.jobs.labels.get(name, name)}: starting…")
+        self.progress_label.setText(self.map_model.jobs.starting_line(name))
         self.progress_row.setVisible(True)
 
-    def _job_progress(self, _name: str, fraction: float, message: str) -> None:
+    def _job_progress(self, name: str, fraction: float, message: str) -> None:
         self.progress.setValue(int(1000 * max(0.0, min(1.0, fraction))))
-        self.progress_label.setText(message)
+        self.progress_label.setText(self.map_model.jobs.progress_line(name, fraction, message))
 
     # ---- what the map shows --------------------------------------------------------------------
 
@@ -403,8 +416,7 @@ class MapView(QWidget):
     def _emit_selection(self) -> None:
         z = self.map_model.selection_latents()
         if len(z):
-            self.latentsForGrid.emit(z)
-            self.map_model.say(f"{len(z)} selected latents sent to the grid")
+            self.selectionToGrid.emit(z)
 
     def leaveEvent(self, event) -> None:
         self.canvas.clear_hover()
@@ -479,6 +491,28 @@ class MapView(QWidget):
 
 
 # ---- helpers for the main window and the command line ---------------------------------------------
+
+def grid_shape_for(k: int, max_side: int = 8) -> tuple[int, int]:
+    """Rows x cols (each at most ``max_side``) that hold k cells with the fewest left over, then the squarest."""
+    k = max(1, min(int(k), max_side * max_side))
+    best = min(((r, c) for r in range(1, max_side + 1) for c in range(r, max_side + 1) if r * c >= k),
+               key=lambda rc: (rc[0] * rc[1] - k, rc[1] - rc[0]))
+    return best
+
+
+def show_in_grid(grid, z: np.ndarray) -> str:
+    """Put exactly the latents z [K, D] (K <= 64) in a SampleGrid sized to hold them; returns the line that
+    says what the grid shows. Cells beyond K (at most a few) repeat the first latents."""
+    z = np.asarray(z, np.float32)
+    if grid.model is None or len(z) == 0 or z.shape[1] != grid.model.latent_dim:
+        return ""
+    rows, cols = grid_shape_for(len(z))
+    grid.set_size(rows, cols)
+    grid.set_all_latents(z[np.resize(np.arange(len(z)), grid.count)])
+    extra = grid.count - len(z)
+    return (f"{len(z)} selected latents in the grid ({rows} × {cols})"
+            + (f"; the last {extra} cell{'s' if extra > 1 else ''} repeat the first" if extra else ""))
+
 
 def fill_grid_with(grid, z: np.ndarray) -> None:
     """Put latents z [K, D] into a SampleGrid's cells (repeating them when the grid has more cells)."""
