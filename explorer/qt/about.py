@@ -11,6 +11,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QVBoxLayout
 
 from explorer import __version__
+from explorer.qt import theme
 
 
 def about_facts(model=None) -> dict[str, str]:
@@ -52,11 +53,11 @@ class AboutDialog(QDialog):
             icon.setPixmap(app_icon.pixmap(96, 96))
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         e = html.escape
-        rows = "".join(f"<tr><td style='color:#9aa4b2; padding-right:14px'>{e(k)}</td><td>{e(v)}</td></tr>"
+        rows = "".join(f"<tr><td style='color:{theme.MUTED}; padding-right:14px'>{e(k)}</td><td>{e(v)}</td></tr>"
                        for k, v in self.facts.items())
         text = QLabel(
             "<h2 style='margin-bottom:2px'>Latent Explorer</h2>"
-            "<p style='color:#9aa4b2; margin-top:0'>See inside VAEs and GANs: grids, latent maps, "
+            f"<p style='color:{theme.MUTED}; margin-top:0'>See inside VAEs and GANs: grids, latent maps, "
             "interpolation paths and a mode-collapse monitor, decoded by onnxruntime.</p>"
             f"<table cellspacing='0' cellpadding='2'>{rows}</table>")
         text.setTextFormat(Qt.TextFormat.RichText)

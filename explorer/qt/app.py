@@ -9,6 +9,7 @@ from pathlib import Path
 
 from explorer.core.session import config_dir
 from explorer.io.paths import bundled_models
+from explorer.qt import theme
 
 ENV_SETTINGS = "LATENT_EXPLORER_SETTINGS"  # an .ini path: isolates settings (tests, screenshots)
 SETTINGS_FILE = "settings.ini"  # in config_dir(), next to last-session.json: the app's one config folder
@@ -16,47 +17,47 @@ SETTINGS_FILE = "settings.ini"  # in config_dir(), next to last-session.json: th
 OLD_SETTINGS = ("LatentExplorer", "Latent Explorer")
 ADOPTED_KEY = "settings/adopted_from"
 
-QSS = """
-QMainWindow, QWidget { background: #1e2126; color: #e3e6ea; font-size: 13px; }
-QMenuBar { background: #1a1c20; }
-QMenuBar::item:selected, QMenu::item:selected { background: #2f6fde; }
-QMenu { background: #24272d; border: 1px solid #3a3f47; }
-QDockWidget::title { background: #24272d; padding: 6px 8px; color: #9aa4b2; font-weight: 600; }
-QLabel#panelTitle { font-weight: 600; font-size: 13px; color: #e3e6ea; }
-QLabel#controlLabel { color: #9aa4b2; }
-QLabel#hint, QLabel#dimLabel, QLabel#dimValue { color: #9aa4b2; font-size: 12px; }
-QLabel#emptyState { color: #7d8795; font-size: 16px; }
-QLabel#statusField { color: #c5cbd3; padding: 0 10px; }
-QStatusBar { background: #17191c; color: #c5cbd3; }
-QScrollArea#gridScroll { background: #18191c; border: none; }
-QScrollArea#gridScroll > QWidget > QWidget { background: #18191c; }
-QListWidget, QTextBrowser { background: #191b1f; border: 1px solid #30343b; border-radius: 4px; }
-QListWidget::item { padding: 4px; }
-QListWidget::item:selected { background: #2f6fde; color: white; }
-QSpinBox, QDoubleSpinBox, QComboBox { background: #2a2e35; border: 1px solid #3a3f47; border-radius: 4px;
-    padding: 2px 4px; min-height: 20px; }
-QSpinBox, QDoubleSpinBox { padding-right: 18px; }
-QSpinBox::up-button, QDoubleSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::down-button {
-    subcontrol-origin: border; width: 16px; background: #323740; border-left: 1px solid #3a3f47; }
-QSpinBox::up-button, QDoubleSpinBox::up-button { subcontrol-position: top right; border-top-right-radius: 4px; }
-QSpinBox::down-button, QDoubleSpinBox::down-button { subcontrol-position: bottom right;
-    border-bottom-right-radius: 4px; border-top: 1px solid #3a3f47; }
-QSpinBox::up-arrow, QDoubleSpinBox::up-arrow, QSpinBox::down-arrow, QDoubleSpinBox::down-arrow { width: 0; height: 0;
-    border-left: 4px solid #323740; border-right: 4px solid #323740; }
-QSpinBox::up-arrow, QDoubleSpinBox::up-arrow { border-bottom: 5px solid #c5cbd3; }
-QSpinBox::down-arrow, QDoubleSpinBox::down-arrow { border-top: 5px solid #c5cbd3; }
+QSS = f"""
+QMainWindow, QWidget {{ background: {theme.WINDOW}; color: {theme.TEXT}; font-size: 13px; }}
+QMenuBar {{ background: {theme.MENU_BAR}; }}
+QMenuBar::item:selected, QMenu::item:selected {{ background: {theme.ACCENT}; }}
+QMenu {{ background: {theme.PANEL}; border: 1px solid {theme.BORDER}; }}
+QDockWidget::title {{ background: {theme.PANEL}; padding: 6px 8px; color: {theme.MUTED}; font-weight: 600; }}
+QLabel#panelTitle {{ font-weight: 600; font-size: 13px; color: {theme.TEXT}; }}
+QLabel#controlLabel {{ color: {theme.MUTED}; }}
+QLabel#hint, QLabel#dimLabel, QLabel#dimValue {{ color: {theme.MUTED}; font-size: 12px; }}
+QLabel#emptyState {{ color: {theme.FAINT}; font-size: 16px; }}
+QLabel#statusField {{ color: {theme.SOFT}; padding: 0 10px; }}
+QStatusBar {{ background: {theme.SUNKEN}; color: {theme.SOFT}; }}
+QScrollArea#gridScroll {{ background: {theme.GRID_BG}; border: none; }}
+QScrollArea#gridScroll > QWidget > QWidget {{ background: {theme.GRID_BG}; }}
+QListWidget, QTextBrowser {{ background: {theme.LIST_BG}; border: 1px solid {theme.LINE}; border-radius: 4px; }}
+QListWidget::item {{ padding: 4px; }}
+QListWidget::item:selected {{ background: {theme.ACCENT}; color: white; }}
+QSpinBox, QDoubleSpinBox, QComboBox {{ background: {theme.FIELD}; border: 1px solid {theme.BORDER}; border-radius: 4px;
+    padding: 2px 4px; min-height: 20px; }}
+QSpinBox, QDoubleSpinBox {{ padding-right: 18px; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::down-button {{
+    subcontrol-origin: border; width: 16px; background: {theme.SPIN_BUTTON}; border-left: 1px solid {theme.BORDER}; }}
+QSpinBox::up-button, QDoubleSpinBox::up-button {{ subcontrol-position: top right; border-top-right-radius: 4px; }}
+QSpinBox::down-button, QDoubleSpinBox::down-button {{ subcontrol-position: bottom right;
+    border-bottom-right-radius: 4px; border-top: 1px solid {theme.BORDER}; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow, QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ width: 0; height: 0;
+    border-left: 4px solid {theme.SPIN_BUTTON}; border-right: 4px solid {theme.SPIN_BUTTON}; }}
+QSpinBox::up-arrow, QDoubleSpinBox::up-arrow {{ border-bottom: 5px solid {theme.SOFT}; }}
+QSpinBox::down-arrow, QDoubleSpinBox::down-arrow {{ border-top: 5px solid {theme.SOFT}; }}
 QSpinBox::up-arrow:disabled, QDoubleSpinBox::up-arrow:disabled, QSpinBox::up-arrow:off,
-    QDoubleSpinBox::up-arrow:off { border-bottom-color: #5a616c; }
+    QDoubleSpinBox::up-arrow:off {{ border-bottom-color: {theme.CHECK_BORDER}; }}
 QSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:disabled, QSpinBox::down-arrow:off,
-    QDoubleSpinBox::down-arrow:off { border-top-color: #5a616c; }
-QPushButton, QToolButton { background: #2f343c; border: 1px solid #434953; border-radius: 4px; padding: 4px 12px; }
-QPushButton:hover, QToolButton:hover { background: #3a404a; }
-QToolButton:checked { background: #2f6fde; border-color: #2f6fde; color: white; }
-QSlider::groove:horizontal { height: 4px; background: #3a3f47; border-radius: 2px; }
-QSlider::sub-page:horizontal { background: #2f6fde; border-radius: 2px; }
-QSlider::handle:horizontal { background: #e3e6ea; width: 12px; margin: -5px 0; border-radius: 6px; }
-QCheckBox { spacing: 6px; }
-QPushButton:disabled, QToolButton:disabled { color: #6b727c; }
+    QDoubleSpinBox::down-arrow:off {{ border-top-color: {theme.CHECK_BORDER}; }}
+QPushButton, QToolButton {{ background: {theme.BUTTON}; border: 1px solid {theme.BUTTON_BORDER}; border-radius: 4px; padding: 4px 12px; }}
+QPushButton:hover, QToolButton:hover {{ background: {theme.BUTTON_HOVER}; }}
+QToolButton:checked {{ background: {theme.ACCENT}; border-color: {theme.ACCENT}; color: white; }}
+QSlider::groove:horizontal {{ height: 4px; background: {theme.BORDER}; border-radius: 2px; }}
+QSlider::sub-page:horizontal {{ background: {theme.ACCENT}; border-radius: 2px; }}
+QSlider::handle:horizontal {{ background: {theme.TEXT}; width: 12px; margin: -5px 0; border-radius: 6px; }}
+QCheckBox {{ spacing: 6px; }}
+QPushButton:disabled, QToolButton:disabled {{ color: {theme.DISABLED}; }}
 """
 
 
@@ -83,10 +84,10 @@ def explorer_style():
             r = option.rect.adjusted(1, 1, -1, -1)
             painter.save()
             painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-            fill = QColor("#2f6fde") if on else QColor("#2a2e35")
+            fill = QColor(theme.ACCENT) if on else QColor(theme.FIELD)
             if not enabled:
                 fill = fill.darker(160)
-            painter.setPen(QPen(QColor("#2f6fde" if on else "#5a616c"), 1))
+            painter.setPen(QPen(QColor(theme.ACCENT if on else theme.CHECK_BORDER), 1))
             painter.setBrush(fill)
             painter.drawRoundedRect(r, 3, 3)
             if on:
@@ -94,7 +95,7 @@ def explorer_style():
                 tick = QPolygonF([QPointF(r.x() + w * 0.22, r.y() + h * 0.52),
                                   QPointF(r.x() + w * 0.42, r.y() + h * 0.72),
                                   QPointF(r.x() + w * 0.78, r.y() + h * 0.30)])
-                pen = QPen(QColor("white" if enabled else "#9aa4b2"), max(1.6, w / 7))
+                pen = QPen(QColor("white" if enabled else theme.MUTED), max(1.6, w / 7))
                 pen.setCapStyle(Qt.PenCapStyle.RoundCap)
                 pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
                 painter.setPen(pen)

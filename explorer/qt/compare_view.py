@@ -33,6 +33,7 @@ from explorer.io.contract import BUNDLE_FILES
 from explorer.qt.bridge import ToGui, qimage_copy
 from explorer.qt.monitor_plots import COLORS, PLOT_BG, STYLE, TEXT, delete_menus, fmt_value, new_top_level_menus
 from explorer.qt.refcount_guard import pin_singletons
+from explorer.qt import theme
 
 def model_choice_path(path: str | os.PathLike) -> Path:
     """The path a picker offers for a model: its bundle folder when the file is a bundle's, else the file."""
@@ -176,7 +177,7 @@ class CompareView(QWidget):
             self.images[i].setMinimumSize(8 * 29, 8 * 29)
             # Ignored: the pixmap must not drive the layout (it is refitted to the box on resize).
             self.images[i].setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-            self.images[i].setStyleSheet("background: #17191c; border: 1px solid #30343b;")
+            self.images[i].setStyleSheet(f"background: {theme.SUNKEN}; border: 1px solid {theme.LINE};")
             grid.addWidget(self.names[i], 0, i)
             grid.addWidget(self.images[i], 1, i)
         self.table = QTableWidget(0, 4)
@@ -313,9 +314,9 @@ class CompareView(QWidget):
                 item = QTableWidgetItem(text)
                 if c:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                col = TEXT if c < 3 else "#9aa4b2"
+                col = TEXT if c < 3 else theme.MUTED
                 if c in (1, 2) and win == c - 1:
-                    col = "#7ee2a0"
+                    col = theme.BETTER
                 item.setForeground(QColor(col))
                 self.table.setItem(r, c, item)
 
@@ -324,20 +325,20 @@ class CompareView(QWidget):
         plot = self.hist.getPlotItem()
         names = cmp.a.class_names or cmp.b.class_names
         if cmp.a.report is None or cmp.b.report is None or not names:
-            plot.setTitle("Class histogram needs a classifier", color="#9aa4b2")
+            plot.setTitle("Class histogram needs a classifier", color=theme.MUTED)
             return
         k = len(names)
         x = np.arange(k)
         for i, ev in enumerate((cmp.a, cmp.b)):
             plot.addItem(pg.BarGraphItem(x=x - 0.2 + 0.4 * i, height=np.asarray(ev.report.class_histogram),
                                          width=0.38, brush=COLORS[i]))
-        plot.addItem(pg.InfiniteLine(pos=0.1, angle=0, pen=pg.mkPen("#9aa4b2", style=Qt.PenStyle.DashLine)))
+        plot.addItem(pg.InfiniteLine(pos=0.1, angle=0, pen=pg.mkPen(theme.MUTED, style=Qt.PenStyle.DashLine)))
         plot.getAxis("bottom").setTicks([[(i, n.split("/")[0]) for i, n in enumerate(names)]])
         for ax in ("left", "bottom"):
-            plot.getAxis(ax).setTextPen("#9aa4b2")
-        plot.setTitle(f"<span style='color:#e3e6ea'>Predicted classes</span>&nbsp;&nbsp;"
+            plot.getAxis(ax).setTextPen(theme.MUTED)
+        plot.setTitle(f"<span style='color:{theme.TEXT}'>Predicted classes</span>&nbsp;&nbsp;"
                       f"<span style='color:{COLORS[0]}'>■ A</span>&nbsp;<span style='color:{COLORS[1]}'>■ B</span>"
-                      f"&nbsp;<span style='color:#9aa4b2'>╍ uniform (10 %)</span>", size="9pt")
+                      f"&nbsp;<span style='color:{theme.MUTED}'>╍ uniform (10 %)</span>", size="9pt")
 
 
 def _winner(va, vb, floor, better) -> int | None:

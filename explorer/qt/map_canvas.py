@@ -23,12 +23,12 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, Q
 from explorer.core.map_model import MapLayer, MapModel
 from explorer.io.pixels import upscale
 from explorer.qt.bridge import qimage_copy
+from explorer.qt import theme
 
 # Class colours readable on the dark background (Tableau-10 order, lightened a little).
-CLASS_COLORS = ["#5b9bd5", "#f28e2b", "#59c45a", "#e15759", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7",
-                "#a0cbe8", "#c49c7a", "#8cd17d", "#d37295"]
-GREY = "#6b717b"
-BG = "#17191c"
+CLASS_COLORS = list(theme.CLASS_COLORS)
+GREY = theme.NO_CLASS
+BG = theme.SUNKEN
 HOVER_PX = 10  # a point counts as hovered within this many screen pixels
 RING_MAX = 400  # selections up to this size get a ring per point
 
@@ -157,8 +157,8 @@ class MapCanvas(QWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         for ax in ("left", "bottom"):
-            self.plot.getAxis(ax).setTextPen("#9aa4b2")
-            self.plot.getAxis(ax).setPen("#4a505a")
+            self.plot.getAxis(ax).setTextPen(theme.MUTED)
+            self.plot.getAxis(ax).setPen(theme.AXIS)
         self.vb.setAspectLocked(True)
         self.plot.setMouseTracking(True)
         self._build_items()
@@ -176,17 +176,17 @@ class MapCanvas(QWidget):
         self.sweep_item.setOpacity(0.8)
         self.sweep_item.setVisible(False)
         self.vb.addItem(self.sweep_item)
-        self.selection_item = MapScatter(size=7, pen=pg.mkPen("#ffffff", width=1), brush=None, pxMode=True)
+        self.selection_item = MapScatter(size=7, pen=pg.mkPen(theme.WHITE, width=1), brush=None, pxMode=True)
         self.selection_item.setZValue(30)
-        self.marker_item = MapScatter(size=22, symbol="star", pen=pg.mkPen("#ffffff", width=2),
-                                              brush=pg.mkBrush("#ff3d7f"), pxMode=True)
+        self.marker_item = MapScatter(size=22, symbol="star", pen=pg.mkPen(theme.WHITE, width=2),
+                                              brush=pg.mkBrush(theme.MARKER), pxMode=True)
         self.marker_item.setZValue(40)
-        self.hover_item = MapScatter(size=11, pen=pg.mkPen("#ffffff", width=2), brush=None, pxMode=True)
+        self.hover_item = MapScatter(size=11, pen=pg.mkPen(theme.WHITE, width=2), brush=None, pxMode=True)
         self.hover_item.setZValue(41)
-        self.cursor_item = MapScatter(size=18, symbol="+", pen=pg.mkPen("#ffb020", width=2),
-                                              brush=pg.mkBrush("#ffb020"), pxMode=True)
+        self.cursor_item = MapScatter(size=18, symbol="+", pen=pg.mkPen(theme.WARN, width=2),
+                                              brush=pg.mkBrush(theme.WARN), pxMode=True)
         self.cursor_item.setZValue(42)
-        pen = QPen(QColor("#ffb020"), 1.5, Qt.PenStyle.DashLine)
+        pen = QPen(QColor(theme.WARN), 1.5, Qt.PenStyle.DashLine)
         pen.setCosmetic(True)
         self.lasso_item = QGraphicsPathItem()
         self.lasso_item.setPen(pen)
@@ -251,8 +251,8 @@ class MapCanvas(QWidget):
             self.layers.append(drawn)
             self.vb.addItem(drawn.item)
         ax_x, ax_y = m.projection.axis_labels
-        self.plot.setLabel("bottom", ax_x, color="#9aa4b2")
-        self.plot.setLabel("left", ax_y, color="#9aa4b2")
+        self.plot.setLabel("bottom", ax_x, color=theme.MUTED)
+        self.plot.setLabel("left", ax_y, color=theme.MUTED)
         self.empty_label.setVisible(False)
         # A box or lasso outline was drawn in the old layout's coordinates: it goes; the selected
         # points stay selected and are ringed where they are now.

@@ -19,6 +19,7 @@ from explorer.core.map_model import MapModel
 from explorer.io.pixels import tile, upscale
 from explorer.qt.bridge import qimage_copy
 from explorer.qt.map_canvas import BG, GREY, class_color
+from explorer.qt import theme
 
 SELECTION_SHOWN = 32  # decodings of a selection drawn in the panel
 
@@ -31,7 +32,7 @@ class ImagePane(QLabel):
         self.side = size
         self.setFixedSize(size, size)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setStyleSheet(f"background: {BG}; border: 1px solid #30343b; border-radius: 3px; color: #6b727c;")
+        self.setStyleSheet(f"background: {BG}; border: 1px solid {theme.LINE}; border-radius: 3px; color: {theme.DISABLED};")
         self.setText(caption)
         self.image: np.ndarray | None = None
 
@@ -68,11 +69,11 @@ class ClassMix(QWidget):
         w = self.width()
         for i, (name, count, color) in enumerate(self.rows):
             y = 2 + i * 17
-            p.setPen(QColor("#c5cbd3"))
+            p.setPen(QColor(theme.SOFT))
             p.drawText(QRectF(0, y, 96, 15), Qt.AlignmentFlag.AlignVCenter, name[:14])
             bar = (w - 150) * count / total
             p.fillRect(QRectF(100, y + 2, max(bar, 1), 11), QColor(color))
-            p.setPen(QColor("#9aa4b2"))
+            p.setPen(QColor(theme.MUTED))
             share = 100 * count / total
             p.drawText(QRectF(104 + bar, y, 60, 15), Qt.AlignmentFlag.AlignVCenter,
                        f"{share:.0f} %" if share >= 1 else "< 1 %")
@@ -276,7 +277,7 @@ class MapSidePanel(QScrollArea):
             box.setChecked(lab not in self.model.hidden_classes)
             color = class_color(lab)
             box.setStyleSheet(f"QCheckBox::indicator:checked {{ background: {color}; border-color: {color}; }}"
-                              f"QCheckBox {{ color: #e3e6ea; }}")
+                              f"QCheckBox {{ color: {theme.TEXT}; }}")
             box.toggled.connect(lambda on, lab=lab: self.model.set_class_visible(lab, on))
             self.legend_grid.addWidget(box, i // 2, i % 2)
             self.legend_boxes[lab] = box

@@ -33,6 +33,7 @@ from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths
 from explorer.qt.map_canvas import MapCanvas
 from explorer.qt.map_panel import MapSidePanel
 from explorer.qt.refcount_guard import pin_singletons
+from explorer.qt import theme
 
 # Short names (the Data control shows them whole); the tooltip of each item says more.
 SOURCES = {"atlas": "Atlas · test split", "fashion": "Fashion-MNIST · all 70k",
@@ -47,13 +48,13 @@ TOOLS = (("probe", "✛ Probe", "click or drag anywhere: decode that position (P
          ("lasso", "◌ Lasso", "draw around points to select them (L)", "L"),
          ("pan", "Pan", "drag to pan (right-drag pans in every tool)", "H"))
 
-MAP_QSS = """
-QLabel#mapCaption { color: #9aa4b2; font-size: 12px; }
-QLabel#mapTitle { font-weight: 600; color: #e3e6ea; }
-QFrame#mapCard { background: #202329; border: 1px solid #30343b; border-radius: 6px; }
-QLabel#hoverCard { background: #101215; border: 1px solid #4a505a; border-radius: 4px; padding: 3px; color: #e3e6ea; }
-QProgressBar { background: #2a2e35; border: 1px solid #3a3f47; border-radius: 4px; text-align: center; height: 14px; }
-QProgressBar::chunk { background: #2f6fde; border-radius: 3px; }
+MAP_QSS = f"""
+QLabel#mapCaption {{ color: {theme.MUTED}; font-size: 12px; }}
+QLabel#mapTitle {{ font-weight: 600; color: {theme.TEXT}; }}
+QFrame#mapCard {{ background: {theme.CARD}; border: 1px solid {theme.LINE}; border-radius: 6px; }}
+QLabel#hoverCard {{ background: {theme.WELL}; border: 1px solid {theme.AXIS}; border-radius: 4px; padding: 3px; color: {theme.TEXT}; }}
+QProgressBar {{ background: {theme.FIELD}; border: 1px solid {theme.BORDER}; border-radius: 4px; text-align: center; height: 14px; }}
+QProgressBar::chunk {{ background: {theme.ACCENT}; border-radius: 3px; }}
 """
 
 
@@ -177,7 +178,7 @@ class MapView(QWidget):
         return lab
 
     def _bind(self) -> None:
-        m, d, jobs = self.map_model, self.map_model.decodes, self.map_model.jobs
+        m, jobs = self.map_model, self.map_model.jobs
         self.source_combo.activated.connect(self._on_source_chosen)
         self.proj_combo.activated.connect(lambda i: m.set_projection(self.proj_combo.itemData(i)))
         self.dim_x.valueChanged.connect(lambda _v: m.set_dims(self.dim_x.value(), self.dim_y.value()))

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QLabel, QListWidget, QListWidg
 
 from explorer.io.runtime import LoadedModel, describe
 from explorer.core.state import AppState
+from explorer.qt import theme
 
 
 # Readable names for the training figures a model card carries (training/families.py writes them);
@@ -93,18 +94,18 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
     return "".join(parts)
 
 
-STYLE = """
-h3 { margin: 0 0 2px 0; font-size: 15px; }
-h4 { margin: 12px 0 4px 0; color: #9aa4b2; font-weight: 600; }
-p.src { color: #9aa4b2; margin: 0 0 8px 0; }
-p.warn { color: #ffb020; }
-a.k { color: #9aa4b2; text-decoration: none; }
-td.m { color: #9aa4b2; padding-right: 10px; }
-td.v { white-space: nowrap; }
-td.k { color: #9aa4b2; padding-right: 10px; white-space: nowrap; }
-td { padding: 1px 0; vertical-align: top; }
-code { color: #cfe3ff; }
-li { margin-bottom: 3px; }
+STYLE = f"""
+h3 {{ margin: 0 0 2px 0; font-size: 15px; }}
+h4 {{ margin: 12px 0 4px 0; color: {theme.MUTED}; font-weight: 600; }}
+p.src {{ color: {theme.MUTED}; margin: 0 0 8px 0; }}
+p.warn {{ color: {theme.WARN}; }}
+a.k {{ color: {theme.MUTED}; text-decoration: none; }}
+td.m {{ color: {theme.MUTED}; padding-right: 10px; }}
+td.v {{ white-space: nowrap; }}
+td.k {{ color: {theme.MUTED}; padding-right: 10px; white-space: nowrap; }}
+td {{ padding: 1px 0; vertical-align: top; }}
+code {{ color: {theme.CODE}; }}
+li {{ margin-bottom: 3px; }}
 """
 
 
@@ -165,7 +166,7 @@ class ModelPanel(QWidget):
         self._fit_rows()
         m = self.state.active
         if m is None:
-            self.details.setHtml("<p style='color:#9aa4b2'>No model open.<br>Use File → Open, or drop an "
+            self.details.setHtml(f"<p style='color:{theme.MUTED}'>No model open.<br>Use File → Open, or drop an "
                                  ".onnx file or a bundle folder on the window.</p>")
         else:
             self.details.setHtml(model_html(m, missing=str(m.path) in self.missing))

@@ -13,29 +13,30 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication, QMenu
+from explorer.qt import theme
 
-PLOT_BG = "#1b1d21"
-COLORS = ("#4f8ff7", "#f0883e", "#3fb950", "#bc8cff", "#d29922", "#39c5cf")
-TEXT = "#c5cbd3"
+PLOT_BG = theme.PLOT_BG
+COLORS = theme.SERIES
+TEXT = theme.SOFT
 
-STYLE = """
-QLabel#monitorTitle { font-size: 16px; font-weight: 600; color: #e3e6ea; }
-QLabel#monitorMeta { color: #9aa4b2; }
-QLabel#monitorStatus { color: #9aa4b2; }
-QLabel#alarmBanner { border-radius: 6px; padding: 8px 12px; font-size: 13px; }
-QLabel#alarmBanner[state="alarm"] { background: #4a1f1d; border: 1px solid #d9534f; color: #ffd9d6; }
-QLabel#alarmBanner[state="ok"] { background: #173524; border: 1px solid #3fb950; color: #c9f2d4; }
-QLabel#alarmBanner[state="unmeasured"] { background: #3a2f12; border: 1px solid #e3b341; color: #f5dfa5; }
-QLabel#alarmBanner[state="wait"] { background: #24272d; border: 1px solid #3a3f47; color: #9aa4b2; }
-QLabel#monitorNotes { color: #e3b341; }
-QListWidget#filmStrip { background: #17191c; border: 1px solid #30343b; }
-QListWidget#filmStrip::item { color: #c5cbd3; border-radius: 4px; padding: 2px; }
-QListWidget#filmStrip::item:selected { background: #2f6fde; color: white; }
-QTableWidget#metricTable { background: #191b1f; gridline-color: #30343b; border: 1px solid #30343b; }
-QHeaderView::section { background: #24272d; color: #9aa4b2; border: none; padding: 4px; }
-QTabWidget::pane { border: 1px solid #30343b; }
-QTabBar::tab { background: #24272d; color: #9aa4b2; padding: 6px 14px; }
-QTabBar::tab:selected { background: #2f343c; color: #e3e6ea; }
+STYLE = f"""
+QLabel#monitorTitle {{ font-size: 16px; font-weight: 600; color: {theme.TEXT}; }}
+QLabel#monitorMeta {{ color: {theme.MUTED}; }}
+QLabel#monitorStatus {{ color: {theme.MUTED}; }}
+QLabel#alarmBanner {{ border-radius: 6px; padding: 8px 12px; font-size: 13px; }}
+QLabel#alarmBanner[state="alarm"] {{ background: {theme.ALARM_BG}; border: 1px solid {theme.ALARM}; color: {theme.ALARM_TEXT}; }}
+QLabel#alarmBanner[state="ok"] {{ background: {theme.GOOD_BG}; border: 1px solid {theme.GOOD}; color: {theme.GOOD_TEXT}; }}
+QLabel#alarmBanner[state="unmeasured"] {{ background: {theme.NOTE_BG}; border: 1px solid {theme.NOTE}; color: {theme.NOTE_TEXT}; }}
+QLabel#alarmBanner[state="wait"] {{ background: {theme.PANEL}; border: 1px solid {theme.BORDER}; color: {theme.MUTED}; }}
+QLabel#monitorNotes {{ color: {theme.NOTE}; }}
+QListWidget#filmStrip {{ background: {theme.SUNKEN}; border: 1px solid {theme.LINE}; }}
+QListWidget#filmStrip::item {{ color: {theme.SOFT}; border-radius: 4px; padding: 2px; }}
+QListWidget#filmStrip::item:selected {{ background: {theme.ACCENT}; color: white; }}
+QTableWidget#metricTable {{ background: {theme.LIST_BG}; gridline-color: {theme.LINE}; border: 1px solid {theme.LINE}; }}
+QHeaderView::section {{ background: {theme.PANEL}; color: {theme.MUTED}; border: none; padding: 4px; }}
+QTabWidget::pane {{ border: 1px solid {theme.LINE}; }}
+QTabBar::tab {{ background: {theme.PANEL}; color: {theme.MUTED}; padding: 6px 14px; }}
+QTabBar::tab:selected {{ background: {theme.BUTTON}; color: {theme.TEXT}; }}
 """
 
 
@@ -80,17 +81,17 @@ class MetricPlot:
         self.keys: list[tuple[str, str, bool]] = []  # (label, colour, dashed): the legend, drawn in the title
         self.set_title(title)
         self.item.showGrid(x=True, y=True, alpha=0.12)
-        self.item.setLabel("bottom", "epoch", color="#9aa4b2")
+        self.item.setLabel("bottom", "epoch", color=theme.MUTED)
         self.item.setMenuEnabled(False)
         self.item.getAxis("left").setWidth(46)
         for ax in ("left", "bottom"):
-            self.item.getAxis(ax).setTextPen("#9aa4b2")
-            self.item.getAxis(ax).setPen("#4a505a")
+            self.item.getAxis(ax).setTextPen(theme.MUTED)
+            self.item.getAxis(ax).setPen(theme.AXIS)
         self.ylim = ylim
         self.x_hint = 10  # epochs shown while there is no data (the run's planned epochs when known)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.bands: dict[str, tuple] = {}
-        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#e3e6ea", width=1, style=Qt.PenStyle.DotLine))
+        self.marker = pg.InfiniteLine(angle=90, pen=pg.mkPen(theme.TEXT, width=1, style=Qt.PenStyle.DotLine))
         self.marker.setVisible(False)
         self.item.addItem(self.marker, ignoreBounds=True)
 
@@ -99,7 +100,7 @@ class MetricPlot:
         self.title = title
         keys = "&nbsp;&nbsp;&nbsp;".join(
             f"<span style='color:{c}'>{'╍╍' if dashed else '━━'}</span>&nbsp;{label}" for label, c, dashed in self.keys)
-        self.item.setTitle(f"<span style='color:#e3e6ea;font-size:10pt'>{title}</span>"
+        self.item.setTitle(f"<span style='color:{theme.TEXT};font-size:10pt'>{title}</span>"
                            + (f"<br><span style='color:{TEXT};font-size:8pt'>{keys}</span>" if keys else ""))
 
     def series(self, key: str, label: str, color, *, dashed=False, symbols=True) -> pg.PlotDataItem:
@@ -107,7 +108,7 @@ class MetricPlot:
             kw = {"symbol": "o", "symbolSize": 5, "symbolBrush": color, "symbolPen": None} if symbols and not dashed else {}
             self.curves[key] = self.item.plot([], [], pen=pen(color, 1.6 if dashed else 2.0, dashed), **kw)
             if label:
-                self.keys.append((label, "#9aa4b2" if dashed and label.startswith("real floor") and
+                self.keys.append((label, theme.MUTED if dashed and label.startswith("real floor") and
                                   label.endswith("s") else color, dashed))
                 self.set_title(self.title)
         return self.curves[key]

@@ -36,6 +36,7 @@ from explorer.core.monitor_controller import MonitorController
 from explorer.qt.bridge import ToGui, qimage_copy
 from explorer.qt.monitor_plots import COLORS, PLOT_BG, STYLE, TEXT, MetricPlot, delete_menus, fmt_value, pen
 from explorer.qt.refcount_guard import pin_singletons
+from explorer.qt import theme
 
 POLL_MS = 1000  # polling fallback (network folders, missed watcher events)
 STRIP_ICON = 112  # film-strip thumbnail side in pixels
@@ -373,13 +374,13 @@ class MonitorView(QWidget):
                 self._curves[title] = MetricPlot(self.curve_plots, 0, i, title, ylim=ylim)
             if fam == "vae":
                 self._kl_plot = MetricPlot(self.curve_plots, 1, 0, "KL per latent dimension (latest epoch, nats)", colspan=2)
-                self._kl_plot.item.setLabel("bottom", "latent dimension", color="#9aa4b2")
+                self._kl_plot.item.setLabel("bottom", "latent dimension", color=theme.MUTED)
                 self._kl_bars = pg.BarGraphItem(x=[], height=[], width=0.75, brush=COLORS[0])
                 self._kl_plot.item.addItem(self._kl_bars)
                 self._kl_line = pg.InfiniteLine(pos=D.KL_DIM_ACTIVE, angle=0,
-                                                pen=pen("#d9534f", 1.5, dashed=True),
+                                                pen=pen(theme.ALARM, 1.5, dashed=True),
                                                 label=f"in use ≥ {D.KL_DIM_ACTIVE} nats",
-                                                labelOpts={"color": "#d9534f", "position": 0.85})
+                                                labelOpts={"color": theme.ALARM, "position": 0.85})
                 self._kl_plot.item.addItem(self._kl_line)
                 self.curve_plots.ci.layout.setRowStretchFactor(0, 1)
                 self.curve_plots.ci.layout.setRowStretchFactor(1, 1)
@@ -396,7 +397,7 @@ class MonitorView(QWidget):
             epoch, kl = mon.kl_per_dim()
             self._kl_bars.setOpts(x=np.arange(len(kl)), height=kl, width=0.75)
             self._kl_plot.item.setTitle(f"KL per latent dimension, epoch {epoch} (nats)" if epoch else
-                                        "KL per latent dimension (no epoch logged yet)", color="#e3e6ea", size="10pt")
+                                        "KL per latent dimension (no epoch logged yet)", color=theme.TEXT, size="10pt")
             if len(kl):
                 self._kl_plot.item.setXRange(-0.6, len(kl) - 0.4, padding=0)
 
@@ -433,7 +434,7 @@ class MonitorView(QWidget):
             if r.stage == "skipped":
                 item.setText(f"epoch {epoch} · skipped")
                 item.setToolTip(f"{r.path}\nskipped: {r.error}")
-                item.setForeground(QColor("#e3b341"))
+                item.setForeground(QColor(theme.NOTE))
             elif r.stage == "full":
                 alarms = r.evaluation.alarms if r.evaluation is not None else []
                 flag = " ⚠" if alarms else ""
@@ -442,11 +443,11 @@ class MonitorView(QWidget):
                     "no alarm" if r.report is not None else \
                     f"not measured: {r.evaluation.note if r.evaluation is not None else 'no classifier'}"
                 item.setToolTip(f"{r.path}\n{verdict}\nclick to open this snapshot")
-                item.setForeground(QColor("#ff8a80" if flag else TEXT))
+                item.setForeground(QColor(theme.BAD if flag else TEXT))
             else:
                 item.setText(f"epoch {epoch} · …")
                 item.setToolTip(f"{r.path}\nevaluating")
-                item.setForeground(QColor("#9aa4b2"))
+                item.setForeground(QColor(theme.MUTED))
             self._items[epoch] = (item, state)
             stamps = self.timeline.setdefault(epoch, {})
             stamps.setdefault("seen", r.appeared or now)
@@ -464,7 +465,7 @@ class MonitorView(QWidget):
                              Qt.TransformationMode.FastTransformation)
         else:
             pix = QPixmap(STRIP_ICON, STRIP_ICON)
-            pix.fill(QColor("#3a2a10" if r.stage == "skipped" else "#24272d"))
+            pix.fill(QColor(theme.SKIPPED_BG if r.stage == "skipped" else theme.PANEL))
         return QIcon(pix)
 
     def _draw_table(self, mon: RunMonitor) -> None:
@@ -500,7 +501,7 @@ class MonitorView(QWidget):
                 item.setText(text)
                 if j:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                item.setForeground(QColor("#ff8a80" if bad and j == 1 else TEXT if j < 2 else "#9aa4b2"))
+                item.setForeground(QColor(theme.BAD if bad and j == 1 else TEXT if j < 2 else theme.MUTED))
 
     def _draw_notes(self, mon: RunMonitor) -> None:
         notes = []  # what the banner and the table do not say already

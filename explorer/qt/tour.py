@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QRegion
 from PySide6.QtWidgets import QDockWidget, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from explorer.qt import theme
 
 SEEN_KEY = "tour/seen"
 
@@ -48,12 +49,12 @@ STEPS = (
              "model"),
 )
 
-CARD_QSS = """
-QFrame#tourCard { background: #24272d; border: 1px solid #2f6fde; border-radius: 8px; }
-QFrame#tourCard QLabel { background: transparent; }
-QLabel#tourTitle { font-size: 15px; font-weight: 600; }
-QLabel#tourStep { color: #9aa4b2; font-size: 12px; }
-QFrame#tourHighlight { border: 2px solid #2f6fde; border-radius: 6px; background: rgba(47, 111, 222, 28); }
+CARD_QSS = f"""
+QFrame#tourCard {{ background: {theme.PANEL}; border: 1px solid {theme.ACCENT}; border-radius: 8px; }}
+QFrame#tourCard QLabel {{ background: transparent; }}
+QLabel#tourTitle {{ font-size: 15px; font-weight: 600; }}
+QLabel#tourStep {{ color: {theme.MUTED}; font-size: 12px; }}
+QFrame#tourHighlight {{ border: 2px solid {theme.ACCENT}; border-radius: 6px; background: rgba(47, 111, 222, 28); }}
 """
 
 
