@@ -11,7 +11,15 @@ class ModelError(ValueError):
 
 
 def first_line(exc: BaseException, limit: int = 160) -> str:
-    """The first line of ``str(exc)`` (the exception's type name when empty), cut to ``limit`` characters."""
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
+    """The first line of ``str(exc)`` ("no reason given" when empty), cut to ``limit`` characters.
+
+    onnxruntime's messages start with a bracketed status code (``[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :``),
+    which says nothing to a user: it is left out."""
+    try:
+        text = str(exc).strip().splitlines()
+    except Exception:  # an exception whose message cannot even be made
+        text = []
+    line = text[0] if text else "no reason given"
+    if line.startswith("[ONNXRuntimeError]"):
+        line = line.split(" : ", 3)[-1].strip() or line
     return line if len(line) < limit else line[:limit - 3] + "..."

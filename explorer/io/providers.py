@@ -116,7 +116,7 @@ def session_options(threads: int | None = None):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    so.log_severity_level = 3  # provider fallbacks are reported by us, in one line
+    so.log_severity_level = 4  # fatal only: refusals and provider fallbacks are reported by us, in one line
     return so
 
 
