@@ -137,7 +137,16 @@ def build_window(paths, *, interactive: bool = True, size=None):
     if not paths and interactive:
         from explorer.qt.session_actions import reopen_last_session
 
-        if reopen_last_session(window):  # the last session's models instead of the bundled ones
+        try:
+            reopened = reopen_last_session(window)  # the last session's models instead of the bundled ones
+        except Exception as exc:  # a bad last session must never stop the app from starting
+            lines = str(exc).strip().splitlines()
+            window.show_message("last session not reopened: expected a session the app can restore, found "
+                                + (lines[0][:160] if lines else "one it could not read") + "; opening the bundled models")
+            for model in list(window.state.models):  # nothing half-restored
+                window.state.close(model)
+            reopened = False
+        if reopened:
             return window, []
     targets = list(paths) if paths else [str(p) for p in bundled_models()]
     errors = window.open_paths(targets)

@@ -36,6 +36,20 @@ MAX_RECENT = 10
 WALK_INTERVAL_MS = 16
 
 
+def open_failure(path, exc: BaseException) -> str:
+    """One line for an exception that is not a ModelError, raised while opening ``path``: what was
+    expected and what was found, in words (never the exception's class name)."""
+    name = Path(str(path)).name or str(path)
+    if isinstance(exc, MemoryError):
+        found = "a model too large to hold in memory"
+    elif isinstance(exc, RecursionError):
+        found = "data nested too deeply to read"
+    else:
+        lines = str(exc).strip().splitlines()
+        found = f"a model the app could not show ({lines[0][:160] if lines else 'no reason given'})"
+    return f"{name}: expected a model the app can show, found {found}; it was not opened"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, state: AppState | None = None, settings: QSettings | None = None, *,
                  interactive: bool = True):
@@ -223,6 +237,13 @@ class MainWindow(QMainWindow):
         return errors
 
     def open_path(self, path, image_shape=None, *, activate: bool = True) -> str | None:
+        """Open one model; returns None, or the one-line reason it was refused (also shown).
+
+        Whatever goes wrong (a hostile file can make onnx, onnxruntime or the grid raise anything)
+        ends here as one line, and a model that failed half-way is closed again: never half-opened.
+        """
+        before = list(self.state.models)
+        active = self.state.active
         try:
             model = self.state.open(path, image_shape=image_shape, activate=activate)
         except NeedsImageShape as exc:
@@ -232,9 +253,11 @@ class MainWindow(QMainWindow):
                     return self.open_path(path, shape, activate=activate)
             self.show_message(str(exc))
             return str(exc)
-        except ModelError as exc:
-            self.show_message(str(exc))
-            return str(exc)
+        except Exception as exc:  # ModelError, or anything a view raised on the new model
+            reason = str(exc) if isinstance(exc, ModelError) else open_failure(path, exc)
+            self._undo_open(before, active)
+            self.show_message(reason)
+            return reason
         self._add_recent(str(Path(path).expanduser().resolve()))
         self.watcher.addPath(str(model.path))
         guesses = list(model.signature.guesses)
@@ -246,6 +269,19 @@ class MainWindow(QMainWindow):
             notes = list(model.provider_notes)
             self.show_message(f"Opened {model.name} on {model.provider}" + (f" — {notes[-1]}" if notes else ""))
         return None
+
+    def _undo_open(self, before: list, active) -> None:
+        """Close what a failed open added and give the view back its previous model."""
+        for model in [m for m in self.state.models if m not in before]:
+            try:
+                self.state.close(model)
+            except Exception:  # the views failing again on the way back: keep closing the rest
+                pass
+        if self.state.active is not active and (active is None or active in self.state.models):
+            try:
+                self.state.set_active(active)
+            except Exception:
+                pass
 
     def _ask_shape(self, exc: NeedsImageShape) -> tuple[int, int, int] | None:
         text, ok = QInputDialog.getText(self, "Image shape", f"{exc}\n\nHeight × width × channels, e.g. 32x32x3:")
