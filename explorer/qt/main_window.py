@@ -271,17 +271,17 @@ class MainWindow(QMainWindow):
         return None
 
     def _undo_open(self, before: list, active) -> None:
-        """Close what a failed open added and give the view back its previous model."""
-        for model in [m for m in self.state.models if m not in before]:
+        """Take out what a failed open added and give the views back the previous model. The list is
+        trimmed before anyone is told, so that no view is ever handed a model that is not in it."""
+        added = [m for m in self.state.models if m not in before]
+        for model in added:
+            self.state.models.remove(model)
+        target = active if active in self.state.models else (self.state.models[-1] if self.state.models else None)
+        for announce in (lambda: self.state.set_active(target), self.state.models_changed.emit):
             try:
-                self.state.close(model)
-            except Exception:  # the views failing again on the way back: keep closing the rest
-                pass
-        if self.state.active is not active and (active is None or active in self.state.models):
-            try:
-                self.state.set_active(active)
-            except Exception:
-                pass
+                announce()
+            except Exception:  # a view failing again on the way back: the state itself is right
+                self.state.active = target
 
     def _ask_shape(self, exc: NeedsImageShape) -> tuple[int, int, int] | None:
         text, ok = QInputDialog.getText(self, "Image shape", f"{exc}\n\nHeight × width × channels, e.g. 32x32x3:")
