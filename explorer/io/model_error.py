@@ -5,6 +5,11 @@ Bottom of the model-I/O modules: imports nothing from explorer.
 
 from __future__ import annotations
 
+import re
+
+_LOAD_PREFIX = re.compile(r"^Load model from .* failed:\s*")
+_ERROR_TAG = re.compile(r"\[\w*(Error|Exception)\]\s*")
+
 
 class ModelError(ValueError):
     """A model cannot be opened or used. ``str()`` is one line: what was expected, what was found."""
@@ -22,4 +27,6 @@ def first_line(exc: BaseException, limit: int = 160) -> str:
     line = text[0] if text else "no reason given"
     if line.startswith("[ONNXRuntimeError]"):
         line = line.split(" : ", 3)[-1].strip() or line
+    line = _LOAD_PREFIX.sub("", line)  # "Load model from /long/path failed:" repeats what the caller says
+    line = _ERROR_TAG.sub("", line).strip() or "no reason given"  # "[ShapeInferenceError] " names a class
     return line if len(line) < limit else line[:limit - 3] + "..."

@@ -53,6 +53,7 @@ class OnnxFile:
     session: object
     notes: tuple[str, ...]
     proto: object | None = None
+    metadata_note: str | None = None  # why the metadata was not read (MetadataUnreadable), when it was not
 
     @property
     def providers(self) -> list[str]:
@@ -109,6 +110,7 @@ def _open_file(file: Path, roles: tuple[str, ...], plan: ProviderPlan | None, *,
         # The graph may well be fine: open it as a model without metadata, and say why.
         card = None
         notes.append(f"{exc}; opened as a model without metadata (its layout is inferred)")
+    metadata_note = notes[0] if notes else None
     if card is None and not set(roles) & set(CARDLESS_ROLES):
         raise ModelError(f"{source}: expected {role_words(roles)} with Latent Explorer metadata, found a "
                          "file without it (export it with latent-train, which writes the card)")
@@ -132,7 +134,8 @@ def _open_file(file: Path, roles: tuple[str, ...], plan: ProviderPlan | None, *,
     session, provider_notes = create_session(file, plan, profiles)
     if card is not None and card.role not in DECODING_ROLES:
         probe_image_model(session, card, source)  # decoders are probed by open_model, with their signature
-    return OnnxFile(path=file, card=card, session=session, notes=tuple(notes) + tuple(provider_notes), proto=proto)
+    return OnnxFile(path=file, card=card, session=session, notes=tuple(notes[1:] if metadata_note else notes)
+                    + tuple(provider_notes), proto=proto, metadata_note=metadata_note)
 
 
 def probe_image_model(session, card: ModelCard, source: str) -> None:

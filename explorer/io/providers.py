@@ -174,13 +174,13 @@ def create_session(path: Path, plan: ProviderPlan | None = None, profiles: dict[
         session = ort.InferenceSession(str(path), session_options(), providers=providers)
     except Exception as exc:
         if plan.requested == ("CPUExecutionProvider",):
-            raise ModelError(f"{path.name}: onnxruntime cannot load it ({first_line(exc)})") from None
+            raise ModelError(f"{path.name}: expected a graph onnxruntime can load, found: {first_line(exc)}") from None
         notes.append(f"{SHORT_NAMES.get(plan.requested[0], plan.requested[0])} failed to start "
                      f"({first_line(exc)}); decoding on CPU")
         try:
             session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc2:
-            raise ModelError(f"{path.name}: onnxruntime cannot load it ({first_line(exc2)})") from None
+            raise ModelError(f"{path.name}: expected a graph onnxruntime can load, found: {first_line(exc2)}") from None
     active = session.get_providers()
     wanted = plan.requested[0]
     if wanted not in active:

@@ -234,6 +234,8 @@ def open_model(path: str | os.PathLike, *, image_shape: tuple[int, int, int] | N
         if image_shape is not None:
             check_image_size(image_shape, source)
         signature = infer_signature(opened.session, opened.proto, opened.card, source, image_shape)
+        if opened.metadata_note:  # first among the guesses: it is why everything else was guessed
+            signature = replace(signature, guesses=(opened.metadata_note,) + signature.guesses)
         opened.proto = None  # the graph was needed for the signature only
         atlas = opened.path.parent / contract.ATLAS_FILE
         model = LoadedModel(path=opened.path, session=opened.session, signature=signature, card=opened.card,

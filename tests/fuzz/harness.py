@@ -227,10 +227,16 @@ class _Window:
         return "ok", ""
 
 
+SELFTEST = {"selftest-crash": lambda: os.kill(os.getpid(), 11),  # SIGSEGV, as a crash in onnxruntime would
+            "selftest-hang": lambda: time.sleep(3600)}
+
+
 def run_case(case: Case, work: Path, window: _Window | None) -> dict:
     import numpy as np
     from mutations import mutate
 
+    if case.kind in SELFTEST:  # the harness's own check that a crash and a hang are caught and counted
+        SELFTEST[case.kind]()
     source = SOURCES[case.source]
     folder = work / f"case-{case.seed}"
     folder.mkdir()
@@ -278,7 +284,8 @@ def _child_env() -> dict:
     return env
 
 
-def run_cases(todo: list[Case], *, batch: int = 50, with_window: bool = True, log=None) -> tuple[list[dict], list]:
+def run_cases(todo: list[Case], *, batch: int = 50, with_window: bool = True, log=None,
+              case_seconds: float = CASE_SECONDS) -> tuple[list[dict], list]:
     """Run the cases in child processes, ``batch`` per child. Returns (results, after-checks)."""
     results, after = [], []
     pending = list(todo)
@@ -294,7 +301,7 @@ def run_cases(todo: list[Case], *, batch: int = 50, with_window: bool = True, lo
         running, done = None, 0
         while True:
             try:
-                line = lines.get(timeout=CASE_SECONDS)
+                line = lines.get(timeout=case_seconds)
             except queue.Empty:
                 proc.kill()
                 results.append({"case": asdict(running), "detail": "", "channels": {"child": ("hang", "")}})

@@ -15,7 +15,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 PREFIX = "latent_explorer."
-MARK = "\u2603MARK\u2603"  # replaced by raw bytes after serialising (protobuf will not write bad UTF-8)
+
+
+def mark(raw: bytes) -> str:
+    """A placeholder as long as ``raw``, replaced by it after serialising (protobuf will not write
+    bad UTF-8 itself; same length, so that the length prefixes stay right)."""
+    return "\x07" * len(raw)
 
 
 def _load(data: bytes) -> onnx.ModelProto:
@@ -27,7 +32,7 @@ def _load(data: bytes) -> onnx.ModelProto:
 def _save(model: onnx.ModelProto, raw: bytes | None = None) -> bytes:
     data = model.SerializeToString()
     if raw is not None:
-        data = data.replace(MARK.encode(), raw)
+        data = data.replace(mark(raw).encode(), raw, 1)
     return data
 
 
@@ -64,7 +69,7 @@ def flip_metadata(data, rng):
     raw = bytearray(entry.value.encode())
     for i in rng.integers(0, len(raw), 1 + int(rng.integers(3))):
         raw[i] = int(rng.integers(0x80, 0x100))
-    entry.value = MARK
+    entry.value = mark(bytes(raw))
     return _save(model, bytes(raw)), f"{entry.key}: raw bytes {bytes(raw)[:40]!r}"
 
 
@@ -74,16 +79,18 @@ def meta_not_utf8(data, rng):
     model = _load(data)
     entry = _pick(rng, _ours(model))
     key = entry.key
-    entry.value = MARK
-    return _save(model, b'"\xbe\xf7\xff"'), f"{key} value not UTF-8"
+    raw = _pick(rng, [b'"\xbe\xf7\xff"', b"\xf7", b'["\xc3"]', b"1\xff"])
+    entry.value = mark(raw)
+    return _save(model, raw), f"{key} value {raw!r} (not UTF-8)"
 
 
 def meta_key_not_utf8(data, rng):
     model = _load(data)
     entry = _pick(rng, _ours(model))
     old = entry.key
-    entry.key = PREFIX + MARK
-    return _save(model, b"\xbe\xef"), f"key {old} replaced by bytes that are not UTF-8"
+    raw = PREFIX.encode() + b"\xbe\xef" + old[len(PREFIX):].encode()
+    entry.key = mark(raw)
+    return _save(model, raw), f"key {old} as {raw!r} (not UTF-8)"
 
 
 def meta_not_json(data, rng):
