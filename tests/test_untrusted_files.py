@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import model_factory as mf
 from explorer.cli.main import main as cli
-from explorer.io import contract, runtime, signature, time_limit
+from explorer.io import contract, runtime, signature
 from explorer.io.contract import ContractError, ModelCard
 from explorer.io.model_error import ModelError, first_line
 from explorer.io.onnx_file import open_onnx
@@ -215,6 +215,8 @@ def _with_huge_loop(path):
 
 @pytest.fixture
 def short_probe(monkeypatch):
+    from explorer.io import time_limit
+
     for module in (runtime, signature, time_limit):
         monkeypatch.setattr(module, "PROBE_SECONDS", 0.5)
     from explorer.io import onnx_file
@@ -253,6 +255,8 @@ def test_onnxruntime_messages_lose_their_status_codes_and_class_tags():
 
 
 def test_onnxruntime_log_lines_stay_off_stderr(tmp_path, capfd):
+    from explorer.io import time_limit
+
     path = mf.make_contract_gan(tmp_path / "g")
     _retype_input(path, batch=2)  # decoding 3 rows on a graph fixed at 2 fails inside onnxruntime
     model = runtime.open_model(path)
