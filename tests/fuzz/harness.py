@@ -51,6 +51,7 @@ SOURCES = {
     "vae-decoder": MODELS / "fashion-vae" / "decoder.onnx",
     "vae-encoder": MODELS / "fashion-vae" / "encoder.onnx",
     "classifier": MODELS / "fashion-classifier" / "classifier.onnx",
+    "session": MODELS / "fashion-gan",  # a session of the bundled GAN, mutated (SESSION_KINDS)
 }
 GOOD = ("ok", "refused")
 OUTCOMES = ("ok", "refused", "unexpected", "traceback", "halfopen", "exception", "crash", "hang")
@@ -71,15 +72,22 @@ class Case:
 
 
 def cases(n: int, start: int = 0, kinds=None, sources=None) -> list[Case]:
-    """n cases from seed ``start`` on: kinds in turn, then sources in turn (all kinds meet all sources)."""
-    from mutations import KINDS
+    """n cases from seed ``start`` on: model kinds in turn, then sources in turn (all kinds meet all
+    sources); every tenth case is a session file instead (its own kinds, in turn)."""
+    from mutations import KINDS, SESSION_KINDS
 
     kinds = list(kinds or KINDS)
     sources = list(sources or SOURCES)
+    session_kinds = [k for k in kinds if k in SESSION_KINDS] or list(SESSION_KINDS)
+    model_kinds = [k for k in kinds if k in KINDS]
     out = []
     for i in range(start, start + n):
-        kind = kinds[i % len(kinds)]
-        source = sources[(i // len(kinds)) % len(sources)]
+        only_sessions = not model_kinds or sources == ["session"]
+        if only_sessions or (i % 10 == 9 and "session" in sources):
+            out.append(Case(i, session_kinds[(i if only_sessions else i // 10) % len(session_kinds)], "session"))
+            continue
+        kind = model_kinds[i % len(model_kinds)]
+        source = [s for s in sources if s != "session"][(i // len(model_kinds)) % len([s for s in sources if s != "session"])]
         out.append(Case(i, kind, source))
     return out
 
@@ -215,6 +223,41 @@ class _Window:
             result = ("traceback", fd2.text.strip()[-300:])
         return result
 
+    def open_session(self, path: Path) -> tuple[str, str]:
+        from explorer.qt.session_actions import open_session_from
+
+        w = self.window
+        with _Stderr() as fd2:
+            try:
+                ok = open_session_from(w, str(path))
+                result = ("ok", "") if ok else (message_problem(w.last_message) or "refused", w.last_message[:300])
+            except BaseException as exc:  # noqa: BLE001
+                result = ("exception", f"{type(exc).__name__}: {exc}"[:300])
+        if result[0] in GOOD and _noise(fd2.text):
+            result = ("traceback", fd2.text.strip()[-300:])
+        return result
+
+    def start_with_last_session(self, data: bytes) -> tuple[str, str]:
+        """build_window with this file as the last session: a window must come up, the file untouched."""
+        from explorer.qt.app import build_window
+        from explorer.qt.session_actions import last_session_file
+
+        file = last_session_file()
+        file.write_bytes(data)
+        with _Stderr() as fd2:
+            try:
+                window, _errors = build_window([], interactive=True)
+                window.interactive = False  # no autosave on close
+                window.close()
+                window.deleteLater()
+                result = ("ok", "") if file.read_bytes() == data else ("unexpected", "the last session was changed")
+            except BaseException as exc:  # noqa: BLE001
+                result = ("exception", f"{type(exc).__name__}: {exc}"[:300])
+        file.unlink()
+        if result[0] in GOOD and _noise(fd2.text):
+            result = ("traceback", fd2.text.strip()[-300:])
+        return result
+
     def still_decodes(self) -> tuple[str, str]:
         from explorer.qt.app import wait_for_grid
 
@@ -227,6 +270,85 @@ class _Window:
         return "ok", ""
 
 
+def _monitor(work: Path, source: Path, data: bytes) -> tuple[str, str]:
+    """A monitor snapshot written in pieces: half the file first (skipped), then all of it by rename;
+    the monitor must look at it again, and its open must be a success or one clear line."""
+    from explorer.core.evaluation import skipped_snapshot
+    from explorer.core.monitor import RunMonitor
+    from explorer.io.runtime import ModelError, open_model
+
+    import numpy as np
+
+    snap = work / "run" / "snapshots" / "epoch-0001"
+    snap.mkdir(parents=True)
+    for sibling in source.parent.glob("*.onnx"):
+        if sibling.name != source.name:
+            shutil.copyfile(sibling, snap / sibling.name)
+    (snap / source.name).write_bytes(data[: len(data) // 2])
+
+    def evaluate(info):
+        try:
+            model = open_model(info.path)
+            model.decode(np.zeros((2, model.latent_dim), np.float32))
+        except ModelError as exc:
+            return message_problem(str(exc)) or "refused", str(exc)[:300]
+        return "ok", ""
+
+    with _Stderr() as fd2:
+        try:
+            mon = RunMonitor(work / "run")
+            [info] = mon.poll()
+            first = evaluate(info)
+            if first[0] == "refused":
+                mon.add_result(skipped_snapshot(info, first[1]))
+            tmp = snap / f".{source.name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, snap / source.name)  # the trainer's way: complete, then renamed in
+            again = mon.poll()
+            if first[0] == "refused" and [i.epoch for i in again] != [1]:
+                result = ("unexpected", "a snapshot skipped while half-written was not looked at again")
+            else:
+                result = evaluate(info)
+        except BaseException as exc:  # noqa: BLE001
+            result = ("exception", f"{type(exc).__name__}: {exc}"[:300])
+    if result[0] in GOOD and _noise(fd2.text):
+        result = ("traceback", fd2.text.strip()[-300:])
+    return result
+
+
+def _session_case(case: Case, work: Path, window: "_Window | None") -> dict:
+    """A mutated session file: Open Session in the window, then the same file as the last session at start."""
+    import numpy as np
+    from mutations import mutate_session
+
+    from explorer.core.session import Session, SessionError, load_session
+
+    good = Session(models=[], grid={"rows": 2, "cols": 2, "seed": 3, "temperature": 1.0, "truncation": None,
+                                    "latents": np.zeros((4, 64), np.float32), "model": "fashion-mnist gan"},
+                   view={"cell_px": 84})
+    good.models.append(__import__("explorer.core.session", fromlist=["ModelRef"]).ModelRef(str(SOURCES["session"])))
+    good.active = str(SOURCES["session"])
+    data, detail = mutate_session(case.kind, json.dumps(good.to_json()).encode(), __import__("numpy").random.default_rng(case.seed))
+    path = work / f"session-{case.seed}.json"
+    path.write_bytes(data)
+    channels = {}
+    with _Stderr() as fd2:
+        try:
+            load_session(path)
+            channels["load"] = ("ok", "")
+        except SessionError as exc:
+            channels["load"] = (message_problem(str(exc)) or "refused", str(exc)[:300])
+        except BaseException as exc:  # noqa: BLE001
+            channels["load"] = ("exception", f"{type(exc).__name__}: {exc}"[:300])
+    if channels["load"][0] in GOOD and _noise(fd2.text):
+        channels["load"] = ("traceback", fd2.text.strip()[-300:])
+    if window is not None:
+        channels["open session"] = window.open_session(path)
+        channels["last session"] = window.start_with_last_session(data)
+    path.unlink()
+    return {"case": asdict(case), "detail": detail, "channels": channels}
+
+
 SELFTEST = {"selftest-crash": lambda: os.kill(os.getpid(), 11),  # SIGSEGV, as a crash in onnxruntime would
             "selftest-hang": lambda: time.sleep(3600)}
 
@@ -237,6 +359,8 @@ def run_case(case: Case, work: Path, window: _Window | None) -> dict:
 
     if case.kind in SELFTEST:  # the harness's own check that a crash and a hang are caught and counted
         SELFTEST[case.kind]()
+    if case.source == "session":
+        return _session_case(case, work, window)
     source = SOURCES[case.source]
     folder = work / f"case-{case.seed}"
     folder.mkdir()
@@ -250,6 +374,8 @@ def run_case(case: Case, work: Path, window: _Window | None) -> dict:
                 "render": _cli(["render", str(path), "--grid", "2x2", "--out", str(folder / "grid.png")])}
     if case.source in ("vae-encoder", "classifier"):
         channels["role"] = _role(path, "encoder" if case.source == "vae-encoder" else "classifier")
+    if case.source in ("gan", "vae-decoder"):
+        channels["monitor"] = _monitor(folder, source, data)
     if window is not None:
         channels["window"] = window.open(path, drop=case.seed % 2 == 1)
     shutil.rmtree(folder, ignore_errors=True)

@@ -304,3 +304,36 @@ KINDS = {f.__name__: f for f in (
 def mutate(kind: str, data: bytes, rng) -> tuple[bytes, str]:
     """The mutated file and one line saying what was done."""
     return KINDS[kind](data, rng)
+
+
+# ---- session files ----------------------------------------------------------------------------------
+
+def session_value(data, rng):
+    """One value of a valid session replaced by something of the wrong type or size."""
+    session = json.loads(data)
+    where = _pick(rng, [("grid", "seed"), ("grid", "rows"), ("grid", "cols"), ("grid", "temperature"),
+                        ("grid", "truncation"), ("grid", "latents"), ("grid", "focus"), ("grid", "class_choice"),
+                        ("view", "cell_px"), (None, "models"), (None, "active"), (None, "docks"), (None, "version")])
+    value = json.loads(_pick(rng, [v for v in WRONG_VALUES if len(v) < 100] + ["1" + "0" * 40, "1e12", "-5"]))
+    if where[0] is None:
+        session[where[1]] = value
+    else:
+        session.setdefault(where[0], {})[where[1]] = value
+    return json.dumps(session).encode(), f"{'.'.join(w for w in where if w)} = {json.dumps(value)[:30]}"
+
+
+def session_deep(data, rng):
+    session = json.loads(data)
+    depth = int(rng.integers(1000, 100_000))
+    text = json.dumps(session)
+    key = _pick(rng, ["grid", "docks", "view", "models"])
+    return text.replace(f'"{key}": ', f'"{key}": ' + "[" * depth + "]" * depth + ', "x": ', 1).encode(), \
+        f"{key} nested {depth} deep"
+
+
+SESSION_KINDS = {f.__name__: f for f in (truncate, _flip(1), _flip(10), session_value, session_deep)}
+SESSION_KINDS = {("session_" + k if not k.startswith("session_") else k): f for k, f in SESSION_KINDS.items()}
+
+
+def mutate_session(kind: str, data: bytes, rng) -> tuple[bytes, str]:
+    return SESSION_KINDS[kind](data, rng)
