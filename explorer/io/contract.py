@@ -483,7 +483,9 @@ class Atlas:
         except FileNotFoundError:
             raise ContractError(f"{path}: atlas file not found") from None
         except Exception as exc:
-            raise ContractError(f"{path.name}: not a readable atlas ({type(exc).__name__}: {exc})") from None
+            reason = (str(exc).strip().splitlines() or ["not an .npz of plain arrays"])[0][:120]
+            raise ContractError(f"{path.name}: not a readable atlas (expected an .npz with mu, logvar, labels, "
+                                f"class_names and split; {reason})") from None
         if version > FORMAT_VERSION:
             raise ContractError(f"{path.name}: atlas version {version} is newer than this app understands "
                                 f"({FORMAT_VERSION}); update Latent Explorer")

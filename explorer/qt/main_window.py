@@ -271,13 +271,16 @@ class MainWindow(QMainWindow):
         return None
 
     def _undo_open(self, before: list, active) -> None:
-        """Take out what a failed open added and give the views back the previous model. The list is
-        trimmed before anyone is told, so that no view is ever handed a model that is not in it."""
+        """Take out what a failed open added and give the views back the previous model. The list and
+        the active model are settled before anyone is told, so no view is handed a model that is gone."""
         added = [m for m in self.state.models if m not in before]
         for model in added:
             self.state.models.remove(model)
         target = active if active in self.state.models else (self.state.models[-1] if self.state.models else None)
-        for announce in (lambda: self.state.set_active(target), self.state.models_changed.emit):
+        closed = getattr(self.state, "model_closed", None)  # "forget what was kept for it", where the state has it
+        announcements = [lambda: self.state.set_active(target), self.state.models_changed.emit]
+        announcements += [lambda m=m: closed.emit(m) for m in added] if closed is not None else []
+        for announce in announcements:
             try:
                 announce()
             except Exception:  # a view failing again on the way back: the state itself is right
