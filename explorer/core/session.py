@@ -104,7 +104,8 @@ class Session:
             models = [ModelRef(str(m["path"]), str(m.get("name", ""))) for m in data.get("models", [])]
             grid = dict(data.get("grid") or {})
             if grid.get("latents") is not None:
-                grid["latents"] = np.asarray(grid["latents"], np.float32)
+                with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused by _check_values
+                    grid["latents"] = np.asarray(grid["latents"], np.float32)
             endpoints = [{"model": str(e["model"]), "z": np.asarray(e["z"], np.float32), "label": e.get("label")}
                          for e in data.get("endpoints", [])]
             view = dict(data.get("view") or {})
