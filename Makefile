@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test models package system-deps clean-venv
+.PHONY: app test fuzz models package system-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ app: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# Fuzz every way a model file is opened with N seeded mutations of the bundled models (from seed START),
+# each case in a child process; prints a table of outcomes per mutation kind (tests/fuzz/harness.py).
+N     ?= 1000
+START ?= 0
+fuzz: $(STAMP)
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python tests/fuzz/harness.py --n $(N) --start $(START)
 
 # Build the double-click app: dist/latent-explorer/ (then dist/latent-explorer/install.sh)
 package: $(STAMP)

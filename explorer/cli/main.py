@@ -198,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one line, never a traceback (set LATENT_EXPLORER_DEBUG=1 to see it)
         if os.environ.get("LATENT_EXPLORER_DEBUG"):
             raise
-        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        # A bug, not a bad file (those are ModelError above; tests/fuzz/ looks for this word).
+        reason = "out of memory" if isinstance(exc, MemoryError) else (str(exc).strip().splitlines() or ["no reason given"])[0][:160]
+        print(f"{PROG}: error: unexpected failure ({reason}); please report it, "
+              "LATENT_EXPLORER_DEBUG=1 shows where", file=sys.stderr)
         return 1
 
 

@@ -60,6 +60,7 @@ class RunMonitor:
         self.metrics = MetricsLog(self.folder.metrics)
         self.seen: dict[int, SnapshotInfo] = {}
         self.results: dict[int, SnapshotResult] = {}
+        self._prints: dict[int, tuple] = {}  # epoch -> the snapshot's files (name, size, mtime) when queued
         self.status = ""  # one line: what the evaluator is doing
         self.note = ""  # one line: why no snapshot of this run gets diversity metrics (no classifier, ...)
         self.changed = Signal()
@@ -78,15 +79,22 @@ class RunMonitor:
         if self.config is None:
             self.config = read_config(self.run_dir)
             moved = moved or self.config is not None
-        new = [s for s in list_snapshots(self.run_dir) if s.epoch not in self.seen or s.path != self.seen[s.epoch].path]
+        new = [s for s in list_snapshots(self.run_dir) if s.epoch not in self.seen or s.path != self.seen[s.epoch].path
+               or self._changed_since_skipped(s)]  # a half-written snapshot, complete now: evaluate it again
         now = time.time()
         for s in new:
             self.seen[s.epoch] = s
+            self._prints[s.epoch] = _fingerprint(s.path)
             self.results.pop(s.epoch, None)
             self.results[s.epoch] = SnapshotResult(s.epoch, s.path, "pending", appeared=now)
         if new or moved:
             self.changed.emit()
         return new
+
+    def _changed_since_skipped(self, snap: SnapshotInfo) -> bool:
+        result = self.results.get(snap.epoch)
+        return (result is not None and result.stage == "skipped"
+                and _fingerprint(snap.path) != self._prints.get(snap.epoch))
 
     @property
     def rows(self) -> list[dict]:
@@ -263,6 +271,17 @@ class RunMonitor:
             "alarms": [a.to_dict() for a in alarms],
             "latest": latest.evaluation.to_dict() if latest and latest.evaluation else None,
         }
+
+
+def _fingerprint(folder: Path) -> tuple:
+    """(name, size, mtime_ns, inode) of every file in a snapshot folder: changes when a file is
+    rewritten in place or swapped in by rename."""
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        return tuple((e.name, st.st_size, st.st_mtime_ns, st.st_ino)
+                     for e in entries for st in (e.stat(),))
+    except OSError:
+        return ()
 
 
 def evaluate_run(run_dir: str | os.PathLike, *, classifier: str | os.PathLike | None, n: int = DEFAULT_N,

@@ -104,13 +104,15 @@ class Session:
             models = [ModelRef(str(m["path"]), str(m.get("name", ""))) for m in data.get("models", [])]
             grid = dict(data.get("grid") or {})
             if grid.get("latents") is not None:
-                grid["latents"] = np.asarray(grid["latents"], np.float32)
+                with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused by _check_values
+                    grid["latents"] = np.asarray(grid["latents"], np.float32)
             endpoints = [{"model": str(e["model"]), "z": np.asarray(e["z"], np.float32), "label": e.get("label")}
                          for e in data.get("endpoints", [])]
             view = dict(data.get("view") or {})
             docks = _docks_of_version_1(data, view) if version == 1 else dict(data.get("docks") or {})
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SessionError(f"{source}: malformed session ({type(exc).__name__}: {exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise SessionError(f"{source}: malformed session ({_reason(exc)})") from None
+        _check_values(grid, endpoints, view, source)
         active = data.get("active")
         return cls(models, None if active is None else str(active), grid, endpoints, docks, view, version)
 
@@ -122,6 +124,75 @@ class Session:
         self.models = [ModelRef(new, m.name) if m.path == old else m for m in self.models]
         if self.active == old:
             self.active = new
+
+
+# What a session may set, in the type and range it is used in (the grid's controls and models).
+SEED_MAX = 2**31 - 2  # the seed box holds int32, and Re-roll adds one
+GRID_SIDE_MAX = 32  # explorer.core.grid.MAX_SIDE
+TEMPERATURE_RANGE = (0.05, 3.0)
+TRUNCATION_RANGE = (0.1, 4.0)
+CELL_PX_RANGE = (8, 512)
+LATENT_DIM_MAX = 65_536  # explorer.io.contract.MAX_LATENT_DIM
+CLASS_MAX = 100_000
+
+
+def _reason(exc: BaseException) -> str:
+    """What was wrong, in words: the message of a standard exception, never its class name."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:160] if lines else "unreadable values"
+
+
+def _short(value, limit: int = 40) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python prints
+        text = "a number too large to print"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _check_values(grid: dict, endpoints: list[dict], view: dict, source: str) -> None:
+    """SessionError naming the first value that is not in the type and range the app uses it in."""
+
+    def bad(where: str, value, expected: str) -> SessionError:
+        return SessionError(f"{source}: {where} is {_short(value)}, expected {expected}")
+
+    def integer(where, value, low, high, *, optional=False):
+        if value is None and optional:
+            return
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise bad(where, value, f"an integer in {low}..{high}")
+
+    def number(where, value, low, high, *, optional=False):
+        if value is None and optional:
+            return
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not np.isfinite(float(value)) or not low <= value <= high):
+            raise bad(where, value, f"a number in {low}..{high}")
+
+    for key in ("rows", "cols"):
+        if key in grid:
+            integer(f"grid '{key}'", grid[key], 1, GRID_SIDE_MAX)
+    if "seed" in grid:
+        integer("grid 'seed'", grid["seed"], 0, SEED_MAX)
+    if "temperature" in grid:
+        number("grid 'temperature'", grid["temperature"], *TEMPERATURE_RANGE)
+    number("grid 'truncation'", grid.get("truncation"), *TRUNCATION_RANGE, optional=True)
+    integer("grid 'class_choice'", grid.get("class_choice"), -1, CLASS_MAX, optional=True)
+    integer("grid 'focus'", grid.get("focus"), 0, GRID_SIDE_MAX ** 2 - 1, optional=True)
+    z = grid.get("latents")
+    if z is not None and (z.ndim != 2 or z.shape[0] > GRID_SIDE_MAX ** 2 or not 0 < z.shape[1] <= LATENT_DIM_MAX
+                          or not np.isfinite(z).all()):
+        raise SessionError(f"{source}: grid 'latents' has shape {list(z.shape)}, expected finite numbers "
+                           f"[cells, D] with at most {GRID_SIDE_MAX ** 2} cells and D in 1..{LATENT_DIM_MAX}")
+    if "model" in grid and not isinstance(grid["model"], str):
+        raise bad("grid 'model'", grid["model"], "a model name")
+    for i, e in enumerate(endpoints):
+        z = e["z"]
+        if z.ndim != 1 or not 0 < z.size <= LATENT_DIM_MAX or not np.isfinite(z).all():
+            raise SessionError(f"{source}: endpoint {i + 1} has a latent of shape {list(z.shape)}, expected "
+                               f"finite numbers [D] with D in 1..{LATENT_DIM_MAX}")
+        integer(f"endpoint {i + 1} 'label'", e.get("label"), 0, CLASS_MAX, optional=True)
+    integer("view 'cell_px'", view.get("cell_px"), *CELL_PX_RANGE, optional=True)
 
 
 def save_session(session: Session, path: str | os.PathLike) -> Path:
@@ -138,12 +209,20 @@ def load_session(path: str | os.PathLike) -> Session:
     except FileNotFoundError:
         raise SessionError(f"{path}: no such session file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise SessionError(f"{path.name}: cannot read it ({type(exc).__name__})") from None
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or "unreadable")
+        raise SessionError(f"{path.name}: cannot read it ({reason})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SessionError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return Session.from_json(data, source=path.name)
+    except ValueError:  # an integer longer than Python's int conversion allows
+        raise SessionError(f"{path.name}: expected JSON of ordinary numbers, found a number too long to read") from None
+    except RecursionError:
+        raise SessionError(f"{path.name}: expected a session, found JSON nested too deeply to read") from None
+    try:
+        return Session.from_json(data, source=path.name)
+    except RecursionError:  # deep nesting inside a section
+        raise SessionError(f"{path.name}: expected a session, found JSON nested too deeply to read") from None
 
 
 def config_dir() -> Path:

@@ -131,53 +131,181 @@ class ModelCard:
 
     @classmethod
     def from_metadata(cls, props: dict[str, str], *, source: str = "model") -> "ModelCard":
-        """Parse metadata_props. Raises ContractError naming the bad key; returns None-free card."""
+        """Parse metadata_props. Raises ContractError naming the bad key (MetadataUnreadable when a
+        value is not JSON); every value is checked in the type it is used in (int sizes, float32 range)."""
         ours = {k[len(KEY_PREFIX):]: v for k, v in props.items() if k.startswith(KEY_PREFIX)}
         if not ours:
             raise ContractError(f"{source}: no Latent Explorer metadata (keys '{KEY_PREFIX}*' missing)")
         values: dict[str, Any] = {}
         for key, text in ours.items():
-            try:
-                values[key] = json.loads(text)
-            except json.JSONDecodeError:
-                raise ContractError(f"{source}: metadata '{KEY_PREFIX}{key}' is not JSON: {text[:60]!r}") from None
+            values[key] = _json_value(key, text, source)
         if values.get("format") != FORMAT_NAME:
-            raise ContractError(f"{source}: metadata format is {values.get('format')!r}, expected {FORMAT_NAME!r}")
+            raise ContractError(f"{source}: metadata format is {_short(values.get('format'))}, "
+                                f"expected {FORMAT_NAME!r}")
         version = values.get("format_version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise ContractError(f"{source}: metadata '{KEY_PREFIX}format_version' is {version!r}, "
+            raise ContractError(f"{source}: metadata '{KEY_PREFIX}format_version' is {_short(version)}, "
                                 "expected a positive integer")
         if version > FORMAT_VERSION:
             raise ContractError(
-                f"{source}: contract version {version!r} is newer than this app understands ({FORMAT_VERSION}); "
-                "update Latent Explorer")
+                f"{source}: contract version {_short(version)} is newer than this app understands "
+                f"({FORMAT_VERSION}); update Latent Explorer")
         required = ("role", "family", "image_channels", "image_height", "image_width", "value_range")
         missing = [k for k in required if values.get(k) is None]
         if missing:
             raise ContractError(f"{source}: metadata lacks {', '.join(KEY_PREFIX + k for k in missing)}")
+        field_of = _Fields(values, source)
+        fields = dict(
+            role=field_of.text("role"),
+            family=field_of.text("family"),
+            image_channels=field_of.integer("image_channels", MAX_IMAGE_SIDE),
+            image_height=field_of.integer("image_height", MAX_IMAGE_SIDE),
+            image_width=field_of.integer("image_width", MAX_IMAGE_SIDE),
+            value_range=field_of.value_range(),
+            latent_dim=field_of.integer("latent_dim", MAX_LATENT_DIM, optional=True),
+            latent_prior=field_of.text("latent_prior", optional=True),
+            dataset=field_of.text("dataset", optional=True) or "",
+            class_names=field_of.names("class_names"),
+            epoch=field_of.integer("epoch", MAX_EPOCH, optional=True),
+            metrics=field_of.mapping("metrics", float),
+            siblings=field_of.mapping("siblings", str),
+            name=field_of.text("name", optional=True) or "",
+            feature_dim=field_of.integer("feature_dim", MAX_LATENT_DIM, optional=True),
+            format_version=version,
+        )
         try:
-            return cls(
-                role=values["role"],
-                family=values["family"],
-                image_channels=int(values["image_channels"]),
-                image_height=int(values["image_height"]),
-                image_width=int(values["image_width"]),
-                value_range=(float(values["value_range"][0]), float(values["value_range"][1])),
-                latent_dim=None if values.get("latent_dim") is None else int(values["latent_dim"]),
-                latent_prior=values.get("latent_prior"),
-                dataset=str(values.get("dataset") or ""),
-                class_names=tuple(str(c) for c in values.get("class_names") or ()),
-                epoch=None if values.get("epoch") is None else int(values["epoch"]),
-                metrics={str(k): float(v) for k, v in (values.get("metrics") or {}).items()},
-                siblings={str(k): str(v) for k, v in (values.get("siblings") or {}).items()},
-                name=str(values.get("name") or ""),
-                feature_dim=None if values.get("feature_dim") is None else int(values["feature_dim"]),
-                format_version=version,
-            )
-        except (TypeError, ValueError, IndexError, AttributeError) as exc:  # AttributeError: a list for a dict
-            if isinstance(exc, ContractError):
-                raise ContractError(f"{source}: {exc}") from None
-            raise ContractError(f"{source}: malformed metadata ({exc})") from None
+            return cls(**fields)
+        except ContractError as exc:  # validate_card: the fields disagree with each other
+            raise ContractError(f"{source}: {exc}") from None
+
+
+class MetadataUnreadable(ContractError):
+    """Contract metadata that cannot be read at all (not valid UTF-8, not JSON): the file's graph may
+    still be fine, so a generator or decoder is opened as a model without metadata, with a note."""
+
+
+# Bounds on what metadata may ask for, so that a hostile card cannot make the app allocate without
+# end: an 8 x 8 grid of 2048 x 2048 RGB float32 images is 3 GiB; latents of 65536 dimensions are the
+# most any slider panel or map can use.
+MAX_IMAGE_SIDE = 2048
+MAX_LATENT_DIM = 65_536
+MAX_CLASSES = 100_000
+MAX_EPOCH = 10 ** 9
+MAX_METADATA_CHARS = 1_000_000
+# The value range must survive float32: pixels are mapped with (x - low) / (high - low) in float32.
+MIN_VALUE_SPAN = 1e-30
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr() of a metadata value cut to one short piece (a hostile value may be megabytes)."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int of more digits than Python prints
+        text = f"a {type(value).__name__} too large to print"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _json_value(key: str, text: Any, source: str) -> Any:
+    name = f"{KEY_PREFIX}{key}"
+    if isinstance(text, bytes):  # protobuf hands back bytes when the string is not UTF-8
+        raise MetadataUnreadable(f"{source}: metadata '{name}' is not valid UTF-8 text: {_short(text)}")
+    if len(text) > MAX_METADATA_CHARS:
+        raise MetadataUnreadable(f"{source}: metadata '{name}' is {len(text):,} characters long, "
+                                 f"expected JSON of at most {MAX_METADATA_CHARS:,}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise MetadataUnreadable(f"{source}: metadata '{name}' is not JSON: {text[:60]!r}") from None
+    except ValueError:  # an integer longer than Python's int conversion allows
+        raise MetadataUnreadable(f"{source}: metadata '{name}' holds a number too long to read, "
+                                 "expected JSON of ordinary numbers") from None
+    except RecursionError:
+        raise MetadataUnreadable(f"{source}: metadata '{name}' is JSON nested too deeply to read") from None
+
+
+class _Fields:
+    """Typed reads of parsed metadata values; each failure names the key, what was expected and found."""
+
+    def __init__(self, values: dict[str, Any], source: str):
+        self.values, self.source = values, source
+
+    def _bad(self, key: str, expected: str) -> ContractError:
+        return ContractError(f"{self.source}: malformed metadata: '{KEY_PREFIX}{key}' is "
+                             f"{_short(self.values.get(key))}, expected {expected}")
+
+    def integer(self, key: str, most: int, *, optional: bool = False) -> int | None:
+        v = self.values.get(key)
+        if v is None and optional:
+            return None
+        if isinstance(v, float) and np.isfinite(v) and v == int(v) and abs(v) <= most:
+            v = int(v)  # 28.0 is 28
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise self._bad(key, f"an integer{'' if not optional else ' or null'}")
+        if v > most:
+            raise self._bad(key, f"an integer of at most {most:,}")
+        return v
+
+    def text(self, key: str, *, optional: bool = False) -> str | None:
+        v = self.values.get(key)
+        if v is None and optional:
+            return None
+        if not isinstance(v, str):
+            raise self._bad(key, "a string")
+        return v
+
+    def value_range(self) -> tuple[float, float]:
+        v = self.values.get("value_range")
+        if (not isinstance(v, list) or len(v) != 2
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+            raise self._bad("value_range", "[low, high], two numbers")
+        try:
+            return float(v[0]), float(v[1])
+        except OverflowError:  # an integer beyond any float
+            raise self._bad("value_range", "two numbers a float32 can hold") from None
+
+    def names(self, key: str) -> tuple[str, ...]:
+        v = self.values.get(key)
+        if v is None:
+            return ()
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self._bad(key, "a list of strings")
+        if len(v) > MAX_CLASSES:
+            raise self._bad(key, f"at most {MAX_CLASSES:,} names")
+        return tuple(v)
+
+    def mapping(self, key: str, kind: type) -> dict:
+        v = self.values.get(key)
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise self._bad(key, "an object")
+        out = {}
+        for k, x in v.items():
+            if kind is float:
+                if not isinstance(x, (int, float)) or isinstance(x, bool):
+                    raise self._bad(key, "an object of numbers")
+                try:
+                    out[k] = float(x)
+                except OverflowError:
+                    raise self._bad(key, "an object of numbers a float can hold") from None
+            else:
+                if not isinstance(x, str):
+                    raise self._bad(key, "an object of strings")
+                out[k] = x
+        return out
+
+
+def metadata_dict(model, source: str) -> dict[str, Any]:
+    """``model.metadata_props`` as {key: value}. A key that is not valid UTF-8 raises MetadataUnreadable
+    (it may be one of ours, damaged); values are kept as protobuf hands them over (bytes when not
+    UTF-8), so that ``from_metadata`` can name the key."""
+    props: dict[str, Any] = {}
+    for p in model.metadata_props:
+        key = p.key
+        if isinstance(key, bytes):
+            raise MetadataUnreadable(f"{source}: a metadata key is not valid UTF-8 text: {_short(key)}")
+        props[key] = p.value
+    return props
 
 
 def validate_card(card: ModelCard) -> None:
@@ -193,6 +321,12 @@ def validate_card(card: ModelCard) -> None:
     low, high = card.value_range
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
         raise ContractError(f"value_range {card.value_range} must be finite with low < high")
+    with np.errstate(over="ignore"):
+        low32, high32 = np.float32(low), np.float32(high)
+        span = high32 - low32
+    if not (np.isfinite(low32) and np.isfinite(high32) and np.isfinite(span) and span >= MIN_VALUE_SPAN):
+        raise ContractError(f"value_range [{low:g}, {high:g}] is not usable in float32: expected finite low < high "
+                            f"with high - low between {MIN_VALUE_SPAN:g} and {float(np.finfo(np.float32).max):.3g}")
     if card.role in ("decoder", "generator", "encoder"):
         if card.latent_dim is None or card.latent_dim <= 0:
             raise ContractError(f"role {card.role} needs a positive latent_dim, found {card.latent_dim!r}")
@@ -293,9 +427,9 @@ def read_card(path: str | os.PathLike) -> ModelCard:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and friends for corrupt files
-        raise ContractError(f"{path.name}: not a readable ONNX file ({type(exc).__name__})") from None
-    props = {p.key: p.value for p in model.metadata_props}
-    return ModelCard.from_metadata(props, source=path.name)
+        raise ContractError(f"{path.name}: not a readable ONNX file (expected an ONNX model, found data "
+                            "that is not ONNX or is truncated)") from None
+    return ModelCard.from_metadata(metadata_dict(model, path.name), source=path.name)
 
 
 # ---- value ranges -------------------------------------------------------------------------------
@@ -349,7 +483,9 @@ class Atlas:
         except FileNotFoundError:
             raise ContractError(f"{path}: atlas file not found") from None
         except Exception as exc:
-            raise ContractError(f"{path.name}: not a readable atlas ({type(exc).__name__}: {exc})") from None
+            reason = (str(exc).strip().splitlines() or ["not an .npz of plain arrays"])[0][:120]
+            raise ContractError(f"{path.name}: not a readable atlas (expected an .npz with mu, logvar, labels, "
+                                f"class_names and split; {reason})") from None
         if version > FORMAT_VERSION:
             raise ContractError(f"{path.name}: atlas version {version} is newer than this app understands "
                                 f"({FORMAT_VERSION}); update Latent Explorer")

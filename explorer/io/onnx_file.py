@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.io import contract
-from explorer.io.contract import ContractError, ModelCard
-from explorer.io.model_error import ModelError
+from explorer.io.contract import ContractError, MetadataUnreadable, ModelCard
+from explorer.io.model_error import ModelError, first_line
 from explorer.io.providers import ProviderPlan, create_session, plan_providers, trt_profiles
+from explorer.io.time_limit import PROBE_SECONDS, run_with_limit
 
 DECODING_ROLES = ("decoder", "generator")
 # Roles that can be driven without a card: a generator's signature is inferred from its graph
@@ -52,6 +53,7 @@ class OnnxFile:
     session: object
     notes: tuple[str, ...]
     proto: object | None = None
+    metadata_note: str | None = None  # why the metadata was not read (MetadataUnreadable), when it was not
 
     @property
     def providers(self) -> list[str]:
@@ -66,15 +68,49 @@ def role_words(roles: tuple[str, ...]) -> str:
 
 
 def open_onnx(path: str | os.PathLike, roles: tuple[str, ...], *, plan: ProviderPlan | None = None) -> OnnxFile:
-    """Open ``path`` (an .onnx file or a bundle folder) as one of ``roles``. Raises ModelError (one line)."""
-    file = resolve_onnx_file(path, roles)
-    return _open_file(file, roles, plan, followed_sibling=False)
+    """Open ``path`` (an .onnx file or a bundle folder) as one of ``roles``. Raises ModelError (one line).
+
+    Whatever onnx, protobuf or onnxruntime raise on a hostile file becomes a ModelError too (see
+    :func:`refusal`): nothing else leaves this function, so no caller needs a catch-all.
+    """
+    try:
+        file = resolve_onnx_file(path, roles)
+        return _open_file(file, roles, plan, followed_sibling=False)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise refusal(Path(path).name or str(path), f"{role_words(roles)} ONNX file", exc) from None
+
+
+def refusal(source: str, expected: str, exc: BaseException) -> ModelError:
+    """One line for an exception that a hostile file raised somewhere below us: what was expected and,
+    in words rather than an exception's name, what was found."""
+    if isinstance(exc, UnicodeError):
+        found = "text that is not valid UTF-8 (a name or metadata string)"
+    elif isinstance(exc, RecursionError):
+        found = "structures nested too deeply to read"
+    elif isinstance(exc, MemoryError):
+        found = "sizes too large to allocate"
+    elif isinstance(exc, OverflowError):
+        found = "a number too large to use"
+    else:
+        found = f"data the ONNX reader could not use: {first_line(exc)}"
+    return ModelError(f"{source}: expected {expected}, found {found}")
 
 
 def _open_file(file: Path, roles: tuple[str, ...], plan: ProviderPlan | None, *, followed_sibling: bool) -> OnnxFile:
     proto = load_graph(file)
     source = file.name
-    card = card_of(proto, source)
+    notes: list[str] = []
+    try:
+        card = card_of(proto, source)
+    except MetadataUnreadable as exc:
+        if not set(roles) & set(CARDLESS_ROLES):
+            raise ModelError(str(exc)) from None
+        # The graph may well be fine: open it as a model without metadata, and say why.
+        card = None
+        notes.append(f"{exc}; opened as a model without metadata (its layout is inferred)")
+    metadata_note = notes[0] if notes else None
     if card is None and not set(roles) & set(CARDLESS_ROLES):
         raise ModelError(f"{source}: expected {role_words(roles)} with Latent Explorer metadata, found a "
                          "file without it (export it with latent-train, which writes the card)")
@@ -85,7 +121,6 @@ def _open_file(file: Path, roles: tuple[str, ...], plan: ProviderPlan | None, *,
             if sibling and not followed_sibling and (file.parent / sibling).is_file():
                 return _open_file(file.parent / sibling, roles, plan, followed_sibling=True)
         raise ModelError(f"{source}: expected {role_words(roles)}, found a {card.role}")
-    notes: list[str] = []
     if card is not None:
         try:
             contract.check_model_proto(proto, card, source=source)
@@ -97,7 +132,24 @@ def _open_file(file: Path, roles: tuple[str, ...], plan: ProviderPlan | None, *,
     plan = plan or plan_providers()
     profiles = trt_profiles(proto) if "TensorrtExecutionProvider" in plan.requested else None
     session, provider_notes = create_session(file, plan, profiles)
-    return OnnxFile(path=file, card=card, session=session, notes=tuple(notes) + tuple(provider_notes), proto=proto)
+    if card is not None and card.role not in DECODING_ROLES:
+        probe_image_model(session, card, source)  # decoders are probed by open_model, with their signature
+    return OnnxFile(path=file, card=card, session=session, notes=tuple(notes[1:] if metadata_note else notes)
+                    + tuple(provider_notes), proto=proto, metadata_note=metadata_note)
+
+
+def probe_image_model(session, card: ModelCard, source: str) -> None:
+    """Run an encoder or classifier once on a blank image under PROBE_SECONDS: a graph that loops for
+    ever, or that cannot take the image its card promises, is refused here rather than in a map job."""
+    import numpy as np
+
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ModelError(f"{source}: expected {role_words((card.role,))} with one image input, "
+                         f"found {len(inputs)} inputs")
+    image = np.zeros((1,) + card.image_shape, np.float32)
+    run_with_limit(session, None, {inputs[0].name: image}, seconds=PROBE_SECONDS, source=source,
+                   what=f"a probe run on a blank {card.image_channels}x{card.image_height}x{card.image_width} image")
 
 
 def check_siblings(file: Path, card: ModelCard) -> None:
@@ -150,7 +202,7 @@ def load_graph(path: Path):
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise ModelError(f"{path.name}: expected an ONNX model, found unreadable data "
-                         f"(not ONNX or truncated: {type(exc).__name__})") from None
+                         "(not ONNX, or truncated)") from None
     if not proto.graph.output or not proto.graph.node:
         raise ModelError(f"{path.name}: expected an ONNX model with a graph, found none (not ONNX or truncated)")
     return proto
@@ -158,11 +210,13 @@ def load_graph(path: Path):
 
 def card_of(proto, source: str) -> ModelCard | None:
     """The contract card in the graph's metadata; None when it has none of our keys; ModelError when bad."""
-    props = {p.key: p.value for p in proto.metadata_props}
+    props = contract.metadata_dict(proto, source)  # MetadataUnreadable for a key that is not UTF-8
     if not any(k.startswith(contract.KEY_PREFIX) for k in props):
         return None
     try:
         return ModelCard.from_metadata(props, source=source)
+    except MetadataUnreadable:
+        raise
     except ContractError as exc:
         raise ModelError(str(exc)) from None
 
@@ -210,6 +264,9 @@ def check_external_data(model_proto, folder: Path, source: str) -> None:
         if t.data_location != onnx.TensorProto.EXTERNAL:
             continue
         location = next((e.value for e in t.external_data if e.key == "location"), "")
+        if not isinstance(location, str) or "\0" in location:
+            raise ModelError(f"{source}: weights of '{t.name}' name an external file {location!r}, "
+                             "expected a plain file name next to the model; refusing to read them")
         target = (root / location).resolve()
         if os.path.isabs(location) or (target != root and root not in target.parents):
             raise ModelError(f"{source}: weights of '{t.name}' point outside the model folder "

@@ -131,7 +131,7 @@ def session_options(threads: int | None = None):
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    so.log_severity_level = 3  # provider fallbacks are reported by us, in one line
+    so.log_severity_level = 4  # fatal only: refusals and provider fallbacks are reported by us, in one line
     return so
 
 
@@ -189,13 +189,13 @@ def create_session(path: Path, plan: ProviderPlan | None = None, profiles: dict[
         session = ort.InferenceSession(str(path), session_options(), providers=providers)
     except Exception as exc:
         if plan.requested == ("CPUExecutionProvider",):
-            raise ModelError(f"{path.name}: onnxruntime cannot load it ({first_line(exc)})") from None
+            raise ModelError(f"{path.name}: expected a graph onnxruntime can load, found: {first_line(exc)}") from None
         notes.append(f"{SHORT_NAMES.get(plan.requested[0], plan.requested[0])} failed to start "
                      f"({first_line(exc)}); decoding on CPU")
         try:
             session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc2:
-            raise ModelError(f"{path.name}: onnxruntime cannot load it ({first_line(exc2)})") from None
+            raise ModelError(f"{path.name}: expected a graph onnxruntime can load, found: {first_line(exc2)}") from None
     active = session.get_providers()
     wanted = plan.requested[0]
     if wanted not in active:

@@ -21,10 +21,11 @@ import numpy as np
 from explorer.io import contract
 from explorer.io.contract import ContractError, ModelCard
 from explorer.io.model_error import ModelError, first_line
-from explorer.io.onnx_file import DECODING_ROLES, open_onnx
+from explorer.io.onnx_file import DECODING_ROLES, open_onnx, refusal
 from explorer.io.pixels import to_uint8
 from explorer.io.providers import BATCH_SESSION_MIN, SHORT_NAMES, ProviderPlan, create_batch_session
-from explorer.io.signature import NeedsImageShape, Signature, infer_signature
+from explorer.io.signature import NeedsImageShape, Signature, check_image_size, infer_signature
+from explorer.io.time_limit import PROBE_SECONDS, run_options, run_with_limit
 
 # ModelError and NeedsImageShape are what open_model raises; callers import them from here with it.
 __all__ = ["DecodedImages", "LoadedModel", "ModelError", "NeedsImageShape", "describe", "dimension_variance",
@@ -100,8 +101,13 @@ class LoadedModel:
     def file_missing(self) -> bool:
         return not self.path.is_file()
 
-    def decode_raw(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-        """Run the graph: z float32 [N, D] -> the output array as the model lays it out."""
+    def decode_raw(self, z: np.ndarray, labels: np.ndarray | None = None, *,
+                   time_limit: float | None = None) -> np.ndarray:
+        """Run the graph: z float32 [N, D] -> the output array (float32) as the model lays it out.
+
+        time_limit (seconds): stop each run after that long (TimeLimitExceeded); the probes of a file
+        not yet known to be good pass PROBE_SECONDS, decodes of an opened model run without one.
+        """
         sig = self.signature
         z = np.ascontiguousarray(z, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != sig.latent_dim:
@@ -118,17 +124,21 @@ class LoadedModel:
             m = zc.shape[0]
             if sig.fixed_batch and m < chunk:  # pad the last chunk to the fixed size
                 zc = np.concatenate([zc, np.zeros((chunk - m, zc.shape[1]), np.float32)])
+            zc = zc.astype(sig.latent_dtype, copy=False)  # float16 and float64 graphs take their own type
             feed = {sig.latent_name: zc.reshape(zc.shape + (1, 1)) if sig.latent_layout == "nchw" else zc}
             if sig.label_name:
                 lc = labels[start:start + chunk]
                 if sig.fixed_batch and m < chunk:
                     lc = np.concatenate([lc, np.zeros(chunk - m, lc.dtype)])
                 feed[sig.label_name] = lc.reshape(-1, 1) if sig.label_rank == 2 else lc
-            try:
-                out = session.run([sig.output_name], feed)[0]
-            except Exception as exc:
-                raise ModelError(f"{self.path.name}: decoding failed ({first_line(exc)})") from None
-            parts.append(out[:m])
+            if time_limit is not None:
+                out = run_with_limit(session, [sig.output_name], feed, seconds=time_limit, source=self.path.name)[0]
+            else:
+                try:
+                    out = session.run([sig.output_name], feed, run_options())[0]
+                except Exception as exc:
+                    raise ModelError(f"{self.path.name}: decoding failed ({first_line(exc)})") from None
+            parts.append(np.asarray(out[:m], dtype=np.float32))
         if not parts:
             c, h, w = sig.image_shape
             return np.zeros((0, c, h, w), np.float32)
@@ -178,7 +188,7 @@ def probe_value_range(model: LoadedModel, *, samples: int = 16) -> LoadedModel:
     sig = model.signature
     z = np.random.default_rng(0).standard_normal((samples, sig.latent_dim)).astype(np.float32)
     labels = np.arange(samples) % sig.num_classes if sig.num_classes else None
-    raw = model.decode_raw(z, labels)
+    raw = model.decode_raw(z, labels, time_limit=PROBE_SECONDS)
     finite = raw[np.isfinite(raw)]
     guesses = list(sig.guesses)
     if finite.size == 0:
@@ -213,18 +223,47 @@ def open_model(path: str | os.PathLike, *, image_shape: tuple[int, int, int] | N
     """Open a generator file or bundle folder (explorer/io/onnx_file.py). Raises ModelError with a one-line reason.
 
     image_shape (C, H, W) answers NeedsImageShape for flat outputs that do not factor.
+
+    Every model is decoded once here, under PROBE_SECONDS (a graph that loops for ever is refused
+    with one line), and its output checked against the signature, so that a model that opens also
+    decodes. Nothing but ModelError leaves this function.
     """
     opened = open_onnx(path, DECODING_ROLES, plan=plan)
-    signature = infer_signature(opened.session, opened.proto, opened.card, opened.path.name, image_shape)
-    opened.proto = None  # the graph was needed for the signature only
-    atlas = opened.path.parent / contract.ATLAS_FILE
-    model = LoadedModel(path=opened.path, session=opened.session, signature=signature, card=opened.card,
-                        provider_notes=opened.notes, atlas_path=atlas if atlas.is_file() else None)
-    if opened.card is None:
-        probe_value_range(model)
-        if signature.output_layout == "flat" and signature.image_shape[0] == 3:
-            guess_flat_order(model)
+    source = opened.path.name
+    try:
+        if image_shape is not None:
+            check_image_size(image_shape, source)
+        signature = infer_signature(opened.session, opened.proto, opened.card, source, image_shape)
+        if opened.metadata_note:  # first among the guesses: it is why everything else was guessed
+            signature = replace(signature, guesses=(opened.metadata_note,) + signature.guesses)
+        opened.proto = None  # the graph was needed for the signature only
+        atlas = opened.path.parent / contract.ATLAS_FILE
+        model = LoadedModel(path=opened.path, session=opened.session, signature=signature, card=opened.card,
+                            provider_notes=opened.notes, atlas_path=atlas if atlas.is_file() else None)
+        if opened.card is None:
+            probe_value_range(model)
+            if signature.output_layout == "flat" and signature.image_shape[0] == 3:
+                guess_flat_order(model)
+        else:
+            check_first_decode(model)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise refusal(source, "a decoder or generator that onnxruntime can run", exc) from None
     return model
+
+
+def check_first_decode(model: LoadedModel) -> None:
+    """Decode one sample under PROBE_SECONDS and check it has the signature's image size (ModelError)."""
+    sig = model.signature
+    n = sig.fixed_batch or 1
+    z = np.zeros((n, sig.latent_dim), np.float32)
+    labels = np.zeros(n, np.int64) if sig.num_classes else None
+    raw = model.decode_raw(z, labels, time_limit=PROBE_SECONDS)
+    c, h, w = sig.image_shape
+    if raw.size != n * c * h * w:
+        raise ModelError(f"{model.path.name}: expected {c}x{h}x{w} images from a probe decode, "
+                         f"found output {list(raw.shape)}")
 
 
 def guess_flat_order(model: LoadedModel, *, samples: int = 8) -> None:
@@ -233,7 +272,7 @@ def guess_flat_order(model: LoadedModel, *, samples: int = 8) -> None:
     c, h, w = sig.image_shape
     z = np.random.default_rng(1).standard_normal((samples, sig.latent_dim)).astype(np.float32)
     labels = np.arange(samples) % sig.num_classes if sig.num_classes else None
-    raw = np.nan_to_num(model.decode_raw(z, labels).reshape(samples, -1).astype(np.float64))
+    raw = np.nan_to_num(model.decode_raw(z, labels, time_limit=PROBE_SECONDS).reshape(samples, -1).astype(np.float64))
 
     def roughness(img):  # mean absolute difference between horizontal and vertical neighbours
         return float(np.abs(np.diff(img, axis=1)).mean() + np.abs(np.diff(img, axis=2)).mean())

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.io.contract import ModelCard
-from explorer.io.model_error import ModelError, first_line
+from explorer.io.contract import MAX_CLASSES, MAX_IMAGE_SIDE, MAX_LATENT_DIM, ModelCard
+from explorer.io.model_error import ModelError
+from explorer.io.time_limit import PROBE_SECONDS, run_with_limit
+
+# A fixed batch is padded on every decode: a graph asking for 10^9 rows would allocate them.
+MAX_FIXED_BATCH = 4096
+# numpy dtypes of the float latent inputs onnxruntime may declare; latents are cast to the declared one.
+FLOAT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
 
 class NeedsImageShape(ModelError):
@@ -51,6 +57,7 @@ class Signature:
     num_classes: int | None = None
     guesses: tuple[str, ...] = ()
     flat_order: str = "chw"  # flat RGB outputs: "chw" (PyTorch flatten of NCHW) or "hwc" (channels-last)
+    latent_dtype: str = "float32"  # what the graph's latent input takes (float16, float64 graphs exist)
 
     def describe_io(self) -> dict[str, str]:
         c, h, w = self.image_shape
@@ -58,7 +65,7 @@ class Signature:
         z = f"{batch}, {self.latent_dim}" + (", 1, 1" if self.latent_layout == "nchw" else "")
         out = {"nchw": f"{batch}, {c}, {h}, {w}", "nhwc": f"{batch}, {h}, {w}, {c}",
                "hw": f"{batch}, {h}, {w}", "flat": f"{batch}, {h * w * c}"}[self.output_layout]
-        io = {"input " + self.latent_name: f"float32 [{z}]"}
+        io = {"input " + self.latent_name: f"{self.latent_dtype} [{z}]"}
         if self.label_name:
             io["input " + self.label_name] = f"{self.label_dtype} [{batch}{', 1' if self.label_rank == 2 else ''}]"
         io["output " + self.output_name] = f"float32 [{out}] ({self.output_layout.upper()})"
@@ -116,6 +123,10 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
     z_in = floats[0]
     zdims = _dims(z_in.shape)
     guesses: list[str] = []
+    batch_axis = list(z_in.shape)[:1]
+    if batch_axis and isinstance(batch_axis[0], int) and batch_axis[0] <= 0:
+        raise ModelError(f"{source}: expected a batch axis that is dynamic or at least 1 on {z_in.name}, "
+                         f"found {batch_axis[0]}")
     if len(zdims) == 2 and zdims[1]:
         layout, dim = "flat", zdims[1]
     elif len(zdims) == 4 and zdims[1] and zdims[2] == 1 and zdims[3] == 1:
@@ -125,7 +136,16 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
         raise ModelError(f"{source}: {expected}; found inputs {found}")
     if card is not None and card.latent_dim is not None and card.latent_dim != dim:
         raise ModelError(f"{source}: metadata says latent_dim {card.latent_dim}, the graph takes {dim}")
+    if dim > MAX_LATENT_DIM:
+        raise ModelError(f"{source}: expected a latent of at most {MAX_LATENT_DIM:,} dimensions, "
+                         f"found {z_in.name} with {dim:,}")
+    latent_dtype = FLOAT_DTYPES[z_in.type]
+    if latent_dtype != "float32":
+        guesses.append(f"latent input {z_in.name} is {latent_dtype}: latents are cast to it")
     fixed = zdims[0]
+    if fixed is not None and fixed > MAX_FIXED_BATCH:
+        raise ModelError(f"{source}: expected a dynamic batch or a fixed one of at most {MAX_FIXED_BATCH}, "
+                         f"found {z_in.name} fixed at {fixed:,}")
     if fixed is not None and fixed > 1 and card is None:
         guesses.append(f"fixed batch size {fixed}: decoding in chunks of {fixed}")
     elif fixed == 1 and card is None:
@@ -139,10 +159,17 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
             raise ModelError(f"{source}: expected a class label input [N] or [N, 1], found {lab.name} {list(lab.shape)}")
         label_name, label_rank = lab.name, len(ldims)
         label_dtype = "int32" if lab.type == "tensor(int32)" else "int64"
+        rows = _embedding_rows(proto, lab.name)
         if card is not None and card.class_names:
             num_classes = len(card.class_names)
+            if rows and rows != num_classes:
+                raise ModelError(f"{source}: metadata lists {num_classes} class names, the graph's class "
+                                 f"embedding has {rows} rows; expected one name per row")
         else:
-            num_classes = _embedding_rows(proto, lab.name)
+            num_classes = rows
+            if num_classes and num_classes > MAX_CLASSES:
+                raise ModelError(f"{source}: expected at most {MAX_CLASSES:,} classes, found an embedding "
+                                 f"of {num_classes:,} rows")
             if num_classes:
                 guesses.append(f"class input {lab.name}: {num_classes} classes (embedding table rows)")
             else:
@@ -156,7 +183,8 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
         raise ModelError(f"{source}: expected a float image output, found {out.name} {out.type}")
     odims = _dims(out.shape)
     if any(d is None for d in odims[1:]):
-        odims = [None] + list(_probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype))
+        odims = [None] + list(_probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype,
+                                           latent_dtype, source))
         guesses.append(f"output shape learned from a probe decode: {odims[1:]}")
     if len(outputs) > 1:
         guesses.append(f"using the first output ({out.name}) of {len(outputs)}")
@@ -173,7 +201,7 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
             raise ModelError(f"{source}: metadata says image {c}x{h}x{w}, the graph outputs {list(out.shape)}")
         return Signature(z_in.name, dim, layout, out.name, out_layout, (c, h, w), card.value_range, "metadata",
                          fixed if fixed and fixed > 0 else None, label_name, label_dtype, label_rank, num_classes,
-                         tuple(guesses))
+                         tuple(guesses), latent_dtype=latent_dtype)
 
     rest = odims[1:]
     if len(rest) == 3:
@@ -210,19 +238,24 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
         out_layout = "flat"
     else:
         raise ModelError(f"{source}: expected an image output, found {out.name} {list(out.shape)}")
+    check_image_size(shape, source)
     return Signature(z_in.name, dim, layout, out.name, out_layout, shape, (0.0, 1.0), "probe",
                      fixed if fixed and fixed > 0 else None, label_name, label_dtype, label_rank, num_classes,
-                     tuple(guesses))
+                     tuple(guesses), latent_dtype=latent_dtype)
 
 
-def _probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype):
+def check_image_size(shape: tuple[int, int, int], source: str) -> None:
+    """Refuse images larger than the app can hold a grid of (MAX_IMAGE_SIDE on each side)."""
+    c, h, w = shape
+    if min(h, w) < 1 or max(h, w) > MAX_IMAGE_SIDE:
+        raise ModelError(f"{source}: expected images of 1..{MAX_IMAGE_SIDE} pixels a side, found {h}x{w}")
+
+
+def _probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype, latent_dtype, source):
     n = fixed or 1
-    z = np.zeros((n, dim) + ((1, 1) if layout == "nchw" else ()), np.float32)
+    z = np.zeros((n, dim) + ((1, 1) if layout == "nchw" else ()), latent_dtype)
     feed = {z_in.name: z}
     if label_name:
         feed[label_name] = np.zeros((n,) + ((1,) if label_rank == 2 else ()), label_dtype)
-    try:
-        out = session.run(None, feed)[0]
-    except Exception as exc:
-        raise ModelError(f"{z_in.name}: a probe decode failed ({first_line(exc)})") from None
+    out = run_with_limit(session, None, feed, seconds=PROBE_SECONDS, source=source)[0]
     return list(out.shape[1:])

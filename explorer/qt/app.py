@@ -241,15 +241,28 @@ def build_window(paths, *, interactive: bool = True, size=None):
     window = MainWindow(settings=make_settings(), interactive=interactive)
     if size is not None:
         window.grid.set_size(*size)
+    session_note = ""
     if not paths and interactive:
         from explorer.qt.session_actions import reopen_last_session
 
-        if reopen_last_session(window):  # the last session's models instead of the bundled ones
+        try:
+            reopened = reopen_last_session(window)  # the last session's models instead of the bundled ones
+        except Exception as exc:  # a bad last session must never stop the app from starting
+            lines = str(exc).strip().splitlines()
+            window.show_message("last session not reopened: expected a session the app can restore, found "
+                                + (lines[0][:160] if lines else "one it could not read"))
+            window._undo_open([], None)  # nothing half-restored
+            reopened = False
+        if reopened:
             return window, []
+        if window.last_message.startswith("last session not reopened"):
+            session_note = window.last_message
     targets = list(paths) if paths else [str(p) for p in bundled_models()]
     errors = window.open_paths(targets)
     if not targets:
         window.show_message("No bundled models found; open a model with File → Open")
+    if session_note:  # said last, so that it stays in the status bar: the bundled models came instead
+        window.show_message(f"{session_note}; opened the bundled models instead")
     return window, errors
 
 

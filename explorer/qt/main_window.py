@@ -41,6 +41,20 @@ WALK_INTERVAL_MS = 16
 FPS_REFRESH_MS = 500  # the fps readout is refreshed this often, so it reads "— fps" once frames stop
 
 
+def open_failure(path, exc: BaseException) -> str:
+    """One line for an exception that is not a ModelError, raised while opening ``path``: what was
+    expected and what was found, in words (never the exception's class name)."""
+    name = Path(str(path)).name or str(path)
+    if isinstance(exc, MemoryError):
+        found = "a model too large to hold in memory"
+    elif isinstance(exc, RecursionError):
+        found = "data nested too deeply to read"
+    else:
+        lines = str(exc).strip().splitlines()
+        found = f"a model the app could not show ({lines[0][:160] if lines else 'no reason given'})"
+    return f"{name}: expected a model the app can show, found {found}; it was not opened"
+
+
 class MainWindow(QMainWindow):
     def __init__(self, state: AppState | None = None, settings: QSettings | None = None, *,
                  interactive: bool = True):
@@ -278,6 +292,13 @@ class MainWindow(QMainWindow):
         return errors
 
     def open_path(self, path, image_shape=None, *, activate: bool = True) -> str | None:
+        """Open one model; returns None, or the one-line reason it was refused (also shown).
+
+        Whatever goes wrong (a hostile file can make onnx, onnxruntime or the grid raise anything)
+        ends here as one line, and a model that failed half-way is closed again: never half-opened.
+        """
+        before = list(self.state.models)
+        active = self.state.active
         try:
             model = self.state.open(path, image_shape=image_shape, activate=activate)
         except NeedsImageShape as exc:
@@ -287,9 +308,11 @@ class MainWindow(QMainWindow):
                     return self.open_path(path, shape, activate=activate)
             self.show_message(str(exc))
             return str(exc)
-        except ModelError as exc:
-            self.show_message(str(exc))
-            return str(exc)
+        except Exception as exc:  # ModelError, or anything a view raised on the new model
+            reason = str(exc) if isinstance(exc, ModelError) else open_failure(path, exc)
+            self._undo_open(before, active)
+            self.show_message(reason)
+            return reason
         self._add_recent(str(Path(path).expanduser().resolve()))
         self.watcher.addPath(str(model.path))
         guesses = list(model.signature.guesses)
@@ -301,6 +324,22 @@ class MainWindow(QMainWindow):
             notes = list(model.provider_notes)
             self.show_message(f"Opened {model.name} on {model.provider}" + (f" — {notes[-1]}" if notes else ""))
         return None
+
+    def _undo_open(self, before: list, active) -> None:
+        """Take out what a failed open added and give the views back the previous model. The list and
+        the active model are settled before anyone is told, so no view is handed a model that is gone."""
+        added = [m for m in self.state.models if m not in before]
+        for model in added:
+            self.state.models.remove(model)
+        target = active if active in self.state.models else (self.state.models[-1] if self.state.models else None)
+        closed = getattr(self.state, "model_closed", None)  # "forget what was kept for it", where the state has it
+        announcements = [lambda: self.state.set_active(target), self.state.models_changed.emit]
+        announcements += [lambda m=m: closed.emit(m) for m in added] if closed is not None else []
+        for announce in announcements:
+            try:
+                announce()
+            except Exception:  # a view failing again on the way back: the state itself is right
+                self.state.active = target
 
     def _ask_shape(self, exc: NeedsImageShape) -> tuple[int, int, int] | None:
         text, ok = QInputDialog.getText(self, "Image shape", f"{exc}\n\nHeight × width × channels, e.g. 32x32x3:")
