@@ -12,6 +12,7 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -296,6 +297,66 @@ def test_resume_before_the_first_checkpoint_starts_over(tmp_path, tmp_path_facto
     assert "no checkpoint yet" in capsys.readouterr().out
     assert_same_weights(load_checkpoint(out), load_checkpoint(uninterrupted))
     assert without_timing(metrics_rows(out)) == without_timing(metrics_rows(uninterrupted))
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has ended (a writer killed by kill -9)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_start_removes_temp_files_of_killed_writers_only(tmp_path, tmp_path_factory, capsys):
+    """What a kill -9 leaves (a half-written final bundle, checkpoint temp file, snapshot temp folder, a
+    bundle renamed aside) is cleaned on the next start; live writers' and other dot-files are kept."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run(tmp_path_factory, "gan"), out)
+    dead = _dead_pid()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        stale = [out / f".model.tmp-{dead}", out / "snapshots" / f".epoch-0002.tmp-{dead}",
+                 out / "snapshots" / f".epoch-0001.old-{dead}"]
+        for folder in stale:
+            folder.mkdir()
+            (folder / "generator.onnx").write_bytes(b"half")
+        stale_files = [out / "checkpoints" / f".last.pt.ab12_xyz.tmp-{dead}.pt",
+                       out / f".metrics.jsonl.q8w7e6r5.tmp-{dead}.jsonl"]
+        kept = [out / "checkpoints" / f".last.pt.zz99_abc.tmp-{live.pid}.pt", out / ".notes",
+                out / f".model.tmp-{live.pid}"]
+        for path in stale_files + kept[:2]:
+            path.write_bytes(b"half")
+        kept[2].mkdir()
+        (out / "snapshots" / "epoch-0002").rename(out / "snapshots" / f".epoch-0002.old-{dead}")
+        assert cli("gan", "--out", out, "--resume", *TINY) == 0
+    finally:
+        live.kill()
+        live.wait()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "removed temporary files" in line]
+    assert len(lines) == 1, lines
+    assert f".model.tmp-{dead}/" in lines[0] and f"checkpoints/.last.pt.ab12_xyz.tmp-{dead}.pt" in lines[0]
+    assert not any(p.exists() for p in stale + stale_files)
+    assert all(p.exists() for p in kept)
+    assert (out / "snapshots" / "epoch-0002" / "generator.onnx").is_file()  # renamed aside: restored
+    assert C.read_card(out / "snapshots" / "epoch-0002" / "generator.onnx").epoch == 2
+    assert C.read_card(out / "model" / "generator.onnx").epoch == 2
+
+
+def test_the_writers_temp_names_carry_their_pid(tmp_path, monkeypatch):
+    """Every temporary name our writers make is one that the start-up cleaning recognises."""
+    from explorer.io.run_folder import bundle_temp_name, temp_name_info
+    from training import files
+
+    moves = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (moves.append((Path(src), Path(dst))), real_replace(src, dst)))
+    files.atomic_write_bytes(tmp_path / "last.pt", b"one")
+    (tmp_path / bundle_temp_name("model", os.getpid())).mkdir()  # export_bundle's temp folder
+    (tmp_path / "model").mkdir()
+    files.replace_dir(tmp_path / bundle_temp_name("model", os.getpid()), tmp_path / "model")
+    pid = os.getpid()
+    assert temp_name_info(moves[0][0].name, is_dir=False) == ("last.pt", "tmp", pid)
+    assert temp_name_info(moves[1][1].name, is_dir=True) == ("model", "old", pid)
+    assert temp_name_info(moves[2][0].name, is_dir=True) == ("model", "tmp", pid)
 
 
 # ---- errors ----------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from torch import nn
 
 from explorer.io import contract
 from explorer.io.contract import Atlas, ModelCard
+from explorer.io.run_folder import bundle_temp_name
 
 from .config import TrainConfig
 from .files import replace_dir
@@ -152,7 +153,7 @@ def export_bundle(cfg: TrainConfig, modules: dict[str, nn.Module], folder: str |
     """Write a complete bundle to ``folder`` in one step (temp folder + rename). Returns role -> parity."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    tmp = folder.with_name(bundle_temp_name(folder.name, os.getpid()))
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()

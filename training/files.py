@@ -11,13 +11,17 @@ import os
 import shutil
 from pathlib import Path
 
-from explorer.io.files import write_bytes_atomic
+from explorer.io.files import atomic_path
+from explorer.io.run_folder import bundle_old_name, file_temp_suffix
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` through the one atomic writer; the temp file's name carries this process's PID
+    (``.last.pt.RANDOM.tmp-PID.pt``), so that a later start can tell a killed writer's leftover."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, data)
+    with atomic_path(path, suffix=file_temp_suffix(os.getpid(), path.suffix)) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
@@ -40,7 +44,7 @@ def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
     """
     old = None
     if final_dir.exists():
-        old = final_dir.with_name(f".{final_dir.name}.old-{os.getpid()}")
+        old = final_dir.with_name(bundle_old_name(final_dir.name, os.getpid()))
         if old.exists():
             shutil.rmtree(old)
         os.replace(final_dir, old)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import Callable
 
 import torch
 
-from explorer.io.run_folder import RunFolder, append_jsonl, read_config, read_metrics
+from explorer.io.run_folder import RunFolder, append_jsonl, read_config, read_metrics, stale_temp_paths
 
 from . import files
 from .config import TrainConfig
@@ -72,6 +73,8 @@ def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log,
     """The steps of a run, in order. Every rank runs all of them (some hold collectives); only rank 0
     writes files and prints."""
     cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log)
+    if dist.is_main:
+        remove_stale_temp_files(run, log)
     train_set, test_set = load_data(cfg, log)
     t = set_up(cfg, run, dev, dist, train_set, test_set, log)
     start_epoch, start_batch, sums = restore_checkpoint(t, ckpt) if ckpt is not None else (0, 0, {})
@@ -130,6 +133,42 @@ def _read_run_config(run: RunFolder) -> TrainConfig:
     except (ValueError, TypeError) as exc:
         raise RunError(f"{run.config}: unreadable run settings ({type(exc).__name__}); "
                        "delete the run folder to start over") from None
+
+
+def remove_stale_temp_files(run: RunFolder, log) -> None:
+    """Remove the temporary files and folders that a killed writer of this run left (our names only,
+    see explorer/io/run_folder.py, and only when the PID in the name is no longer running); an older
+    bundle folder left aside while its target is missing is renamed back instead. Says so in one line."""
+    done = []
+    for path, (target, kind, _pid) in stale_temp_paths(run.root, _process_alive):
+        rel = path.relative_to(run.root).as_posix() + ("/" if path.is_dir() else "")
+        try:
+            if kind == "old" and not (path.parent / target).exists():
+                os.replace(path, path.parent / target)
+                done.append(f"{rel} (restored as {target})")
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        done.append(rel)
+    if done:
+        log(f"removed temporary files left by a stopped run: {', '.join(done)}")
+
+
+def _process_alive(pid: int) -> bool:
+    """True unless no process ``pid`` exists (this process, and any we may not signal, count as alive)."""
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def load_checkpoint(path: Path) -> dict:

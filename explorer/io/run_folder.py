@@ -10,7 +10,9 @@ module, so the names below are the only place either side spells them::
   model/                       the final bundle, written when training finishes
 
 Every file appears atomically (temp file or temp folder + rename); names that start with a dot are
-work in progress and never read. Documented for people in docs/architecture.md.
+work in progress and never read. Those temporary names (below: ``bundle_temp_name``,
+``bundle_old_name``, ``file_temp_suffix``) carry the writer's PID, so that a later start can remove
+the ones a killed process left (``stale_temp_paths``). Documented for people in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ SNAPSHOTS_DIR = "snapshots"
 MODEL_DIR = "model"
 _SNAPSHOT_NAME = re.compile(r"^epoch-(\d+)$")
 
+# Temporary names of the run's writers (a dot first, the writing process's PID in the name):
+#   .NAME.tmp-PID/             a bundle folder being written (training/export.py export_bundle)
+#   .NAME.old-PID/             the older bundle folder it replaces, until deleted (training/files.py replace_dir)
+#   .NAME.RANDOM.tmp-PID.EXT   a file being written atomically (training/files.py, through explorer/io/files.py)
+_TEMP_DIR_NAME = re.compile(r"^\.(?P<name>[^/]+)\.(?P<kind>tmp|old)-(?P<pid>\d+)$")
+_TEMP_FILE_NAME = re.compile(r"^\.(?P<name>[^/]+)\.[A-Za-z0-9_]+\.tmp-(?P<pid>\d+)(?:\.[^./]*)?$")
+
 # The training families, named by the role of the ONNX file their bundles hold.
 FAMILY_OF_ROLE = {"generator": "gan", "decoder": "vae", "classifier": "classifier"}
 
@@ -44,6 +53,30 @@ def snapshot_epoch(name: str) -> int | None:
     """The epoch of a snapshot folder name, or None when the name is not one."""
     m = _SNAPSHOT_NAME.match(name)
     return int(m.group(1)) if m else None
+
+
+def bundle_temp_name(name: str, pid: int) -> str:
+    """``.model.tmp-PID``: the folder a bundle ``name`` is written in before its rename."""
+    return f".{name}.tmp-{int(pid)}"
+
+
+def bundle_old_name(name: str, pid: int) -> str:
+    """``.model.old-PID``: where an older bundle ``name`` waits while the new one is renamed in."""
+    return f".{name}.old-{int(pid)}"
+
+
+def file_temp_suffix(pid: int, ext: str = "") -> str:
+    """What follows ``.tmp`` in an atomic writer's temp file name: ``-PID`` and the file's extension
+    (``.last.pt.RANDOM.tmp-PID.pt``)."""
+    return f"-{int(pid)}{ext}"
+
+
+def temp_name_info(name: str, *, is_dir: bool) -> tuple[str, str, int] | None:
+    """(target name, "tmp" or "old", PID) of one of our temporary names, or None when it is not one."""
+    m = (_TEMP_DIR_NAME if is_dir else _TEMP_FILE_NAME).match(name)
+    if m is None:
+        return None
+    return m.group("name"), (m.group("kind") if is_dir else "tmp"), int(m.group("pid"))
 
 
 @dataclass(frozen=True)
@@ -89,6 +122,31 @@ class RunFolder:
     @property
     def finished(self) -> bool:
         return self.model.is_dir()
+
+    @property
+    def temp_folders(self) -> tuple[Path, ...]:
+        """The folders where the run's writers leave temporary names (the run, checkpoints, snapshots)."""
+        return (self.root, self.checkpoints, self.snapshots)
+
+
+def stale_temp_paths(run_dir: str | os.PathLike, alive) -> list[tuple[Path, tuple[str, str, int]]]:
+    """Our temporary files and folders in a run whose writer is gone: (path, ``temp_name_info``) for each
+    name in ``RunFolder.temp_folders`` that matches one above and whose PID ``alive(pid)`` says is not
+    running. Nothing is removed here; symlinks are never ours."""
+    out = []
+    for folder in RunFolder(run_dir).temp_folders:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if not entry.name.startswith(".") or entry.is_symlink():
+                continue
+            info = temp_name_info(entry.name, is_dir=entry.is_dir(follow_symlinks=False))
+            if info is None or alive(info[2]):
+                continue
+            out.append((Path(entry.path), info))
+    return sorted(out)
 
 
 @dataclass(frozen=True)
