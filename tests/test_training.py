@@ -359,6 +359,21 @@ def test_the_writers_temp_names_carry_their_pid(tmp_path, monkeypatch):
     assert temp_name_info(moves[2][0].name, is_dir=True) == ("model", "tmp", pid)
 
 
+def test_a_checkpoint_of_another_shape_is_one_line(tmp_path, tmp_path_factory, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run(tmp_path_factory, "gan"), out)
+    ckpt = load_checkpoint(out)
+    assert ckpt["config"]["latent_dim"] == 8
+    ckpt["config"]["latent_dim"] = 32  # the weights stay those of latent-dim 8
+    torch.save(ckpt, out / "checkpoints" / "last.pt")
+    assert cli("gan", "--out", out, "--resume", *TINY) == 1
+    err = one_line_error(capsys)
+    assert "Error(s) in loading state_dict" not in err
+    assert "checkpoint does not fit its run: generator parameter" in err, err
+    assert "the checkpoint holds [784, 8]" in err and "(latent-dim 32," in err and "need [784, 32]" in err
+    assert "start a new run with --out" in err and "resume with the run's own settings" in err
+
+
 # ---- errors ----------------------------------------------------------------------------------------
 
 def one_line_error(capsys) -> str:

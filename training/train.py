@@ -254,9 +254,12 @@ def set_up(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, trai
 def restore_checkpoint(t: Training, ckpt: dict) -> tuple[int, int, dict[str, float]]:
     """Load ``ckpt`` into ``t``; returns where to continue: (epoch, batch, that epoch's sums so far)."""
     for name, module in t.family.modules.items():
-        unwrap(module).load_state_dict(ckpt["modules"][name])
+        _load_module_state(t, name, unwrap(module), (ckpt.get("modules") or {}).get(name))
     for name, opt in t.family.optimizers.items():
-        opt.load_state_dict(ckpt["optimizers"][name])
+        try:
+            opt.load_state_dict(ckpt["optimizers"][name])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise _mismatch(t, f"the {name} optimiser state does not fit ({_first_line(exc)})") from None
     if len(ckpt["rng"]) != t.dist.world:
         raise RunError(f"{t.run.root}: the checkpoint was written by {len(ckpt['rng'])} process(es); "
                        f"resume it with the same number (now {t.dist.world})")
@@ -266,6 +269,47 @@ def restore_checkpoint(t: Training, ckpt: dict) -> tuple[int, int, dict[str, flo
     epoch, batch = int(ckpt["epoch"]), int(ckpt["batch"])
     t.log(f"resuming {t.cfg.family} from epoch {epoch} batch {batch} in {t.run.root}")
     return epoch, batch, dict(ckpt.get("epoch_sums") or {})
+
+
+def _load_module_state(t: Training, name: str, module: torch.nn.Module, state) -> None:
+    """``module.load_state_dict(state)``, or a RunError that names the first parameter that differs."""
+    if not isinstance(state, dict):
+        raise _mismatch(t, f"it holds no {name} weights")
+    expected = module.state_dict()
+    for key, want in expected.items():
+        if key not in state:
+            raise _mismatch(t, f"{name} parameter {key} is missing")
+        have = state[key]
+        if not isinstance(have, torch.Tensor) or tuple(have.shape) != tuple(want.shape):
+            found = tuple(have.shape) if isinstance(have, torch.Tensor) else type(have).__name__
+            raise _mismatch(t, f"{name} parameter {key}: the checkpoint holds {_shape(found)}, its settings "
+                               f"({_settings(t.cfg)}) need {_shape(tuple(want.shape))}")
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise _mismatch(t, f"{name} parameter {extra[0]} is not part of this {name}")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise _mismatch(t, f"{name}: {_first_line(exc)}") from None
+
+
+def _mismatch(t: Training, what: str) -> RunError:
+    return RunError(f"{t.run.checkpoint}: checkpoint does not fit its run: {what}; start a new run with "
+                    f"--out ANOTHER_FOLDER or resume with the run's own settings and checkpoint")
+
+
+def _shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]" if isinstance(shape, tuple) else str(shape)
+
+
+def _settings(cfg: TrainConfig) -> str:
+    keys = ("latent_dim", "width", "image_size", "channels")
+    return ", ".join(f"{k.replace('_', '-')} {getattr(cfg, k)}" for k in keys if getattr(cfg, k, None) is not None)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def start_run_files(run: RunFolder, cfg: TrainConfig, start_epoch: int) -> None:
