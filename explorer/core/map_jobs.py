@@ -15,6 +15,9 @@ from typing import Callable
 from explorer.core.events import Signal
 from explorer.core.worker import Answer, LatestOnly, Work
 
+# Seconds close() waits, for all running jobs together, for them to reach their next check.
+CLOSE_WAIT_SECONDS = 2.0
+
 JOB_LABELS = {"encode": "Encoding", "umap": "UMAP", "gan-map": "GAN feature map",
               "anomaly": "Scoring the test split (for percentiles)"}
 
@@ -130,9 +133,13 @@ class MapJobs:
     def close(self) -> None:
         running = list(self._workers.values())
         self.cancel_all()
-        for worker in running:  # they stop at their next batch; leaving them mid-run can abort the process at exit
-            worker.wait(5.0)
+        for worker in running:  # told to stop: a decode inside onnxruntime is terminated at once
             worker.close(wait=False)
+        # Most stop at their next batch (leaving them mid-run can abort the process at exit), but a
+        # hung model must not keep the window open: one bounded wait for all of them together.
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        for worker in running:
+            worker.wait(max(0.0, deadline - time.monotonic()))
         self._workers.clear()
 
     def _progressed(self, name: str, generation: int, fraction: float, message: str) -> None:

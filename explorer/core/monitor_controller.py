@@ -117,7 +117,8 @@ class MonitorController:
                 and self._to_build is None)
 
     def close(self) -> None:
-        """Stop the worker (waits for the job in hand; a reference build stops at its next progress report)."""
+        """Stop the worker: the job in hand is told to stop (a reference build stops at its next progress
+        report) and waited for at most ``worker.CLOSE_WAIT_SECONDS``; its answer is dropped."""
         if not self._closed:
             self._closed = True
             self.worker.close()

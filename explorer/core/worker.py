@@ -17,9 +17,13 @@ import os
 import threading
 import time
 import traceback
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Callable
+
+from explorer.io.time_limit import StopScope, stop_scope
 
 Progress = Callable[[float, str], None]      # (fraction 0..1, message)
 IsCancelled = Callable[[], bool]
@@ -56,8 +60,19 @@ def one_line_error(name: str, exc: BaseException) -> str:
     return f"{name} failed ({type(exc).__name__}: {msg[:160]})" if msg else f"{name} failed ({type(exc).__name__})"
 
 
+# Seconds close() waits for the work in hand after telling it to stop. A decode inside onnxruntime
+# stops within milliseconds (its run is terminated); work that does not listen is left to finish on
+# its own daemon thread, its answer dropped, so closing a window never waits on a hung model.
+CLOSE_WAIT_SECONDS = 0.5
+
+
 class LatestOnly:
     """One worker thread; only the newest request's answer is ever delivered.
+
+    The thread is a daemon ``threading.Thread`` (not a ``ThreadPoolExecutor``, whose threads are
+    joined at interpreter exit): ``close()`` stops the work in hand (cancel flag, and a running
+    onnxruntime decode is terminated through its ``RunOptions``), waits at most
+    ``CLOSE_WAIT_SECONDS`` and returns; a request that still runs then finishes on its own.
 
     ``deliver(answer)`` gets every current answer, including failures (``error``) and explicit
     cancels (``cancelled``); answers made stale by a newer ``submit`` or by ``invalidate`` are
@@ -71,11 +86,14 @@ class LatestOnly:
         self._deliver = deliver
         self._on_progress = on_progress
         self._blas_threads = blas_threads
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"latent-{name}")
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._queue: deque = deque()
+        self._thread: threading.Thread | None = None
         self._generation = 0
         self._pending: Future | None = None
         self._cancel: threading.Event | None = None
+        self._scope: StopScope | None = None
         self._closed = False
 
     @property
@@ -101,7 +119,13 @@ class LatestOnly:
             self._generation += 1
             gen = self._generation
             cancel = self._cancel = threading.Event()
-            self._pending = self._pool.submit(self._run, gen, work, tag, cancel, time.perf_counter())
+            scope = self._scope = StopScope()
+            future = self._pending = Future()
+            self._queue.append((future, gen, work, tag, cancel, scope, time.perf_counter()))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=f"latent-{self.name}", daemon=True)
+                self._thread.start()
+            self._wake.notify()
             return gen
 
     def invalidate(self) -> int:
@@ -124,18 +148,29 @@ class LatestOnly:
             return True
         try:
             pending.result(timeout)
-        except TimeoutError:
+        except FutureTimeout:
             return False
         except Exception:  # cancelled futures, or a deliver that raised: finished all the same
             pass
         return True
 
     def close(self, wait: bool = True) -> None:
+        """Stop for good: queued requests are dropped, the running one is told to stop (a running
+        onnxruntime decode is terminated) and its answer is dropped. With ``wait``, waits at most
+        ``CLOSE_WAIT_SECONDS`` for it; never longer, so a hung model cannot keep a window open."""
         with self._lock:
             self._closed = True
             self._stop_locked()
+            if self._scope is not None:
+                self._scope.stop()
+            for item in self._queue:
+                item[0].cancel()
+            self._queue.clear()
             self._generation += 1
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._wake.notify_all()
+            thread = self._thread
+        if wait and thread is not None and thread is not threading.current_thread():
+            thread.join(CLOSE_WAIT_SECONDS)
 
     # ---- worker thread -------------------------------------------------------------------------
 
@@ -144,6 +179,24 @@ class LatestOnly:
             self._pending.cancel()  # only succeeds while it still waits in the queue
         if self._cancel is not None:
             self._cancel.set()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if not self._queue:  # closed and nothing left
+                    return
+                future, gen, work, tag, cancel, scope, t0 = self._queue.popleft()
+            if not future.set_running_or_notify_cancel():
+                continue  # made stale while it waited
+            try:
+                with stop_scope(scope):
+                    self._run(gen, work, tag, cancel, t0)
+            except BaseException as exc:  # a deliver that raised: the future says so, the thread goes on
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
 
     def _run(self, gen: int, work: Work, tag: Any, cancel: threading.Event, t0: float) -> None:
         if gen != self._generation:

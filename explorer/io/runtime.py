@@ -25,7 +25,7 @@ from explorer.io.onnx_file import DECODING_ROLES, open_onnx, refusal
 from explorer.io.pixels import to_uint8
 from explorer.io.providers import BATCH_SESSION_MIN, SHORT_NAMES, ProviderPlan, create_batch_session
 from explorer.io.signature import NeedsImageShape, Signature, check_image_size, infer_signature
-from explorer.io.time_limit import PROBE_SECONDS, run_options, run_with_limit
+from explorer.io.time_limit import PROBE_SECONDS, run_options, run_with_limit, stopped, terminate_on_stop
 
 # ModelError and NeedsImageShape are what open_model raises; callers import them from here with it.
 __all__ = ["DecodedImages", "LoadedModel", "ModelError", "NeedsImageShape", "describe", "dimension_variance",
@@ -120,6 +120,8 @@ class LoadedModel:
         session = self.session_for(chunk)
         parts = []
         for start in range(0, n, max(chunk, 1)):
+            if stopped():
+                raise ModelError(f"{self.path.name}: decoding stopped (its view was closed)")
             zc = z[start:start + chunk]
             m = zc.shape[0]
             if sig.fixed_batch and m < chunk:  # pad the last chunk to the fixed size
@@ -134,9 +136,13 @@ class LoadedModel:
             if time_limit is not None:
                 out = run_with_limit(session, [sig.output_name], feed, seconds=time_limit, source=self.path.name)[0]
             else:
+                options = run_options()
                 try:
-                    out = session.run([sig.output_name], feed, run_options())[0]
+                    with terminate_on_stop(options):  # a closing view stops a decode that hangs
+                        out = session.run([sig.output_name], feed, options)[0]
                 except Exception as exc:
+                    if stopped():
+                        raise ModelError(f"{self.path.name}: decoding stopped (its view was closed)") from None
                     raise ModelError(f"{self.path.name}: decoding failed ({first_line(exc)})") from None
             parts.append(np.asarray(out[:m], dtype=np.float32))
         if not parts:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 
 from explorer.io.model_error import ModelError, first_line
 
@@ -36,6 +37,79 @@ class TimeLimitExceeded(ModelError):
     """A run took longer than its limit and was stopped."""
 
 
+class StopScope:
+    """A "stop now" that runs hooks registered by the work in hand (the worker sets one per request).
+
+    A run registers ``terminate_run`` for its RunOptions while it runs; ``stop()`` (a closing view)
+    sets ``terminate`` on it, so a decode that hangs inside onnxruntime returns within milliseconds.
+    A hook registered after ``stop()`` runs at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._hooks: list = []
+        self.stopped = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            hooks, self._hooks = self._hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # a hook that fails must not keep the others (or close()) from running
+                pass
+
+    def add(self, hook) -> None:
+        with self._lock:
+            if not self.stopped:
+                self._hooks.append(hook)
+                return
+        hook()
+
+    def remove(self, hook) -> None:
+        with self._lock:
+            if hook in self._hooks:
+                self._hooks.remove(hook)
+
+
+_local = threading.local()
+
+
+@contextmanager
+def stop_scope(scope: StopScope | None):
+    """Runs on this thread inside the block are stopped by ``scope.stop()``."""
+    previous = getattr(_local, "scope", None)
+    _local.scope = scope
+    try:
+        yield scope
+    finally:
+        _local.scope = previous
+
+
+@contextmanager
+def terminate_on_stop(options):
+    """While the block runs, the current thread's StopScope (if any) terminates ``options``' run."""
+    scope = getattr(_local, "scope", None)
+    if scope is None:
+        yield
+        return
+
+    def hook():
+        options.terminate = True
+
+    scope.add(hook)
+    try:
+        yield
+    finally:
+        scope.remove(hook)
+
+
+def stopped() -> bool:
+    """True when the current thread's StopScope was stopped (the run's answer will be dropped)."""
+    scope = getattr(_local, "scope", None)
+    return scope is not None and scope.stopped
+
+
 def run_options():
     """RunOptions that keep onnxruntime's own coloured log lines off stderr (we report in one line)."""
     import onnxruntime as ort
@@ -53,8 +127,11 @@ def run_with_limit(session, outputs, feed: dict, *, seconds: float, source: str,
     timer.daemon = True
     timer.start()
     try:
-        return session.run(outputs, feed, options)
+        with terminate_on_stop(options):
+            return session.run(outputs, feed, options)
     except Exception as exc:
+        if stopped():
+            raise ModelError(f"{source}: {what} stopped (its view was closed)") from None
         if options.terminate:
             raise TimeLimitExceeded(
                 f"{source}: expected {what} to finish within {seconds:g} s, found it still running "
