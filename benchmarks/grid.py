@@ -123,7 +123,8 @@ def main() -> int:
     ap.add_argument("--vae")
     ap.add_argument("--repeats", type=int, default=40)
     args = ap.parse_args()
-    from explorer.qt.app import build_window, ensure_app
+    from explorer.qt.app import build_window
+    from explorer.qt.qapp import ensure_app
 
     ensure_app()
     rng = np.random.default_rng(0)

@@ -66,7 +66,7 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
 
     from explorer.core import atlas_data as A
     from explorer.io.contract import FASHION_MNIST_CLASSES
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_view import MapView
 
     app = ensure_app()

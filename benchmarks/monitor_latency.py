@@ -31,7 +31,7 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="(output is always JSON)")
     args = p.parse_args()
     from explorer.core.monitor import list_snapshots
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.monitor_view import MonitorView
 
     src = Path(args.run)

@@ -21,7 +21,8 @@ from _explorer_bench import ROOT, emit, machine, stats_ms
 
 CHILD = r"""
 import sys, time
-from explorer.qt.app import ensure_app, build_window, wait_for_grid
+from explorer.qt.app import build_window, wait_for_grid
+from explorer.qt.qapp import ensure_app
 app = ensure_app()
 win, errors = build_window(sys.argv[1:], interactive=False)
 win.show()

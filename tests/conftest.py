@@ -72,7 +72,8 @@ def settings_file(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def window(qtbot, settings_file, gan_bundle, vae_bundle):
     """A main window with two models open (GAN active), fully decoded."""
-    from explorer.qt.app import build_window, ensure_app, wait_for_grid
+    from explorer.qt.app import build_window, wait_for_grid
+    from explorer.qt.qapp import ensure_app
 
     ensure_app()
     win, errors = build_window([str(gan_bundle), str(vae_bundle)], interactive=False)

@@ -17,7 +17,8 @@ def main() -> int:
     from PySide6.QtCore import QPoint
     from PySide6.QtWidgets import QApplication
 
-    from explorer.qt.app import build_window, ensure_app, fit_first_run, wait_for_grid
+    from explorer.qt.app import build_window, fit_first_run, wait_for_grid
+    from explorer.qt.qapp import ensure_app
 
     app = ensure_app()
     win, errors = build_window([], interactive=False)

@@ -112,7 +112,7 @@ def test_first_run_window_fits_the_screen_and_saved_layout_wins(window):
 
 
 def test_a_second_launch_hands_its_paths_to_the_running_app(qtbot, tmp_path):
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.single_instance import InstanceServer
 
     ensure_app()
@@ -134,7 +134,7 @@ def test_a_second_launch_hands_its_paths_to_the_running_app(qtbot, tmp_path):
 
 
 def test_nobody_listening_means_start_normally(qtbot):
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.single_instance import forward_to_running
 
     ensure_app()
@@ -234,7 +234,7 @@ def test_macos_file_open_events_become_paths(qtbot):
 
 def test_a_separate_app_leaves_the_running_apps_socket_alone(qtbot, tmp_path):
     """LATENT_EXPLORER_NEW_INSTANCE=1 starts a second app; double-clicks must still reach the first."""
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.single_instance import InstanceServer
 
     ensure_app()

@@ -30,7 +30,8 @@ def no_bundled(tmp_path, monkeypatch):
 
 
 def _launch(paths, qtbot):
-    from explorer.qt.app import build_window, ensure_app, wait_for_grid
+    from explorer.qt.app import build_window, wait_for_grid
+    from explorer.qt.qapp import ensure_app
 
     ensure_app()
     window, errors = build_window([str(p) for p in paths], interactive=True)
@@ -142,7 +143,7 @@ def test_a_session_that_cannot_be_kept_is_said_before_the_window_closes(fresh_ho
 
 
 def test_settings_from_the_old_qsettings_folder_are_read_once(fresh_home, no_bundled, qtbot):
-    from explorer.qt.app import ensure_app, make_settings
+    from explorer.qt.qapp import ensure_app, make_settings
 
     ensure_app()
     old = QSettings("LatentExplorer", "Latent Explorer")  # where earlier versions kept them

@@ -96,7 +96,7 @@ def test_dropping_a_big_colour_image_on_the_map_encodes_it_and_says_what_was_don
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_view import MapView
 
     make_encoder(vae_bundle)  # the test VAE takes 8x8 gray images

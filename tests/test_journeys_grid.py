@@ -26,7 +26,8 @@ ASSETS = Path(__file__).resolve().parents[1] / "assets" / "models"
 @pytest.fixture
 def launched(qtbot, settings_file, tmp_path, monkeypatch):
     """The app as a new user starts it: no arguments (the bundled models), empty home and config."""
-    from explorer.qt.app import build_window, ensure_app
+    from explorer.qt.app import build_window
+    from explorer.qt.qapp import ensure_app
 
     if not (ASSETS / "fashion-vae").is_dir() or not (ASSETS / "fashion-gan").is_dir():
         pytest.skip("the bundled models are not in this checkout")

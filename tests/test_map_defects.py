@@ -21,7 +21,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def view(qtbot, vae_bundle):
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_view import MapView
 
     ensure_app()
@@ -127,7 +127,7 @@ def test_the_projection_choice_and_its_job_stay_with_their_model(window, qtbot, 
 def test_the_sweep_tiles_do_not_cover_the_points_or_the_star(qtbot, vae_bundle, tmp_path):
     from PIL import Image
 
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_canvas import class_color
     from explorer.qt.map_view import MapView
     from test_map_data import make_encoder

@@ -200,7 +200,7 @@ def test_a_registered_toy_projection_is_offered_chosen_by_key_press_and_drawn(to
     from PySide6.QtCore import QPoint, QPointF, Qt
     from PySide6.QtTest import QTest
 
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_view import MapView
 
     ensure_app()

@@ -19,7 +19,7 @@ def isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def make_view(qtbot):
-    from explorer.qt.app import ensure_app
+    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_view import MapView
 
     ensure_app()

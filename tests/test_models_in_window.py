@@ -253,7 +253,8 @@ def test_fps_readout_goes_idle_when_frames_stop(window, qtbot):
 # ---- the focused-latent panel ---------------------------------------------------------------------
 
 def test_every_one_of_32_sliders_is_reachable_with_the_wheel_without_changing_a_latent(qtbot, settings_file, tmp_path):
-    from explorer.qt.app import build_window, ensure_app
+    from explorer.qt.app import build_window
+    from explorer.qt.qapp import ensure_app
 
     ensure_app()
     big = mf.make_contract_gan(tmp_path / "big", latent_dim=32, name="big gan")

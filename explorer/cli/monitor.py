@@ -198,7 +198,7 @@ def monitor_command(argv: list[str]) -> int:
         classifier = _classifier_arg(args.classifier, required=False)
         if args.report:
             return _monitor_report(args, run, classifier)
-        from explorer.qt.monitor_view import run_monitor_window
+        from explorer.qt.app import run_monitor_window
 
         return run_monitor_window(str(run), classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
                                   screenshot=args.screenshot)

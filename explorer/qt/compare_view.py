@@ -356,7 +356,7 @@ def compare_screenshot(a: str, b: str, out: str, *, classifier: str | None, n: i
                        seed: int = DEFAULT_SEED) -> bool:
     """Render the comparison offscreen to ``out`` (PNG). True when written."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from explorer.qt.app import ensure_app, grab_and_close
+    from explorer.qt.qapp import ensure_app, grab_and_close
 
     app = ensure_app()
     view = CompareView(classifier, n=n, seed=seed)

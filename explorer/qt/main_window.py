@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QFileSystemWatcher, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMenu,
                                QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
-from explorer.core.grid import GridController, SampleGrid, cell_label, cell_number
+from explorer.core.grid import GridController, SampleGrid
 from explorer.qt.map_view import MapView, fill_grid_with, show_in_grid
 from explorer.core.latents import LatentWalk
-from explorer.io.exports import write_png
-from explorer.io.pixels import mark_bad_cells, upscale
 from explorer.io.runtime import ModelError, NeedsImageShape
-from explorer.core.state import AppState, file_stem
-from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths, qimage_copy
+from explorer.core.state import AppState
+from explorer.qt.cell_actions import CellActions
+from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths
 from explorer.qt.docks import DockPart, install
-from explorer.qt.grid_view import GAP_GRAY, PAD, GridCanvas, GridControls
+from explorer.qt.grid_view import GridCanvas, GridControls
 from explorer.qt.help_menu import add_help_menu
 from explorer.qt.tools_menu import add_tools_menu
 from explorer.qt.latent_panel import LatentPanel
@@ -55,7 +53,7 @@ def open_failure(path, exc: BaseException) -> str:
     return f"{name}: expected a model the app can show, found {found}; it was not opened"
 
 
-class MainWindow(QMainWindow):
+class MainWindow(CellActions, QMainWindow):
     def __init__(self, state: AppState | None = None, settings: QSettings | None = None, *,
                  interactive: bool = True):
         super().__init__()
@@ -584,93 +582,3 @@ class MainWindow(QMainWindow):
         z = self.walk.step(min(now - self._walk_last, 0.1))
         self._walk_last = now
         self.grid.set_all_latents(z)
-
-    # ---- cells and saving ---------------------------------------------------------------------------
-
-    def _cell_menu(self, index: int, pos) -> None:
-        menu = self.cell_menu(index)
-        menu.exec(pos)
-        menu.deleteLater()
-
-    def cell_menu(self, index: int) -> QMenu:
-        menu = QMenu(self)
-        menu.addAction("Save cell as PNG…", lambda: self.save_cell_dialog(index))
-        menu.addAction("Copy latent vector", lambda: self.copy_latent(index))
-        menu.addAction("Copy image", lambda: self.copy_image(index))
-        menu.addSeparator()
-        menu.addAction("Use as path endpoint", lambda: self.add_endpoint(index))
-        return menu
-
-    def copy_latent(self, index: int) -> str:
-        text = json.dumps([round(float(v), 6) for v in self.grid.latents[index]])
-        QGuiApplication.clipboard().setText(text)
-        self.show_message(f"Copied the {self.grid.model.latent_dim}-d latent of cell {cell_number(index)}")
-        return text
-
-    def copy_image(self, index: int) -> None:
-        QGuiApplication.clipboard().setImage(qimage_copy(upscale(self.grid.pixels[index], self.canvas.scale)))
-
-    def add_endpoint(self, index: int) -> None:
-        labels = self.grid.labels
-        self.state.add_endpoint(self.grid.model, self.grid.latents[index],
-                                None if labels is None else int(labels[index]))
-        self.show_message(f"Cell {cell_number(index)} added as path endpoint {len(self.state.path_endpoints)}")
-
-    def save_cell(self, index: int, path: str) -> None:
-        written = write_png(upscale(self.grid.pixels[index], self.canvas.scale), path)
-        self.show_message(f"Saved {cell_label(index, self.grid.cols).lower()} as {written.name} in {written.parent}")
-
-    def grid_image(self) -> np.ndarray:
-        """The grid as shown (uint8 [H, W, C]), NaN cells marked, at the display scale."""
-        image = upscale(self.grid.tiled(pad=PAD, fill=GAP_GRAY), self.canvas.scale)  # separators as on screen
-        if not self.grid.finite.all():
-            _, h, w = self.grid.model.image_shape
-            image = mark_bad_cells(image, self.grid.finite, self.grid.rows, self.grid.cols, (h, w), PAD,
-                                   self.canvas.scale)
-        return image
-
-    def save_grid(self, path: str) -> None:
-        written = write_png(self.grid_image(), path)
-        self.show_message(f"Saved the grid as {written.name} in {written.parent}")
-
-    def _save_dialog(self, title: str, name: str) -> str | None:
-        """Ask where to save a PNG, starting in the folder the last image went to; None when cancelled."""
-        if not self.interactive:
-            return None
-        start = str(Path(self.dialog_dir("last_save_dir")) / name) if self.dialog_dir("last_save_dir") else name
-        path, _ = QFileDialog.getSaveFileName(self, title, start, "PNG images (*.png)")
-        if path and not path.lower().endswith(".png"):
-            path += ".png"
-        if path:
-            self.remember_dir(path, "last_save_dir")
-        return path or None
-
-    def save_focused_cell_dialog(self) -> None:
-        """File → Save Focused Cell as PNG…: the focused cell, or a hint when none is focused."""
-        if self.grid.model is None:
-            self.show_message("No model open: nothing to save")
-        elif self.grid.focus is None:
-            self.show_message("Click a cell first: the focused cell (orange frame) is the one saved")
-        else:
-            self.save_cell_dialog(self.grid.focus)
-
-    def save_cell_dialog(self, index: int) -> None:
-        if self.grid.model is None:
-            return
-        path = self._save_dialog("Save cell", f"{file_stem(self.grid.model.name)}-cell-{cell_number(index)}.png")
-        if path:
-            try:
-                self.save_cell(index, path)
-            except OSError as exc:
-                self.show_message(f"cannot write {path}: {exc.strerror or exc}")
-
-    def save_grid_dialog(self) -> None:
-        if self.grid.model is None:
-            self.show_message("No model open: nothing to save")
-            return
-        path = self._save_dialog("Save grid", f"{file_stem(self.grid.model.name)}-grid.png")
-        if path:
-            try:
-                self.save_grid(path)
-            except OSError as exc:
-                self.show_message(f"cannot write {path}: {exc.strerror or exc}")

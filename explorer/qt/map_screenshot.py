@@ -36,7 +36,7 @@ def render_map_screenshot(models, path: str, *, size=(1440, 900), classifier=Non
     import sys
 
     from explorer.io.runtime import ModelError, open_model
-    from explorer.qt.app import ensure_app, grab_and_close
+    from explorer.qt.qapp import ensure_app, grab_and_close
 
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = ensure_app()

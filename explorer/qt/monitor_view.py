@@ -17,7 +17,6 @@ from __future__ import annotations
 import html
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -550,44 +549,3 @@ def wait_until_idle(view: MonitorView, timeout: float = 900.0) -> bool:
             return True
         time.sleep(0.01)
     return False
-
-
-def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
-                       data_dir=None, screenshot: str | None = None) -> int:
-    """Open the monitor as its own window (``latent-explorer monitor RUN_DIR``); 0 when closed."""
-    if screenshot:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from explorer.qt.app import ensure_app, grab_and_close
-
-    app = ensure_app()
-    view = MonitorView(classifier=classifier, n=n, seed=seed, data_dir=data_dir)
-    view.setWindowTitle(f"Latent Explorer — monitor: {Path(run_dir).name}")
-    view.resize(1440, 900)
-    view.set_run(run_dir)
-    view.show()
-    main_window = []  # created on the first film-strip click: that epoch opens in the grid and map
-
-    def open_in_main_window(path: str) -> None:
-        from explorer.qt.app import build_window
-        from explorer.qt.tools_menu import open_snapshot
-
-        if not main_window:
-            window, _errors = build_window([path], interactive=True)  # errors show in its status bar
-            main_window.append(window)
-            window.show()
-            return
-        open_snapshot(main_window[0], path)
-
-    view.snapshot_activated.connect(open_in_main_window)
-    if screenshot:
-        wait_until_idle(view)
-        if not grab_and_close(view, screenshot):
-            import sys
-
-            print(f"latent-explorer monitor: error: cannot write screenshot {screenshot}", file=sys.stderr)
-            return 2
-        print(f"wrote {screenshot}")
-        return 0
-    code = app.exec()
-    view.close_monitor()
-    return code

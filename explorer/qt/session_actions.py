@@ -28,7 +28,7 @@ SESSION_FILTER = "Latent Explorer sessions (*.json)"
 
 def last_session_file() -> Path:
     """Next to an isolated settings file (tests, screenshots) or in the user's config folder."""
-    from explorer.qt.app import ENV_SETTINGS
+    from explorer.qt.qapp import ENV_SETTINGS
 
     iso = os.environ.get(ENV_SETTINGS)
     return Path(iso).expanduser().parent / LAST_SESSION_FILE if iso else last_session_path()

@@ -193,7 +193,7 @@ class _Window:
         empty = folder / "no-models"
         empty.mkdir(exist_ok=True)
         os.environ["LATENT_EXPLORER_MODELS"] = str(empty)
-        from explorer.qt.app import ensure_app
+        from explorer.qt.qapp import ensure_app
         from explorer.qt.main_window import MainWindow
 
         self.app = ensure_app()
