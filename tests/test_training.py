@@ -391,9 +391,64 @@ def test_a_second_run_into_the_same_folder_is_refused(tmp_path_factory, capsys):
     assert ((run / "metrics.jsonl").read_bytes(), (run / "checkpoints" / "last.pt").read_bytes()) == before
 
 
+NONSENSE = [("--batch-size", "0", "--batch-size: expected a whole number of at least 1, got 0"),
+            ("--epochs", "0", "--epochs: expected a whole number of at least 1, got 0"),
+            ("--limit", "0", "--limit: expected a whole number of at least 1"),
+            ("--latent-dim", "0", "--latent-dim: expected a whole number of at least 1, got 0"),
+            ("--latent-dim", "-3", "--latent-dim: expected a whole number of at least 1, got -3"),
+            ("--width", "0", "--width: expected a whole number of at least 1, got 0"),
+            ("--snapshot-every", "0", "--snapshot-every: expected a whole number of at least 1, got 0"),
+            ("--image-size", "30", "--image-size: expected a multiple of 4 of at least 8, got 30"),
+            ("--lr", "0", "--lr: expected a positive number, got 0.0")]
+
+
+@pytest.mark.parametrize("option,value,message", NONSENSE, ids=[f"{o}={v}" for o, v, _ in NONSENSE])
+def test_settings_that_make_no_sense_are_refused_before_anything_is_created(option, value, message, tmp_path,
+                                                                            capsys):
+    out = tmp_path / "run"
+    assert cli("vae", "--data", tmp_path / "no-data-needed", "--out", out, *TINY, option, value) == 2
+    err = one_line_error(capsys)
+    assert message in err, err
+    assert not out.exists()
+    assert cli("vae", "--out", out, "--resume", *TINY, option, value) == 2  # a resume refuses them too
+    assert not out.exists()
+
+
+def test_the_python_api_refuses_the_same_settings(tmp_path):
+    from training.config import ConfigError, default_config
+    from training.train import train
+
+    with pytest.raises(ConfigError, match="batch_size: expected a whole number of at least 1, got 0"):
+        default_config("gan", batch_size=0)
+    cfg = default_config("gan")
+    cfg.latent_dim = 0  # changed after construction: train() checks again
+    with pytest.raises(ConfigError, match="latent_dim"):
+        train(cfg, tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run").exists()
+    assert default_config("classifier").latent_dim == 0  # the classifier has no latent space
+
+
+def test_resume_notes_only_the_settings_that_differ(tmp_path, tmp_path_factory, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(tiny_run(tmp_path_factory, "classifier"), out)
+    same = run_args("classifier", fashion_subset(tmp_path_factory), "fashion")
+    assert cli(*same, "--out", out, "--resume") == 0
+    assert "note:" not in capsys.readouterr().out
+    changed = list(same)
+    changed[changed.index("--batch-size") + 1] = "32"
+    assert cli(*changed, "--out", out, "--resume") == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert notes == ["note: --resume keeps the run's own settings; ignoring --batch-size 32 (the run's: 64)"]
+
+
 def test_resume_errors(tmp_path, tmp_path_factory, capsys):
     assert cli("vae", "--out", tmp_path / "nothing", "--resume", *TINY) == 1
-    assert "no checkpoint to resume from" in one_line_error(capsys)
+    assert one_line_error(capsys) == (f"latent-train vae: nothing to resume yet in {tmp_path / 'nothing'} "
+                                      "(no checkpoint): start it again without --resume")
+    killed = tmp_path / "killed"  # killed before its config.json and first checkpoint: folders only
+    (killed / "checkpoints").mkdir(parents=True)
+    assert cli("vae", "--out", killed, "--resume", *TINY) == 1
+    assert "nothing to resume yet in" in one_line_error(capsys)
     run = tiny_run(tmp_path_factory, "gan")
     assert cli("vae", "--out", run, "--resume", *TINY) == 1
     assert "holds a gan run, cannot resume it as vae" in one_line_error(capsys)

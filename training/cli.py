@@ -11,7 +11,10 @@ import argparse
 import json
 import sys
 
-from .config import FAMILIES, default_config
+from .config import FAMILIES, ConfigError, default_config
+
+_SETTINGS = ("epochs", "batch_size", "lr", "latent_dim", "image_size", "channels", "width", "limit", "seed", "data",
+             "snapshot_every")
 
 
 def _train_parser(family: str) -> argparse.ArgumentParser:
@@ -66,19 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         args = _train_parser(command).parse_args(rest)
         from .train import train
 
-        if args.resume:
-            ignored = [f"--{k.replace('_', '-')}" for k in ("batch_size", "lr", "latent_dim", "image_size", "channels",
-                                                         "width", "limit", "seed", "data", "snapshot_every")
-                       if getattr(args, k) is not None]
-            if ignored:
-                print(f"note: --resume keeps the run's own settings; ignoring {' '.join(ignored)}")
         cfg = default_config(command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              latent_dim=args.latent_dim, image_size=args.image_size, channels=args.channels,
                              width=args.width, limit=args.limit, seed=args.seed, data=args.data,
                              snapshot_every=args.snapshot_every)
         # --resume without --epochs keeps the run's own length (and so its learning-rate schedule).
+        given = tuple(k for k in _SETTINGS if getattr(args, k) is not None)
         return train(cfg, args.out, resume=args.resume, keep_run_length=args.resume and args.epochs is None,
-                     device=args.device)
+                     device=args.device, given=given)
+    except ConfigError as exc:  # a setting that makes no sense: refused before anything is created
+        print(f"latent-train {command}: {exc.for_option()}", file=sys.stderr)
+        return 2
     except (DataError, RunError, ContractError, ValueError) as exc:
         print(f"latent-train {command}: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,23 @@ from dataclasses import asdict, dataclass, field, fields
 FAMILIES = ("vae", "gan", "classifier")
 
 
+class ConfigError(ValueError):
+    """A setting that makes no sense; ``field`` names it (``batch_size``), the message says what was
+    expected and what was found."""
+
+    def __init__(self, field: str, expected: str, found):
+        self.field, self.expected, self.found = field, expected, found
+        super().__init__(f"{field}: expected {expected}, got {found!r}")
+
+    def for_option(self) -> str:
+        """The message with the command-line option's name (``--batch-size``)."""
+        return f"--{self.field.replace('_', '-')}: expected {self.expected}, got {self.found!r}"
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass
 class TrainConfig:
     family: str
@@ -24,6 +41,30 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     class_names: tuple[str, ...] = field(default_factory=tuple)
     snapshot_every: int = 1  # epochs between ONNX snapshots
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings that make no sense (ConfigError), before anything is created or trained."""
+        if self.family not in FAMILIES:
+            raise ConfigError("family", f"one of {', '.join(FAMILIES)}", self.family)
+        for name in ("epochs", "batch_size", "width", "feature_dim", "snapshot_every"):
+            value = getattr(self, name)
+            if not _whole(value) or value < 1:
+                raise ConfigError(name, "a whole number of at least 1", value)
+        if self.limit is not None and (not _whole(self.limit) or self.limit < 1):
+            raise ConfigError("limit", "a whole number of at least 1 (leave it out to use every image)", self.limit)
+        least = 0 if self.family == "classifier" else 1  # the classifier has no latent space
+        if not _whole(self.latent_dim) or self.latent_dim < least:
+            raise ConfigError("latent_dim", f"a whole number of at least {least}", self.latent_dim)
+        if not _whole(self.image_size) or self.image_size < 8 or self.image_size % 4:
+            raise ConfigError("image_size", "a multiple of 4 of at least 8", self.image_size)
+        if self.channels not in (1, 3):
+            raise ConfigError("channels", "1 or 3", self.channels)
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not self.lr > 0 \
+                or self.lr == float("inf"):
+            raise ConfigError("lr", "a positive number", self.lr)
 
     def to_dict(self) -> dict:
         d = asdict(self)

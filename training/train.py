@@ -44,19 +44,22 @@ class RunError(RuntimeError):
 
 
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, keep_run_length: bool = False,
-          device: str = "auto", log=print) -> int:
+          device: str = "auto", log=print, given: tuple[str, ...] = ()) -> int:
     """Train ``cfg`` into ``run_dir``. Returns 0 when finished, 130 when interrupted (checkpoint saved).
 
     ``resume``: continue the run already in ``run_dir`` with its own settings. Of ``cfg`` only the family
     (which must match) and ``cfg.epochs`` (train for longer, or stop sooner) are used; with
     ``keep_run_length`` the run keeps its own number of epochs too, and so its learning-rate schedule.
+    ``given``: the settings the caller asked for explicitly; a resume notes those that differ from the run's.
+    Settings that make no sense raise ``ConfigError`` before anything is created.
     """
+    cfg.validate()
     run = RunFolder(run_dir)
     dev = pick_device(device)
     dist = init_distributed(dev)
     try:
         return _train(cfg, run, dev, dist, log if dist.is_main else _silent, resume=resume,
-                      keep_run_length=keep_run_length)
+                      keep_run_length=keep_run_length, given=given)
     finally:
         if dist.world > 1:
             import torch.distributed as tdist
@@ -69,10 +72,10 @@ def _silent(*args, **kwargs) -> None:
 
 
 def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log, *, resume: bool,
-           keep_run_length: bool) -> int:
+           keep_run_length: bool, given: tuple[str, ...] = ()) -> int:
     """The steps of a run, in order. Every rank runs all of them (some hold collectives); only rank 0
     writes files and prints."""
-    cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log)
+    cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log, given=given)
     if dist.is_main:
         remove_stale_temp_files(run, log)
     train_set, test_set = load_data(cfg, log)
@@ -102,7 +105,7 @@ def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log,
 # ---- 1. the settings: a new run, or the one in the folder ------------------------------------------
 
 def settings_of_run(cfg: TrainConfig, run: RunFolder, *, resume: bool, keep_run_length: bool,
-                    log) -> tuple[TrainConfig, dict | None]:
+                    log, given: tuple[str, ...] = ()) -> tuple[TrainConfig, dict | None]:
     """The settings to train with and the checkpoint to continue from (None: start at epoch 0)."""
     if not resume:
         if run.checkpoint.exists():
@@ -113,14 +116,26 @@ def settings_of_run(cfg: TrainConfig, run: RunFolder, *, resume: bool, keep_run_
         # Stopped before its first checkpoint (kill -9 in epoch 1): start over with the run's own settings.
         log(f"{run.root}: no checkpoint yet, starting the run from the beginning")
         saved = _read_run_config(run)
+    elif not run.checkpoint.exists():
+        raise RunError(f"nothing to resume yet in {run.root} (no checkpoint): start it again without --resume")
     else:
         ckpt = load_checkpoint(run.checkpoint)
         saved = TrainConfig.from_dict(ckpt["config"])
     if saved.family != cfg.family:
         raise RunError(f"{run.root}: holds a {saved.family} run, cannot resume it as {cfg.family}")
+    changed = [f"--{k.replace('_', '-')} {getattr(cfg, k)} (the run's: {getattr(saved, k)})"
+               for k in given if k != "epochs" and not _same_setting(k, getattr(cfg, k), getattr(saved, k))]
+    if changed:
+        log(f"note: --resume keeps the run's own settings; ignoring {', '.join(changed)}")
     if not keep_run_length:
         saved.epochs = cfg.epochs  # the one setting a resume may change: train for longer (or stop sooner)
     return saved, ckpt
+
+
+def _same_setting(name: str, asked, saved) -> bool:
+    if name == "data" and asked is not None and saved is not None:
+        return Path(asked).resolve() == Path(saved).resolve()
+    return asked == saved
 
 
 def _read_run_config(run: RunFolder) -> TrainConfig:
