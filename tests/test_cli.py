@@ -112,3 +112,13 @@ def test_app_with_a_bad_model_reports_one_line(tmp_path, gan_bundle):
     lines = [l for l in proc.stderr.splitlines() if l.startswith("latent-explorer")]
     assert len(lines) == 1 and "bad.onnx" in lines[0] and "Traceback" not in proc.stderr
     assert (tmp_path / "s.png").is_file()  # the app stayed usable with the good model
+
+
+def test_help_lists_every_subcommand_with_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("render", "info", "interpolate", "diversity", "monitor", "compare", "reference"):
+        lines = [line for line in out.splitlines() if line.split()[:1] == [name]]
+        assert len(lines) == 1 and len(lines[0].split()) > 2, (name, out)

@@ -1,4 +1,4 @@
-"""``latent-explorer``: the app, plus headless ``render`` and ``info``.
+"""``latent-explorer``: the app, plus headless subcommands (``SUBCOMMANDS``).
 
     latent-explorer [MODEL_OR_BUNDLE ...] [--screenshot OUT.png [--view NAME]]
     latent-explorer render MODEL --grid 8x8 [--seed S] [--truncation T] [--temperature T] --out grid.png
@@ -25,6 +25,16 @@ PROG = "latent-explorer"
 # Subcommands of the diversity monitor (explorer/cli/monitor.py handles their arguments and errors).
 MONITOR_COMMANDS = ("diversity", "monitor", "compare", "reference")
 VIEWS = ("grid", "model", "latent", "map")
+# Every subcommand, with the line 'latent-explorer --help' shows for it.
+SUBCOMMANDS = {
+    "render": "write a grid of samples as PNG, without a window",
+    "info": "print a model's contract or inferred signature and the provider",
+    "interpolate": "write a latent walk between seeds or images as PNG, GIF or MP4",
+    "diversity": "diversity metrics of a generator next to their real-vs-real floors, and a verdict",
+    "monitor": "watch a training run folder: diversity, training curves, alarms (or --report HTML)",
+    "compare": "two models side by side: sharpness, diversity, FD",
+    "reference": "build the real-data statistics cache (real-reference.npz) the diversity figures use",
+}
 
 
 class UsageError(Exception):
@@ -86,8 +96,11 @@ def _info_parser() -> argparse.ArgumentParser:
 
 
 def _app_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Explore the latent space of VAEs and GANs. "
-                "Subcommands: render, info (see 'latent-explorer render --help').")
+    width = max(map(len, SUBCOMMANDS))
+    commands = "\n".join(f"  {name:<{width}}  {line}" for name, line in SUBCOMMANDS.items())
+    p = _Parser(prog=PROG, description="Explore the latent space of VAEs and GANs.",
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog=f"subcommands (see 'latent-explorer COMMAND --help'):\n{commands}")
     p.add_argument("models", nargs="*", help="model files or bundle folders (default: the bundled models)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window offscreen to OUT.png and exit")
     p.add_argument("--view", choices=VIEWS, default="grid", help="which view the screenshot shows")
