@@ -347,3 +347,18 @@ def test_first_images_of_an_image_folder_cover_every_class(tmp_path):
 def test_idx_bytes_helper_matches_the_published_header():
     header = idx_bytes(np.zeros((2, 28, 28), np.uint8))[:16]
     assert header == bytes.fromhex("00000803") + struct.pack(">III", 2, 28, 28)
+
+
+def test_the_skipped_files_are_named_the_first_few_and_how_many_more(tmp_path):
+    for name in ("a/empty.png", "a/text.jpg", "b/cut.png", "b/zero.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"not an image")
+    solid(tmp_path / "a" / "ok.png", (0, 255, 0))
+    solid(tmp_path / "b" / "ok.png", (0, 0, 255))
+    s = D.load_image_folder(tmp_path, image_size=8, channels=3)
+    assert s.skipped_names == ("a/empty.png", "a/text.jpg", "b/cut.png", "b/zero.png")
+    assert s.skipped_note() == "skipped 4 unreadable image files: a/empty.png, a/text.jpg, b/cut.png and 1 more"
+    assert s.subset(np.array([1])).skipped_note() == s.skipped_note()  # what training logs of its train split
+    for name in ("a/text.jpg", "b/cut.png", "b/zero.png"):
+        (tmp_path / name).unlink()
+    assert D.load_image_folder(tmp_path, image_size=8).skipped_note() == "skipped 1 unreadable image file: a/empty.png"

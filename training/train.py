@@ -220,7 +220,7 @@ def load_data(cfg: TrainConfig, log) -> tuple[ImageSet, ImageSet]:
     if cfg.family == "classifier" and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
         raise DataError("a classifier needs labels: use Fashion-MNIST or an image folder with one subfolder per class")
     if train_set.skipped:
-        log(f"note: skipped {train_set.skipped} unreadable image files")
+        log(f"note: {train_set.skipped_note()}")
     return train_set, test_set
 
 

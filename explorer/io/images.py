@@ -30,7 +30,7 @@ class ImageSet:
     source: what the set is, for messages and model cards ("folder shapes", "fashion-mnist").
     names: [N] file names (relative to the folder read) when the set came from files, else ().
     is_train: bool [N], which images the models were trained on, when known.
-    skipped: unreadable files left out.
+    skipped: unreadable files left out; skipped_names: theirs (relative to the folder read).
     """
 
     images: np.ndarray
@@ -41,6 +41,18 @@ class ImageSet:
     is_train: np.ndarray | None = None
     skipped: int = 0
     channels_first: bool = False
+    skipped_names: tuple[str, ...] = ()
+
+    def skipped_note(self, shown: int = 3) -> str:
+        """One line naming the unreadable files left out (the first ``shown``, and how many more);
+        "" when none was."""
+        if not self.skipped:
+            return ""
+        names = list(self.skipped_names[:shown])
+        more = self.skipped - len(names)
+        listed = ", ".join(names) + (f" and {more} more" if more and names else "")
+        what = "file" if self.skipped == 1 else "files"
+        return f"skipped {self.skipped} unreadable image {what}" + (f": {listed}" if listed else "")
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -264,6 +276,7 @@ def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, in
     images = np.empty((len(paths), h, w, c), np.uint8)
     labels = np.full(len(paths), -1, np.int64)
     kept: list[int] = []
+    unreadable: list[str] = []
     wrong: list[str] = []
     for i, (path, rel) in enumerate(zip(paths, parts)):
         try:
@@ -271,6 +284,7 @@ def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, in
         except ImageFolderError:
             if not skip_unreadable:
                 raise
+            unreadable.append("/".join(rel))
             continue
         if arr.shape[:2] != (h, w):
             if not resize:
@@ -290,4 +304,4 @@ def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, in
     names = tuple("/".join(parts[i]) for i in kept)
     return ImageSet(images[index] if len(kept) < len(paths) else images, labels[index],
                     source=source or f"folder {root.name}", names=names, class_names=class_names,
-                    skipped=len(paths) - len(kept))
+                    skipped=len(paths) - len(kept), skipped_names=tuple(unreadable))
