@@ -421,3 +421,20 @@ def test_cli_interpolate_to_a_read_only_folder_says_so_before_decoding(gan_bundl
     err = capsys.readouterr().err
     assert code == 2 and "read-only" in err and len(err.strip().splitlines()) == 1
     assert target.read_bytes() == b"previous"
+
+
+def test_cli_interpolate_fits_an_image_waypoint_of_another_size_and_says_so(vae_bundle, tmp_path, capsys):
+    """Training resizes the same folder, so a waypoint of another size is fitted (as the map's Image in does)."""
+    from PIL import Image
+
+    from explorer.io.images import fit_image
+
+    big = np.random.default_rng(0).integers(0, 120, (16, 16), dtype=np.uint8)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    Image.fromarray(fit_image(big[..., None], (1, 8, 8)).image[..., 0]).save(tmp_path / "small.png")
+    for name in ("big", "small"):
+        assert main(["interpolate", str(vae_bundle), "--from", str(tmp_path / f"{name}.png"), "--to", "2",
+                     "--steps", "3", "--out", str(tmp_path / f"{name}.npy")]) == 0
+    err = capsys.readouterr().err
+    assert "note: waypoint big.png: resized 16×16 → 8×8" in err and "small.png" not in err, err
+    np.testing.assert_array_equal(np.load(tmp_path / "big.npy"), np.load(tmp_path / "small.npy"))

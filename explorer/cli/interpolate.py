@@ -4,7 +4,8 @@
         --steps N --mode slerp|lerp [--easing ...] [--fps F] --out path.png|path.gif|path.mp4|path.npy|path.json
 
 A waypoint is an integer seed (the latent of grid cell 0 at that seed), an image file (encoded
-by the VAE bundle's encoder; GANs have none), or a ``.npy`` file holding one latent [D].
+by the VAE bundle's encoder after being made to fit it as training does: resized, centred, colour and
+alpha converted, with a note saying what was done; GANs have none), or a ``.npy`` file holding one latent [D].
 Exit codes: 0 written; 2 bad arguments, unusable model or unwritable output; 3 some frames are
 NaN/Inf (the file is still written). Errors are one line on stderr.
 """
@@ -81,16 +82,19 @@ def _waypoint(text: str, model, temperature: float, encoder_cache: dict) -> np.n
         if z.shape != (d,) or not np.isfinite(z).all():
             raise InterpolateError(f"{path.name}: expected one finite latent [{d}], found shape {list(z.shape)}")
         return z
-    from explorer.core.atlas_data import MapDataError, encoder_for, read_image_for
+    from explorer.core.atlas_data import MapDataError, encoder_for, fitted_image_for
 
     try:
         if "encoder" not in encoder_cache:
             encoder_cache["encoder"] = encoder_for(model)
         enc = encoder_cache["encoder"]
-        image = read_image_for(enc, path)
-        mu, _ = enc.encode(image[None])
+        # Made to fit as training and the map's "Image in" do (resized, centred, colour, alpha), and said so.
+        fitted = fitted_image_for(enc, path)
+        mu, _ = enc.encode(fitted.image[None])
     except MapDataError as exc:
         raise InterpolateError(f"{path.name} cannot be a waypoint: {exc}") from None
+    if fitted.steps:
+        print(f"latent-explorer: note: waypoint {path.name}: {fitted.note}", file=sys.stderr)
     return mu[0]
 
 
