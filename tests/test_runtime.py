@@ -316,3 +316,10 @@ def test_thread_count_pin_gives_one_session(gan_bundle, monkeypatch):
         m = open_model(gan_bundle)
         m.decode_raw(np.zeros((providers.BATCH_SESSION_MIN, m.latent_dim), np.float32))
         assert m.batch_session is None
+
+
+def test_to_uint8_takes_an_empty_batch():
+    from explorer.io.pixels import to_uint8
+
+    pixels, finite = to_uint8(np.zeros((0, 8, 8, 1), np.float32), (0.0, 1.0))
+    assert pixels.shape == (0, 8, 8, 1) and pixels.dtype == np.uint8 and finite.shape == (0,)

@@ -306,10 +306,12 @@ class GridController:
     def decode_now(self) -> None:
         """Decode every dirty cell synchronously (headless rendering, benchmarks)."""
         grid = self.grid
-        if grid.model is None or not grid.dirty.any():
+        if grid.model is None:
             return
         self.decoder.invalidate()
-        idx = np.flatnonzero(grid.dirty)
+        idx = np.flatnonzero(grid.dirty)  # read once: an async answer may have just cleaned some cells
+        if not len(idx):
+            return
         labels = grid.labels
         images = grid.model.decode(grid.latents[idx], None if labels is None else labels[idx])
         self.last_decode_s = images.seconds

@@ -16,9 +16,8 @@ def to_uint8(images: np.ndarray, value_range: tuple[float, float]) -> tuple[np.n
     low, high = value_range
     scale = np.float32(255.0 / (high - low))
     x = np.asarray(images, dtype=np.float32)
-    n = x.shape[0]
     finite_px = np.isfinite(x)
-    finite = finite_px.reshape(n, -1).all(axis=1)
+    finite = finite_px.all(axis=tuple(range(1, x.ndim)))  # bool [N]; an empty batch gives an empty mask
     y = (x - np.float32(low)) * scale
     y += np.float32(0.5)
     if not finite.all():
