@@ -23,6 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from explorer.io.model_error import first_line
 from explorer.io.time_limit import StopScope, stop_scope
 
 Progress = Callable[[float, str], None]      # (fraction 0..1, message)
@@ -52,12 +53,12 @@ def one_line_error(name: str, exc: BaseException) -> str:
 
     Our own errors (ModelError, ContractError, MapDataError, MonitorError… all ValueErrors) already
     say what went wrong; anything else gets the work's name and the exception's type."""
-    if isinstance(exc, ValueError) and str(exc).strip():
-        return str(exc).strip().splitlines()[0]
+    said = str(exc).strip()
+    if isinstance(exc, ValueError) and said:
+        return first_line(exc, limit=len(said) + 1)  # our own message, whole (first line)
     if os.environ.get("LATENT_EXPLORER_DEBUG"):
         traceback.print_exception(exc)
-    msg = (str(exc).strip().splitlines() or [""])[0]
-    return f"{name} failed ({type(exc).__name__}: {msg[:160]})" if msg else f"{name} failed ({type(exc).__name__})"
+    return f"{name} failed ({type(exc).__name__}: {first_line(exc)})" if said else f"{name} failed ({type(exc).__name__})"
 
 
 # Seconds close() waits for the work in hand after telling it to stop. A decode inside onnxruntime
