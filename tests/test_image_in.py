@@ -15,7 +15,7 @@ from PIL import Image
 from explorer.io.images import fit_image, read_image_fitted
 from explorer.io.pixels import upscale
 from explorer.io.runtime import open_model
-from test_map_data import make_encoder
+from test_map_data import make_encoder, shown_map_view
 
 
 @pytest.fixture(autouse=True)
@@ -96,16 +96,7 @@ def test_dropping_a_big_colour_image_on_the_map_encodes_it_and_says_what_was_don
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
     from PySide6.QtWidgets import QApplication
 
-    from explorer.qt.qapp import ensure_app
-    from explorer.qt.map_view import MapView
-
-    make_encoder(vae_bundle)  # the test VAE takes 8x8 gray images
-    ensure_app()
-    view = MapView(open_model(vae_bundle), interactive=False)
-    qtbot.addWidget(view)
-    view.resize(1100, 700)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_map_view(qtbot, vae_bundle)
     rgb = np.zeros((224, 224, 3), np.uint8)
     rgb[40:184, 60:164] = [30, 160, 220]
     Image.fromarray(rgb, "RGB").save(tmp_path / "shirt photo.png")

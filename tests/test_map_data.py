@@ -25,6 +25,22 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
+def shown_map_view(qtbot, vae_bundle: Path, size=(1100, 700)):
+    """The map view of the test VAE (with an encoder, so images can go in), shown and exposed."""
+    from explorer.io.runtime import open_model
+    from explorer.qt.map_view import MapView
+    from explorer.qt.qapp import ensure_app
+
+    make_encoder(vae_bundle)  # the test VAE takes 8x8 gray images
+    ensure_app()
+    view = MapView(open_model(vae_bundle), interactive=False)
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
 def make_encoder(folder: Path, *, latent_dim=6, size=8, nan=False, seed=0) -> Path:
     """A contract encoder: mu = flatten(image) @ W (sqrt(-1) = NaN added when ``nan``), logvar = -1."""
     w = (np.random.default_rng(seed).standard_normal((size * size, latent_dim)) * 0.3).astype(np.float32)

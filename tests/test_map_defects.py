@@ -127,18 +127,10 @@ def test_the_projection_choice_and_its_job_stay_with_their_model(window, qtbot, 
 def test_the_sweep_tiles_do_not_cover_the_points_or_the_star(qtbot, vae_bundle, tmp_path):
     from PIL import Image
 
-    from explorer.qt.qapp import ensure_app
     from explorer.qt.map_canvas import class_color
-    from explorer.qt.map_view import MapView
-    from test_map_data import make_encoder
+    from test_map_data import shown_map_view
 
-    make_encoder(vae_bundle)
-    ensure_app()
-    view = MapView(open_model(vae_bundle), interactive=False)
-    qtbot.addWidget(view)
-    view.resize(1100, 700)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_map_view(qtbot, vae_bundle)
     Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "bright.png")
     assert view.probe_file(str(tmp_path / "bright.png")) is not None
     QTest.mouseClick(view.sweep_button, Qt.MouseButton.LeftButton)
