@@ -23,8 +23,13 @@ def make_generator(path, *, latent_dim: int = 8, latent_layout: str = "flat", ou
                    channels: int = 1, height: int = 8, width: int = 8, activation: str = "sigmoid",
                    fixed_batch: int | None = None, label_classes: int | None = None, label_rank: int = 1,
                    flat_values: int | None = None, card: ModelCard | None = None, nan_when_z0_negative=False,
-                   input_name: str = "z", output_name: str = "image", seed: int = 0) -> Path:
-    """Write a generator and return its path. ``flat_values`` overrides C*H*W for odd flat outputs."""
+                   input_name: str = "z", output_name: str = "image", seed: int = 0,
+                   weights_classes: int | None = None, weights_name: str = "class_weights",
+                   weights_first: bool = False) -> Path:
+    """Write a generator and return its path. ``flat_values`` overrides C*H*W for odd flat outputs.
+
+    ``weights_classes``: a class_weights float [N, K] input (a cgan / cvae decoder): the image is
+    act(z @ W + class_weights @ E), so a blend of rows is the blend of their pre-activations."""
     rng = np.random.default_rng(seed)
     batch = fixed_batch if fixed_batch else "batch"
     k = flat_values or channels * height * width
@@ -54,6 +59,14 @@ def make_generator(path, *, latent_dim: int = 8, latent_layout: str = "flat", ou
         nodes.append(helper.make_node("Gather", ["E", lab], ["emb"], axis=0))
         nodes.append(helper.make_node("Add", [h, "emb"], ["h1"]))
         h = "h1"
+    if weights_classes:
+        win = helper.make_tensor_value_info(weights_name, TensorProto.FLOAT, [batch, weights_classes])
+        inputs.insert(0, win) if weights_first else inputs.append(win)
+        emb = (rng.standard_normal((weights_classes, k)) * 2.0).astype(np.float32)
+        inits.append(numpy_helper.from_array(emb, "EW"))
+        nodes.append(helper.make_node("MatMul", [weights_name, "EW"], ["wemb"]))
+        nodes.append(helper.make_node("Add", [h, "wemb"], ["h2"]))
+        h = "h2"
     act = {"sigmoid": "Sigmoid", "tanh": "Tanh", "linear": "Identity", "relu10": "Relu"}[activation]
     nodes.append(helper.make_node(act, [h], ["a"]))
     h = "a"
@@ -89,12 +102,24 @@ def make_generator(path, *, latent_dim: int = 8, latent_layout: str = "flat", ou
 
 
 def card(role="generator", *, latent_dim=8, channels=1, height=8, width=8, value_range=(0.0, 1.0),
-         class_names=(), name="test gan", siblings=None) -> ModelCard:
-    family = "gan" if role == "generator" else "vae"
+         class_names=(), name="test gan", siblings=None, conditional=False) -> ModelCard:
+    family = ("cgan" if conditional else "gan") if role == "generator" else ("cvae" if conditional else "vae")
     return ModelCard(role=role, family=family, image_channels=channels, image_height=height, image_width=width,
                      value_range=value_range, latent_dim=latent_dim, dataset="synthetic",
                      class_names=tuple(class_names), epoch=3, metrics={"d_x": 0.5}, siblings=siblings or {},
                      name=name)
+
+
+GARMENTS = ("Tee", "Dress", "Coat", "Boot")
+
+
+def make_contract_cgan(folder, *, latent_dim=8, size=8, classes=GARMENTS, name="test cgan") -> Path:
+    """A cgan bundle: generator.onnx with z [N, D] and class_weights [N, K] inputs, contract metadata."""
+    folder = Path(folder)
+    return make_generator(folder / "generator.onnx", latent_dim=latent_dim, height=size, width=size,
+                          weights_classes=len(classes),
+                          card=card("generator", latent_dim=latent_dim, height=size, width=size,
+                                    class_names=classes, name=name, conditional=True))
 
 
 def make_contract_gan(folder, *, latent_dim=8, size=8, name="test gan") -> Path:

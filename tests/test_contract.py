@@ -44,7 +44,7 @@ def test_card_metadata_round_trip(role):
     for value in meta.values():
         json.loads(value)  # every value is JSON text
     assert json.loads(meta[C.KEY_PREFIX + "format"]) == C.FORMAT_NAME
-    assert json.loads(meta[C.KEY_PREFIX + "format_version"]) == C.FORMAT_VERSION
+    assert json.loads(meta[C.KEY_PREFIX + "format_version"]) == 1  # unconditional files stay version 1
     back = ModelCard.from_metadata(meta)
     assert back == card
     assert back.value_range == tuple(float(v) for v in card.value_range)
@@ -76,12 +76,12 @@ def meta_with(**changes):
 @pytest.mark.parametrize("changes, message", [
     ({"role": None, "image_width": None}, "lacks latent_explorer.role, latent_explorer.image_width"),
     ({"value_range": None}, "lacks latent_explorer.value_range"),
-    ({"format_version": "2"}, "newer than this app understands (1); update Latent Explorer"),
+    ({"format_version": "3"}, "newer than this app understands (2); update Latent Explorer"),
     ({"format_version": "99"}, "contract version 99 is newer"),
     ({"format_version": None}, "format_version' is None, expected a positive integer"),
     ({"format_version": '"1"'}, "format_version' is '1', expected a positive integer"),
     ({"format_version": "0"}, "expected a positive integer"),
-    ({"family": '"gan"'}, "role decoder belongs to family 'vae', found 'gan'"),
+    ({"family": '"gan"'}, "role decoder belongs to family 'vae' or 'cvae', found 'gan'"),
     ({"role": '"discriminator"'}, "role 'discriminator' is not one of"),
     ({"latent_dim": "{not json"}, "metadata 'latent_explorer.latent_dim' is not JSON"),
     ({"format": '"other-tool"'}, "format is 'other-tool', expected 'latent-explorer'"),
@@ -262,7 +262,7 @@ def test_atlas_round_trip(tmp_path):
     assert back.class_names == atlas.class_names and back.split == "test"
     assert [p.name for p in tmp_path.iterdir()] == ["atlas.npz"]  # no temporary file left
     with np.load(tmp_path / "atlas.npz", allow_pickle=False) as raw:
-        assert int(raw["format_version"]) == C.FORMAT_VERSION
+        assert int(raw["format_version"]) == C.ATLAS_VERSION
 
 
 def test_atlas_unlabelled_round_trip(tmp_path):

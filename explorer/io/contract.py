@@ -19,14 +19,17 @@ import numpy as np
 from explorer.io.files import atomic_path
 
 FORMAT_NAME = "latent-explorer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: class-conditional families (cvae, cgan) with a class_weights input
 # Pinned so that every onnxruntime from 1.16 on loads our files (IR 8 is what opset 17 exports as).
 OPSET = 17
 IR_VERSION = 8
 KEY_PREFIX = "latent_explorer."
 
 ROLES = ("decoder", "encoder", "generator", "classifier")
-FAMILIES = ("vae", "gan", "classifier")
+FAMILIES = ("vae", "gan", "classifier", "cvae", "cgan")
+# Class-conditional families: the decoder / generator takes a second input, class_weights.
+CONDITIONAL_FAMILIES = ("cvae", "cgan")
+CLASS_WEIGHTS = "class_weights"
 PRIORS = ("normal",)
 
 # Named inputs and outputs per role: (inputs, outputs). Batch axis 0 is dynamic, named "batch".
@@ -36,6 +39,9 @@ PRIORS = ("normal",)
 #   logvar   float32 [N, D]          posterior log-variance (natural log of sigma^2)
 #   logits   float32 [N, K]          unnormalised class scores
 #   features float32 [N, F]          penultimate-layer features (for Frechet distance, maps, kNN)
+#   class_weights float32 [N, K]     conditional decoders/generators only (family cvae / cgan): one row
+#                                    per sample, one column per class; a one-hot row asks for one class,
+#                                    a row like (0.3, 0.7) for a blend of two. Rows are not renormalised.
 IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "decoder": (("z",), ("image",)),
     "generator": (("z",), ("image",)),
@@ -50,6 +56,7 @@ BUNDLE_FILES = {
     "generator": "generator.onnx",
     "classifier": "classifier.onnx",
 }
+ATLAS_VERSION = 1
 ATLAS_FILE = "atlas.npz"  # VAE only: encoder outputs of the test split (see Atlas)
 
 FASHION_MNIST_CLASSES = (
@@ -87,7 +94,8 @@ class ModelCard:
     siblings: dict[str, str] = field(default_factory=dict)
     name: str = ""
     feature_dim: int | None = None  # classifier only
-    format_version: int = FORMAT_VERSION
+    # The version the file was read with (written: the lowest version that describes the card).
+    format_version: int = field(default=FORMAT_VERSION, compare=False)
 
     def __post_init__(self) -> None:
         validate_card(self)
@@ -98,8 +106,16 @@ class ModelCard:
         return (self.image_channels, self.image_height, self.image_width)
 
     @property
+    def conditional(self) -> bool:
+        """A class-conditional model (family cvae / cgan)."""
+        return self.family in CONDITIONAL_FAMILIES
+
+    @property
     def input_names(self) -> tuple[str, ...]:
-        return IO_NAMES[self.role][0]
+        names = IO_NAMES[self.role][0]
+        if self.conditional and self.role in ("decoder", "generator"):
+            return names + (CLASS_WEIGHTS,)
+        return names
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -109,7 +125,8 @@ class ModelCard:
         """The string->string pairs stored in ``ModelProto.metadata_props`` (values are JSON)."""
         raw = {
             "format": FORMAT_NAME,
-            "format_version": self.format_version,
+            # The lowest version that describes the file: unconditional files stay readable by apps of version 1.
+            "format_version": 2 if self.conditional else 1,
             "role": self.role,
             "family": self.family,
             "latent_dim": self.latent_dim,
@@ -337,9 +354,14 @@ def validate_card(card: ModelCard) -> None:
             raise ContractError("a classifier needs class_names")
         if card.feature_dim is None or card.feature_dim <= 0:
             raise ContractError(f"a classifier needs a positive feature_dim, found {card.feature_dim!r}")
-    expected_family = {"decoder": "vae", "encoder": "vae", "generator": "gan", "classifier": "classifier"}[card.role]
-    if card.family != expected_family:
-        raise ContractError(f"role {card.role} belongs to family {expected_family!r}, found {card.family!r}")
+    expected_families = {"decoder": ("vae", "cvae"), "encoder": ("vae", "cvae"), "generator": ("gan", "cgan"),
+                         "classifier": ("classifier",)}[card.role]
+    if card.family not in expected_families:
+        raise ContractError(f"role {card.role} belongs to family {' or '.join(map(repr, expected_families))}, "
+                            f"found {card.family!r}")
+    if card.conditional and len(card.class_names) < 2:
+        raise ContractError(f"a {card.family} model needs class_names (at least 2: one per class_weights column), "
+                            f"found {len(card.class_names)}")
     for role, name in card.siblings.items():
         if role not in ROLES:
             raise ContractError(f"sibling role {role!r} is not one of {', '.join(ROLES)}")
@@ -364,9 +386,10 @@ def expected_shapes(card: ModelCard) -> dict[str, list[int | str]]:
     c, h, w = card.image_shape
     image = ["batch", c, h, w]
     d = card.latent_dim
+    weights = {CLASS_WEIGHTS: ["batch", len(card.class_names)]} if card.conditional else {}
     return {
-        "decoder": {"z": ["batch", d], "image": image},
-        "generator": {"z": ["batch", d], "image": image},
+        "decoder": {"z": ["batch", d], **weights, "image": image},
+        "generator": {"z": ["batch", d], **weights, "image": image},
         "encoder": {"image": image, "mu": ["batch", d], "logvar": ["batch", d]},
         "classifier": {"image": image, "logits": ["batch", len(card.class_names)],
                        "features": ["batch", card.feature_dim]},
@@ -469,7 +492,7 @@ class Atlas:
                 fh, mu=self.mu.astype(np.float32), logvar=self.logvar.astype(np.float32),
                 labels=self.labels.astype(np.int64),
                 class_names=np.array(self.class_names, dtype=np.str_), split=np.array(self.split),
-                format_version=np.array(FORMAT_VERSION))
+                format_version=np.array(ATLAS_VERSION))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Atlas":
@@ -479,16 +502,16 @@ class Atlas:
                 mu, logvar, labels = data["mu"], data["logvar"], data["labels"]
                 names = tuple(str(c) for c in data["class_names"])
                 split = str(data["split"])
-                version = int(data["format_version"]) if "format_version" in data else FORMAT_VERSION
+                version = int(data["format_version"]) if "format_version" in data else ATLAS_VERSION
         except FileNotFoundError:
             raise ContractError(f"{path}: atlas file not found") from None
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or ["not an .npz of plain arrays"])[0][:120]
             raise ContractError(f"{path.name}: not a readable atlas (expected an .npz with mu, logvar, labels, "
                                 f"class_names and split; {reason})") from None
-        if version > FORMAT_VERSION:
+        if version > ATLAS_VERSION:
             raise ContractError(f"{path.name}: atlas version {version} is newer than this app understands "
-                                f"({FORMAT_VERSION}); update Latent Explorer")
+                                f"({ATLAS_VERSION}); update Latent Explorer")
         if mu.ndim != 2 or mu.shape != logvar.shape or labels.shape != (mu.shape[0],):
             raise ContractError(
                 f"{path.name}: atlas arrays disagree: mu {mu.shape}, logvar {logvar.shape}, labels {labels.shape}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.io import contract
+from explorer.io.classes import LABELS_ONLY, as_labels, as_weights
 from explorer.io.contract import ContractError, ModelCard
 from explorer.io.model_error import ModelError, first_line
 from explorer.io.onnx_file import DECODING_ROLES, open_onnx, refusal
@@ -101,9 +102,29 @@ class LoadedModel:
     def file_missing(self) -> bool:
         return not self.path.is_file()
 
+    @property
+    def conditional(self) -> bool:
+        """The model takes a class (integer label or class weights)."""
+        return bool(self.signature.num_classes)
+
+    @property
+    def can_blend(self) -> bool:
+        """The model takes class weights [N, K], so classes can be blended (not just picked)."""
+        return self.signature.can_blend
+
+    @property
+    def blend_note(self) -> str | None:
+        """Why classes cannot be blended, for a conditional model that takes one class per image."""
+        return LABELS_ONLY if self.signature.class_kind == "label" else None
+
     def decode_raw(self, z: np.ndarray, labels: np.ndarray | None = None, *,
                    time_limit: float | None = None) -> np.ndarray:
         """Run the graph: z float32 [N, D] -> the output array (float32) as the model lays it out.
+
+        labels: the classes of a conditional model (explorer/io/classes.py): None (class 0), int [N]
+        class indices, or float [N, K] class weights (blends only where ``can_blend``; a model with an
+        integer class input takes one-hot rows and refuses blends with the reason). Ignored by a model
+        without a class input.
 
         time_limit (seconds): stop each run after that long (TimeLimitExceeded); the probes of a file
         not yet known to be good pass PROBE_SECONDS, decodes of an opened model run without one.
@@ -114,8 +135,9 @@ class LoadedModel:
             raise ModelError(f"expected latents [N, {sig.latent_dim}], found {list(z.shape)}")
         n = z.shape[0]
         if sig.label_name:
-            labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels).reshape(n)
-            labels = labels.astype(sig.label_dtype)
+            labels = as_labels(labels, n, sig.num_classes).astype(sig.label_dtype)
+        elif sig.weights_name:
+            labels = as_weights(labels, n, sig.num_classes).astype(sig.weights_dtype)
         chunk = sig.fixed_batch or n
         session = self.session_for(chunk)
         parts = []
@@ -133,6 +155,11 @@ class LoadedModel:
                 if sig.fixed_batch and m < chunk:
                     lc = np.concatenate([lc, np.zeros(chunk - m, lc.dtype)])
                 feed[sig.label_name] = lc.reshape(-1, 1) if sig.label_rank == 2 else lc
+            elif sig.weights_name:
+                wc = labels[start:start + chunk]
+                if sig.fixed_batch and m < chunk:
+                    wc = np.concatenate([wc, np.zeros((chunk - m, wc.shape[1]), wc.dtype)])
+                feed[sig.weights_name] = wc
             if time_limit is not None:
                 out = run_with_limit(session, [sig.output_name], feed, seconds=time_limit, source=self.path.name)[0]
             else:
@@ -178,7 +205,7 @@ class LoadedModel:
         return raw.reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None) -> DecodedImages:
-        """z float32 [N, D] (labels int [N] for class-conditional models) -> uint8 images [N, H, W, C]."""
+        """z float32 [N, D] (labels: see decode_raw) -> uint8 images [N, H, W, C]."""
         t0 = time.perf_counter()
         raw = self.decode_raw(z, labels)
         pixels, finite = to_uint8(self.to_hwc(raw), self.signature.value_range)
@@ -306,6 +333,8 @@ def describe(model: LoadedModel) -> dict:
         "signature": sig.describe_io(),
         "fixed_batch": sig.fixed_batch,
         "classes": list(model.class_names),
+        "class_input": sig.class_kind,
+        "can_blend": model.can_blend,
         "provider": model.provider,
         "providers": model.providers,
         "notes": list(model.notes),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.io.contract import MAX_CLASSES, MAX_IMAGE_SIDE, MAX_LATENT_DIM, ModelCard
+from explorer.io.contract import CLASS_WEIGHTS, MAX_CLASSES, MAX_IMAGE_SIDE, MAX_LATENT_DIM, ModelCard
 from explorer.io.model_error import ModelError
 from explorer.io.time_limit import PROBE_SECONDS, run_with_limit
 
@@ -39,6 +39,7 @@ class Signature:
     value_range: pixel range mapped to [0, 1]; value_range_source: "metadata", "probe" or "normalised".
     fixed_batch: the batch size the graph requires (decode loops over chunks), None when dynamic.
     label_name / num_classes: the integer class input, when there is one.
+    weights_name / num_classes: the float class-weights input [N, K] (cgan / cvae), when there is one.
     guesses: human-readable lines, one per thing that was inferred rather than read from metadata.
     """
 
@@ -58,6 +59,17 @@ class Signature:
     guesses: tuple[str, ...] = ()
     flat_order: str = "chw"  # flat RGB outputs: "chw" (PyTorch flatten of NCHW) or "hwc" (channels-last)
     latent_dtype: str = "float32"  # what the graph's latent input takes (float16, float64 graphs exist)
+    weights_name: str | None = None
+    weights_dtype: str = "float32"
+
+    @property
+    def class_kind(self) -> str | None:
+        """"weights" (blends possible), "label" (one class per image) or None (not conditional)."""
+        return "weights" if self.weights_name else "label" if self.label_name else None
+
+    @property
+    def can_blend(self) -> bool:
+        return self.weights_name is not None
 
     def describe_io(self) -> dict[str, str]:
         c, h, w = self.image_shape
@@ -68,6 +80,8 @@ class Signature:
         io = {"input " + self.latent_name: f"{self.latent_dtype} [{z}]"}
         if self.label_name:
             io["input " + self.label_name] = f"{self.label_dtype} [{batch}{', 1' if self.label_rank == 2 else ''}]"
+        if self.weights_name:
+            io["input " + self.weights_name] = f"{self.weights_dtype} [{batch}, {self.num_classes}] (class weights)"
         io["output " + self.output_name] = f"float32 [{out}] ({self.output_layout.upper()})"
         return io
 
@@ -108,6 +122,31 @@ def _embedding_rows(proto, input_name: str) -> int | None:
     return None
 
 
+_WEIGHT_WORDS = ("class", "label", "cond", "onehot", "one_hot", "weight", "y")
+
+
+def _split_weights(floats, card, source, expected, found, guesses):
+    """Two float inputs: which is the latent and which the class weights [N, K]."""
+    named = [i for i in floats if i.name == CLASS_WEIGHTS]
+    if card is not None or named:
+        if not named:
+            raise ModelError(f"{source}: metadata describes a conditional model but no input is named "
+                             f"{CLASS_WEIGHTS}; found inputs {found}")
+        weights = named[0]
+    else:
+        by_name = [i for i in floats if any(w in i.name.lower() for w in _WEIGHT_WORDS)]
+        if len(by_name) == 1:
+            weights = by_name[0]
+            guesses.append(f"input {weights.name} read as class weights (by its name)")
+        else:
+            weights = floats[1]
+            guesses.append(f"second float input {weights.name} read as class weights")
+    z_in = floats[0] if floats[1] is weights else floats[1]
+    if len(_dims(weights.shape)) != 2:
+        raise ModelError(f"{source}: {expected}; found inputs {found}")
+    return z_in, weights
+
+
 def infer_signature(session, proto, card: ModelCard | None, source: str,
                     image_shape: tuple[int, int, int] | None = None) -> Signature:
     """Read (card) or infer (no card) how to drive the session. Value range: see ``probe_value_range``."""
@@ -115,14 +154,19 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
     outputs = session.get_outputs()
     found = ", ".join(f"{i.name} {i.type[7:-1]} {list(i.shape)}" for i in inputs)
     expected = ("expected a generator: one float latent input [N, D] or [N, D, 1, 1] "
-                "(optionally an integer class label)")
+                "(optionally an integer class label [N] or float class weights [N, K])")
     floats = [i for i in inputs if _is_float(i.type)]
     ints = [i for i in inputs if _is_int(i.type)]
-    if len(floats) != 1 or len(ints) > 1 or len(inputs) != len(floats) + len(ints):
+    if not 1 <= len(floats) <= 2 or len(ints) > 1 or len(inputs) != len(floats) + len(ints) \
+            or (len(floats) == 2 and ints):
         raise ModelError(f"{source}: {expected}; found inputs {found}")
-    z_in = floats[0]
-    zdims = _dims(z_in.shape)
     guesses: list[str] = []
+    weights_in = None
+    if len(floats) == 2:
+        z_in, weights_in = _split_weights(floats, card, source, expected, found, guesses)
+    else:
+        z_in = floats[0]
+    zdims = _dims(z_in.shape)
     batch_axis = list(z_in.shape)[:1]
     if batch_axis and isinstance(batch_axis[0], int) and batch_axis[0] <= 0:
         raise ModelError(f"{source}: expected a batch axis that is dynamic or at least 1 on {z_in.name}, "
@@ -175,6 +219,24 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
             else:
                 num_classes = 10
                 guesses.append(f"class input {lab.name}: class count unknown, offering 10")
+    weights_name, weights_dtype = None, "float32"
+    if card is not None and card.conditional != (weights_in is not None):
+        raise ModelError(f"{source}: metadata says family {card.family}, which "
+                         f"{'takes' if card.conditional else 'has no'} a {CLASS_WEIGHTS} input; found inputs {found}")
+    if weights_in is not None:
+        wdims = _dims(weights_in.shape)
+        k = wdims[1]
+        if card is not None and card.class_names:
+            if k is not None and k != len(card.class_names):
+                raise ModelError(f"{source}: metadata lists {len(card.class_names)} class names, the graph's "
+                                 f"{weights_in.name} input has {k} columns; expected one name per column")
+            k = len(card.class_names)
+        if k is None:
+            raise ModelError(f"{source}: class weights input {weights_in.name} {list(weights_in.shape)} has no "
+                             "fixed class count; expected [N, K]")
+        if k > MAX_CLASSES or k < 1:
+            raise ModelError(f"{source}: expected 1..{MAX_CLASSES:,} classes, found {weights_in.name} with {k:,}")
+        weights_name, weights_dtype, num_classes = weights_in.name, FLOAT_DTYPES[weights_in.type], k
 
     if len(outputs) < 1:
         raise ModelError(f"{source}: expected an image output, found none")
@@ -184,7 +246,7 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
     odims = _dims(out.shape)
     if any(d is None for d in odims[1:]):
         odims = [None] + list(_probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype,
-                                           latent_dtype, source))
+                                           latent_dtype, source, weights_name, weights_dtype, num_classes))
         guesses.append(f"output shape learned from a probe decode: {odims[1:]}")
     if len(outputs) > 1:
         guesses.append(f"using the first output ({out.name}) of {len(outputs)}")
@@ -201,7 +263,8 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
             raise ModelError(f"{source}: metadata says image {c}x{h}x{w}, the graph outputs {list(out.shape)}")
         return Signature(z_in.name, dim, layout, out.name, out_layout, (c, h, w), card.value_range, "metadata",
                          fixed if fixed and fixed > 0 else None, label_name, label_dtype, label_rank, num_classes,
-                         tuple(guesses), latent_dtype=latent_dtype)
+                         tuple(guesses), latent_dtype=latent_dtype, weights_name=weights_name,
+                         weights_dtype=weights_dtype)
 
     rest = odims[1:]
     if len(rest) == 3:
@@ -241,7 +304,8 @@ def infer_signature(session, proto, card: ModelCard | None, source: str,
     check_image_size(shape, source)
     return Signature(z_in.name, dim, layout, out.name, out_layout, shape, (0.0, 1.0), "probe",
                      fixed if fixed and fixed > 0 else None, label_name, label_dtype, label_rank, num_classes,
-                     tuple(guesses), latent_dtype=latent_dtype)
+                     tuple(guesses), latent_dtype=latent_dtype, weights_name=weights_name,
+                     weights_dtype=weights_dtype)
 
 
 def check_image_size(shape: tuple[int, int, int], source: str) -> None:
@@ -251,11 +315,16 @@ def check_image_size(shape: tuple[int, int, int], source: str) -> None:
         raise ModelError(f"{source}: expected images of 1..{MAX_IMAGE_SIDE} pixels a side, found {h}x{w}")
 
 
-def _probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype, latent_dtype, source):
+def _probe_shape(session, z_in, layout, dim, fixed, label_name, label_rank, label_dtype, latent_dtype, source,
+                 weights_name=None, weights_dtype="float32", num_classes=None):
     n = fixed or 1
     z = np.zeros((n, dim) + ((1, 1) if layout == "nchw" else ()), latent_dtype)
     feed = {z_in.name: z}
     if label_name:
         feed[label_name] = np.zeros((n,) + ((1,) if label_rank == 2 else ()), label_dtype)
+    if weights_name:
+        w = np.zeros((n, num_classes), weights_dtype)
+        w[:, 0] = 1
+        feed[weights_name] = w
     out = run_with_limit(session, None, feed, seconds=PROBE_SECONDS, source=source)[0]
     return list(out.shape[1:])
