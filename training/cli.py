@@ -14,7 +14,7 @@ import sys
 from .config import FAMILIES, ConfigError, default_config
 
 _SETTINGS = ("epochs", "batch_size", "lr", "latent_dim", "image_size", "channels", "width", "limit", "seed", "data",
-             "snapshot_every")
+             "snapshot_every", "background")
 
 
 def _train_parser(family: str) -> argparse.ArgumentParser:
@@ -31,6 +31,8 @@ def _train_parser(family: str) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N training images")
     p.add_argument("--seed", type=int)
     p.add_argument("--snapshot-every", type=int, help="epochs between ONNX snapshots (default 1)")
+    p.add_argument("--background", help="what transparent pixels of an image folder are laid onto: black "
+                   "(default), white or #rrggbb; recorded in config.json, the map uses the same")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     return p
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = default_config(command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              latent_dim=args.latent_dim, image_size=args.image_size, channels=args.channels,
                              width=args.width, limit=args.limit, seed=args.seed, data=args.data,
-                             snapshot_every=args.snapshot_every)
+                             snapshot_every=args.snapshot_every, background=args.background)
         # --resume without --epochs keeps the run's own length (and so its learning-rate schedule).
         given = tuple(k for k in _SETTINGS if getattr(args, k) is not None)
         return train(cfg, args.out, resume=args.resume, keep_run_length=args.resume and args.epochs is None,

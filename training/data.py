@@ -177,25 +177,27 @@ def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_image_folder(folder: str | os.PathLike, *, image_size: int = 28, channels: int = 1,
-                      labelled: bool | None = None) -> ImageSet:
+                      labelled: bool | None = None, background: str = "black") -> ImageSet:
     """Every image under ``folder`` (recursive), resized to a square ``image_size``, as uint8 [N, C, H, W].
 
     Labels come from the first-level subfolder when every image sits in one (``labelled=None``
     decides that automatically). Colour images become gray by luma for ``channels=1``. Unreadable
-    files are skipped and counted in ``skipped``. Raises DataError (one line).
+    files are skipped and counted in ``skipped``. Transparent pixels are laid onto ``background``
+    ("black", "white" or "#rrggbb"), whatever colour a file keeps under them. Raises DataError (one line).
     """
     root = Path(folder).expanduser()
     try:
         found = images_io.load_image_folder(root, (channels, image_size, image_size), resize=True,
                                             convert_colour=True, skip_unreadable=True, labelled=labelled,
-                                            source=f"folder:{root.name}")
+                                            source=f"folder:{root.name}",
+                                            background=images_io.parse_background(background))
     except ImageFolderError as exc:
         raise DataError(str(exc)) from None
     return found.to_channels_first()
 
 
 def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels: int | None = None,
-                 seed: int = 0, test_fraction: float = 0.1) -> ImageSet:
+                 seed: int = 0, test_fraction: float = 0.1, background: str = "black") -> ImageSet:
     """Fashion-MNIST when ``data`` is None or a folder of IDX files; otherwise an image folder.
 
     Image folders are split into train/test by a seeded shuffle (``test_fraction`` held out); each part
@@ -207,7 +209,7 @@ def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels
         if channels not in (None, 1):
             raise DataError(f"Fashion-MNIST is grayscale; --channels {channels} is not possible")
         return load_fashion_mnist(split, data, image_size=image_size)
-    full = load_image_folder(data, image_size=image_size, channels=channels or 1)
+    full = load_image_folder(data, image_size=image_size, channels=channels or 1, background=background)
     order = np.random.default_rng(seed).permutation(len(full))
     n_test = max(1, int(round(len(full) * test_fraction))) if len(full) > 1 else 0
     part = order[:n_test] if split == "test" else order[n_test:]

@@ -205,8 +205,10 @@ def load_checkpoint(path: Path) -> dict:
 def load_data(cfg: TrainConfig, log) -> tuple[ImageSet, ImageSet]:
     """The train and test sets of ``cfg.data``; completes ``cfg`` with what the data says (channels,
     dataset name, class names), so that checkpoints and ONNX cards record it."""
-    train_set = load_dataset(cfg.data, "train", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
-    test_set = load_dataset(cfg.data, "test", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
+    train_set = load_dataset(cfg.data, "train", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
+                             background=cfg.background)
+    test_set = load_dataset(cfg.data, "test", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
+                            background=cfg.background)
     if cfg.limit:
         train_set = train_set.subset(slice(0, cfg.limit))
         test_set = test_set.subset(slice(0, max(cfg.limit // 5, min(len(test_set), 100))))

@@ -177,6 +177,19 @@ def bundle_family(folder: str | os.PathLike) -> str | None:
     return None
 
 
+def run_of_bundle(folder: str | os.PathLike) -> Path | None:
+    """The run folder a bundle folder belongs to (``RUN/model`` or ``RUN/snapshots/epoch-NNNN``) when
+    that run has its config.json; None for a bundle anywhere else."""
+    folder = Path(folder)
+    if folder.name == MODEL_DIR:
+        run = folder.parent
+    elif snapshot_epoch(folder.name) is not None and folder.parent.name == SNAPSHOTS_DIR:
+        run = folder.parent.parent
+    else:
+        return None
+    return run if RunFolder(run).config.is_file() else None
+
+
 def read_config(run_dir: str | os.PathLike) -> dict | None:
     """``config.json`` of a run as a dict, or None when missing or unreadable."""
     try:
