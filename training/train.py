@@ -2,7 +2,8 @@
 
 A run folder holds the settings (config.json), one metrics row per finished epoch (metrics.jsonl),
 everything needed to resume (checkpoints/last.pt, loaded with weights_only=True), one ONNX bundle per
-snapshot epoch (snapshots/epoch-NNNN/, what the live monitor watches) and the final bundle (model/).
+snapshot epoch (snapshots/epoch-NNNN/, what the live monitor watches), the final bundle (model/) and,
+with --tensorboard, TensorBoard event files (tensorboard/, training/tracking.py).
 Those names live in explorer/io/run_folder.py alone; this module reaches them through ``RunFolder``.
 Every file is written atomically, so after a kill -9 every ONNX file loads and --resume works.
 
@@ -27,7 +28,7 @@ import torch
 
 from explorer.io.run_folder import RunFolder, append_jsonl, read_config, read_metrics, stale_temp_paths
 
-from . import files
+from . import files, tracking
 from .config import TrainConfig
 from .data import DataError, ImageSet, load_dataset
 from .export import export_bundle
@@ -44,22 +45,26 @@ class RunError(RuntimeError):
 
 
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, keep_run_length: bool = False,
-          device: str = "auto", log=print, given: tuple[str, ...] = ()) -> int:
+          device: str = "auto", log=print, given: tuple[str, ...] = (), tensorboard: bool = False) -> int:
     """Train ``cfg`` into ``run_dir``. Returns 0 when finished, 130 when interrupted (checkpoint saved).
 
     ``resume``: continue the run already in ``run_dir`` with its own settings. Of ``cfg`` only the family
     (which must match) and ``cfg.epochs`` (train for longer, or stop sooner) are used; with
     ``keep_run_length`` the run keeps its own number of epochs too, and so its learning-rate schedule.
     ``given``: the settings the caller asked for explicitly; a resume notes those that differ from the run's.
+    ``tensorboard``: also write TensorBoard event files (training/tracking.py); TrackingError before
+    anything is created when the package is missing.
     Settings that make no sense raise ``ConfigError`` before anything is created.
     """
     cfg.validate()
+    if tensorboard:
+        tracking.check_available()
     run = RunFolder(run_dir)
     dev = pick_device(device)
     dist = init_distributed(dev)
     try:
         return _train(cfg, run, dev, dist, log if dist.is_main else _silent, resume=resume,
-                      keep_run_length=keep_run_length, given=given)
+                      keep_run_length=keep_run_length, given=given, tensorboard=tensorboard)
     finally:
         if dist.world > 1:
             import torch.distributed as tdist
@@ -72,7 +77,7 @@ def _silent(*args, **kwargs) -> None:
 
 
 def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log, *, resume: bool,
-           keep_run_length: bool, given: tuple[str, ...] = ()) -> int:
+           keep_run_length: bool, given: tuple[str, ...] = (), tensorboard: bool = False) -> int:
     """The steps of a run, in order. Every rank runs all of them (some hold collectives); only rank 0
     writes files and prints."""
     cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log, given=given)
@@ -83,7 +88,18 @@ def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log,
     start_epoch, start_batch, sums = restore_checkpoint(t, ckpt) if ckpt is not None else (0, 0, {})
     if dist.is_main:
         start_run_files(run, cfg, start_epoch)
+        if tensorboard:
+            t.tensorboard = tracking.TensorBoardLog(run, first_epoch=start_epoch + 1)
+    try:
+        return _epochs(t, start_epoch, start_batch, sums)
+    finally:
+        if t.tensorboard is not None:
+            t.tensorboard.close()
 
+
+def _epochs(t: Training, start_epoch: int, start_batch: int, sums: dict[str, float]) -> int:
+    """The epochs from where the run stands, then the final export."""
+    cfg, run, log = t.cfg, t.run, t.log
     stop = _Interrupt()
     with stop.installed():
         for epoch in range(start_epoch, cfg.epochs):
@@ -97,7 +113,7 @@ def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log,
             sums, start_batch = {}, 0
             save_checkpoint(t, epoch + 1, 0, {})
 
-    if dist.is_main:
+    if t.dist.is_main:
         export_final_model(t, epoch=max(cfg.epochs, start_epoch))  # a resume with fewer epochs trains none
     return 0
 
@@ -245,6 +261,7 @@ class Training:
     batch_size: int
     n_batches: int  # per epoch and rank; the ragged last batch is dropped
     log: Callable[[str], None]
+    tensorboard: tracking.TensorBoardLog | None = None  # rank 0 with --tensorboard
 
 
 def set_up(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, train_set: ImageSet,
@@ -389,10 +406,15 @@ def finish_epoch(t: Training, epoch: int, sums: dict[str, float], seconds: float
     if not t.dist.is_main:
         return
     row.update(t.family.evaluate(t.test_set))
+    extras = None
     if done % cfg.snapshot_every == 0 or done == cfg.epochs:
+        extras = snapshot_extras(cfg, t.family)
         export_bundle(cfg, _bare_modules(t), t.run.snapshot(done), epoch=done, metrics=_card_metrics(cfg, row),
-                      name=f"{cfg.dataset} {cfg.family} epoch {done}", extra_files=snapshot_extras(cfg, t.family))
+                      name=f"{cfg.dataset} {cfg.family} epoch {done}", extra_files=extras)
     append_jsonl(t.run.metrics, row)
+    if t.tensorboard is not None:
+        extras = snapshot_extras(cfg, t.family) if extras is None else extras
+        t.tensorboard.log_epoch(done, row, extras.get("samples.png"))
     t.log(t.family.print_line(done, row))
 
 
