@@ -103,13 +103,14 @@ def _epochs(t: Training, start_epoch: int, start_batch: int, sums: dict[str, flo
     stop = _Interrupt()
     with stop.installed():
         for epoch in range(start_epoch, cfg.epochs):
-            seconds, stopped_after = train_one_epoch(t, epoch, start_batch, sums, stop)
+            timed, stopped_after = train_one_epoch(t, epoch, start_batch, sums, stop)
             if stopped_after is not None:
                 save_checkpoint(t, epoch, stopped_after, sums)
                 log(f"interrupted: checkpoint saved at epoch {epoch} batch {stopped_after}; "
                     f"continue with --resume --out {run.root}")
                 return EXIT_INTERRUPTED
-            finish_epoch(t, epoch, sums, seconds)
+            average_buffers(t)
+            finish_epoch(t, epoch, sums, timed)
             sums, start_batch = {}, 0
             save_checkpoint(t, epoch + 1, 0, {})
 
@@ -364,18 +365,28 @@ def epoch_order(cfg: TrainConfig, epoch: int, n: int, dist: Dist) -> torch.Tenso
     return perm[dist.rank::dist.world]
 
 
+@dataclass
+class Timed:
+    """What this process trained of an epoch and how long it took: ``images`` (this rank's) in
+    ``seconds``. A resumed epoch counts only the batches run since the resume."""
+
+    seconds: float
+    images: int
+
+
 def train_one_epoch(t: Training, epoch: int, first_batch: int, sums: dict[str, float],
-                    stop: _Interrupt) -> tuple[float, int | None]:
+                    stop: _Interrupt) -> tuple[Timed, int | None]:
     """Train batches ``first_batch`` .. ``t.n_batches - 1`` of ``epoch`` (0-based), adding each step's
     stats (sums over images; "_n" counts the images) into ``sums`` in place.
 
-    Returns (seconds, None) when the epoch is done, or (seconds, batches done) when Ctrl-C stopped it;
+    Returns (timed, None) when the epoch is done, or (timed, batches done) when Ctrl-C stopped it;
     every rank stops after the same batch.
     """
     cfg = t.cfg
     order = epoch_order(cfg, epoch, len(t.train_set), t.dist)
     t.family.set_epoch(epoch)
     t0 = time.perf_counter()
+    ran = 0
     bar = _progress(t.n_batches, first_batch, f"{cfg.family} epoch {epoch + 1}/{cfg.epochs}", t.dist.is_main)
     try:
         for b in range(first_batch, t.n_batches):
@@ -383,26 +394,57 @@ def train_one_epoch(t: Training, epoch: int, first_batch: int, sums: dict[str, f
             for key, value in t.family.step(t.images[idx], t.labels[idx], t.gen).items():
                 sums[key] = sums.get(key, 0.0) + value
             sums["_n"] = sums.get("_n", 0.0) + len(idx)
+            ran += len(idx)
             if bar is not None:
                 bar.update(1)
             if _interrupted(stop, t.dist, t.device):
-                return time.perf_counter() - t0, b + 1
+                return Timed(time.perf_counter() - t0, ran), b + 1
     finally:
         if bar is not None:
             bar.close()
-    return time.perf_counter() - t0, None
+    return Timed(time.perf_counter() - t0, ran), None
+
+
+def average_buffers(t: Training) -> None:
+    """Set every rank's floating-point buffers (batch norm's running mean and variance) to their mean
+    over the ranks, at the end of each epoch (every rank must call it).
+
+    DDP broadcasts rank 0's buffers before each forward, and each rank then updates them with its own
+    batch, so after the last step every rank holds other statistics. Averaging them makes the
+    snapshot, the checkpoint and the exported model hold what every rank holds, and describes every
+    rank's data. (SyncBatchNorm would also change the training itself, with one all-reduce per layer
+    and step, and does not run on CPU ranks.) A single process has nothing to do."""
+    if t.dist.world == 1:
+        return
+    import torch.distributed as tdist
+
+    with torch.no_grad():
+        for module in t.family.modules.values():
+            buffers = [b for b in unwrap(module).buffers() if b.is_floating_point()]
+            if not buffers:
+                continue
+            flat = torch.cat([b.reshape(-1).double() for b in buffers])
+            tdist.all_reduce(flat)
+            flat /= t.dist.world
+            at = 0
+            for b in buffers:
+                b.copy_(flat[at:at + b.numel()].view_as(b))
+                at += b.numel()
 
 
 # ---- 6. the end of an epoch: metrics row, evaluation, snapshot, printed line ------------------------
 
-def finish_epoch(t: Training, epoch: int, sums: dict[str, float], seconds: float) -> None:
+def finish_epoch(t: Training, epoch: int, sums: dict[str, float], timed: Timed) -> None:
     """Epoch ``epoch`` (0-based) is trained: rank 0 evaluates it, writes its snapshot when one is due,
-    appends its metrics row and prints its line (the row is numbered ``epoch + 1``, like the snapshot)."""
+    appends its metrics row and prints its line (the row is numbered ``epoch + 1``, like the snapshot).
+
+    ``images_per_s`` is the images every rank trained in this process over the time it took
+    (``seconds``): for an epoch resumed half-way, the half that ran since the resume."""
     cfg, done = t.cfg, epoch + 1
-    sums = _sum_over_ranks(sums, t.dist, t.device)
-    n_seen = sums.pop("_n", 0.0)
+    sums = _sum_over_ranks({**sums, "_timed": float(timed.images)}, t.dist, t.device)
+    n_seen, n_timed = sums.pop("_n", 0.0), sums.pop("_timed")
     row = {"epoch": done, "family": cfg.family, **t.family.summarise(sums, n_seen),
-           "images_per_s": n_seen / max(seconds, 1e-9), "seconds": seconds}
+           "images_per_s": n_timed / max(timed.seconds, 1e-9), "seconds": timed.seconds}
     if not t.dist.is_main:
         return
     row.update(t.family.evaluate(t.test_set))
@@ -522,13 +564,17 @@ def _interrupted(stop: _Interrupt, dist: Dist, dev: torch.device) -> bool:
 # ---- Ctrl-C and the progress bar ----------------------------------------------------------------------------
 
 class _Interrupt:
-    """Turns the first Ctrl-C into a flag checked between batches (a second one aborts at once)."""
+    """Turns the first Ctrl-C into a flag checked between batches (a second one aborts at once).
+
+    Under torchrun a second SIGINT is the launcher forwarding the terminal's Ctrl-C that every process
+    of the group got already; it is ignored (the launcher kills workers that outlast its timeout)."""
 
     def __init__(self):
         self.requested = False
+        self.under_launcher = "TORCHELASTIC_RUN_ID" in os.environ
 
     def handler(self, signum, frame):
-        if self.requested:
+        if self.requested and not self.under_launcher:
             raise KeyboardInterrupt
         self.requested = True
 
