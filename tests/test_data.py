@@ -367,11 +367,18 @@ def test_the_skipped_files_are_named_the_first_few_and_how_many_more(tmp_path):
 # ---- the download fallback: https, official SHA-256, nothing kept on a mismatch ---------------------
 
 class _Response:
-    def __init__(self, body: bytes):
-        self.body = body
+    """What urlopen returns, as far as the download uses it (read in pieces, the final address)."""
+
+    def __init__(self, body: bytes, url: str = "https://example.org/x"):
+        self.body, self.url, self.at = body, url, 0
 
     def read(self, n=-1):
-        return self.body if n < 0 else self.body[:n]
+        end = len(self.body) if n < 0 else min(self.at + n, len(self.body), self.at + 1000)  # short reads
+        chunk, self.at = self.body[self.at:end], end
+        return chunk
+
+    def geturl(self):
+        return self.url
 
     def __enter__(self):
         return self
@@ -389,7 +396,7 @@ def _serve(monkeypatch, files: dict[str, bytes]) -> list[str]:
         name = url.rsplit("/", 1)[-1]
         if name not in files:
             raise OSError(f"no route to {url}")
-        return _Response(files[name])
+        return _Response(files[name], url)
 
     monkeypatch.setattr(D.urllib.request, "urlopen", urlopen)
     return asked
@@ -432,7 +439,7 @@ def test_the_official_files_pass_and_a_failing_address_falls_to_the_next(tmp_pat
         asked.append(url)
         if url.startswith(D.DOWNLOAD_URLS[0]):
             raise OSError("first address down")
-        return _Response(official[url.rsplit("/", 1)[-1]])
+        return _Response(official[url.rsplit("/", 1)[-1]], url)
 
     monkeypatch.setattr(D.urllib.request, "urlopen", urlopen)
     folder = D.download_fashion_mnist(tmp_path / "cache")
@@ -442,3 +449,13 @@ def test_the_official_files_pass_and_a_failing_address_falls_to_the_next(tmp_pat
     asked.clear()
     D.download_fashion_mnist(folder)  # all there and official: nothing is asked for again
     assert asked == []
+
+
+def test_a_redirect_away_from_https_is_refused(tmp_path, monkeypatch):
+    def urlopen(url, timeout=None):
+        return _Response(b"x", "http://mirror.example/" + url.rsplit("/", 1)[-1])
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", urlopen)
+    with pytest.raises(D.DataError, match="redirected to http://mirror.example/.*https only"):
+        D.download_fashion_mnist(tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []

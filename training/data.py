@@ -112,11 +112,22 @@ def download_fashion_mnist(folder: Path) -> Path:
 
 
 def _fetch(url: str, size: int) -> bytes:
-    """The body of ``url`` (https only), at most one byte more than ``size`` (enough to tell it is too long)."""
+    """The body of ``url`` (https only, redirects included), at most one byte more than ``size``
+    (enough to tell it is too long)."""
     if not url.startswith("https://"):
         raise DataError(f"{url}: refused, Fashion-MNIST is downloaded over https only")
     with urllib.request.urlopen(url, timeout=30) as resp:
-        return resp.read(size + 1)
+        if not resp.geturl().startswith("https://"):
+            raise DataError(f"{url}: redirected to {resp.geturl()}; refused, Fashion-MNIST is downloaded "
+                            "over https only")
+        chunks, got = [], 0
+        while got <= size:
+            chunk = resp.read(min(1 << 20, size + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    return b"".join(chunks)
 
 
 def _check_official(url: str, data: bytes, sha256: str, size: int) -> None:
