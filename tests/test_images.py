@@ -153,3 +153,14 @@ def test_a_palette_png_with_transparency_bytes_reads_without_a_warning(tmp_path,
 def test_a_gray_png_with_a_transparent_level_goes_onto_the_background(tmp_path):
     Image.fromarray(np.full((4, 4), 7, np.uint8), "L").save(tmp_path / "g.png", transparency=7)
     assert I.read_image(tmp_path / "g.png", 1, background=(255, 255, 255))[0, 0].tolist() == [255]
+
+
+def test_a_non_square_image_is_centred_on_the_background_colour(tmp_path):
+    rgba = np.zeros((4, 8, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = (200, 200, 200), 255  # opaque, wider than high
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "wide.png")
+    fitted = I.read_image_fitted(tmp_path / "wide.png", (3, 8, 8), background=(0x33, 0x66, 0xcc))
+    assert fitted.image[0, 0].tolist() == [0x33, 0x66, 0xcc] and fitted.image[4, 4].tolist() == [200, 200, 200]
+    gray = I.read_image_fitted(tmp_path / "wide.png", (1, 8, 8), background=(0x33, 0x66, 0xcc))
+    luma = (0x33 * 299 + 0x66 * 587 + 0xcc * 114) / 1000
+    assert abs(int(gray.image[0, 0, 0]) - luma) <= 1

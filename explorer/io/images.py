@@ -244,7 +244,7 @@ def fit_image(arr: np.ndarray, image_shape: tuple[int, int, int], *, alpha: np.n
     src_h, src_w = arr.shape[:2]
     words = mode or ("gray" if arr.shape[-1] == 1 else "RGB")
     rgb = tuple(int(np.clip(v, 0, 255)) for v in ((background,) * 3 if np.isscalar(background) else background))
-    bg = float(np.mean(rgb))  # the background's level, for inverting and for a gray model's padding
+    bg = (rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114) / 1000  # its luma: for inverting, a gray model's padding
     if alpha is not None:
         arr = _composite(arr, alpha, rgb)
         name = background_name(rgb)
