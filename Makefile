@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,test,package,map]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,test,package,map,tensorboard]'
 	touch $@
 
 system-deps:

@@ -210,7 +210,7 @@ def test_not_found_message_names_env_folder_and_failed_download(places, monkeypa
         D.find_fashion_mnist()
     message = str(info.value)
     assert f"{places['env']} (${D.ENV_VAR})" in message
-    assert "download from" in message and "network is unreachable" in message
+    assert "download failed" in message and "network is unreachable" in message
 
 
 def test_load_dataset_incomplete_fashion_folder_says_which_files(tmp_path):
@@ -362,3 +362,100 @@ def test_the_skipped_files_are_named_the_first_few_and_how_many_more(tmp_path):
     for name in ("a/text.jpg", "b/cut.png", "b/zero.png"):
         (tmp_path / name).unlink()
     assert D.load_image_folder(tmp_path, image_size=8).skipped_note() == "skipped 1 unreadable image file: a/empty.png"
+
+
+# ---- the download fallback: https, official SHA-256, nothing kept on a mismatch ---------------------
+
+class _Response:
+    """What urlopen returns, as far as the download uses it (read in pieces, the final address)."""
+
+    def __init__(self, body: bytes, url: str = "https://example.org/x"):
+        self.body, self.url, self.at = body, url, 0
+
+    def read(self, n=-1):
+        end = len(self.body) if n < 0 else min(self.at + n, len(self.body), self.at + 1000)  # short reads
+        chunk, self.at = self.body[self.at:end], end
+        return chunk
+
+    def geturl(self):
+        return self.url
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _serve(monkeypatch, files: dict[str, bytes]) -> list[str]:
+    """Answer urlopen with ``files`` by name (a name not there: a network failure); returns the URLs asked."""
+    asked = []
+
+    def urlopen(url, timeout=None):
+        asked.append(url)
+        name = url.rsplit("/", 1)[-1]
+        if name not in files:
+            raise OSError(f"no route to {url}")
+        return _Response(files[name], url)
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", urlopen)
+    return asked
+
+
+def test_download_addresses_are_https_and_every_file_has_an_official_sha256():
+    assert D.DOWNLOAD_URLS and all(url.startswith("https://") for url in D.DOWNLOAD_URLS)
+    names = {n + ".gz" for pair in D.FILES.values() for n in pair}
+    assert set(D.OFFICIAL_FILES) == names
+    assert all(len(sha) == 64 and int(sha, 16) >= 0 and size > 0 for sha, size in D.OFFICIAL_FILES.values())
+
+
+def test_a_download_with_the_wrong_checksum_is_refused_and_nothing_is_left(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    sha, size = D.OFFICIAL_FILES["train-labels-idx1-ubyte.gz"]
+    wrong = b"\x1f\x8b" + b"\x00" * (size - 2)  # the right size, not the right bytes
+    _serve(monkeypatch, {name: wrong for name in D.OFFICIAL_FILES})
+    with pytest.raises(D.ChecksumError) as info:
+        D.download_fashion_mnist(folder)
+    message = str(info.value)
+    assert "\n" not in message and "SHA-256" in message and "refused" in message and "https://" in message
+    assert list(folder.iterdir()) == []  # no file, no temp file, no .part
+
+
+def test_a_download_that_is_too_long_is_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    _serve(monkeypatch, {name: b"x" * (size + 10) for name, (_, size) in D.OFFICIAL_FILES.items()})
+    with pytest.raises(D.ChecksumError, match="more than"):
+        D.download_fashion_mnist(folder)
+    assert list(folder.iterdir()) == []
+
+
+@requires_fashion
+def test_the_official_files_pass_and_a_failing_address_falls_to_the_next(tmp_path, monkeypatch):
+    real = D.find_fashion_mnist(download=False)
+    official = {name: (real / name).read_bytes() for name in D.OFFICIAL_FILES}
+    asked = []
+
+    def urlopen(url, timeout=None):
+        asked.append(url)
+        if url.startswith(D.DOWNLOAD_URLS[0]):
+            raise OSError("first address down")
+        return _Response(official[url.rsplit("/", 1)[-1]], url)
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", urlopen)
+    folder = D.download_fashion_mnist(tmp_path / "cache")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(D.OFFICIAL_FILES)
+    assert all((folder / n).read_bytes() == official[n] for n in official)
+    assert len(asked) == 2 * len(official) and all(u.startswith("https://") for u in asked)
+    asked.clear()
+    D.download_fashion_mnist(folder)  # all there and official: nothing is asked for again
+    assert asked == []
+
+
+def test_a_redirect_away_from_https_is_refused(tmp_path, monkeypatch):
+    def urlopen(url, timeout=None):
+        return _Response(b"x", "http://mirror.example/" + url.rsplit("/", 1)[-1])
+
+    monkeypatch.setattr(D.urllib.request, "urlopen", urlopen)
+    with pytest.raises(D.DataError, match="redirected to http://mirror.example/.*https only"):
+        D.download_fashion_mnist(tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []

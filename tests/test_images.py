@@ -82,3 +82,85 @@ def test_subset_keeps_names_and_flags_with_the_images(tmp_path):
     np.testing.assert_array_equal(part.images, s.images[[4, 1]])
     first = part.to_channels_first()
     assert first.channels_first and first.images.shape == (2, 1, 8, 8) and first.image_shape == (1, 8, 8)
+
+
+# ---- transparency: one background colour, the same in training and on the map -----------------------
+
+HIDDEN = (250, 20, 200)  # what an icon keeps under its fully transparent pixels
+
+
+def write_icon(path, size=8):
+    """An RGBA PNG: a green opaque square in the middle, fully transparent elsewhere, with a loud colour
+    hidden under the transparency (as 964 of 3,602 Debian icons have)."""
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., :3] = HIDDEN
+    rgba[2:6, 2:6] = (10, 200, 30, 255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+@pytest.mark.parametrize("text, rgb", [("black", (0, 0, 0)), ("white", (255, 255, 255)),
+                                       ("#3366CC", (0x33, 0x66, 0xcc))])
+def test_hidden_colour_under_transparency_reads_as_the_background(tmp_path, text, rgb):
+    icon = write_icon(tmp_path / "icons" / "a.png")
+    bg = I.parse_background(text)
+    assert bg == rgb
+    read = I.read_image(icon, 3, background=bg)
+    assert read[0, 0].tolist() == list(rgb) and read[3, 3].tolist() == [10, 200, 30]
+    # training's loader, the map's folder loader and the image probe's fitting all lay it onto the same colour
+    trained = D.load_image_folder(tmp_path / "icons", image_size=8, channels=3, background=text)
+    mapped = A.load_image_folder(tmp_path / "icons", (3, 8, 8), background=bg)
+    fitted = I.read_image_fitted(icon, (3, 8, 8), background=bg)
+    assert trained.images[0, :, 0, 0].tolist() == mapped.images[0, 0, 0].tolist() == list(rgb)
+    np.testing.assert_array_equal(trained.images[0].transpose(1, 2, 0), mapped.images[0])
+    np.testing.assert_array_equal(fitted.image, read)
+    assert f"transparent pixels onto {I.background_name(rgb)}" in fitted.note
+
+
+def test_the_default_background_is_black_and_gray_images_take_its_luma(tmp_path):
+    icon = write_icon(tmp_path / "a.png")
+    assert I.read_image(icon, 3)[0, 0].tolist() == [0, 0, 0]
+    gray = I.read_image(icon, 1, background=(255, 255, 255))
+    assert gray[0, 0].tolist() == [255]
+
+
+@pytest.mark.parametrize("text", ["", "blue", "#12345", "#gg0000", None, 3])
+def test_a_background_that_is_not_a_colour_is_one_line(text):
+    with pytest.raises(I.ImageFolderError, match="expected black, white or #rrggbb"):
+        I.parse_background(text)
+
+
+def test_a_palette_png_with_transparency_bytes_reads_without_a_warning(tmp_path, recwarn):
+    """Pillow warns 'Palette images with Transparency expressed in bytes should be converted to RGBA
+    images' when such a file is converted to RGB or L: the reader converts it to RGBA first."""
+    im = Image.new("P", (4, 4))
+    im.putpalette([*HIDDEN, 255, 255, 255, 0, 0, 255])
+    im.putpixel((1, 1), 1)
+    im.putpixel((2, 2), 2)
+    im.save(tmp_path / "p.png", transparency=bytes([0, 255, 128]))  # index 0 hidden, 2 half transparent
+    with Image.open(tmp_path / "p.png") as check:
+        assert check.mode == "P" and isinstance(check.info["transparency"], bytes)
+    for channels in (1, 3):
+        arr = I.read_image(tmp_path / "p.png", channels, background=(255, 255, 255))
+        assert arr[0, 0].tolist() == [255] * channels and arr[1, 1].tolist() == [255] * channels
+    assert I.read_image(tmp_path / "p.png", 3)[2, 2].tolist() == [0, 0, 128]
+    D.load_image_folder(tmp_path, image_size=4, channels=1)
+    I.read_image_fitted(tmp_path / "p.png", (1, 4, 4))
+    assert not [w for w in recwarn if "Transparency" in str(w.message)], [str(w.message) for w in recwarn]
+
+
+def test_a_gray_png_with_a_transparent_level_goes_onto_the_background(tmp_path):
+    Image.fromarray(np.full((4, 4), 7, np.uint8), "L").save(tmp_path / "g.png", transparency=7)
+    assert I.read_image(tmp_path / "g.png", 1, background=(255, 255, 255))[0, 0].tolist() == [255]
+
+
+def test_a_non_square_image_is_centred_on_the_background_colour(tmp_path):
+    rgba = np.zeros((4, 8, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = (200, 200, 200), 255  # opaque, wider than high
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "wide.png")
+    fitted = I.read_image_fitted(tmp_path / "wide.png", (3, 8, 8), background=(0x33, 0x66, 0xcc))
+    assert fitted.image[0, 0].tolist() == [0x33, 0x66, 0xcc] and fitted.image[4, 4].tolist() == [200, 200, 200]
+    gray = I.read_image_fitted(tmp_path / "wide.png", (1, 8, 8), background=(0x33, 0x66, 0xcc))
+    luma = (0x33 * 299 + 0x66 * 587 + 0xcc * 114) / 1000
+    assert abs(int(gray.image[0, 0, 0]) - luma) <= 1

@@ -538,3 +538,21 @@ def test_fashion_subset_helper_is_real_data(tmp_path_factory):
     small = load_fashion_mnist("train", folder, download=False)
     real = load_fashion_mnist("test", real_fashion_dir(), download=False)
     np.testing.assert_array_equal(small.images, real.images[:512])
+
+
+def test_a_resumed_epoch_counts_only_its_own_batches_in_images_per_s(tmp_path, tmp_path_factory, monkeypatch):
+    """Stopped after 1 of 4 batches, the resumed process trains 3 batches: its images/s is those 48
+    images over the time they took, not the epoch's 64 over that time."""
+    from training import train as T
+
+    data, out = shapes_folder(tmp_path_factory), tmp_path / "run"  # 72 training images: 4 batches of 16
+    args = ("vae", "--data", data, "--out", out, "--epochs", "1", "--batch-size", "16", "--channels", "3",
+            "--image-size", "16", "--latent-dim", "4", *TINY)
+    real = T._interrupted
+    monkeypatch.setattr(T, "_interrupted", lambda stop, dist, dev: True)  # Ctrl-C during the first batch
+    assert cli(*args) == 130
+    assert (load_checkpoint(out)["epoch"], load_checkpoint(out)["batch"]) == (0, 1)
+    monkeypatch.setattr(T, "_interrupted", real)
+    assert cli(*args, "--resume") == 0
+    (row,) = metrics_rows(out)
+    assert row["images_per_s"] * row["seconds"] == pytest.approx(48, rel=1e-6)

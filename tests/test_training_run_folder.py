@@ -19,7 +19,7 @@ from training.train import RunError, settings_of_run, start_run_files
 
 TRAINING = Path(__file__).resolve().parents[1] / "training"
 FILE_NAMES = {RF.CONFIG_FILE, RF.METRICS_FILE, RF.CHECKPOINT_FILE}  # wrong wherever they appear
-FOLDER_NAMES = {RF.CHECKPOINT_DIR, RF.SNAPSHOTS_DIR, RF.MODEL_DIR}  # wrong as a path part (`/ "model"`)
+FOLDER_NAMES = {RF.CHECKPOINT_DIR, RF.SNAPSHOTS_DIR, RF.MODEL_DIR, RF.TENSORBOARD_DIR}  # wrong as a path part (`/ "model"`)
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

@@ -2,6 +2,7 @@
 
   latent-train vae|gan|classifier --out RUN_DIR [--data DIR] [--epochs N] [--batch-size N]
       [--latent-dim D] [--image-size S] [--limit N] [--seed S] [--device auto|cpu|cuda] [--resume]
+      [--background black|white|#rrggbb] [--tensorboard]
   latent-train evaluate MODEL_OR_FOLDER [--data DIR] [--classifier C] [--n N] --json
 """
 
@@ -11,10 +12,12 @@ import argparse
 import json
 import sys
 
+from explorer.io.run_folder import TENSORBOARD_DIR
+
 from .config import FAMILIES, ConfigError, default_config
 
 _SETTINGS = ("epochs", "batch_size", "lr", "latent_dim", "image_size", "channels", "width", "limit", "seed", "data",
-             "snapshot_every")
+             "snapshot_every", "background")
 
 
 def _train_parser(family: str) -> argparse.ArgumentParser:
@@ -31,8 +34,12 @@ def _train_parser(family: str) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use only the first N training images")
     p.add_argument("--seed", type=int)
     p.add_argument("--snapshot-every", type=int, help="epochs between ONNX snapshots (default 1)")
+    p.add_argument("--background", help="what transparent pixels of an image folder are laid onto: black "
+                   "(default), white or #rrggbb; recorded in config.json, the map uses the same")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard event files (every metric "
+                   f"per epoch, the sample grid) to RUN_DIR/{TENSORBOARD_DIR}; needs the tensorboard package")
     return p
 
 
@@ -72,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         cfg = default_config(command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              latent_dim=args.latent_dim, image_size=args.image_size, channels=args.channels,
                              width=args.width, limit=args.limit, seed=args.seed, data=args.data,
-                             snapshot_every=args.snapshot_every)
+                             snapshot_every=args.snapshot_every, background=args.background)
         # --resume without --epochs keeps the run's own length (and so its learning-rate schedule).
         given = tuple(k for k in _SETTINGS if getattr(args, k) is not None)
         return train(cfg, args.out, resume=args.resume, keep_run_length=args.resume and args.epochs is None,
-                     device=args.device, given=given)
+                     device=args.device, given=given, tensorboard=args.tensorboard)
     except ConfigError as exc:  # a setting that makes no sense: refused before anything is created
         print(f"latent-train {command}: {exc.for_option()}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from explorer.io.images import ImageFolderError, background_name, parse_background
+
 FAMILIES = ("vae", "gan", "classifier")
 
 
@@ -41,9 +43,11 @@ class TrainConfig:
     dataset: str = "fashion-mnist"
     class_names: tuple[str, ...] = field(default_factory=tuple)
     snapshot_every: int = 1  # epochs between ONNX snapshots
+    background: str = "black"  # what transparent pixels of an image folder are laid onto: black, white, #rrggbb
 
     def __post_init__(self) -> None:
         self.validate()
+        self.background = background_name(parse_background(self.background))  # one spelling per colour
 
     def validate(self) -> None:
         """Refuse settings that make no sense (ConfigError), before anything is created or trained."""
@@ -62,6 +66,10 @@ class TrainConfig:
             raise ConfigError("image_size", "a multiple of 4 of at least 8", self.image_size)
         if self.channels not in (1, 3):
             raise ConfigError("channels", "1 or 3", self.channels)
+        try:
+            parse_background(self.background)
+        except ImageFolderError:
+            raise ConfigError("background", "black, white or #rrggbb", self.background) from None
         if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not self.lr > 0 \
                 or self.lr == float("inf"):
             raise ConfigError("lr", "a positive number", self.lr)

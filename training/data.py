@@ -7,6 +7,7 @@ the latent map's (explorer/io/images.py), so a folder trained on can be encoded 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import urllib.request
 from pathlib import Path
@@ -15,16 +16,26 @@ import numpy as np
 
 from explorer.io import images as images_io
 from explorer.io.contract import FASHION_MNIST_CLASSES
-from explorer.io.fashion_data import DEBIAN_DIR, ENV_VAR, user_cache_dir
+from explorer.io.fashion_data import DEBIAN_DIR, ENV_VAR, OFFICIAL_FILES, user_cache_dir
 from explorer.io.fashion_data import SPLITS as FILES
 from explorer.io.fashion_data import read_idx as _read_idx
+from explorer.io.files import write_bytes_atomic
 from explorer.io.images import ImageFolderError, ImageSet
 
-DOWNLOAD_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# The download fallback: https only, the official repository first, then the official bucket; every
+# file is checked against its official SHA-256 and size (explorer/io/fashion_data.py) before it is kept.
+DOWNLOAD_URLS = (
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+    "https://fashion-mnist.s3.eu-central-1.amazonaws.com/",
+)
 
 
 class DataError(RuntimeError):
     """Data could not be found or read. The message says what was looked for and what to do."""
+
+
+class ChecksumError(DataError):
+    """A downloaded file is not the official one (SHA-256 or size differ); nothing of it was kept."""
 
 
 def _has_files(folder: Path) -> bool:
@@ -67,7 +78,7 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: b
         try:
             return download_fashion_mnist(user_cache_dir())
         except OSError as exc:
-            looked.append(f"download from {DOWNLOAD_URL} failed: {exc}")
+            looked.append(f"download failed ({exc})")
     raise DataError(
         "Fashion-MNIST not found. Looked in: " + "; ".join(looked)
         + ". Get it with 'apt-get install dataset-fashion-mnist', or put the four *-ubyte.gz files in a folder "
@@ -75,17 +86,63 @@ def find_fashion_mnist(data_dir: str | os.PathLike | None = None, *, download: b
 
 
 def download_fashion_mnist(folder: Path) -> Path:
+    """Download the four official files into ``folder`` (those already there and official are kept).
+
+    Each file is read into memory, checked against its official SHA-256 and size, and only then
+    written (atomically); a mismatch raises ChecksumError and leaves nothing behind. Network failures
+    try the next address and end in OSError naming them."""
     folder.mkdir(parents=True, exist_ok=True)
-    for pair in FILES.values():
-        for name in pair:
-            target = folder / (name + ".gz")
-            if target.is_file():
+    for name, (sha256, size) in OFFICIAL_FILES.items():
+        target = folder / name
+        if target.is_file() and _is_official(target, sha256, size):
+            continue
+        failures = []
+        for base in DOWNLOAD_URLS:
+            try:
+                data = _fetch(base + name, size)
+            except OSError as exc:
+                failures.append(f"{base + name}: {exc}")
                 continue
-            tmp = target.with_name(target.name + ".part")
-            with urllib.request.urlopen(DOWNLOAD_URL + name + ".gz", timeout=20) as resp, open(tmp, "wb") as fh:
-                fh.write(resp.read())
-            os.replace(tmp, target)
+            _check_official(base + name, data, sha256, size)
+            write_bytes_atomic(target, data)
+            break
+        else:
+            raise OSError("; ".join(failures))
     return folder
+
+
+def _fetch(url: str, size: int) -> bytes:
+    """The body of ``url`` (https only, redirects included), at most one byte more than ``size``
+    (enough to tell it is too long)."""
+    if not url.startswith("https://"):
+        raise DataError(f"{url}: refused, Fashion-MNIST is downloaded over https only")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        if not resp.geturl().startswith("https://"):
+            raise DataError(f"{url}: redirected to {resp.geturl()}; refused, Fashion-MNIST is downloaded "
+                            "over https only")
+        chunks, got = [], 0
+        while got <= size:
+            chunk = resp.read(min(1 << 20, size + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    return b"".join(chunks)
+
+
+def _check_official(url: str, data: bytes, sha256: str, size: int) -> None:
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != size or digest != sha256:
+        got = f"{len(data)} bytes" if len(data) <= size else f"more than {size} bytes"
+        raise ChecksumError(f"{url}: not the official file (SHA-256 {digest[:12]}..., {got}; expected "
+                            f"{sha256[:12]}..., {size} bytes); refused, nothing was kept")
+
+
+def _is_official(path: Path, sha256: str, size: int) -> bool:
+    try:
+        return path.stat().st_size == size and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -131,25 +188,27 @@ def resize_batch(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_image_folder(folder: str | os.PathLike, *, image_size: int = 28, channels: int = 1,
-                      labelled: bool | None = None) -> ImageSet:
+                      labelled: bool | None = None, background: str = "black") -> ImageSet:
     """Every image under ``folder`` (recursive), resized to a square ``image_size``, as uint8 [N, C, H, W].
 
     Labels come from the first-level subfolder when every image sits in one (``labelled=None``
     decides that automatically). Colour images become gray by luma for ``channels=1``. Unreadable
-    files are skipped and counted in ``skipped``. Raises DataError (one line).
+    files are skipped and counted in ``skipped``. Transparent pixels are laid onto ``background``
+    ("black", "white" or "#rrggbb"), whatever colour a file keeps under them. Raises DataError (one line).
     """
     root = Path(folder).expanduser()
     try:
         found = images_io.load_image_folder(root, (channels, image_size, image_size), resize=True,
                                             convert_colour=True, skip_unreadable=True, labelled=labelled,
-                                            source=f"folder:{root.name}")
+                                            source=f"folder:{root.name}",
+                                            background=images_io.parse_background(background))
     except ImageFolderError as exc:
         raise DataError(str(exc)) from None
     return found.to_channels_first()
 
 
 def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels: int | None = None,
-                 seed: int = 0, test_fraction: float = 0.1) -> ImageSet:
+                 seed: int = 0, test_fraction: float = 0.1, background: str = "black") -> ImageSet:
     """Fashion-MNIST when ``data`` is None or a folder of IDX files; otherwise an image folder.
 
     Image folders are split into train/test by a seeded shuffle (``test_fraction`` held out); each part
@@ -161,7 +220,7 @@ def load_dataset(data: str | None, split: str, *, image_size: int = 28, channels
         if channels not in (None, 1):
             raise DataError(f"Fashion-MNIST is grayscale; --channels {channels} is not possible")
         return load_fashion_mnist(split, data, image_size=image_size)
-    full = load_image_folder(data, image_size=image_size, channels=channels or 1)
+    full = load_image_folder(data, image_size=image_size, channels=channels or 1, background=background)
     order = np.random.default_rng(seed).permutation(len(full))
     n_test = max(1, int(round(len(full) * test_fraction))) if len(full) > 1 else 0
     part = order[:n_test] if split == "test" else order[n_test:]

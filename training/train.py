@@ -2,7 +2,8 @@
 
 A run folder holds the settings (config.json), one metrics row per finished epoch (metrics.jsonl),
 everything needed to resume (checkpoints/last.pt, loaded with weights_only=True), one ONNX bundle per
-snapshot epoch (snapshots/epoch-NNNN/, what the live monitor watches) and the final bundle (model/).
+snapshot epoch (snapshots/epoch-NNNN/, what the live monitor watches), the final bundle (model/) and,
+with --tensorboard, TensorBoard event files (tensorboard/, training/tracking.py).
 Those names live in explorer/io/run_folder.py alone; this module reaches them through ``RunFolder``.
 Every file is written atomically, so after a kill -9 every ONNX file loads and --resume works.
 
@@ -27,7 +28,7 @@ import torch
 
 from explorer.io.run_folder import RunFolder, append_jsonl, read_config, read_metrics, stale_temp_paths
 
-from . import files
+from . import files, tracking
 from .config import TrainConfig
 from .data import DataError, ImageSet, load_dataset
 from .export import export_bundle
@@ -44,22 +45,26 @@ class RunError(RuntimeError):
 
 
 def train(cfg: TrainConfig, run_dir: str | os.PathLike, *, resume: bool = False, keep_run_length: bool = False,
-          device: str = "auto", log=print, given: tuple[str, ...] = ()) -> int:
+          device: str = "auto", log=print, given: tuple[str, ...] = (), tensorboard: bool = False) -> int:
     """Train ``cfg`` into ``run_dir``. Returns 0 when finished, 130 when interrupted (checkpoint saved).
 
     ``resume``: continue the run already in ``run_dir`` with its own settings. Of ``cfg`` only the family
     (which must match) and ``cfg.epochs`` (train for longer, or stop sooner) are used; with
     ``keep_run_length`` the run keeps its own number of epochs too, and so its learning-rate schedule.
     ``given``: the settings the caller asked for explicitly; a resume notes those that differ from the run's.
+    ``tensorboard``: also write TensorBoard event files (training/tracking.py); TrackingError before
+    anything is created when the package is missing.
     Settings that make no sense raise ``ConfigError`` before anything is created.
     """
     cfg.validate()
+    if tensorboard:
+        tracking.check_available()
     run = RunFolder(run_dir)
     dev = pick_device(device)
     dist = init_distributed(dev)
     try:
         return _train(cfg, run, dev, dist, log if dist.is_main else _silent, resume=resume,
-                      keep_run_length=keep_run_length, given=given)
+                      keep_run_length=keep_run_length, given=given, tensorboard=tensorboard)
     finally:
         if dist.world > 1:
             import torch.distributed as tdist
@@ -72,7 +77,7 @@ def _silent(*args, **kwargs) -> None:
 
 
 def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log, *, resume: bool,
-           keep_run_length: bool, given: tuple[str, ...] = ()) -> int:
+           keep_run_length: bool, given: tuple[str, ...] = (), tensorboard: bool = False) -> int:
     """The steps of a run, in order. Every rank runs all of them (some hold collectives); only rank 0
     writes files and prints."""
     cfg, ckpt = settings_of_run(cfg, run, resume=resume, keep_run_length=keep_run_length, log=log, given=given)
@@ -83,21 +88,33 @@ def _train(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, log,
     start_epoch, start_batch, sums = restore_checkpoint(t, ckpt) if ckpt is not None else (0, 0, {})
     if dist.is_main:
         start_run_files(run, cfg, start_epoch)
+        if tensorboard:
+            t.tensorboard = tracking.TensorBoardLog(run, first_epoch=start_epoch + 1)
+    try:
+        return _epochs(t, start_epoch, start_batch, sums)
+    finally:
+        if t.tensorboard is not None:
+            t.tensorboard.close()
 
+
+def _epochs(t: Training, start_epoch: int, start_batch: int, sums: dict[str, float]) -> int:
+    """The epochs from where the run stands, then the final export."""
+    cfg, run, log = t.cfg, t.run, t.log
     stop = _Interrupt()
     with stop.installed():
         for epoch in range(start_epoch, cfg.epochs):
-            seconds, stopped_after = train_one_epoch(t, epoch, start_batch, sums, stop)
+            timed, stopped_after = train_one_epoch(t, epoch, start_batch, sums, stop)
             if stopped_after is not None:
                 save_checkpoint(t, epoch, stopped_after, sums)
                 log(f"interrupted: checkpoint saved at epoch {epoch} batch {stopped_after}; "
                     f"continue with --resume --out {run.root}")
                 return EXIT_INTERRUPTED
-            finish_epoch(t, epoch, sums, seconds)
+            average_buffers(t)
+            finish_epoch(t, epoch, sums, timed)
             sums, start_batch = {}, 0
             save_checkpoint(t, epoch + 1, 0, {})
 
-    if dist.is_main:
+    if t.dist.is_main:
         export_final_model(t, epoch=max(cfg.epochs, start_epoch))  # a resume with fewer epochs trains none
     return 0
 
@@ -205,8 +222,10 @@ def load_checkpoint(path: Path) -> dict:
 def load_data(cfg: TrainConfig, log) -> tuple[ImageSet, ImageSet]:
     """The train and test sets of ``cfg.data``; completes ``cfg`` with what the data says (channels,
     dataset name, class names), so that checkpoints and ONNX cards record it."""
-    train_set = load_dataset(cfg.data, "train", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
-    test_set = load_dataset(cfg.data, "test", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed)
+    train_set = load_dataset(cfg.data, "train", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
+                             background=cfg.background)
+    test_set = load_dataset(cfg.data, "test", image_size=cfg.image_size, channels=cfg.channels, seed=cfg.seed,
+                            background=cfg.background)
     if cfg.limit:
         train_set = train_set.subset(slice(0, cfg.limit))
         test_set = test_set.subset(slice(0, max(cfg.limit // 5, min(len(test_set), 100))))
@@ -243,6 +262,7 @@ class Training:
     batch_size: int
     n_batches: int  # per epoch and rank; the ragged last batch is dropped
     log: Callable[[str], None]
+    tensorboard: tracking.TensorBoardLog | None = None  # rank 0 with --tensorboard
 
 
 def set_up(cfg: TrainConfig, run: RunFolder, dev: torch.device, dist: Dist, train_set: ImageSet,
@@ -345,18 +365,28 @@ def epoch_order(cfg: TrainConfig, epoch: int, n: int, dist: Dist) -> torch.Tenso
     return perm[dist.rank::dist.world]
 
 
+@dataclass
+class Timed:
+    """What this process trained of an epoch and how long it took: ``images`` (this rank's) in
+    ``seconds``. A resumed epoch counts only the batches run since the resume."""
+
+    seconds: float
+    images: int
+
+
 def train_one_epoch(t: Training, epoch: int, first_batch: int, sums: dict[str, float],
-                    stop: _Interrupt) -> tuple[float, int | None]:
+                    stop: _Interrupt) -> tuple[Timed, int | None]:
     """Train batches ``first_batch`` .. ``t.n_batches - 1`` of ``epoch`` (0-based), adding each step's
     stats (sums over images; "_n" counts the images) into ``sums`` in place.
 
-    Returns (seconds, None) when the epoch is done, or (seconds, batches done) when Ctrl-C stopped it;
+    Returns (timed, None) when the epoch is done, or (timed, batches done) when Ctrl-C stopped it;
     every rank stops after the same batch.
     """
     cfg = t.cfg
     order = epoch_order(cfg, epoch, len(t.train_set), t.dist)
     t.family.set_epoch(epoch)
     t0 = time.perf_counter()
+    ran = 0
     bar = _progress(t.n_batches, first_batch, f"{cfg.family} epoch {epoch + 1}/{cfg.epochs}", t.dist.is_main)
     try:
         for b in range(first_batch, t.n_batches):
@@ -364,33 +394,69 @@ def train_one_epoch(t: Training, epoch: int, first_batch: int, sums: dict[str, f
             for key, value in t.family.step(t.images[idx], t.labels[idx], t.gen).items():
                 sums[key] = sums.get(key, 0.0) + value
             sums["_n"] = sums.get("_n", 0.0) + len(idx)
+            ran += len(idx)
             if bar is not None:
                 bar.update(1)
             if _interrupted(stop, t.dist, t.device):
-                return time.perf_counter() - t0, b + 1
+                return Timed(time.perf_counter() - t0, ran), b + 1
     finally:
         if bar is not None:
             bar.close()
-    return time.perf_counter() - t0, None
+    return Timed(time.perf_counter() - t0, ran), None
+
+
+def average_buffers(t: Training) -> None:
+    """Set every rank's floating-point buffers (batch norm's running mean and variance) to their mean
+    over the ranks, at the end of each epoch (every rank must call it).
+
+    DDP broadcasts rank 0's buffers before each forward, and each rank then updates them with its own
+    batch, so after the last step every rank holds other statistics. Averaging them makes the
+    snapshot, the checkpoint and the exported model hold what every rank holds, and describes every
+    rank's data. (SyncBatchNorm would also change the training itself, with one all-reduce per layer
+    and step, and does not run on CPU ranks.) A single process has nothing to do."""
+    if t.dist.world == 1:
+        return
+    import torch.distributed as tdist
+
+    with torch.no_grad():
+        for module in t.family.modules.values():
+            buffers = [b for b in unwrap(module).buffers() if b.is_floating_point()]
+            if not buffers:
+                continue
+            flat = torch.cat([b.reshape(-1).double() for b in buffers])
+            tdist.all_reduce(flat)
+            flat /= t.dist.world
+            at = 0
+            for b in buffers:
+                b.copy_(flat[at:at + b.numel()].view_as(b))
+                at += b.numel()
 
 
 # ---- 6. the end of an epoch: metrics row, evaluation, snapshot, printed line ------------------------
 
-def finish_epoch(t: Training, epoch: int, sums: dict[str, float], seconds: float) -> None:
+def finish_epoch(t: Training, epoch: int, sums: dict[str, float], timed: Timed) -> None:
     """Epoch ``epoch`` (0-based) is trained: rank 0 evaluates it, writes its snapshot when one is due,
-    appends its metrics row and prints its line (the row is numbered ``epoch + 1``, like the snapshot)."""
+    appends its metrics row and prints its line (the row is numbered ``epoch + 1``, like the snapshot).
+
+    ``images_per_s`` is the images every rank trained in this process over the time it took
+    (``seconds``): for an epoch resumed half-way, the half that ran since the resume."""
     cfg, done = t.cfg, epoch + 1
-    sums = _sum_over_ranks(sums, t.dist, t.device)
-    n_seen = sums.pop("_n", 0.0)
+    sums = _sum_over_ranks({**sums, "_timed": float(timed.images)}, t.dist, t.device)
+    n_seen, n_timed = sums.pop("_n", 0.0), sums.pop("_timed")
     row = {"epoch": done, "family": cfg.family, **t.family.summarise(sums, n_seen),
-           "images_per_s": n_seen / max(seconds, 1e-9), "seconds": seconds}
+           "images_per_s": n_timed / max(timed.seconds, 1e-9), "seconds": timed.seconds}
     if not t.dist.is_main:
         return
     row.update(t.family.evaluate(t.test_set))
+    extras = None
     if done % cfg.snapshot_every == 0 or done == cfg.epochs:
+        extras = snapshot_extras(cfg, t.family)
         export_bundle(cfg, _bare_modules(t), t.run.snapshot(done), epoch=done, metrics=_card_metrics(cfg, row),
-                      name=f"{cfg.dataset} {cfg.family} epoch {done}", extra_files=snapshot_extras(cfg, t.family))
+                      name=f"{cfg.dataset} {cfg.family} epoch {done}", extra_files=extras)
     append_jsonl(t.run.metrics, row)
+    if t.tensorboard is not None:
+        extras = snapshot_extras(cfg, t.family) if extras is None else extras
+        t.tensorboard.log_epoch(done, row, extras.get("samples.png"))
     t.log(t.family.print_line(done, row))
 
 
@@ -498,13 +564,17 @@ def _interrupted(stop: _Interrupt, dist: Dist, dev: torch.device) -> bool:
 # ---- Ctrl-C and the progress bar ----------------------------------------------------------------------------
 
 class _Interrupt:
-    """Turns the first Ctrl-C into a flag checked between batches (a second one aborts at once)."""
+    """Turns the first Ctrl-C into a flag checked between batches (a second one aborts at once).
+
+    Under torchrun a second SIGINT is the launcher forwarding the terminal's Ctrl-C that every process
+    of the group got already; it is ignored (the launcher kills workers that outlast its timeout)."""
 
     def __init__(self):
         self.requested = False
+        self.under_launcher = "TORCHELASTIC_RUN_ID" in os.environ
 
     def handler(self, signum, frame):
-        if self.requested:
+        if self.requested and not self.under_launcher:
             raise KeyboardInterrupt
         self.requested = True
 

@@ -35,7 +35,8 @@ from explorer.core.map_cache import CACHE_VERSION, cache_dir, load_npz, save_npz
 from explorer.core.projection import data_key, knn
 from explorer.core.worker import Cancelled, Progress  # the worker's own: a cancelled loop reads as cancelled, not failed
 from explorer.io import images as images_io
-from explorer.io.images import FittedImage, ImageFolderError, ImageSet, read_image, read_image_fitted
+from explorer.io.images import (BLACK, FittedImage, ImageFolderError, ImageSet, read_image, read_image_fitted,
+                                training_background)
 from explorer.io.model_error import ModelError, first_line
 from explorer.io.onnx_file import open_onnx
 from explorer.io.runtime import LoadedModel
@@ -146,6 +147,11 @@ class VAEEncoder:
         return int(self.card.latent_dim)
 
     @property
+    def background(self) -> tuple[int, int, int]:
+        """What transparent pixels were laid onto in training (the run's config.json; black elsewhere)."""
+        return training_background(Path(self.path).parent)
+
+    @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             from explorer.core.diversity import file_fingerprint
@@ -191,15 +197,18 @@ def encoder_for(model: LoadedModel) -> VAEEncoder:
     return enc
 
 
-def fitted_image_for(encoder: VAEEncoder, path: str | os.PathLike, *, background: int = 0) -> FittedImage:
+def fitted_image_for(encoder: VAEEncoder, path: str | os.PathLike, *,
+                     background: int | tuple[int, int, int] | None = None) -> FittedImage:
     """One image file made to fit the encoder's input (resized, centred, colour and alpha converted;
     ``explorer.io.images.fit_image``), with what was done in words; MapDataError with the reason when
-    it is not a readable image file. background: the training images' background (0: black)."""
+    it is not a readable image file. background: the training images' background (None: the one the
+    encoder's run was trained with, ``encoder.background``)."""
     path = Path(path)
     if not path.is_file():
         raise MapDataError(f"{path}: not a file")
     try:
-        return read_image_fitted(path, encoder.image_shape, background=background)
+        return read_image_fitted(path, encoder.image_shape,
+                                 background=encoder.background if background is None else background)
     except ImageFolderError as exc:
         raise MapDataError(str(exc)) from None
 
@@ -211,7 +220,7 @@ def read_image_for(encoder: VAEEncoder, path: str | os.PathLike) -> np.ndarray:
     if not path.is_file():
         raise MapDataError(f"{path}: not a file")
     c, h, w = encoder.image_shape
-    arr = _read_image(path, c)
+    arr = _read_image(path, c, encoder.background)
     if arr.shape[:2] != (h, w):
         raise MapDataError(f"{path.name}: the image is {arr.shape[1]}x{arr.shape[0]}, the model takes {w}x{h}; "
                            "resize it first")
@@ -223,22 +232,23 @@ def read_image_for(encoder: VAEEncoder, path: str | os.PathLike) -> np.ndarray:
 # folder as it is (no resizing, no colour-to-gray), so a mismatch is reported rather than hidden.
 
 
-def _read_image(path: Path, channels: int) -> np.ndarray:
+def _read_image(path: Path, channels: int, background: tuple[int, int, int] = BLACK) -> np.ndarray:
     """One image file -> uint8 [H, W, channels], converting channels only where nothing is lost."""
     try:
-        return read_image(path, channels, convert_colour=False)
+        return read_image(path, channels, convert_colour=False, background=background)
     except ImageFolderError as exc:
         raise MapDataError(str(exc)) from None
 
 
 def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, int], *,
-                      limit: int = 100_000) -> ImageSet:
+                      limit: int = 100_000, background: tuple[int, int, int] = BLACK) -> ImageSet:
     """Every image under ``folder`` (recursive; one subfolder per class gives labels) as the model's
     (C, H, W), uint8 [N, H, W, C]. Raises MapDataError naming the first file whose size or channels do
-    not fit, or a file that cannot be read, or when there are no images."""
+    not fit, or a file that cannot be read, or when there are no images. Transparent pixels go onto
+    ``background`` (the model's training background: ``VAEEncoder.background``)."""
     try:
         return images_io.load_image_folder(folder, image_shape, resize=False, convert_colour=False,
-                                           skip_unreadable=False, limit=limit)
+                                           skip_unreadable=False, limit=limit, background=background)
     except ImageFolderError as exc:
         raise MapDataError(str(exc)) from None
 

@@ -39,7 +39,7 @@ def encode_work(encoder: A.VAEEncoder, key: str, path: str | None, image_shape: 
         if key == "fashion":
             images = A.fashion_set("all")
         elif key == "folder":
-            images = A.load_image_folder(path, image_shape)
+            images = A.load_image_folder(path, image_shape, background=encoder.background)
         else:
             lab = str(path).replace("images-idx3", "labels-idx1")
             images = A.load_idx_set(path, lab if lab != str(path) and Path(lab).is_file() else None,

@@ -16,6 +16,11 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
+# The colour transparent pixels are laid onto: one per training run (``latent-train --background``,
+# recorded in its config.json), black unless told otherwise, and the same in training and the map.
+BLACK = (0, 0, 0)
+_NAMED_BACKGROUNDS = {"black": BLACK, "white": (255, 255, 255)}
+
 
 class ImageFolderError(ValueError):
     """Images that cannot be used. ``str()`` is one line: what was expected, what was found, what to do."""
@@ -81,6 +86,52 @@ class ImageSet:
         return replace(self, images=np.ascontiguousarray(self.images.transpose(0, 3, 1, 2)), channels_first=True)
 
 
+def parse_background(text) -> tuple[int, int, int]:
+    """"black", "white" or "#rrggbb" -> (r, g, b); ImageFolderError (one line) for anything else."""
+    if isinstance(text, str):
+        key = text.strip().lower()
+        if key in _NAMED_BACKGROUNDS:
+            return _NAMED_BACKGROUNDS[key]
+        if len(key) == 7 and key[0] == "#" and all(ch in "0123456789abcdef" for ch in key[1:]):
+            return tuple(int(key[i:i + 2], 16) for i in (1, 3, 5))
+    raise ImageFolderError(f"background: expected black, white or #rrggbb, got {text!r}")
+
+
+def background_name(rgb: tuple[int, int, int]) -> str:
+    """The canonical spelling of a background: "black", "white" or "#rrggbb"."""
+    for name, value in _NAMED_BACKGROUNDS.items():
+        if tuple(rgb) == value:
+            return name
+    return "#" + "".join(f"{int(v):02x}" for v in rgb)
+
+
+def training_background(bundle_folder: str | os.PathLike) -> tuple[int, int, int]:
+    """The background a bundle's model was trained with: the ``background`` of the config.json of the
+    run folder the bundle sits in (its model/ or a snapshot), black when it is in no run folder or the
+    run does not say (runs before the setting existed laid transparency onto black too)."""
+    from explorer.io.run_folder import read_config, run_of_bundle
+
+    run = run_of_bundle(bundle_folder)
+    config = read_config(run) if run is not None else None
+    try:
+        return parse_background((config or {}).get("background", "black"))
+    except ImageFolderError:
+        return BLACK
+
+
+def _composite(arr: np.ndarray, alpha: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
+    """uint8 [H, W, C] with alpha float [H, W, 1] laid onto ``background`` (r, g, b); a gray image onto a
+    colour that is not gray becomes RGB."""
+    bg = np.asarray(background, np.float32)
+    if arr.shape[-1] == 1:
+        if bg[0] == bg[1] == bg[2]:
+            bg = bg[:1]
+        else:
+            arr = np.repeat(arr, 3, axis=-1)
+    out = arr.astype(np.float32) * alpha + bg * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def _open(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
     """One image file -> (uint8 [H, W, 1 or 3], alpha float32 [H, W, 1] in 0..1 or None, its mode in words)."""
     from PIL import Image, UnidentifiedImageError
@@ -89,9 +140,13 @@ def _open(path: Path) -> tuple[np.ndarray, np.ndarray | None, str]:
         with Image.open(path) as im:
             im.load()
             mode = im.mode
-            if mode in ("1", "L", "I;16", "I", "F"):
+            if mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")  # palette transparency (bytes or index) as an alpha channel, no warning
+                mode = "PA"
+            gray_key = mode in ("1", "L") and "transparency" in im.info  # a gray level that is transparent
+            if mode in ("1", "L", "I;16", "I", "F") and not gray_key:
                 arr, alpha, words = np.asarray(im.convert("L"))[..., None], None, "gray"
-            elif mode in ("LA", "La"):
+            elif mode in ("LA", "La") or gray_key:
                 la = np.asarray(im.convert("LA"))
                 arr, alpha, words = la[..., :1], la[..., 1:2], "gray + alpha"
             else:
@@ -118,17 +173,19 @@ def _luma(arr: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(arr), "RGB").convert("L"))[..., None]
 
 
-def read_image(path: Path, channels: int, *, convert_colour: bool = True) -> np.ndarray:
+def read_image(path: Path, channels: int, *, convert_colour: bool = True,
+               background: tuple[int, int, int] = BLACK) -> np.ndarray:
     """One image file -> uint8 [H, W, channels].
 
-    Transparent pixels are laid over black (like a dataset image). Gray -> RGB repeats the plane.
+    Transparent pixels are laid onto ``background`` (r, g, b; black by default, like a dataset image),
+    whatever colour the file keeps under them. Gray -> RGB repeats the plane.
     RGB -> gray: with ``convert_colour`` the ITU-R 601 luma (Pillow's "L"); without it only images
     that are gray already (R = G = B) are accepted, anything else is refused rather than changed.
     Raises ImageFolderError naming the file when it is not a readable image.
     """
     arr, alpha, _ = _open(path)
-    if alpha is not None:  # transparent pixels over black
-        arr = (arr * alpha).astype(np.uint8)
+    if alpha is not None:
+        arr = _composite(arr, alpha, background)
     if arr.shape[-1] == channels:
         return arr
     if channels == 1:
@@ -159,11 +216,12 @@ class FittedImage:
 
 
 def fit_image(arr: np.ndarray, image_shape: tuple[int, int, int], *, alpha: np.ndarray | None = None,
-              background: int = 0, mode: str | None = None) -> FittedImage:
+              background: int | tuple[int, int, int] = BLACK, mode: str | None = None) -> FittedImage:
     """Make an image what a model takes, the way a designer expects, and say what was done.
 
     arr uint8 [H, W, 1 or 3]; image_shape (C, H, W) of the model; alpha float [H, W, 1] in 0..1 or
-    None; background: the training images' background level (0 = black, Fashion-MNIST's).
+    None; background: the training images' background, (r, g, b) or a gray level (black: Fashion-MNIST's;
+    an image folder's run records its own, see :func:`training_background`).
 
     1. Transparent pixels go onto the background.
     2. An image whose border is far from the background (a garment photographed on white for a
@@ -185,10 +243,13 @@ def fit_image(arr: np.ndarray, image_shape: tuple[int, int, int], *, alpha: np.n
     steps: list[str] = []
     src_h, src_w = arr.shape[:2]
     words = mode or ("gray" if arr.shape[-1] == 1 else "RGB")
-    bg = float(np.clip(background, 0, 255))
+    rgb = tuple(int(np.clip(v, 0, 255)) for v in ((background,) * 3 if np.isscalar(background) else background))
+    bg = (rgb[0] * 299 + rgb[1] * 587 + rgb[2] * 114) / 1000  # its luma: for inverting, a gray model's padding
     if alpha is not None:
-        arr = (arr.astype(np.float32) * alpha + bg * (1.0 - alpha) + 0.5).astype(np.uint8)
-        steps.append(f"transparent pixels onto {'black' if bg < 1 else 'white' if bg > 254 else f'gray {bg:.0f}'}")
+        arr = _composite(arr, alpha, rgb)
+        name = background_name(rgb)
+        steps.append("transparent pixels onto " + (f"gray {rgb[0]}" if name.startswith("#") and len(set(rgb)) == 1
+                                                   else name))
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]]).astype(np.float32).mean()
     if abs(border - bg) > 128:
         arr = (255 - arr).astype(np.uint8)
@@ -204,7 +265,9 @@ def fit_image(arr: np.ndarray, image_shape: tuple[int, int, int], *, alpha: np.n
         steps.append("converted gray → RGB")
     if src_h != src_w and (src_h, src_w) != (h, w):
         side = max(src_h, src_w)
-        square = np.full((side, side, arr.shape[-1]), int(round(bg)), np.uint8)
+        fill = rgb if arr.shape[-1] == 3 else (int(round(bg)),)
+        square = np.empty((side, side, arr.shape[-1]), np.uint8)
+        square[...] = np.asarray(fill, np.uint8)
         y0, x0 = (side - src_h) // 2, (side - src_w) // 2
         square[y0:y0 + src_h, x0:x0 + src_w] = arr
         arr = square
@@ -221,7 +284,7 @@ def fit_image(arr: np.ndarray, image_shape: tuple[int, int, int], *, alpha: np.n
 
 
 def read_image_fitted(path: str | os.PathLike, image_shape: tuple[int, int, int], *,
-                      background: int = 0) -> FittedImage:
+                      background: int | tuple[int, int, int] = BLACK) -> FittedImage:
     """One image file made to fit ``image_shape`` (C, H, W) by :func:`fit_image`; ImageFolderError
     (one line naming the file) when it is not a readable image."""
     path = Path(path)
@@ -247,7 +310,8 @@ def image_files(root: Path) -> list[Path]:
 
 def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, int], *, resize: bool = True,
                       convert_colour: bool = True, skip_unreadable: bool = True, labelled: bool | None = None,
-                      limit: int | None = None, source: str | None = None) -> ImageSet:
+                      limit: int | None = None, source: str | None = None,
+                      background: tuple[int, int, int] = BLACK) -> ImageSet:
     """Every image under ``folder`` (recursive, sorted) as uint8 [N, H, W, C] for ``image_shape`` (C, H, W).
 
     Labels: one first-level subfolder per class. ``labelled=None`` decides: labelled when every image
@@ -256,6 +320,7 @@ def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, in
     convert_colour: RGB -> gray by luma; without it a colour image for a gray model is an error.
     skip_unreadable: leave unreadable files out and count them in ``skipped``; without it the first
     one is an error. limit: read at most this many files (the first in sorted order).
+    background: the colour (r, g, b) transparent pixels are laid onto.
     Raises ImageFolderError (one line).
     """
     c, h, w = image_shape
@@ -280,7 +345,7 @@ def load_image_folder(folder: str | os.PathLike, image_shape: tuple[int, int, in
     wrong: list[str] = []
     for i, (path, rel) in enumerate(zip(paths, parts)):
         try:
-            arr = read_image(path, c, convert_colour=convert_colour)
+            arr = read_image(path, c, convert_colour=convert_colour, background=background)
         except ImageFolderError:
             if not skip_unreadable:
                 raise

@@ -8,6 +8,8 @@ module, so the names below are the only place either side spells them::
   checkpoints/last.pt          everything needed to resume
   snapshots/epoch-NNNN/        the ONNX bundle of that epoch (what the monitor watches)
   model/                       the final bundle, written when training finishes
+  tensorboard/                 TensorBoard event files (only with latent-train --tensorboard): every
+                               figure of metrics.jsonl per epoch and the epoch's sample grid
 
 Every file appears atomically (temp file or temp folder + rename); names that start with a dot are
 work in progress and never read. Those temporary names (below: ``bundle_temp_name``,
@@ -31,6 +33,7 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_FILE = "last.pt"
 SNAPSHOTS_DIR = "snapshots"
 MODEL_DIR = "model"
+TENSORBOARD_DIR = "tensorboard"
 _SNAPSHOT_NAME = re.compile(r"^epoch-(\d+)$")
 
 # Temporary names of the run's writers (a dot first, the writing process's PID in the name):
@@ -115,6 +118,10 @@ class RunFolder:
     def model(self) -> Path:
         return self.root / MODEL_DIR
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / TENSORBOARD_DIR
+
     def looks_like_run(self) -> bool:
         """True when any part of a run is there (a run that just started has only some)."""
         return any(p.exists() for p in (self.snapshots, self.metrics, self.config))
@@ -175,6 +182,19 @@ def bundle_family(folder: str | os.PathLike) -> str | None:
         if (Path(folder) / BUNDLE_FILES[role]).is_file():
             return family
     return None
+
+
+def run_of_bundle(folder: str | os.PathLike) -> Path | None:
+    """The run folder a bundle folder belongs to (``RUN/model`` or ``RUN/snapshots/epoch-NNNN``) when
+    that run has its config.json; None for a bundle anywhere else."""
+    folder = Path(folder)
+    if folder.name == MODEL_DIR:
+        run = folder.parent
+    elif snapshot_epoch(folder.name) is not None and folder.parent.name == SNAPSHOTS_DIR:
+        run = folder.parent.parent
+    else:
+        return None
+    return run if RunFolder(run).config.is_file() else None
 
 
 def read_config(run_dir: str | os.PathLike) -> dict | None:
