@@ -170,6 +170,8 @@ def test_bad_class_input_is_one_line_and_exit_2(cgan, label_model, tmp_path, cap
         (["render", str(cgan), "--class", "9", "--out", out], "class 9 is out of range"),
         (["render", str(cgan), "--classes", "all", "--grid", "3x3", "--out", out], "pass --grid 4x3"),
         (["render", str(cgan), "--classes", "all", "--class", "Tee", "--out", out], "exclude each other"),
+        (["render", str(mf.make_contract_cgan(tmp_path / "many", classes=tuple(f"c{i}" for i in range(40))).parent),
+          "--classes", "all", "--out", out], "at most 32"),
         (["render", str(plain), "--class", "1", "--out", out], "--class needs a class-conditional model"),
         (["render", str(plain), "--classes", "all", "--out", out], "plain has no class input"),
         (["interpolate", str(cgan), "--from", "1", "--to", "2", "--from-class", "Frock", "--out", out],

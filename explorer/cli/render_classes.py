@@ -18,6 +18,7 @@ from explorer.io.model_error import ModelError
 
 DEFAULT_GRID = (8, 8)
 DEFAULT_STYLES = 8  # columns of a style x garment grid when --grid is not given
+MAX_ROWS = 32  # as --grid allows
 
 
 class ClassOptionError(ModelError):
@@ -53,6 +54,9 @@ def render_for_args(model, args, policy, scale: int):
     names = model.class_names
     if args.classes is not None:
         classes = parse_class_list(args.classes, names)
+        if len(classes) > MAX_ROWS:
+            raise ClassOptionError(f"--classes {args.classes} asks for {len(classes)} rows, a grid takes at most "
+                                   f"{MAX_ROWS}: name the classes to draw (--classes A,B,...)")
         rows, cols = args.grid or (len(classes), DEFAULT_STYLES)
         if rows != len(classes):
             raise ClassOptionError(f"--classes {args.classes} draws one row per class ({len(classes)} rows); "
