@@ -179,7 +179,7 @@ def _summary(out: SnapshotOutputs, which: str, how) -> float:
 
 def conditional(out: SnapshotOutputs) -> bool:
     """The samples were asked for classes the classifier knows (a conditional model)."""
-    return out.asked is not None and bool((np.asarray(out.asked) >= 0).any())
+    return out.asked is not None and out.logits.shape[1] > 0 and bool((np.asarray(out.asked) >= 0).any())
 
 
 # --------------------------------------------------------------------------------------------

@@ -312,8 +312,9 @@ class RealReference:
                 else:
                     idx = rng.choice(h, n, replace=False)
                 # real images stand for samples asked for the class the classifier gives them
-                values, _ = self.metrics(self.holdout_logits[idx], self.holdout_features[idx],
-                                         asked=self.holdout_logits[idx].argmax(axis=1))
+                logits = self.holdout_logits[idx]
+                values, _ = self.metrics(logits, self.holdout_features[idx],
+                                         asked=logits.argmax(axis=1) if logits.shape[1] else None)
                 rows.append([values.get(k, np.nan) for k in names])
             rows = np.asarray(rows, np.float64)
             self.floors[n] = (rows.mean(axis=0), rows.std(axis=0))
