@@ -2,6 +2,8 @@
 
     latent-explorer [MODEL_OR_BUNDLE ...] [--screenshot OUT.png [--view NAME]]
     latent-explorer render MODEL --grid 8x8 [--seed S] [--truncation T] [--temperature T] --out grid.png
+    latent-explorer render MODEL --classes all|NAME,NAME [--grid KxCOLS] [--row-labels] --out grid.png   (style x garment)
+    latent-explorer render MODEL --class NAME|INDEX --grid 8x8 --out grid.png
     latent-explorer info MODEL --json
     latent-explorer interpolate MODEL --from SEED_OR_IMAGE --to SEED_OR_IMAGE [--via X] --steps N --mode slerp|lerp --out path.png|gif|mp4
     latent-explorer diversity MODEL [--classifier C] [--n N] --json
@@ -77,12 +79,19 @@ def _positive_float(text: str) -> float:
 def _render_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=f"{PROG} render", description="Write a grid of samples as PNG, without a window.")
     p.add_argument("model", help="model file (.onnx) or bundle folder")
-    p.add_argument("--grid", type=_grid_size, default=(8, 8), help="ROWSxCOLS, each 1..32 (default 8x8)")
+    p.add_argument("--grid", type=_grid_size, default=None,
+                   help="ROWSxCOLS, each 1..32 (default 8x8; with --classes one row per class x 8 styles)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=_positive_float, default=1.0)
     p.add_argument("--truncation", type=_positive_float, default=None, help="redraw |z| above T (off by default)")
     p.add_argument("--scale", type=int, default=None, help="integer pixel scale (default: cells at least 64 px)")
     p.add_argument("--shape", type=_image_shape, default=None, help="HxWxC for flat outputs that are not square")
+    p.add_argument("--classes", default=None, metavar="all|NAME,NAME",
+                   help="conditional models: a style x garment grid, one row per class (all, or names/indices "
+                        "separated by commas), the same latent down each column")
+    p.add_argument("--class", dest="one_class", default=None, metavar="NAME|INDEX",
+                   help="conditional models: every cell of the grid as this class")
+    p.add_argument("--row-labels", action="store_true", help="with --classes: write the class names left of the rows")
     p.add_argument("--out", required=True, help="PNG file to write")
     return p
 
@@ -110,16 +119,17 @@ def _app_parser() -> argparse.ArgumentParser:
 
 def cmd_render(args) -> int:
     from explorer.core.latents import SamplingPolicy
-    from explorer.core.render import render_grid
-    from explorer.io.exports import write_png
     from explorer.io.runtime import open_model
 
     model = open_model(args.model, image_shape=args.shape)
-    rows, cols = args.grid
     _, h, w = model.image_shape
     scale = args.scale or max(1, -(-64 // max(h, w)))
     policy = SamplingPolicy(args.seed, args.temperature, args.truncation)
-    image, finite = render_grid(model, rows, cols, policy, scale=scale)
+    from explorer.cli.render_classes import render_for_args
+
+    image, finite, (rows, cols), what = render_for_args(model, args, policy, scale)
+    from explorer.io.exports import write_png
+
     try:
         write_png(image, args.out)
     except OSError as exc:
@@ -129,7 +139,7 @@ def cmd_render(args) -> int:
         print(f"{PROG}: {bad} of {finite.size} samples contain NaN/Inf (marked red in {args.out}); "
               "expected finite pixels", file=sys.stderr)
         return 3
-    print(f"wrote {args.out} ({rows}x{cols} {model.name}, {image.shape[1]}x{image.shape[0]} px, {model.provider})")
+    print(f"wrote {args.out} ({rows}x{cols} {model.name}{what}, {image.shape[1]}x{image.shape[0]} px, {model.provider})")
     return 0
 
 

@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from explorer.core import metrics as M
-from explorer.core.diversity_metrics import ALARMS, METRICS, Judgement, SnapshotOutputs
+from explorer.core.diversity_metrics import ALARMS, METRICS, Judgement, SnapshotOutputs, measure
 
 # --------------------------------------------------------------------------------------------
 # Training-curve thresholds (the snapshot alarms' thresholds live with their checks in diversity_metrics).
@@ -250,11 +250,14 @@ class RealReference:
 
     # ---- metrics
 
-    def metrics(self, logits: np.ndarray, features: np.ndarray) -> tuple[dict[str, float], list[float]]:
+    def metrics(self, logits: np.ndarray, features: np.ndarray, asked: np.ndarray | None = None,
+                class_names: tuple[str, ...] = ()) -> tuple[dict[str, float], list[float]]:
         """Every registered snapshot metric of one set of classifier outputs, logits [N, K], features [N, F].
 
         Returns ({key: value} over ``diversity_metrics.METRICS``, class histogram [K]). Units:
         kl/entropy/ndb_js in nats, fd in squared feature units, the rest shares in [0, 1] (density: ratio, ~1).
+        asked / class_names: a conditional model's asked classes (``SnapshotOutputs``): metrics that apply
+        only to those (``MetricSpec.applies``) are measured, with their per-class parts.
         """
         logits = np.asarray(logits)
         features = np.asarray(features)
@@ -265,8 +268,8 @@ class RealReference:
             raise ValueError(f"logits must be [N, {self.n_classes}] with N = {len(features)}, got {logits.shape}")
         if len(features) <= max(self.k_precision, self.k_density):
             raise ValueError(f"need more than {max(self.k_precision, self.k_density)} samples, got {len(features)}")
-        outputs = SnapshotOutputs(self, logits, features)
-        values = {spec.key: float(spec.compute(outputs)) for spec in METRICS}
+        outputs = SnapshotOutputs(self, logits, features, asked, class_names)
+        values = measure(outputs)
         return values, outputs.class_stats["histogram"]
 
     def frechet_distance(self, features: np.ndarray) -> float:
@@ -308,8 +311,11 @@ class RealReference:
                     idx = perm[r * n:(r + 1) * n]
                 else:
                     idx = rng.choice(h, n, replace=False)
-                values, _ = self.metrics(self.holdout_logits[idx], self.holdout_features[idx])
-                rows.append([values[k] for k in names])
+                # real images stand for samples asked for the class the classifier gives them
+                logits = self.holdout_logits[idx]
+                values, _ = self.metrics(logits, self.holdout_features[idx],
+                                         asked=logits.argmax(axis=1) if logits.shape[1] else None)
+                rows.append([values.get(k, np.nan) for k in names])
             rows = np.asarray(rows, np.float64)
             self.floors[n] = (rows.mean(axis=0), rows.std(axis=0))
         mean, std = self.floors[n]
@@ -455,7 +461,8 @@ def diversity_alarms(metrics: Mapping[str, float], floors: Mapping[str, float],
     return alarms
 
 
-def diversity_report(logits: np.ndarray, features: np.ndarray, reference: RealReference) -> DiversityReport:
+def diversity_report(logits: np.ndarray, features: np.ndarray, reference: RealReference, *,
+                     asked: np.ndarray | None = None, class_names: tuple[str, ...] = ()) -> DiversityReport:
     """Snapshot metrics of generated images' classifier outputs (logits [N, K], features [N, F])
     against ``reference``, each with its floor at this N, and the verdict.
 
@@ -463,9 +470,10 @@ def diversity_report(logits: np.ndarray, features: np.ndarray, reference: RealRe
     work) and cached on the reference; save the reference to keep it.
     """
     t0 = time.perf_counter()
-    values, hist = reference.metrics(logits, features)
+    values, hist = reference.metrics(logits, features, asked, class_names)
     t1 = time.perf_counter()
     floor, spread = reference.floor(len(features))
+    floor, spread = ({k: v for k, v in d.items() if k in values} for d in (floor, spread))  # measured ones only
     alarms = diversity_alarms(values, floor, spread, n_classes=reference.n_classes)
     return DiversityReport(n=len(features), metrics=values, floors=floor, floor_spread=spread,
                            class_histogram=list(hist), alarms=alarms, seconds=t1 - t0)

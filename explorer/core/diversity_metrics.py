@@ -80,10 +80,15 @@ class SnapshotOutputs:
     metrics share are computed on first use and then kept.
     """
 
-    def __init__(self, reference, logits: np.ndarray, features: np.ndarray):
+    def __init__(self, reference, logits: np.ndarray, features: np.ndarray, asked: np.ndarray | None = None,
+                 class_names: tuple[str, ...] = ()):
         self.reference = reference
         self.logits = np.asarray(logits)
         self.features = np.asarray(features)
+        # Conditional models: the classifier class each sample was asked for (int [N], -1: a class the
+        # classifier does not know) and the classifier's class names; None for unconditional models.
+        self.asked = None if asked is None else np.asarray(asked)
+        self.class_names = tuple(class_names)
 
     @cached_property
     def class_stats(self) -> dict:
@@ -148,7 +153,10 @@ class MetricSpec:
     better: HIGHER_IS_BETTER (+1), LOWER_IS_BETTER (-1) or CLOSEST_TO_FLOOR (0, e.g. density ≈ 1);
     compute: its value from one SnapshotOutputs; plot: the PlotSpec key it is drawn on (None: table
     only) and plot_slot its line's place there (legend order and colour); alarm: the AlarmSpec name
-    that, when raised, marks this metric's value red in tables.
+    that, when raised, marks this metric's value red in tables; applies: whether it is measured on
+    these outputs (None: always; e.g. class metrics only for conditional models), a metric that does
+    not apply is left out of the values; parts: the same measure per part (e.g. per asked class),
+    reported beside it as ``key[part]`` (no floor, no plot of their own).
     """
 
     key: str
@@ -158,6 +166,8 @@ class MetricSpec:
     plot: str | None = None
     plot_slot: int = 0
     alarm: str | None = None
+    applies: Callable[[SnapshotOutputs], bool] | None = None
+    parts: Callable[[SnapshotOutputs], Mapping[str, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -359,3 +369,24 @@ def alarmed_metrics(alarm_names) -> set[str]:
     """Keys of the metrics an alarm among ``alarm_names`` marks red."""
     names = set(alarm_names)
     return {m.key for m in METRICS if m.alarm is not None and m.alarm in names}
+
+
+def measure(outputs: SnapshotOutputs) -> dict[str, float]:
+    """{key: value} of every registered metric that applies to ``outputs``, then the parts
+    (``key[part]``) of those that have parts."""
+    specs = [m for m in METRICS if m.applies is None or m.applies(outputs)]
+    values = {m.key: float(m.compute(outputs)) for m in specs}
+    for m in specs:
+        if m.parts is not None:
+            values.update({f"{m.key}[{part}]": float(v) for part, v in m.parts(outputs).items()})
+    return values
+
+
+def parts_of(values: Mapping[str, float], key: str) -> dict[str, float]:
+    """{part: value} of a metric's parts in a value dict (see :func:`measure`)."""
+    prefix = key + "["
+    return {k[len(prefix):-1]: v for k, v in values.items() if k.startswith(prefix) and k.endswith("]")}
+
+
+# Metrics that register themselves (their module imports this one): class-conditional models.
+import explorer.core.class_metrics  # noqa: E402,F401

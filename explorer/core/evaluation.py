@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core import diversity as D
+from explorer.core.class_metrics import asked_classes
 from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError
 from explorer.core.metrics import laplacian_variance
 from explorer.io import contract
@@ -194,7 +195,9 @@ class SnapshotEvaluator:
         if self.classifier is not None and self.reference is not None and not ev.note:
             logits, feats = self.classifier.classify(self.classifier.adapt(images))
             t2 = time.perf_counter()
-            ev.report = D.diversity_report(logits, feats, self.reference)
+            asked = asked_classes(model, self.classifier.class_names, len(bank.z))  # None: unconditional
+            ev.report = D.diversity_report(logits, feats, self.reference, asked=asked,
+                                           class_names=self.classifier.class_names)
             ev.class_names = self.classifier.class_names
             ev.timings.update(classify=t2 - t1, metrics=time.perf_counter() - t2)
             real = self.reference.real_sharpness
