@@ -49,9 +49,10 @@ class CellActions:
         QGuiApplication.clipboard().setImage(qimage_copy(upscale(self.grid.pixels[index], self.canvas.scale)))
 
     def add_endpoint(self, index: int) -> None:
-        labels = self.grid.labels
+        labels, classes = self.grid.labels, self.grid.classes
         self.state.add_endpoint(self.grid.model, self.grid.latents[index],
-                                None if labels is None else int(labels[index]))
+                                None if labels is None else int(labels[index]),
+                                None if classes is None else classes[index])
         self.show_message(f"Cell {cell_number(index)} added as path endpoint {len(self.state.path_endpoints)}")
 
     def save_cell(self, index: int, path: str) -> None:
