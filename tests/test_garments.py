@@ -248,3 +248,16 @@ def test_session_refuses_unreadable_class_weights_with_one_line():
     bad["grid"] = {"garment_mode": "yes"}
     with pytest.raises(SessionError, match="garment_mode"):
         Session.from_json(bad)
+
+
+def test_a_map_selection_shown_in_the_garment_grid_becomes_its_styles(cgan):
+    from explorer.qt.map_view import show_in_grid
+
+    grid, _ = _grid(cgan)
+    grid.set_garment_mode(True)
+    z = np.random.default_rng(5).standard_normal((6, cgan.latent_dim)).astype(np.float32)
+    line = show_in_grid(grid, z)
+    assert "6 selected latents as the styles" in line
+    assert (grid.rows, grid.cols) == (4, 6)
+    assert np.array_equal(grid.latents.reshape(4, 6, -1), np.broadcast_to(z, (4, 6, cgan.latent_dim)))
+    assert np.array_equal(grid.labels.reshape(4, 6)[:, 0], np.arange(4))
