@@ -311,6 +311,11 @@ def test_a_path_between_two_garment_types_exports_a_gif_whose_middle_frame_is_th
     assert np.array_equal(frames[0][::s, ::s], win.grid.pixels[start, ..., 0])
     assert np.array_equal(frames[-1][::s, ::s], win.grid.pixels[end, ..., 0])
     assert "classes Tee → Dress" in view.readout.text()
+    import json
+
+    view.export(str(tmp_path / "path.json"))  # the latents and the class weights of every frame
+    saved = json.loads((tmp_path / "path.json").read_text())
+    assert np.allclose(saved["class_weights"], editor.weights) and np.allclose(saved["latents"], editor.latents)
 
 
 def test_a_session_brings_back_the_mode_the_classes_and_the_blends(garment_window, qtbot, tmp_path):
