@@ -261,3 +261,19 @@ def test_a_map_selection_shown_in_the_garment_grid_becomes_its_styles(cgan):
     assert (grid.rows, grid.cols) == (4, 6)
     assert np.array_equal(grid.latents.reshape(4, 6, -1), np.broadcast_to(z, (4, 6, cgan.latent_dim)))
     assert np.array_equal(grid.labels.reshape(4, 6)[:, 0], np.arange(4))
+
+
+def test_a_path_between_one_style_in_two_garment_types_says_what_to_use_instead(cgan):
+    grid, _ = _grid(cgan)
+    grid.set_garment_mode(True)
+    editor = _path(cgan, grid, [1, 1 + grid.cols])  # one column: the same style as a Tee and as a Dress
+    assert editor.pixels is None
+    assert "same style (latent) in two garment types" in editor.problem and "Blend slider" in editor.problem
+
+
+def test_the_ordinary_rows_are_what_the_settings_keep_while_the_garment_grid_shows(cgan):
+    grid, _ = _grid(cgan, rows=6)
+    grid.set_garment_mode(True)
+    assert grid.rows == 4 and grid.plain_rows == 6
+    grid.set_garment_mode(False)
+    assert grid.plain_rows == grid.rows == 6

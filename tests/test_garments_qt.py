@@ -98,6 +98,8 @@ def test_one_click_shows_a_row_per_garment_type_painted_as_the_model_predicts(ga
     label = win.canvas.grab(win.canvas.row_rect(1)).toImage()
     bright = [label.pixelColor(x, y).lightness() for x in range(label.width()) for y in range(label.height())]
     assert max(bright) > 150, "no row label painted"
+    QTest.mouseMove(win.canvas, win.canvas.cell_rect(2 * grid.cols + 1).center())  # the hover names the garment
+    assert win.canvas.toolTip() == "Cell 18 (row 3, column 2) · Coat"
     # G turns it off again
     win.canvas.setFocus()
     QTest.keyClick(win.canvas, Qt.Key.Key_G)

@@ -328,6 +328,11 @@ class SampleGrid:
         self.layout_changed.emit()
         self.latents_changed.emit()
 
+    @property
+    def plain_rows(self) -> int:
+        """The rows of the ordinary grid (kept aside while the style x garment grid shows one row per class)."""
+        return self._plain.rows if self.garment_mode and self._plain is not None else self.rows
+
     def row_names(self) -> list[str] | None:
         """The class name of each row in the style x garment mode (what the row labels say), else None."""
         if not self.garment_mode or self.model is None:

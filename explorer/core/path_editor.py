@@ -221,8 +221,23 @@ class PathEditor:
         if len(self.waypoints) < 2:
             raise PathError(f"a path needs at least 2 waypoints, found {len(self.waypoints)}; add another point")
         steps = max(self.steps, len(self.waypoints))
-        return LatentPath(np.stack([w.z for w in self.waypoints]), mode=self.mode, steps=steps, easing=self.easing,
-                          names=tuple(w.name for w in self.waypoints))
+        try:
+            return LatentPath(np.stack([w.z for w in self.waypoints]), mode=self.mode, steps=steps,
+                              easing=self.easing, names=tuple(w.name for w in self.waypoints))
+        except PathError as exc:
+            raise PathError(self._same_style_reason() or str(exc)) from None
+
+    def _same_style_reason(self) -> str | None:
+        """Two neighbouring waypoints with one latent and different garments: say what to use instead."""
+        weights = self.waypoint_weights()
+        for i in range(len(self.waypoints) - 1):
+            a, b = self.waypoints[i], self.waypoints[i + 1]
+            if (weights is not None and np.array_equal(a.z, b.z)
+                    and not np.allclose(weights[i], weights[i + 1])):
+                return (f"waypoints {i + 1} and {i + 2} are the same style (latent) in two garment types; a path "
+                        "moves the style too, so pick cells of different columns, or blend the garment types "
+                        "of one cell with the Blend slider of Focused latent")
+        return None
 
     def _labels(self, n: int):
         k = self.model.signature.num_classes if self.model is not None else None

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout
 
 from explorer.core.grid import MAX_SIDE, MIXED_CLASSES, NO_CLASSES, SampleGrid, cell_label
 from explorer.core.latents import SamplingPolicy
+from explorer.io.classes import describe_weights
 from explorer.io.model_error import ModelError
 from explorer.qt.bridge import fill_rgb32, rgb32_image
 
@@ -179,8 +180,16 @@ class GridCanvas(QWidget):
         if index != self._hover:
             self._hover = index
             # the cell's number as the focused-latent panel and the messages name it (counted from 1)
-            self.setToolTip("" if index is None else cell_label(index, self.grid.cols))
+            self.setToolTip("" if index is None else self.cell_tip(index))
             self.update()
+
+    def cell_tip(self, index: int) -> str:
+        """The cell's number, and its garment type (or blend) for a class-conditional model."""
+        text = cell_label(index, self.grid.cols)
+        if self.grid.classes is not None:
+            names = list(self.grid.model.class_names) or [f"class {k}" for k in range(self.grid.num_classes)]
+            text += f" · {describe_weights(self.grid.weights[index], names)}"
+        return text
 
     def keyPressEvent(self, event) -> None:
         """Arrow keys move the focused cell; Escape clears it."""

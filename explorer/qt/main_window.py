@@ -456,7 +456,7 @@ class MainWindow(CellActions, QMainWindow):
             return
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("grid_rows", self.grid.rows)
+        self.settings.setValue("grid_rows", self.grid.plain_rows)
         self.settings.setValue("grid_cols", self.grid.cols)
         self.settings.setValue("cell_px", self.canvas.cell_px)
         self.settings.sync()
