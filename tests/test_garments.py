@@ -277,3 +277,18 @@ def test_the_ordinary_rows_are_what_the_settings_keep_while_the_garment_grid_sho
     assert grid.rows == 4 and grid.plain_rows == 6
     grid.set_garment_mode(False)
     assert grid.plain_rows == grid.rows == 6
+
+
+def test_the_walk_moves_each_style_in_every_row_together(cgan):
+    from explorer.core.latents import LatentWalk
+
+    grid, _ = _grid(cgan)
+    grid.set_garment_mode(True)
+    walk = LatentWalk(grid.latents, seed=1)
+    before = grid.latents.copy()
+    for _ in range(3):
+        grid.set_all_latents(walk.step(0.05))
+    z = grid.latents.reshape(4, 5, -1)
+    assert not np.allclose(grid.latents, before)
+    assert np.array_equal(z, np.broadcast_to(z[0], z.shape))
+    assert np.array_equal(grid.labels.reshape(4, 5)[:, 0], np.arange(4))

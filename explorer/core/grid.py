@@ -83,7 +83,7 @@ class SampleGrid:
         self.layout_changed = Signal()    # () : model, rows or cols changed
         self.focus_changed = Signal()     # (index or None)
         self.policy_changed = Signal()    # (policy)
-        self.mode_changed = Signal()      # (garment_mode bool): the style x garment grid on or off
+        self.mode_changed = Signal()      # (garment_mode bool): the style x garment grid or the 3-stop mode changed
         self.model: LoadedModel | None = None
         self.rows, self.cols = self._check(rows, cols)
         self.policy = policy
