@@ -258,6 +258,7 @@ def test_a_label_model_picks_garments_but_its_blend_controls_say_why_not(garment
     assert panel.klass.isEnabled()
     for w in (panel.a, panel.b, panel.mix, panel.stops):
         assert not w.isEnabled() and LABELS_ONLY in w.toolTip()
+    assert not panel.stops.isChecked() and not panel.stop_row.isVisible()
     assert panel.note.isVisible() and LABELS_ONLY in panel.note.text()
     assert LABELS_ONLY in win.model_panel.details.toPlainText()
     # the change-garment menu works within the signature: one class per image

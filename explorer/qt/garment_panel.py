@@ -149,9 +149,9 @@ class GarmentPanel(QWidget):
                 box.setCurrentIndex(current)
         with QSignalBlocker(self.mix):
             self.mix.setValue(round(t * 100))
-        with QSignalBlocker(self.stops):
-            self.stops.setChecked(grid.blend_stops)
         blend_ok = self.can_blend
+        with QSignalBlocker(self.stops):
+            self.stops.setChecked(grid.blend_stops and blend_ok)
         for w in (self.a, self.b, self.mix, self.stops, self.blend_label):
             w.setEnabled(blend_ok)
         reason = model.blend_note or ""
