@@ -244,6 +244,7 @@ def test_three_stops_snap_the_slider_and_show_the_three_mixes(garment_window, qt
 
 def test_a_label_model_picks_garments_but_its_blend_controls_say_why_not(garment_window, qtbot):
     win = garment_window
+    win.grid.set_blend_stops(True)  # ticked for the cgan: the label model's panel must not offer it
     labels_model = win.state.models[1]
     win.state.set_active(labels_model)
     _settle(win, qtbot)
