@@ -216,6 +216,11 @@ def test_the_blend_slider_at_70_percent_paints_the_blend(garment_window, qtbot):
     for pure in (0, 2):
         assert not np.array_equal(expected, _expected(win, z[None], np.array([pure]))[0])
     assert "30% Tee" in panel.mix_label.text() and "70% Coat" in panel.mix_label.text()
+    assert panel.klass.currentText() == "a blend (see below)"
+    QTest.keyClick(panel.klass, Qt.Key.Key_Up)  # picking one garment type again: all Boot, the same style
+    assert panel.klass.currentText() == "Boot"
+    _settle(win, qtbot)
+    assert np.array_equal(_painted(win.canvas, cell), _expected(win, z[None], np.array([3]))[0])
     # the other cells of the row keep their Tee
     assert np.array_equal(_painted(win.canvas, 3), _expected(win, win.grid.latents[3:4], np.array([0]))[0])
 

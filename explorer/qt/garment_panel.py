@@ -15,12 +15,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QHBoxLayout, Q
 
 from explorer.core.garments import BLEND_STOPS, StopPreviews, snap_to_stop
 from explorer.core.grid import SampleGrid
-from explorer.io.classes import describe_weights
+from explorer.io.classes import describe_weights, is_one_hot
 from explorer.io.model_error import ModelError
 from explorer.qt.bridge import ToGui
 from explorer.qt.latent_panel import CellPreview
 
 STOP_PX = 56  # each stop's preview
+BLENDED = "a blend (see below)"  # what the garment picker reads while the cell shows a blend
 
 
 class StopView(CellPreview):
@@ -141,11 +142,17 @@ class GarmentPanel(QWidget):
             return
         names = list(model.class_names) or [f"class {k}" for k in range(grid.num_classes)]
         a, b, t = grid.cell_blend(i)
-        for box, current in ((self.klass, int(grid.weights[i].argmax())), (self.a, a), (self.b, b)):
+        w = grid.weights[i]
+        single = bool(is_one_hot(w[None])[0])
+        picker = names + [BLENDED]  # the last entry only reads out a blend; it cannot be chosen
+        for box, items, current in ((self.klass, picker, int(w.argmax()) if single else len(names)),
+                                    (self.a, names, a), (self.b, names, b)):
             with QSignalBlocker(box):
-                if [box.itemText(k) for k in range(box.count())] != names:
+                if [box.itemText(k) for k in range(box.count())] != items:
                     box.clear()
-                    box.addItems(names)
+                    box.addItems(items)
+                    if box is self.klass:
+                        box.model().item(len(names)).setEnabled(False)
                 box.setCurrentIndex(current)
         with QSignalBlocker(self.mix):
             self.mix.setValue(round(t * 100))
@@ -178,7 +185,7 @@ class GarmentPanel(QWidget):
     # ---- widgets -> grid ---------------------------------------------------------------------------
 
     def _on_class(self, index: int) -> None:
-        if self.grid.focus is None or index < 0:
+        if self.grid.focus is None or not 0 <= index < self.grid.num_classes:
             return
         try:
             self.grid.set_cell_class(self.grid.focus, index)
