@@ -263,12 +263,30 @@ def test_a_map_selection_shown_in_the_garment_grid_becomes_its_styles(cgan):
     assert np.array_equal(grid.labels.reshape(4, 6)[:, 0], np.arange(4))
 
 
-def test_a_path_between_one_style_in_two_garment_types_says_what_to_use_instead(cgan):
+def test_a_path_can_keep_the_style_and_change_only_the_garment(cgan):
     grid, _ = _grid(cgan)
     grid.set_garment_mode(True)
-    editor = _path(cgan, grid, [1, 1 + grid.cols])  # one column: the same style as a Tee and as a Dress
-    assert editor.pixels is None
-    assert "same style (latent) in two garment types" in editor.problem and "Blend slider" in editor.problem
+    one_style = [1, 1 + grid.cols]  # one column: the same style as a Tee and as a Dress
+    editor = _path(cgan, grid, one_style)
+    assert editor.problem == "" and np.allclose(editor.latents, grid.latents[1])
+    assert np.allclose(editor.weights[:, :2], [[1, 0], [0.75, 0.25], [0.5, 0.5], [0.25, 0.75], [0, 1]])
+    assert np.array_equal(editor.pixels, cgan.decode(editor.latents, editor.weights).pixels)
+    # with a segment that moves the style too, the garment-only segment gets frames like a moving one
+    editor.add_waypoint(grid.latents[2 + grid.cols], "dress 3", grid.classes[2 + grid.cols])
+    editor.set_steps(9)
+    editor.decode_now()
+    counts = editor.path().frame_segments()
+    assert editor.problem == "" and sum(counts) == 8 and min(counts) >= 3, counts
+    # kept in sessions as such
+    saved = editor.save_state()
+    again = PathEditor()
+    again.set_model(cgan)
+    assert again.restore_state(saved) == []
+    again.decode_now()
+    assert np.array_equal(again.pixels, editor.pixels)
+    # the same latent with the same garment is still no path
+    same = _path(cgan, grid, [1, 1])
+    assert same.pixels is None and "same latent" in same.problem
 
 
 def test_the_ordinary_rows_are_what_the_settings_keep_while_the_garment_grid_shows(cgan):

@@ -221,23 +221,29 @@ class PathEditor:
         if len(self.waypoints) < 2:
             raise PathError(f"a path needs at least 2 waypoints, found {len(self.waypoints)}; add another point")
         steps = max(self.steps, len(self.waypoints))
-        try:
-            return LatentPath(np.stack([w.z for w in self.waypoints]), mode=self.mode, steps=steps,
-                              easing=self.easing, names=tuple(w.name for w in self.waypoints))
-        except PathError as exc:
-            raise PathError(self._same_style_reason() or str(exc)) from None
+        z = np.stack([w.z for w in self.waypoints])
+        names = tuple(w.name for w in self.waypoints)
+        still = self._garment_only_segments(z)
+        if not still.any():
+            return LatentPath(z, mode=self.mode, steps=steps, easing=self.easing, names=names)
+        # A segment that keeps the style and changes the garment gets frames as if its latent moved as
+        # far as the other segments' do on average (a full change of garment type), 1 when none moves.
+        probe = LatentPath(z, mode=self.mode, steps=steps, easing=self.easing, names=names,
+                           extra=tuple(float(s) for s in still))
+        moving = probe.latent_lengths()[~still]
+        unit = float(moving.mean()) if moving.size and moving.mean() > 0 else 1.0
+        w = self.waypoint_weights()
+        change = 0.5 * np.abs(np.diff(w.astype(np.float64), axis=0)).sum(axis=1)  # 1 for one class to another
+        return probe.with_(extra=tuple(float(unit * c) if s else 0.0 for s, c in zip(still, change)))
 
-    def _same_style_reason(self) -> str | None:
-        """Two neighbouring waypoints with one latent and different garments: say what to use instead."""
-        weights = self.waypoint_weights()
-        for i in range(len(self.waypoints) - 1):
-            a, b = self.waypoints[i], self.waypoints[i + 1]
-            if (weights is not None and np.array_equal(a.z, b.z)
-                    and not np.allclose(weights[i], weights[i + 1])):
-                return (f"waypoints {i + 1} and {i + 2} are the same style (latent) in two garment types; a path "
-                        "moves the style too, so pick cells of different columns, or blend the garment types "
-                        "of one cell with the Blend slider of Focused latent")
-        return None
+    def _garment_only_segments(self, z: np.ndarray) -> np.ndarray:
+        """bool [K-1]: segments whose two waypoints have one latent (a style) and different class weights."""
+        from explorer.core.interpolation import SAME_TOLERANCE, same_gaps
+
+        w = self.waypoint_weights()
+        if w is None:
+            return np.zeros(len(z) - 1, bool)
+        return (same_gaps(z) < SAME_TOLERANCE) & (np.abs(np.diff(w, axis=0)).max(axis=1) > 1e-6)
 
     def _labels(self, n: int):
         k = self.model.signature.num_classes if self.model is not None else None
