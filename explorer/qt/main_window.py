@@ -128,9 +128,6 @@ class MainWindow(CellActions, QMainWindow):
         self.directions_dock, self.directions_panel = directions.dock, directions.widget
         install(self, MapDock(self.map_view))  # the latent map's view and groups, kept in sessions
         install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)
-        from explorer.qt.garment_panel import install_garment_panel
-
-        self.garment_panel = install_garment_panel(self)  # the focused cell's class and blend (garment_panel.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
         self.walk: LatentWalk | None = None
@@ -155,6 +152,9 @@ class MainWindow(CellActions, QMainWindow):
         self.controls.saveRequested.connect(self.save_grid_dialog)
         self.controls.walkToggled.connect(self.set_walking)
         self.controls.message.connect(self.show_message)
+        from explorer.qt.garment_panel import install_garment_panel
+
+        self.garment_panel = install_garment_panel(self)  # the focused cell's class and blend (garment_panel.py)
         self.controls.cellSizeChanged.connect(self.canvas.set_cell_px)
         self.canvas.cellMenuRequested.connect(self._cell_menu)
         self.canvas.zoomRequested.connect(lambda step: self.controls.cell.stepBy(step))
