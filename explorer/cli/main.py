@@ -26,7 +26,7 @@ import sys
 PROG = "latent-explorer"
 # Subcommands of the diversity monitor (explorer/cli/monitor.py handles their arguments and errors).
 MONITOR_COMMANDS = ("diversity", "monitor", "compare", "reference")
-VIEWS = ("grid", "model", "latent", "map")
+VIEWS = ("grid", "model", "latent", "map", "garments")
 # Every subcommand, with the line 'latent-explorer --help' shows for it.
 SUBCOMMANDS = {
     "render": "write a grid of samples as PNG, without a window",

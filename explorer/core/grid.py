@@ -1,6 +1,12 @@
-"""The sample grid's state (latents, labels, decoded pixels) and the controller that decodes it.
+"""The sample grid's state (latents, class weights, decoded pixels) and the controller that decodes it.
 
 Qt-free: the grid announces changes through ``explorer.core.events.Signal``; views subscribe.
+
+For a class-conditional model every cell also has class weights [K] (explorer/io/classes.py): a
+one-hot row is one garment type, a row like 0.3 / 0.7 a blend of two. The cell's latent is its
+style, its weights its garment; either changes without the other. In the style × garment mode
+(``set_garment_mode``) row r shows class r and the cells of a column share one latent (a style):
+re-roll draws new styles and keeps the rows, a slider edit moves the style of its whole column.
 """
 
 from __future__ import annotations
@@ -14,11 +20,16 @@ import numpy as np
 from explorer.core.decoding import AsyncDecoder, DecodeAnswer
 from explorer.core.events import Signal
 from explorer.core.latents import SamplingPolicy, sample_latents
+from explorer.io.classes import blend, one_hot
+from explorer.io.model_error import ModelError
 from explorer.io.pixels import tile
 from explorer.io.runtime import LoadedModel
 
 MAX_SIDE = 32
 MIXED_CLASSES = -1  # class choice: row r shows class r mod K
+NO_CLASSES = ("this model takes no class (it is not class-conditional), so its grid cannot show one "
+              "garment type per row")
+CELL_ARRAYS = ("latents", "base", "weights", "pairs", "pixels", "finite", "dirty")
 
 
 def cell_number(index: int) -> int:
@@ -44,9 +55,13 @@ class _KeptCells:
     focus: int | None
     latents: np.ndarray
     base: np.ndarray
+    weights: np.ndarray
+    pairs: np.ndarray
     pixels: np.ndarray
     finite: np.ndarray
     dirty: np.ndarray
+    garment_mode: bool = False
+    plain: "_KeptCells | None" = None  # the ordinary grid, while the style x garment grid is shown
 
 
 class SampleGrid:
@@ -55,6 +70,8 @@ class SampleGrid:
     ``pixels`` uint8 [N, H, W, C] hold the last decoded images; ``dirty`` marks cells whose pixels
     do not match their latent yet; ``finite`` is False where the model produced NaN/Inf. ``base``
     float32 [N, D] is each cell's latent before slider edits (what "Reset to sample" goes back to).
+    ``weights`` float32 [N, K] are the cells' class weights (K = 0 for a model without classes) and
+    ``pairs`` int [N, 2] the two classes each cell's blend slider runs between.
 
     Switching to another model keeps this model's cells (latents with their edits, sampling policy,
     class, focus, pixels); switching back restores them. ``forget(model)`` drops them (model closed).
@@ -66,11 +83,15 @@ class SampleGrid:
         self.layout_changed = Signal()    # () : model, rows or cols changed
         self.focus_changed = Signal()     # (index or None)
         self.policy_changed = Signal()    # (policy)
+        self.mode_changed = Signal()      # (garment_mode bool): the style x garment grid or the 3-stop mode changed
         self.model: LoadedModel | None = None
         self.rows, self.cols = self._check(rows, cols)
         self.policy = policy
         self.class_choice = MIXED_CLASSES
         self.focus: int | None = None
+        self.garment_mode = False
+        self.blend_stops = False  # the blend slider snaps to BLEND_STOPS (10 / 50 / 90 %)
+        self._plain: _KeptCells | None = None
         self._kept: dict[int, _KeptCells] = {}
         self._alloc()
 
@@ -85,14 +106,44 @@ class SampleGrid:
     def count(self) -> int:
         return self.rows * self.cols
 
+    @property
+    def num_classes(self) -> int:
+        return int(self.model.signature.num_classes or 0) if self.model is not None else 0
+
+    def _sampled(self) -> np.ndarray:
+        """Latents [N, D] drawn with the policy; in the style x garment mode one per column, the same in every row."""
+        d = self.model.latent_dim
+        if self.garment_mode:
+            return np.tile(sample_latents(self.cols, d, self.policy), (self.rows, 1))
+        return sample_latents(self.count, d, self.policy)
+
+    def _default_classes(self) -> np.ndarray:
+        """int [N]: each cell's class before any is changed (row r is class r in the style x garment mode)."""
+        k = self.num_classes
+        rows = np.arange(self.count) // self.cols
+        if self.garment_mode or self.class_choice == MIXED_CLASSES:
+            return (rows % k).astype(np.int64)
+        return np.full(self.count, self.class_choice % k, np.int64)
+
+    def _reset_classes(self, cells: np.ndarray | slice = slice(None)) -> None:
+        k = self.num_classes
+        if not k:
+            return
+        labels = self._default_classes()[cells]
+        self.weights[cells] = one_hot(labels, k)
+        self.pairs[cells] = np.stack([labels, (labels + 1) % k], axis=1)
+
     def _alloc(self) -> None:
         n = self.count
         if self.model is None:
             d, (c, h, w) = 1, (1, 1, 1)
         else:
             d, (c, h, w) = self.model.latent_dim, self.model.image_shape
-        self.latents = sample_latents(n, d, self.policy) if self.model is not None else np.zeros((n, d), np.float32)
+        self.latents = self._sampled() if self.model is not None else np.zeros((n, d), np.float32)
         self.base = self.latents.copy()
+        self.weights = np.zeros((n, self.num_classes), np.float32)
+        self.pairs = np.zeros((n, 2), np.int64)
+        self._reset_classes()
         self.pixels = np.zeros((n, h, w, c), np.uint8)
         self.finite = np.ones(n, bool)
         self.dirty = np.full(n, self.model is not None)
@@ -107,10 +158,17 @@ class SampleGrid:
         if self.model is not None:
             self._keep()
         kept = self._kept.pop(id(model), None) if model is not None else None
+        was_garments = self.garment_mode
+        if self.garment_mode and self._plain is not None:
+            self.rows = self._plain.rows  # the next model's grid has the rows of the ordinary grid
         self.model = model
         self.focus = None
+        self.garment_mode, self._plain = False, None
         if kept is not None:
             self.policy, self.class_choice = kept.policy, kept.class_choice
+            self.garment_mode, self._plain = kept.garment_mode, kept.plain
+            if kept.garment_mode:
+                self.rows, self.cols = kept.rows, kept.cols
         self._alloc()
         if kept is not None:
             self._copy_cells(kept, kept.rows, kept.cols)
@@ -119,6 +177,8 @@ class SampleGrid:
                 if r < self.rows and c < self.cols:
                     self.focus = r * self.cols + c
             self.policy_changed.emit(self.policy)
+        if self.garment_mode != was_garments:
+            self.mode_changed.emit(self.garment_mode)
         self.focus_changed.emit(self.focus)
         self.layout_changed.emit()
         self.latents_changed.emit()
@@ -127,26 +187,31 @@ class SampleGrid:
         """Drop what was kept for ``model`` (it was closed)."""
         self._kept.pop(id(model), None)
 
+    def _snapshot(self) -> _KeptCells:
+        return _KeptCells(self.model, self.rows, self.cols, self.policy, self.class_choice, self.focus,
+                          *(getattr(self, name) for name in CELL_ARRAYS), self.garment_mode, self._plain)
+
     def _keep(self) -> None:
-        self._kept[id(self.model)] = _KeptCells(self.model, self.rows, self.cols, self.policy, self.class_choice,
-                                                self.focus, self.latents, self.base, self.pixels, self.finite,
-                                                self.dirty)
+        self._kept[id(self.model)] = self._snapshot()
 
     def _copy_cells(self, old, old_rows: int, old_cols: int) -> None:
-        """Put ``old``'s cells (latents, base, pixels, finite, dirty) back at the same (row, col)."""
+        """Put ``old``'s cells (latents, base, class weights, pixels, finite, dirty) back at the same (row, col)."""
         r, c = min(self.rows, old_rows), min(self.cols, old_cols)
         for i in range(r):
             src = slice(i * old_cols, i * old_cols + c)
             dst = slice(i * self.cols, i * self.cols + c)
-            for name in ("latents", "base", "pixels", "finite", "dirty"):
-                getattr(self, name)[dst] = getattr(old, name)[src]
+            for name in CELL_ARRAYS:
+                if getattr(old, name).shape[1:] == getattr(self, name).shape[1:]:
+                    getattr(self, name)[dst] = getattr(old, name)[src]
 
     def set_size(self, rows: int, cols: int) -> None:
+        """Rows and columns; in the style x garment mode the rows are the classes and only the columns change."""
         rows, cols = self._check(rows, cols)
+        if self.garment_mode:
+            rows = self.rows
         if (rows, cols) == (self.rows, self.cols):
             return
-        old = _KeptCells(self.model, self.rows, self.cols, self.policy, self.class_choice, self.focus,
-                         self.latents, self.base, self.pixels, self.finite, self.dirty)
+        old = self._snapshot()
         self.rows, self.cols = rows, cols
         self._alloc()
         # Keep cells that stay on screen at the same (row, col), edited latents included.
@@ -155,9 +220,10 @@ class SampleGrid:
         self.latents_changed.emit()
 
     def set_policy(self, policy: SamplingPolicy) -> None:
+        """New latents drawn with ``policy``; every cell keeps its class (the rows of the style x garment grid stay)."""
         self.policy = policy
         if self.model is not None:
-            self.latents = sample_latents(self.count, self.model.latent_dim, policy)
+            self.latents = self._sampled()
             self.base = self.latents.copy()
             self.dirty[:] = True
         self.policy_changed.emit(policy)
@@ -175,12 +241,20 @@ class SampleGrid:
             self.focus = index
             self.focus_changed.emit(index)
 
+    def style_cells(self, index: int) -> np.ndarray:
+        """int [M]: the cells that share cell ``index``'s latent: its column in the style x garment mode, else itself."""
+        if self.garment_mode:
+            return np.arange(index % self.cols, self.count, self.cols)
+        return np.array([index])
+
     def set_latent(self, index: int, z: np.ndarray, *, edit: bool = False) -> None:
-        """A new latent for one cell; ``edit=True`` (Zero, slider-like changes) keeps its "Reset to sample" latent."""
-        self.latents[index] = np.asarray(z, np.float32)
+        """A new latent for one cell (its whole column in the style x garment mode); ``edit=True`` (Zero,
+        slider-like changes) keeps its "Reset to sample" latent."""
+        cells = self.style_cells(index)
+        self.latents[cells] = np.asarray(z, np.float32)
         if not edit:
-            self.base[index] = self.latents[index]
-        self.dirty[index] = True
+            self.base[cells] = self.latents[index]
+        self.dirty[cells] = True
         self.latents_changed.emit()
 
     def reset_cell(self, index: int) -> None:
@@ -188,32 +262,149 @@ class SampleGrid:
         self.set_latent(index, self.base[index].copy())
 
     def set_dimension(self, index: int, dim: int, value: float) -> None:
-        self.latents[index, dim] = value
-        self.dirty[index] = True
+        """One latent coordinate of a cell: in the style x garment mode, of that style in every row."""
+        cells = self.style_cells(index)
+        self.latents[cells, dim] = value
+        self.dirty[cells] = True
         self.latents_changed.emit()
 
     def set_all_latents(self, z: np.ndarray) -> None:
+        """Every cell's latent; in the style x garment mode the first row's give the styles of the columns."""
+        z = np.asarray(z, np.float32)
+        if self.garment_mode:
+            z = np.tile(np.broadcast_to(z, self.latents.shape)[:self.cols], (self.rows, 1))
         self.latents[:] = z
         self.base[:] = self.latents
         self.dirty[:] = True
         self.latents_changed.emit()
 
     def set_class_choice(self, choice: int) -> None:
+        """The class of every cell (MIXED_CLASSES: row r shows class r mod K); cells changed one by one follow."""
         self.class_choice = int(choice)
+        self._reset_classes()
+        self.dirty[:] = True
+        self.latents_changed.emit()
+
+    # ---- garments: the style x garment grid, a cell's class, blends -----------------------------
+
+    def _need_classes(self) -> int:
+        k = self.num_classes
+        if not k:
+            raise ModelError(NO_CLASSES if self.model is not None else "open a model first")
+        return k
+
+    def set_garment_mode(self, on: bool) -> None:
+        """The style x garment grid: rows are the classes, columns the styles (one latent per column).
+
+        Turning it on keeps the ordinary grid aside (cells, classes, pixels) and brings it back when it
+        is turned off, unless the styles were re-rolled meanwhile (then fresh samples of the new seed).
+        ModelError (one line) for a model without classes.
+        """
+        on = bool(on)
+        if on == self.garment_mode:
+            return
+        if on:
+            k = self._need_classes()
+            self._plain = self._snapshot()
+            self.garment_mode = True
+            self.rows = min(k, MAX_SIDE)
+            self._alloc()
+            if self.focus is not None:
+                self.focus = None
+                self.focus_changed.emit(None)
+        else:
+            plain, self._plain = self._plain, None
+            self.garment_mode = False
+            if plain is not None:
+                self.rows = plain.rows
+                self.class_choice = plain.class_choice
+            self._alloc()
+            if plain is not None and plain.policy == self.policy:
+                self._copy_cells(plain, plain.rows, plain.cols)
+            if self.focus is not None:
+                self.focus = None
+                self.focus_changed.emit(None)
+        self.mode_changed.emit(self.garment_mode)
+        self.layout_changed.emit()
+        self.latents_changed.emit()
+
+    @property
+    def plain_rows(self) -> int:
+        """The rows of the ordinary grid (kept aside while the style x garment grid shows one row per class)."""
+        return self._plain.rows if self.garment_mode and self._plain is not None else self.rows
+
+    def row_names(self) -> list[str] | None:
+        """The class name of each row in the style x garment mode (what the row labels say), else None."""
+        if not self.garment_mode or self.model is None:
+            return None
+        names = list(self.model.class_names) or [f"class {i}" for i in range(self.num_classes)]
+        return [names[r % len(names)] for r in range(self.rows)]
+
+    def set_cell_class(self, index: int, klass: int) -> None:
+        """Keep the style, change the garment: cell ``index`` shows class ``klass``, its latent unchanged."""
+        k = self._need_classes()
+        w = one_hot(np.array([klass]), k)[0]
+        b = int(self.pairs[index, 1])
+        self.weights[index] = w
+        self.pairs[index] = (int(klass), b if b != klass else (int(klass) + 1) % k)
+        self.dirty[index] = True
+        self.latents_changed.emit()
+
+    def set_cell_blend(self, index: int, a: int, b: int, t: float) -> None:
+        """Cell ``index`` shows (1 - t) of class ``a`` and t of class ``b`` (t in 0..1), its latent unchanged.
+
+        ModelError (one line) for a model that takes one class per image (``model.blend_note``)."""
+        k = self._need_classes()
+        if not self.model.can_blend:
+            raise ModelError(self.model.blend_note or "this model cannot blend classes")
+        self.weights[index] = blend(int(a), int(b), float(t), k)
+        self.pairs[index] = (int(a), int(b))
+        self.dirty[index] = True
+        self.latents_changed.emit()
+
+    def cell_blend(self, index: int) -> tuple[int, int, float]:
+        """(a, b, t): the two classes of cell ``index``'s blend slider and how far it is towards ``b``."""
+        a, b = (int(v) for v in self.pairs[index])
+        w = self.weights[index]
+        t = 0.0 if a == b else float(np.clip(w[b] / max(float(w[a] + w[b]), 1e-12), 0.0, 1.0))
+        return a, b, t
+
+    def set_blend_stops(self, on: bool) -> None:
+        """The three-stop mode of the blend slider (10 / 50 / 90 %)."""
+        if bool(on) != self.blend_stops:
+            self.blend_stops = bool(on)
+            self.mode_changed.emit(self.garment_mode)
+
+    def set_all_weights(self, weights: np.ndarray, pairs: np.ndarray | None = None) -> None:
+        """Every cell's class weights [N, K] (a session's); blends refused for a model that cannot blend."""
+        k = self._need_classes()
+        w = np.asarray(weights, np.float32)
+        if w.shape != (self.count, k) or not np.isfinite(w).all():
+            raise ModelError(f"class weights have shape {list(w.shape)}, expected finite numbers [{self.count}, {k}]")
+        if not self.model.can_blend:
+            from explorer.io.classes import is_one_hot
+
+            if not is_one_hot(w).all():
+                raise ModelError(self.model.blend_note or "this model cannot blend classes")
+        self.weights[:] = w
+        if pairs is not None:
+            p = np.asarray(pairs, np.int64)
+            if p.shape == (self.count, 2) and p.min() >= 0 and p.max() < k:
+                self.pairs[:] = p
         self.dirty[:] = True
         self.latents_changed.emit()
 
     # ---- reading ---------------------------------------------------------------------------------
 
     @property
+    def classes(self) -> np.ndarray | None:
+        """float32 [N, K] class weights per cell for class-conditional models (what they decode with), else None."""
+        return self.weights if self.num_classes else None
+
+    @property
     def labels(self) -> np.ndarray | None:
-        """int64 [N] class per cell for class-conditional models, else None."""
-        if self.model is None or not self.model.signature.num_classes:
-            return None
-        k = self.model.signature.num_classes
-        if self.class_choice == MIXED_CLASSES:
-            return (np.arange(self.count) // self.cols % k).astype(np.int64)
-        return np.full(self.count, self.class_choice % k, np.int64)
+        """int64 [N] the main class of each cell (its largest weight) for class-conditional models, else None."""
+        return self.weights.argmax(axis=1).astype(np.int64) if self.num_classes else None
 
     def apply(self, indices: np.ndarray, pixels: np.ndarray, finite: np.ndarray) -> None:
         self.pixels[indices] = pixels
@@ -286,8 +477,8 @@ class GridController:
         if grid.model is None or not grid.dirty.any():
             return None
         idx = np.flatnonzero(grid.dirty)
-        labels = grid.labels
-        return self.decoder.request(grid.model, grid.latents[idx], None if labels is None else labels[idx], idx)
+        classes = grid.classes
+        return self.decoder.request(grid.model, grid.latents[idx], None if classes is None else classes[idx], idx)
 
     def receive(self, answer: DecodeAnswer) -> bool:
         """Apply an answer if it is the latest for the current model; returns whether it was used."""
@@ -312,8 +503,8 @@ class GridController:
         idx = np.flatnonzero(grid.dirty)  # read once: an async answer may have just cleaned some cells
         if not len(idx):
             return
-        labels = grid.labels
-        images = grid.model.decode(grid.latents[idx], None if labels is None else labels[idx])
+        classes = grid.classes
+        images = grid.model.decode(grid.latents[idx], None if classes is None else classes[idx])
         self.last_decode_s = images.seconds
         grid.apply(idx, images.pixels, images.finite)
         self.clock.tick()

@@ -88,6 +88,10 @@ class LatentPath:
     Frames are spread over the segments in proportion to their length (angle for slerp, distance for
     lerp), so playback moves at an even pace; every waypoint is one of the frames. ``easing`` shapes
     the timing of each segment (ease-in-out pauses at every waypoint).
+
+    ``extra`` (one length >= 0 per segment, or empty): added to each segment's length, for a segment
+    that changes something besides the latent (a class-conditional path's garment type). A segment
+    with an extra length may keep one latent at both ends.
     """
 
     waypoints: np.ndarray = field(repr=False)
@@ -95,6 +99,7 @@ class LatentPath:
     steps: int = 16
     easing: str = "linear"
     names: tuple[str, ...] = ()
+    extra: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         w = np.array(self.waypoints, dtype=np.float32, copy=True)
@@ -112,9 +117,12 @@ class LatentPath:
             raise PathError(f"steps must be an integer, found {self.steps!r}")
         if not (len(w) <= self.steps <= MAX_STEPS):
             raise PathError(f"steps must be between the waypoint count ({len(w)}) and {MAX_STEPS}, found {self.steps}")
-        scale = max(float(np.abs(w).max()), 1e-12)
-        gaps = np.linalg.norm(np.diff(w.astype(np.float64), axis=0), axis=1) / scale
-        same = np.flatnonzero(gaps < SAME_TOLERANCE)
+        extra = tuple(float(x) for x in self.extra)
+        if extra and (len(extra) != len(w) - 1 or not all(np.isfinite(x) and x >= 0 for x in extra)):
+            raise PathError(f"extra segment lengths must be {len(w) - 1} numbers >= 0, found {list(self.extra)}")
+        object.__setattr__(self, "extra", extra)
+        gaps = same_gaps(w)
+        same = np.flatnonzero((gaps < SAME_TOLERANCE) & (np.array(extra or [0.0] * len(gaps)) <= 0))
         if same.size:
             i = int(same[0])
             raise PathError(f"waypoints {i + 1} and {i + 2} are the same latent; a path between them has length 0")
@@ -131,7 +139,11 @@ class LatentPath:
         return replace(self, **changes)
 
     def segment_lengths(self) -> np.ndarray:
-        """float64 [K-1]: the angle (slerp) or distance (lerp) of each segment, for spacing frames."""
+        """float64 [K-1]: the angle (slerp) or distance (lerp) of each segment (plus ``extra``), for spacing frames."""
+        return self.latent_lengths() + (np.array(self.extra) if self.extra else 0.0)
+
+    def latent_lengths(self) -> np.ndarray:
+        """float64 [K-1]: the angle (slerp) or distance (lerp) the latent moves along each segment."""
         w = self.waypoints
         if self.mode == "slerp":
             lengths = np.array([angle_between(a, b) for a, b in zip(w[:-1], w[1:])])
@@ -184,15 +196,18 @@ class LatentPath:
         return f"{len(self.waypoints)} waypoints, {self.steps} frames, {self.mode}, {self.easing}{extra}"
 
     def to_json(self) -> dict:
-        return {"waypoints": [[float(x) for x in row] for row in self.waypoints], "mode": self.mode,
-                "steps": self.steps, "easing": self.easing, "names": list(self.names)}
+        out = {"waypoints": [[float(x) for x in row] for row in self.waypoints], "mode": self.mode,
+               "steps": self.steps, "easing": self.easing, "names": list(self.names)}
+        if self.extra:
+            out["extra"] = list(self.extra)
+        return out
 
     @classmethod
     def from_json(cls, data: dict) -> "LatentPath":
         try:
             return cls(np.asarray(data["waypoints"], np.float32), mode=str(data.get("mode", "slerp")),
                        steps=int(data.get("steps", 16)), easing=str(data.get("easing", "linear")),
-                       names=tuple(data.get("names", ())))
+                       names=tuple(data.get("names", ())), extra=tuple(data.get("extra") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, PathError):
                 raise
@@ -200,6 +215,14 @@ class LatentPath:
 
 
 # ---- smoothness: path length in feature space ----------------------------------------------------
+
+def same_gaps(waypoints: np.ndarray) -> np.ndarray:
+    """float64 [K-1]: each segment's latent distance relative to the largest coordinate (below
+    SAME_TOLERANCE: one latent at both ends)."""
+    w = np.asarray(waypoints, np.float64)
+    scale = max(float(np.abs(w).max()), 1e-12)
+    return np.linalg.norm(np.diff(w, axis=0), axis=1) / scale
+
 
 def feature_path_length(features: np.ndarray) -> float:
     """Sum of squared feature distances between consecutive frames, features float [N, F].

@@ -1,6 +1,11 @@
 """The interpolation path being edited: waypoints, settings, decoded frames, smoothness (Qt-free).
 
 Views subscribe to the signals; the map and the grid add or move waypoints through the setters.
+
+For a class-conditional model each waypoint may carry class weights [K] (its cell's garment, or a
+blend): the frames move the weights linearly, with the same timing as the latent, so a path from a
+Tee to a Dress blends the garment type while the style moves. A model that takes one class per
+image (an integer class input) cannot show blends: its frames take the class of the nearer waypoint.
 Decoding goes through :class:`explorer.core.decoding.AsyncDecoder` (stale answers dropped), or
 synchronously with ``decode_now()`` (tests, exports).
 """
@@ -14,8 +19,9 @@ import numpy as np
 
 from explorer.core.decoding import AsyncDecoder, DecodeAnswer
 from explorer.core.events import Signal
-from explorer.core.interpolation import EASINGS, MODES, LatentPath, PathError, feature_path_length
+from explorer.core.interpolation import EASINGS, MODES, LatentPath, PathError, ease, feature_path_length
 from explorer.core.latents import SamplingPolicy, sample_latents
+from explorer.io.classes import describe_weights, one_hot
 from explorer.io.runtime import LoadedModel
 
 FeatureFn = Callable[[np.ndarray], np.ndarray]  # uint8 [N, H, W, C] -> features float [N, F]
@@ -26,10 +32,12 @@ DEFAULT_EXPORT_SCALE = 8  # 28 px Fashion-MNIST frames -> 224 px GIF/MP4 frames
 
 @dataclass(frozen=True)
 class Waypoint:
-    """z float32 [D] and where it came from ("cell 5", "seed 3", "image shirt.png", "map point 812")."""
+    """z float32 [D] and where it came from ("cell 5", "seed 3", "image shirt.png", "map point 812");
+    ``weights`` float32 [K]: its class weights for a class-conditional model (None: the path's class)."""
 
     z: np.ndarray
     name: str = ""
+    weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class PathEditor:
         self.features = features
         self.pixels: np.ndarray | None = None  # uint8 [steps, H, W, C] of the last decode
         self.latents: np.ndarray | None = None  # float32 [steps, D] behind ``pixels``
+        self.weights: np.ndarray | None = None  # float32 [steps, K] class weights behind ``pixels`` (or None)
         self.finite: np.ndarray | None = None
         self.problem = "add two or more waypoints: grid cells, map points, images or random draws"
         self.readout = ""
@@ -98,11 +107,24 @@ class PathEditor:
         """Drop the path kept for ``model`` (it was closed)."""
         self._kept.pop(id(model), None)
 
-    def add_waypoint(self, z: np.ndarray, name: str = "") -> None:
+    def _weights(self, weights) -> np.ndarray | None:
+        """A waypoint's class weights checked against the model: float32 [K], or None."""
+        if weights is None:
+            return None
+        k = self.model.signature.num_classes if self.model is not None else 0
+        w = np.array(weights, np.float32).reshape(-1)
+        if not k:
+            return None  # a model without classes ignores them
+        if w.size != k or not np.isfinite(w).all():
+            raise PathError(f"class weights of a waypoint must be {k} finite numbers, found {w.size}")
+        return w
+
+    def add_waypoint(self, z: np.ndarray, name: str = "", weights: np.ndarray | None = None) -> None:
+        """Append a waypoint; ``weights`` [K]: its class weights (a cell's garment or blend)."""
         z = np.array(z, np.float32).reshape(-1)
         if self.model is not None and z.size != self.model.latent_dim:
             raise PathError(f"waypoint is {z.size}-d, the model takes {self.model.latent_dim}-d latents")
-        self.waypoints.append(Waypoint(z, name or f"point {len(self.waypoints) + 1}"))
+        self.waypoints.append(Waypoint(z, name or f"point {len(self.waypoints) + 1}", self._weights(weights)))
         self.waypoints_changed.emit()
         self.refresh()
 
@@ -116,7 +138,7 @@ class PathEditor:
     def move_waypoint(self, index: int, z: np.ndarray) -> None:
         """Replace waypoint ``index`` (dragging it on the map)."""
         w = self.waypoints[index]
-        self.waypoints[index] = Waypoint(np.array(z, np.float32).reshape(-1), w.name)
+        self.waypoints[index] = Waypoint(np.array(z, np.float32).reshape(-1), w.name, w.weights)
         self.waypoints_changed.emit()
         self.refresh()
 
@@ -125,8 +147,10 @@ class PathEditor:
         self.waypoints_changed.emit()
         self.refresh()
 
-    def set_waypoints(self, items: list[tuple[np.ndarray, str]]) -> None:
-        self.waypoints = [Waypoint(np.array(z, np.float32).reshape(-1), n) for z, n in items]
+    def set_waypoints(self, items: list[tuple]) -> None:
+        """Replace every waypoint: items (z, name) or (z, name, class weights or None)."""
+        self.waypoints = [Waypoint(np.array(item[0], np.float32).reshape(-1), item[1],
+                                   self._weights(item[2] if len(item) > 2 else None)) for item in items]
         self.waypoints_changed.emit()
         self.refresh()
 
@@ -180,12 +204,13 @@ class PathEditor:
         k = self.export_scale if scale is None else scale
         return w * k, h * k
 
-    def set_path(self, path: LatentPath) -> None:
-        """Load a saved path (a session's)."""
+    def set_path(self, path: LatentPath, weights: list | None = None) -> None:
+        """Load a saved path (a session's); ``weights``: each waypoint's class weights (or None)."""
         self.mode, self.steps, self.easing = path.mode, path.steps, path.easing
         names = list(path.names) + [""] * len(path.waypoints)
+        weights = list(weights or []) + [None] * len(path.waypoints)
         self.settings_changed.emit()
-        self.set_waypoints([(z, names[i]) for i, z in enumerate(path.waypoints)])
+        self.set_waypoints([(z, names[i], weights[i]) for i, z in enumerate(path.waypoints)])
 
     # ---- reading -------------------------------------------------------------------------------
 
@@ -196,12 +221,79 @@ class PathEditor:
         if len(self.waypoints) < 2:
             raise PathError(f"a path needs at least 2 waypoints, found {len(self.waypoints)}; add another point")
         steps = max(self.steps, len(self.waypoints))
-        return LatentPath(np.stack([w.z for w in self.waypoints]), mode=self.mode, steps=steps, easing=self.easing,
-                          names=tuple(w.name for w in self.waypoints))
+        z = np.stack([w.z for w in self.waypoints])
+        names = tuple(w.name for w in self.waypoints)
+        still = self._garment_only_segments(z)
+        if not still.any():
+            return LatentPath(z, mode=self.mode, steps=steps, easing=self.easing, names=names)
+        # A segment that keeps the style and changes the garment gets frames as if its latent moved as
+        # far as the other segments' do on average (a full change of garment type), 1 when none moves.
+        probe = LatentPath(z, mode=self.mode, steps=steps, easing=self.easing, names=names,
+                           extra=tuple(float(s) for s in still))
+        moving = probe.latent_lengths()[~still]
+        unit = float(moving.mean()) if moving.size and moving.mean() > 0 else 1.0
+        w = self.waypoint_weights()
+        change = 0.5 * np.abs(np.diff(w.astype(np.float64), axis=0)).sum(axis=1)  # 1 for one class to another
+        return probe.with_(extra=tuple(float(unit * c) if s else 0.0 for s, c in zip(still, change)))
+
+    def _garment_only_segments(self, z: np.ndarray) -> np.ndarray:
+        """bool [K-1]: segments whose two waypoints have one latent (a style) and different class weights."""
+        from explorer.core.interpolation import SAME_TOLERANCE, same_gaps
+
+        w = self.waypoint_weights()
+        if w is None:
+            return np.zeros(len(z) - 1, bool)
+        return (same_gaps(z) < SAME_TOLERANCE) & (np.abs(np.diff(w, axis=0)).max(axis=1) > 1e-6)
 
     def _labels(self, n: int):
         k = self.model.signature.num_classes if self.model is not None else None
         return np.full(n, self.label % k, np.int64) if k else None
+
+    @property
+    def moves_classes(self) -> bool:
+        """Some waypoint carries class weights (and the model takes a class): the frames move them too."""
+        return bool(self.model is not None and self.model.signature.num_classes
+                    and any(w.weights is not None for w in self.waypoints))
+
+    def waypoint_weights(self) -> np.ndarray | None:
+        """float32 [waypoints, K]: each waypoint's class weights (the path's class where it has none), or None."""
+        if not self.moves_classes:
+            return None
+        k = self.model.signature.num_classes
+        default = one_hot(np.array([self.label % k]), k)[0]
+        return np.stack([default if w.weights is None else w.weights for w in self.waypoints]).astype(np.float32)
+
+    def frame_weights(self, path: LatentPath) -> np.ndarray | None:
+        """float32 [steps, K]: class weights per frame, linear between waypoints with the latent's timing
+        (frames per segment and easing of ``path``); None when no waypoint carries weights."""
+        w = self.waypoint_weights()
+        if w is None:
+            return None
+        out = [w[:1]]
+        for i, n in enumerate(path.frame_segments()):
+            t = ease(np.arange(1, n + 1) / n, path.easing)[:, None]
+            out.append((1.0 - t) * w[i] + t * w[i + 1])
+        return np.concatenate(out).astype(np.float32)
+
+    def _classes(self, path: LatentPath, n: int):
+        """What the frames decode with: class weights per frame, or labels (see ``frame_weights``)."""
+        weights = self.frame_weights(path)
+        if weights is None:
+            return self._labels(n)
+        if not self.model.can_blend:  # one class per image: the nearer waypoint's
+            return weights.argmax(axis=1).astype(np.int64)
+        return weights
+
+    def classes_note(self) -> str:
+        """The waypoints' garments in words ("classes Tee → 30% Coat + 70% Dress"), '' when none carries weights."""
+        w = self.waypoint_weights()
+        if w is None:
+            return ""
+        names = list(self.model.class_names) or [f"class {i}" for i in range(w.shape[1])]
+        text = "classes " + " → ".join(describe_weights(row, names) for row in w)
+        if not self.model.can_blend:
+            text += " (this model takes one class per image: each frame has the nearer waypoint's class)"
+        return text
 
     def refresh(self) -> int | None:
         """Rebuild the path and ask for its frames; the answer arrives through ``receive``."""
@@ -213,15 +305,19 @@ class PathEditor:
             return None
         z = path.latents()
         note = path.describe()
+        classes = self.classes_note()
+        if classes:
+            note += f"; {classes}"
         self.problem = ""
-        gen = self.decoder.request(self.model, z, self._labels(len(z)), np.arange(len(z)))
-        self._pending_latents = {gen: z}
+        weights = self.frame_weights(path)
+        gen = self.decoder.request(self.model, z, self._classes(path, len(z)), np.arange(len(z)))
+        self._pending_latents = {gen: (z, weights)}
         self._note = note
         return gen
 
     def _set_problem(self, text: str) -> None:
         self.problem = text
-        self.pixels = self.latents = self.finite = None
+        self.pixels = self.latents = self.finite = self.weights = None
         self.readout = text
         self.frames_changed.emit()
         self.readout_changed.emit(text)
@@ -232,7 +328,7 @@ class PathEditor:
         if answer.error:
             self._set_problem(answer.error)
             return False
-        self.latents = self._pending_latents.get(answer.generation)
+        self.latents, self.weights = self._pending_latents.get(answer.generation, (None, None))
         self.pixels = answer.images.pixels
         self.finite = answer.images.finite
         self.readout = self._readout()
@@ -249,10 +345,12 @@ class PathEditor:
             return
         self.decoder.invalidate()
         z = path.latents()
-        self._note = path.describe()
+        classes = self.classes_note()
+        self._note = path.describe() + (f"; {classes}" if classes else "")
         self.problem = ""
-        images = self.model.decode(z, self._labels(len(z)))
+        images = self.model.decode(z, self._classes(path, len(z)))
         self.latents, self.pixels, self.finite = z, images.pixels, images.finite
+        self.weights = self.frame_weights(path)
         self.readout = self._readout()
         self.frames_changed.emit()
         self.readout_changed.emit(self.readout)
@@ -269,7 +367,7 @@ class PathEditor:
                 return None
             z = path.latents()
             pixels = self.pixels if mode == self.mode and self.pixels is not None else \
-                self.model.decode(z, self._labels(len(z))).pixels
+                self.model.decode(z, self._classes(path, len(z))).pixels
             out[mode] = feature_path_length(self.features(pixels))
         return out
 
@@ -288,12 +386,16 @@ class PathEditor:
     # ---- sessions (explorer.core.session.SessionPart) -------------------------------------------
 
     def save_state(self) -> dict:
-        """JSON-ready: ``paths`` [{model, name, waypoints, mode, steps, easing, names}] (the current path,
-        when it has two or more waypoints), ``fps`` and ``export_scale``."""
+        """JSON-ready: ``paths`` [{model, name, waypoints, mode, steps, easing, names, class_weights}] (the
+        current path, when it has two or more waypoints; ``class_weights`` one row or null per waypoint,
+        only when some waypoint has them), ``fps`` and ``export_scale``."""
         try:
             paths = [{"model": self.model.name, "name": "current", **self.path().to_json()}]
         except PathError:
             paths = []
+        if paths and self.moves_classes:
+            paths[0]["class_weights"] = [None if w.weights is None else [float(x) for x in w.weights]
+                                         for w in self.waypoints]
         return {"paths": paths, "fps": self.fps, "export_scale": self.export_scale}
 
     def restore_state(self, state: dict) -> list[str]:
@@ -318,7 +420,12 @@ class PathEditor:
                 continue
             # latents of another model mean nothing here: only a path of the open model comes back
             if self.model is not None and saved.get("model") == self.model.name and path.dim == self.model.latent_dim:
-                self.set_path(path)
+                weights = saved.get("class_weights")
+                try:
+                    self.set_path(path, weights if isinstance(weights, list) else None)
+                except (PathError, TypeError, ValueError) as exc:
+                    notes.append(f"class weights of path {saved.get('name', '')!r} not restored ({exc})")
+                    self.set_path(path)
                 break
         return notes
 

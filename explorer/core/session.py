@@ -66,8 +66,10 @@ class ModelRef:
 class Session:
     models: list[ModelRef] = field(default_factory=list)
     active: str | None = None  # path of the active model, as in ``models``
-    grid: dict = field(default_factory=dict)  # rows, cols, seed, temperature, truncation, class_choice, latents
-    endpoints: list[dict] = field(default_factory=list)  # {"model", "z", "label"}
+    # rows, cols, seed, temperature, truncation, class_choice, latents; for a class-conditional model also
+    # garment_mode (the style x garment grid), class_weights [N, K], blend_pairs [N, 2], blend_stops
+    grid: dict = field(default_factory=dict)
+    endpoints: list[dict] = field(default_factory=list)  # {"model", "z", "label", "weights"}
     docks: dict[str, dict] = field(default_factory=dict)  # part name -> its JSON-ready state (SessionPart)
     view: dict = field(default_factory=dict)  # free-form, JSON-ready: the window's own view settings
     version: int = SESSION_VERSION
@@ -77,15 +79,20 @@ class Session:
 
     def to_json(self) -> dict:
         grid = dict(self.grid)
-        if "latents" in grid and grid["latents"] is not None:
-            grid["latents"] = _floats(grid["latents"])
+        for key in ("latents", "class_weights"):
+            if key in grid and grid[key] is not None:
+                grid[key] = _floats(grid[key])
+        if grid.get("blend_pairs") is not None:
+            grid["blend_pairs"] = np.asarray(grid["blend_pairs"]).astype(int).tolist()
         return {
             "format": SESSION_FORMAT,
             "version": SESSION_VERSION,
             "models": [{"path": m.path, "name": m.name} for m in self.models],
             "active": self.active,
             "grid": grid,
-            "endpoints": [{"model": e["model"], "z": _floats(e["z"]), "label": e.get("label")} for e in self.endpoints],
+            "endpoints": [{"model": e["model"], "z": _floats(e["z"]), "label": e.get("label"),
+                           **({} if e.get("weights") is None else {"weights": _floats(e["weights"])})}
+                          for e in self.endpoints],
             "docks": self.docks,
             "view": self.view,
         }
@@ -106,7 +113,13 @@ class Session:
             if grid.get("latents") is not None:
                 with np.errstate(over="ignore"):  # beyond float32 becomes inf, refused by _check_values
                     grid["latents"] = np.asarray(grid["latents"], np.float32)
-            endpoints = [{"model": str(e["model"]), "z": np.asarray(e["z"], np.float32), "label": e.get("label")}
+            if grid.get("class_weights") is not None:
+                with np.errstate(over="ignore"):
+                    grid["class_weights"] = np.asarray(grid["class_weights"], np.float32)
+            if grid.get("blend_pairs") is not None:
+                grid["blend_pairs"] = np.asarray(grid["blend_pairs"], np.int64)
+            endpoints = [{"model": str(e["model"]), "z": np.asarray(e["z"], np.float32), "label": e.get("label"),
+                          "weights": None if e.get("weights") is None else np.asarray(e["weights"], np.float32)}
                          for e in data.get("endpoints", [])]
             view = dict(data.get("view") or {})
             docks = _docks_of_version_1(data, view) if version == 1 else dict(data.get("docks") or {})
@@ -184,6 +197,18 @@ def _check_values(grid: dict, endpoints: list[dict], view: dict, source: str) ->
                           or not np.isfinite(z).all()):
         raise SessionError(f"{source}: grid 'latents' has shape {list(z.shape)}, expected finite numbers "
                            f"[cells, D] with at most {GRID_SIDE_MAX ** 2} cells and D in 1..{LATENT_DIM_MAX}")
+    w = grid.get("class_weights")
+    if w is not None and (w.ndim != 2 or w.shape[0] > GRID_SIDE_MAX ** 2 or not 0 < w.shape[1] <= CLASS_MAX
+                          or not np.isfinite(w).all()):
+        raise SessionError(f"{source}: grid 'class_weights' has shape {list(w.shape)}, expected finite numbers "
+                           f"[cells, classes] with at most {GRID_SIDE_MAX ** 2} cells")
+    pairs = grid.get("blend_pairs")
+    if pairs is not None and (pairs.ndim != 2 or pairs.shape[1:] != (2,) or (pairs.size and pairs.min() < 0)):
+        raise SessionError(f"{source}: grid 'blend_pairs' has shape {list(pairs.shape)}, expected class indices "
+                           "[cells, 2]")
+    for key in ("garment_mode", "blend_stops"):
+        if key in grid and not isinstance(grid[key], bool):
+            raise bad(f"grid '{key}'", grid[key], "true or false")
     if "model" in grid and not isinstance(grid["model"], str):
         raise bad("grid 'model'", grid["model"], "a model name")
     for i, e in enumerate(endpoints):
@@ -192,6 +217,10 @@ def _check_values(grid: dict, endpoints: list[dict], view: dict, source: str) ->
             raise SessionError(f"{source}: endpoint {i + 1} has a latent of shape {list(z.shape)}, expected "
                                f"finite numbers [D] with D in 1..{LATENT_DIM_MAX}")
         integer(f"endpoint {i + 1} 'label'", e.get("label"), 0, CLASS_MAX, optional=True)
+        w = e.get("weights")
+        if w is not None and (w.ndim != 1 or not 0 < w.size <= CLASS_MAX or not np.isfinite(w).all()):
+            raise SessionError(f"{source}: endpoint {i + 1} has class weights of shape {list(w.shape)}, expected "
+                               "finite numbers [classes]")
     integer("view 'cell_px'", view.get("cell_px"), *CELL_PX_RANGE, optional=True)
 
 
@@ -272,7 +301,12 @@ def capture(state, grid=None, *, parts: Mapping[str, SessionPart] | None = None,
         if grid.model is not None:
             grid_data["latents"] = np.array(grid.latents, np.float32)
             grid_data["model"] = grid.model.name
-    endpoints = [{"model": e.model, "z": np.asarray(e.z, np.float32), "label": e.label} for e in state.path_endpoints]
+            if grid.classes is not None:  # a class-conditional model: its garments, blends and mode
+                grid_data.update(garment_mode=bool(grid.garment_mode), blend_stops=bool(grid.blend_stops),
+                                 class_weights=np.array(grid.classes, np.float32),
+                                 blend_pairs=np.array(grid.pairs, np.int64))
+    endpoints = [{"model": e.model, "z": np.asarray(e.z, np.float32), "label": e.label,
+                  "weights": getattr(e, "weights", None)} for e in state.path_endpoints]
     docks, notes = {}, []
     for key, part in (parts or {}).items():
         try:
@@ -341,6 +375,9 @@ def restore(session: Session, state, grid=None, *, parts: Mapping[str, SessionPa
         try:
             if state.active is not None and grid.model is not state.active:
                 grid.set_model(state.active)
+            same_model = grid.model is not None and g.get("model") == grid.model.name
+            if same_model and grid.num_classes:  # before the size: in this mode the rows are the classes
+                grid.set_garment_mode(bool(g.get("garment_mode", False)))
             grid.set_size(int(g.get("rows", grid.rows)), int(g.get("cols", grid.cols)))
             policy = SamplingPolicy(int(g.get("seed", 0)), float(g.get("temperature", 1.0)),
                                     None if g.get("truncation") is None else float(g["truncation"]))
@@ -351,6 +388,13 @@ def restore(session: Session, state, grid=None, *, parts: Mapping[str, SessionPa
             if (z is not None and grid.model is not None and g.get("model") == grid.model.name
                     and np.shape(z) == grid.latents.shape):
                 grid.set_all_latents(np.asarray(z, np.float32))
+            if same_model and grid.num_classes:
+                grid.set_blend_stops(bool(g.get("blend_stops", False)))
+                if g.get("class_weights") is not None:
+                    try:
+                        grid.set_all_weights(g["class_weights"], g.get("blend_pairs"))
+                    except ModelError as exc:
+                        report.errors.append(f"grid garments not restored ({exc})")
             if g.get("focus") is not None and 0 <= int(g["focus"]) < grid.count:
                 grid.set_focus(int(g["focus"]))
         except (ValueError, TypeError) as exc:
@@ -372,7 +416,9 @@ def restore(session: Session, state, grid=None, *, parts: Mapping[str, SessionPa
 def _endpoint(e: dict):
     from explorer.core.state import PathEndpoint
 
-    return PathEndpoint(e["model"], np.asarray(e["z"], np.float32), e.get("label"))
+    weights = e.get("weights")
+    return PathEndpoint(e["model"], np.asarray(e["z"], np.float32), e.get("label"),
+                        None if weights is None else np.asarray(weights, np.float32))
 
 
 def _docks_of_version_1(data: dict, view: dict) -> dict[str, dict]:

@@ -22,11 +22,13 @@ def file_stem(name: str) -> str:
 
 @dataclass(frozen=True)
 class PathEndpoint:
-    """A latent picked as an interpolation endpoint: z float32 [D] of the model named ``model``."""
+    """A latent picked as an interpolation endpoint: z float32 [D] of the model named ``model``
+    (``weights`` float32 [K]: its class weights, for a class-conditional model)."""
 
     model: str
     z: np.ndarray
     label: int | None = None
+    weights: np.ndarray | None = None
 
 
 class AppState:
@@ -80,8 +82,10 @@ class AppState:
             self.active_changed.emit(self.active)
         self.model_closed.emit(model)
 
-    def add_endpoint(self, model: LoadedModel, z: np.ndarray, label: int | None = None) -> None:
-        self.path_endpoints.append(PathEndpoint(model.name, np.array(z, np.float32), label))
+    def add_endpoint(self, model: LoadedModel, z: np.ndarray, label: int | None = None,
+                     weights: np.ndarray | None = None) -> None:
+        self.path_endpoints.append(PathEndpoint(model.name, np.array(z, np.float32), label,
+                                                None if weights is None else np.array(weights, np.float32)))
         self.endpoints_changed.emit()
 
     def clear_endpoints(self) -> None:

@@ -138,6 +138,10 @@ def _screenshot(app, window, errors, out: str, view: str) -> int:
         window.docks["latent"].dock.raise_()
     elif view == "model":
         window.docks["model"].dock.raise_()
+    elif view == "garments" and window.grid.model is not None:  # the style x garment grid, a cell focused
+        window.controls.set_garments(True)
+        window.grid.set_focus(min(window.grid.cols + 1, window.grid.count - 1))
+        window.docks["latent"].dock.raise_()
     wait_for_grid(window)
     for _ in range(5):
         QApplication.processEvents()

@@ -35,9 +35,32 @@ class CellActions:
         menu.addAction("Save cell as PNG…", lambda: self.save_cell_dialog(index))
         menu.addAction("Copy latent vector", lambda: self.copy_latent(index))
         menu.addAction("Copy image", lambda: self.copy_image(index))
+        self.add_garment_menu(menu, index)
         menu.addSeparator()
         menu.addAction("Use as path endpoint", lambda: self.add_endpoint(index))
         return menu
+
+    def add_garment_menu(self, menu: QMenu, index: int) -> None:
+        """"Garment ▸": the classes of a class-conditional model; choosing one keeps the cell's style
+        (its latent) and decodes it as that class. Nothing for a model without classes."""
+        grid = self.grid
+        if grid.model is None or not grid.num_classes:
+            return
+        names = list(grid.model.class_names) or [f"class {k}" for k in range(grid.num_classes)]
+        sub = menu.addMenu("Garment (keep the style)")
+        sub.setObjectName("garmentMenu")
+        weights = grid.weights[index]
+        one = np.isclose(weights.max(), 1.0) and np.isclose(np.abs(weights).sum(), 1.0)
+        for k, name in enumerate(names):
+            action = sub.addAction(name, lambda k=k: self.change_garment(index, k))
+            action.setCheckable(True)
+            action.setChecked(bool(one and int(weights.argmax()) == k))
+
+    def change_garment(self, index: int, klass: int) -> None:
+        """Keep the style, change the garment: the same latent decoded as class ``klass``."""
+        self.grid.set_cell_class(index, klass)
+        names = list(self.grid.model.class_names) or [f"class {k}" for k in range(self.grid.num_classes)]
+        self.show_message(f"{cell_label(index, self.grid.cols)} is now a {names[klass]}, in the same style")
 
     def copy_latent(self, index: int) -> str:
         text = json.dumps([round(float(v), 6) for v in self.grid.latents[index]])
@@ -49,9 +72,10 @@ class CellActions:
         QGuiApplication.clipboard().setImage(qimage_copy(upscale(self.grid.pixels[index], self.canvas.scale)))
 
     def add_endpoint(self, index: int) -> None:
-        labels = self.grid.labels
+        labels, classes = self.grid.labels, self.grid.classes
         self.state.add_endpoint(self.grid.model, self.grid.latents[index],
-                                None if labels is None else int(labels[index]))
+                                None if labels is None else int(labels[index]),
+                                None if classes is None else classes[index])
         self.show_message(f"Cell {cell_number(index)} added as path endpoint {len(self.state.path_endpoints)}")
 
     def save_cell(self, index: int, path: str) -> None:

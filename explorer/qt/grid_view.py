@@ -1,4 +1,7 @@
-"""The sample grid: a canvas that paints the tiled uint8 buffer, and its control bar."""
+"""The sample grid: a canvas that paints the tiled uint8 buffer, and its control bar.
+
+In the style x garment mode the canvas has a column of row labels on its left (the class names).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ from PySide6.QtGui import QAction, QColor, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QPushButton,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from explorer.core.grid import MAX_SIDE, MIXED_CLASSES, SampleGrid, cell_label
+from explorer.core.grid import MAX_SIDE, MIXED_CLASSES, NO_CLASSES, SampleGrid, cell_label
 from explorer.core.latents import SamplingPolicy
+from explorer.io.classes import describe_weights
+from explorer.io.model_error import ModelError
 from explorer.qt.bridge import fill_rgb32, rgb32_image
 
 PAD = 1  # native pixels between cells
@@ -18,6 +23,8 @@ GAP_GRAY = 44
 FOCUS = QColor(255, 176, 32)
 HOVER = QColor(255, 255, 255, 90)
 BAD = QColor(230, 60, 60)
+ROW_LABEL = QColor(200, 206, 214)
+LABEL_GAP = 8  # px between a row label and its row's first cell
 
 
 class GridCanvas(QWidget):
@@ -39,6 +46,7 @@ class GridCanvas(QWidget):
         self._rgb32: np.ndarray | None = None  # uint32 [H, W]: what the QImage shows
         self._qimage = None
         self._hover: int | None = None
+        self.gutter = 0  # px left of the cells for the row labels (the style x garment mode)
         self.paint_count = 0
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
@@ -74,18 +82,23 @@ class GridCanvas(QWidget):
         if self._buffer is None:
             return QSize(200, 200)
         s = self.scale
-        return QSize(self._buffer.shape[1] * s, self._buffer.shape[0] * s)
+        return QSize(self.gutter + self._buffer.shape[1] * s, self._buffer.shape[0] * s)
 
     def cell_rect(self, index: int) -> QRect:
         h, w = self.native
         s = self.scale
         r, q = divmod(index, self.grid.cols)
-        return QRect((PAD + q * (w + PAD)) * s, (PAD + r * (h + PAD)) * s, w * s, h * s)
+        return QRect(self.gutter + (PAD + q * (w + PAD)) * s, (PAD + r * (h + PAD)) * s, w * s, h * s)
+
+    def row_rect(self, row: int) -> QRect:
+        """Where row ``row``'s label is painted (left of its first cell)."""
+        first = self.cell_rect(row * self.grid.cols)
+        return QRect(0, first.top(), max(0, self.gutter - LABEL_GAP), first.height())
 
     def cell_at(self, pos: QPoint) -> int | None:
         h, w = self.native
         s = self.scale
-        x, y = pos.x() / s - PAD, pos.y() / s - PAD
+        x, y = (pos.x() - self.gutter) / s - PAD, pos.y() / s - PAD
         if x < 0 or y < 0:
             return None
         q, r = int(x // (w + PAD)), int(y // (h + PAD))
@@ -100,6 +113,8 @@ class GridCanvas(QWidget):
         shape = (self.grid.rows * (h + PAD) + PAD, self.grid.cols * (w + PAD) + PAD, c)
         self._buffer = np.full(shape, GAP_GRAY, np.uint8)
         self._rgb32, self._qimage = rgb32_image(shape[:2])
+        names = self.grid.row_names()
+        self.gutter = (max(self.fontMetrics().horizontalAdvance(n) for n in names) + 2 * LABEL_GAP) if names else 0
         self._refresh()
         self.updateGeometry()
         self.resize(self.sizeHint())
@@ -123,11 +138,16 @@ class GridCanvas(QWidget):
             p.end()
             return
         s = self.scale
-        target = QRect(0, 0, self._buffer.shape[1] * s, self._buffer.shape[0] * s)
+        target = QRect(self.gutter, 0, self._buffer.shape[1] * s, self._buffer.shape[0] * s)
         if not target.contains(event.rect()):  # the image is opaque: fill only what it leaves uncovered
             p.fillRect(event.rect(), BACKGROUND)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp nearest neighbour
         p.drawImage(target, self._qimage)
+        names = self.grid.row_names()
+        if names and self.gutter:
+            p.setPen(ROW_LABEL)
+            for r, name in enumerate(names):
+                p.drawText(self.row_rect(r), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, name)
         for i in np.flatnonzero(~self.grid.finite):
             rect = self.cell_rect(int(i))
             p.fillRect(rect, QColor(90, 20, 20))
@@ -160,8 +180,16 @@ class GridCanvas(QWidget):
         if index != self._hover:
             self._hover = index
             # the cell's number as the focused-latent panel and the messages name it (counted from 1)
-            self.setToolTip("" if index is None else cell_label(index, self.grid.cols))
+            self.setToolTip("" if index is None else self.cell_tip(index))
             self.update()
+
+    def cell_tip(self, index: int) -> str:
+        """The cell's number, and its garment type (or blend) for a class-conditional model."""
+        text = cell_label(index, self.grid.cols)
+        if self.grid.classes is not None:
+            names = list(self.grid.model.class_names) or [f"class {k}" for k in range(self.grid.num_classes)]
+            text += f" · {describe_weights(self.grid.weights[index], names)}"
+        return text
 
     def keyPressEvent(self, event) -> None:
         """Arrow keys move the focused cell; Escape clears it."""
@@ -205,6 +233,7 @@ class GridControls(QWidget):
     saveRequested = Signal()
     walkToggled = Signal(bool)
     cellSizeChanged = Signal(int)
+    message = Signal(str)  # one line for the status bar
 
     def __init__(self, grid: SampleGrid, parent=None):
         super().__init__(parent)
@@ -227,10 +256,13 @@ class GridControls(QWidget):
         self.klass = QComboBox(toolTip="class given to the class-conditional model")
         self.klass_label = _label("Class")
         self.walk = QToolButton(text="▶ Walk", checkable=True, toolTip="animated random walk on the prior's shell (W)")
+        self.garments = QToolButton(text="Style × garment", checkable=True)
+        self.garments.setObjectName("garmentToggle")
         # R and W are actions of this widget, not the buttons' own shortcuts: a button's setText
         # ("■ Stop", the fps readout) replaces its shortcut with the text's mnemonic, so W worked once.
         self.reroll_action = self._key_action("Re-roll", "R", self.reroll.click)
         self.walk_action = self._key_action("Walk", "W", self.walk.toggle)
+        self.garment_action = self._key_action("Style × garment grid", "G", self.toggle_garments)
         self.save = QPushButton("Save PNG…", toolTip="save the whole grid")
 
         for w, width in ((self.rows, 56), (self.cols, 56), (self.cell, 84), (self.seed, 96),
@@ -241,6 +273,7 @@ class GridControls(QWidget):
         for widget in (_label("Grid"), self.rows, _label("×"), self.cols, _spacer(), _label("Cell"), self.cell):
             top.addWidget(widget)
         top.addStretch(1)
+        top.addWidget(self.garments)
         top.addWidget(self.walk)
         top.addWidget(self.save)
         bottom = QHBoxLayout()
@@ -262,10 +295,12 @@ class GridControls(QWidget):
         self.reroll.clicked.connect(grid.reroll)
         self.klass.currentIndexChanged.connect(self._on_class)
         self.walk.toggled.connect(self._on_walk)
+        self.garments.clicked.connect(lambda checked: self.set_garments(checked))
         self.save.clicked.connect(self.saveRequested.emit)
         # model -> view
         grid.policy_changed.connect(self._pull_policy)
         grid.layout_changed.connect(self._pull_layout)
+        grid.mode_changed.connect(lambda _on: self._pull_layout())
         self._pull_layout()
 
     def _key_action(self, text: str, key: str, slot) -> QAction:
@@ -274,6 +309,20 @@ class GridControls(QWidget):
         action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         return action
+
+    def toggle_garments(self) -> None:
+        """G: the style x garment grid on or off (for a model without classes, the reason in the status bar)."""
+        self.set_garments(not self.grid.garment_mode)
+
+    def set_garments(self, on: bool) -> None:
+        try:
+            self.grid.set_garment_mode(on)
+        except ModelError as exc:
+            self.message.emit(str(exc))
+        self._pull_layout()
+        if self.grid.garment_mode and on:
+            self.message.emit(f"Style × garment: one row per class ({self.grid.rows}), one style per column; "
+                              "Re-roll draws new styles, a slider moves a style in every row")
 
     def _push_policy(self) -> None:
         trunc = self.truncation.value() if self.trunc_on.isChecked() else None
@@ -315,8 +364,16 @@ class GridControls(QWidget):
             idx = self.klass.findData(self.grid.class_choice)
             self.klass.setCurrentIndex(max(0, idx))
         self.klass.blockSignals(False)
-        self.klass.setVisible(bool(names))
-        self.klass_label.setVisible(bool(names))
+        garments = self.grid.garment_mode
+        self.klass.setVisible(bool(names) and not garments)
+        self.klass_label.setVisible(bool(names) and not garments)
+        conditional = model is not None and bool(model.signature.num_classes)
+        self.garments.setEnabled(conditional)
+        self.garments.setChecked(garments)
+        self.garments.setToolTip("rows are garment types (classes), columns are styles (latents) (G)" if conditional
+                                 else ("Not available: " + NO_CLASSES if model is not None else "open a model first"))
+        self.rows.setEnabled(not garments)
+        self.rows.setToolTip("rows (1–32)" if not garments else "one row per class in the style × garment grid")
         if model is not None:
             native = max(model.image_shape[1:])
             self.cell.blockSignals(True)

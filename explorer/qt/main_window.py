@@ -151,6 +151,10 @@ class MainWindow(CellActions, QMainWindow):
         self.controller.error.connect(self.show_message)
         self.controls.saveRequested.connect(self.save_grid_dialog)
         self.controls.walkToggled.connect(self.set_walking)
+        self.controls.message.connect(self.show_message)
+        from explorer.qt.garment_panel import install_garment_panel
+
+        self.garment_panel = install_garment_panel(self)  # the focused cell's class and blend (garment_panel.py)
         self.controls.cellSizeChanged.connect(self.canvas.set_cell_px)
         self.canvas.cellMenuRequested.connect(self._cell_menu)
         self.canvas.zoomRequested.connect(lambda step: self.controls.cell.stepBy(step))
@@ -452,7 +456,7 @@ class MainWindow(CellActions, QMainWindow):
             return
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
-        self.settings.setValue("grid_rows", self.grid.rows)
+        self.settings.setValue("grid_rows", self.grid.plain_rows)
         self.settings.setValue("grid_cols", self.grid.cols)
         self.settings.setValue("cell_px", self.canvas.cell_px)
         self.settings.sync()

@@ -507,6 +507,14 @@ def show_in_grid(grid, z: np.ndarray) -> str:
     z = np.asarray(z, np.float32)
     if grid.model is None or len(z) == 0 or z.shape[1] != grid.model.latent_dim:
         return ""
+    if getattr(grid, "garment_mode", False):  # the style x garment grid: the selection as its styles (columns)
+        from explorer.core.grid import MAX_SIDE
+
+        shown = min(len(z), MAX_SIDE)
+        grid.set_size(grid.rows, shown)
+        grid.set_all_latents(np.tile(z[:shown], (grid.rows, 1)))
+        return (f"{shown} selected latents as the styles of the style × garment grid, one row per garment type"
+                + (f" (the first {shown} of {len(z)})" if shown < len(z) else ""))
     rows, cols = grid_shape_for(len(z))
     grid.set_size(rows, cols)
     grid.set_all_latents(z[np.resize(np.arange(len(z)), grid.count)])

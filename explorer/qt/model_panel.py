@@ -80,10 +80,15 @@ def model_html(model: LoadedModel, *, missing: bool = False) -> str:
             row("Siblings", ", ".join(f"{r}: {f}" for r, f in card.siblings.items()))
     elif model.class_names:
         row("Classes", f"{len(model.class_names)}")
+    if model.conditional:  # what the garment controls can do with it (explorer/qt/garment_panel.py)
+        row("Garment control", "pick and blend classes (class weights)" if model.can_blend
+            else "pick one class per image; no blends")
     if model.atlas_path is not None:
         row("Atlas", model.atlas_path.name)
     row("File", f"{model.path.parent.name}/{model.path.name}")
     parts.append("<table>" + "".join(rows) + "</table>")
+    if model.blend_note:
+        parts.append(f"<p class='warn'>No blends between classes: {e(model.blend_note)}.</p>")
     if figures:
         parts.append("<h4>Training figures</h4><table width='100%'>" + "".join(figures) + "</table>")
     parts.append("<h4>Signature</h4><table>" + "".join(

@@ -377,8 +377,10 @@ class PathView(QWidget):
             exports.write_mp4(np.stack([upscale(p, scale) for p in e.pixels]), path, fps=fps)
         elif kind == "npy":
             exports.write_npy(e.latents, path)
-        else:
-            exports.write_json(exports.latents_json(e.latents, model=e.model.name, path=e.path().to_json()), path)
+        else:  # the frames' class weights too, when the path moves them
+            extra = {} if e.weights is None else {"class_weights": e.weights.astype(float).tolist()}
+            exports.write_json(exports.latents_json(e.latents, model=e.model.name, path=e.path().to_json(), **extra),
+                               path)
         w, h = e.export_size()
         size = f", {w}×{h} px" if kind in ("png", "gif", "mp4") else ""
         return f"Saved {Path(path).name} ({len(e.pixels)} frames{size})"
@@ -481,7 +483,7 @@ def install_path_dock(window) -> DockPart:
         for e in eps[synced["n"]:]:
             if editor.model is not None and e.model == editor.model.name and e.z.size == editor.model.latent_dim:
                 try:
-                    editor.add_waypoint(e.z, f"endpoint {len(editor.waypoints) + 1}")
+                    editor.add_waypoint(e.z, f"endpoint {len(editor.waypoints) + 1}", getattr(e, "weights", None))
                 except PathError as exc:
                     window.show_message(str(exc))
         synced["n"] = len(eps)

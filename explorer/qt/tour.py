@@ -33,7 +33,8 @@ STEPS = (
              "Re-roll (R) draws new points; Walk (W) wanders smoothly through the space.", "grid"),
     TourStep("Grid controls",
              "Rows × columns, cell size, seed, temperature and truncation. "
-             "Lower temperature or truncation gives more typical garments.", "grid controls"),
+             "Lower temperature or truncation gives more typical garments. For a model that knows "
+             "garment types, Style × garment (G) shows one row per type.", "grid controls"),
     TourStep("Focused latent",
              "Click a cell to get one slider per latent dimension here; drag a slider and the "
              "garment changes while you drag. Right-click a cell to save it.", "latent"),
