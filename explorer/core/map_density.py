@@ -37,6 +37,11 @@ def density_image(xy: np.ndarray, colors: np.ndarray, x_range, y_range, width: i
     Row 0 is the top of the box (y = y_range[1]); points outside the box are left out, a point on
     the right or top edge falls in the last bin.
     """
+    return _density(xy, colors, x_range, y_range, width, height, weights, reference, single_alpha)[0]
+
+
+def _density(xy, colors, x_range, y_range, width, height, weights, reference, single_alpha):
+    """(the image, the count of its densest bin)."""
     width, height = int(width), int(height)
     if width < 1 or height < 1:
         raise ValueError(f"a density image needs at least 1 x 1 bins, asked for {width} x {height}")
@@ -47,7 +52,7 @@ def density_image(xy: np.ndarray, colors: np.ndarray, x_range, y_range, width: i
     colors = np.asarray(colors)
     out = np.zeros((height, width, 4), np.uint8)
     if len(xy) == 0:
-        return out
+        return out, 0.0
     fx = (xy[:, 0] - np.float32(x0)) * np.float32(width / (x1 - x0))
     fy = (np.float32(y1) - xy[:, 1]) * np.float32(height / (y1 - y0))  # row from the top
     keep = (fx >= 0) & (fx <= width) & (fy >= 0) & (fy <= height)
@@ -58,7 +63,7 @@ def density_image(xy: np.ndarray, colors: np.ndarray, x_range, y_range, width: i
         if weights is not None:
             weights = np.asarray(weights)[keep]
     if len(fx) == 0:
-        return out
+        return out, 0.0
     ix = np.minimum(fx.astype(np.int32), width - 1)
     iy = np.minimum(fy.astype(np.int32), height - 1)
     key = iy * np.int32(width) + ix
@@ -80,7 +85,7 @@ def density_image(xy: np.ndarray, colors: np.ndarray, x_range, y_range, width: i
     flat = out.reshape(-1, 4)
     flat[filled, :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
     flat[filled, 3] = np.clip(alpha + 0.5, 0, 255).astype(np.uint8)
-    return out
+    return out, float(c.max())
 
 
 class DensitySource:
@@ -88,7 +93,7 @@ class DensitySource:
 
     :meth:`image` bins only the points inside the box (all of them, unindexed, when the box holds
     the whole extent), so a zoomed-in redraw costs what the points in view cost. ``extent``:
-    (x0, x1, y0, y1) of the points.
+    (x0, x1, y0, y1) of the points; ``last_max``: the count of the densest bin of the last image.
     """
 
     def __init__(self, xy: np.ndarray, colors: np.ndarray, grid: "SpatialGrid | None" = None):
@@ -100,6 +105,7 @@ class DensitySource:
             self.extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
         else:
             self.extent = (0.0, 0.0, 0.0, 0.0)
+        self.last_max = 0.0
 
     def __len__(self) -> int:
         return len(self.xy)
@@ -116,8 +122,8 @@ class DensitySource:
         else:
             idx = self.grid.indices_in(x_range[0], x_range[1], y_range[0], y_range[1])
             xy, cols = self.xy[idx], (self.colors[idx] if self.colors.ndim == 2 else self.colors)
-        return density_image(xy, cols, x_range, y_range, width, height, reference=reference,
-                             single_alpha=single_alpha)
+        image, self.last_max = _density(xy, cols, x_range, y_range, width, height, None, reference, single_alpha)
+        return image
 
 
 class SpatialGrid:

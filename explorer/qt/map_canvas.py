@@ -7,6 +7,12 @@ the wheel zooms, hovering shows a thumbnail of the nearest point (decoded on the
 Performance (style.md): one pixel-mode ScatterPlotItem per layer whose points share one brush per
 class, ``useCache=True`` and Qt's device-coordinate cache; the cursor, markers, lasso, rings and
 the sweep mosaic are separate small items.
+
+Big layers (more than ``POINT_LIMIT`` points, explorer/core/map_density.py) are a
+:class:`DensityLayer`: zoomed out, a class-coloured density image binned with numpy over the view
+(plus a margin, so most frames of a drag only move it); zoomed in, once at most ``POINT_LIMIT``
+visible points are in view, the real points near the view. Hover, selections and the probe work on
+map coordinates through the model, never on drawn items, so they work the same on both sides.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QLabel, QMenu,
                                QVBoxLayout, QWidget)
 
+from explorer.core.events import Signal
+from explorer.core.map_density import POINT_LIMIT, DensitySource, hex_rgb
 from explorer.core.map_model import MapLayer, MapModel
 from explorer.io.pixels import upscale
 from explorer.qt.bridge import qimage_copy
@@ -31,6 +39,9 @@ GREY = theme.NO_CLASS
 BG = theme.SUNKEN
 HOVER_PX = 10  # a point counts as hovered within this many screen pixels
 RING_MAX = 400  # selections up to this size get a ring per point
+DENSITY_BIN_PX = 2  # a density bin is this many screen pixels wide (a lone point: about one marker)
+REBIN_RATIO = 1.5  # the density image is binned again once zooming has scaled its bins by this much
+MARGIN = 0.25  # the density image reaches this fraction of the view beyond each side (pans only move it)
 
 
 def class_color(label: int) -> str:
@@ -101,6 +112,151 @@ class DrawnLayer:
         self.item.setPointsVisible(self.layer.visible_mask)
 
 
+def _alpha(coloured: bool) -> int:
+    return 200 if coloured else 110
+
+
+class DensityLayer:
+    """A big model layer: a density image zoomed out, the real points near the view zoomed in.
+
+    ``mode``: "density" or "points" (what is drawn now); ``in_view``: the visible points in view
+    when the points are drawn (the legend's count). ``item`` is the scatter of the points near the
+    view, ``density_item`` the image; both ignore the view's auto-range (the model sets the range).
+    """
+
+    def __init__(self, layer: MapLayer, *, size: float, z: float):
+        self.layer = layer
+        self.mode: str | None = None
+        self.in_view = 0
+        self.shown = np.zeros(0, np.int64)   # indices drawn by ``item`` (points mode)
+        self.points_box: tuple[float, float, float, float] | None = None
+        self.image_box: tuple[float, float, float, float] | None = None
+        self.image_bin = 0.0
+        self.reference: float | None = None   # bin count drawn brightest (set by the first image)
+        self.rebins = 0                        # density images made (tests, the benchmark)
+        palette = np.array([hex_rgb(c) for c in CLASS_COLORS] + [hex_rgb(GREY)], np.uint8)
+        self.palette = palette
+        self.brushes = {}
+        for lab in np.unique(layer.labels):
+            color = QColor(class_color(int(lab)) if layer.coloured else GREY)
+            color.setAlpha(_alpha(layer.coloured))
+            self.brushes[int(lab)] = pg.mkBrush(color)
+        self._source: DensitySource | None = None
+        self.item = MapScatter(size=size, pen=None, pxMode=True, useCache=True, antialias=False, hoverable=False)
+        self.item.setZValue(z)
+        self.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.density_item = pg.ImageItem(axisOrder="row-major")
+        self.density_item.setZValue(z - 0.5)
+        self.density_item.setVisible(False)
+
+    xy = property(lambda self: self.layer.xy)
+    points = property(lambda self: self.layer.points)
+    coloured = property(lambda self: self.layer.coloured)
+
+    def items(self) -> list:
+        return [self.density_item, self.item]
+
+    def class_counts(self) -> dict[int, int]:
+        return self.layer.class_counts()
+
+    def nearest(self, x: float, y: float, radius: float) -> int | None:
+        return self.layer.nearest(x, y, radius)
+
+    def source(self) -> DensitySource:
+        """The visible points and their colours, for density images (made again when classes are hidden)."""
+        if self._source is None:
+            lay = self.layer
+            vis = np.flatnonzero(lay.visible_mask) if not lay.visible_mask.all() else None
+            xy = lay.xy if vis is None else lay.xy[vis]
+            if lay.coloured:
+                labels = lay.labels if vis is None else lay.labels[vis]
+                colors = self.palette[np.where(labels < 0, len(self.palette) - 1, labels % (len(self.palette) - 1))]
+            else:
+                colors = self.palette[-1]
+            self._source = DensitySource(xy, colors, grid=lay.grid if vis is None else None)
+        return self._source
+
+    def show_visible(self) -> None:
+        """Classes were hidden or shown: draw again from the visible points."""
+        self._source = None
+        self.points_box = self.image_box = None
+        self.mode = None
+
+    def update(self, view_range, pixel: tuple[float, float]) -> bool:
+        """Draw what the view ``[[x0, x1], [y0, y1]]`` needs (``pixel``: map units per screen pixel).
+        Returns True when the mode or what is drawn changed."""
+        (x0, x1), (y0, y1) = view_range
+        lay = self.layer
+        n_bound = lay.grid.count_at_most(x0, x1, y0, y1)
+        in_view = None
+        if n_bound <= 4 * POINT_LIMIT:
+            in_view = lay.visible_in(x0, x1, y0, y1)
+        if in_view is not None and len(in_view) <= POINT_LIMIT:
+            self.in_view = len(in_view)
+            return self._draw_points(x0, x1, y0, y1)
+        return self._draw_density(x0, x1, y0, y1, pixel)
+
+    def _draw_points(self, x0, x1, y0, y1) -> bool:
+        changed = self.mode != "points"
+        box = self.points_box
+        inside = box is not None and box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1
+        if changed or not inside:
+            w, h = x1 - x0, y1 - y0
+            lay = self.layer
+            for reach in (1.0, MARGIN, 0.0):  # the widest margin that keeps the drawn points few
+                box = (x0 - reach * w, x1 + reach * w, y0 - reach * h, y1 + reach * h)
+                idx = lay.visible_in(*box)
+                if len(idx) <= 3 * POINT_LIMIT:
+                    break
+            self.points_box, self.shown = box, idx
+            labels = lay.labels[idx]
+            brush = [self.brushes[int(v)] for v in labels] if len(self.brushes) > 1 else \
+                next(iter(self.brushes.values()), pg.mkBrush(GREY))
+            self.item.setData(pos=lay.xy[idx], brush=brush)
+            changed = True
+        self.mode = "points"
+        self.item.setVisible(True)
+        self.density_item.setVisible(False)
+        return changed
+
+    def _draw_density(self, x0, x1, y0, y1, pixel) -> bool:
+        changed = self.mode != "density"
+        want = DENSITY_BIN_PX * max(float(pixel[0]), float(pixel[1]), 1e-12)
+        src = self.source()
+        box, full = self.image_box, False
+        if box is not None:
+            full = src.covers_all((box[0], box[1]), (box[2], box[3]))
+            inside = (box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1) or full
+            fine = (1 / REBIN_RATIO <= self.image_bin / want <= REBIN_RATIO) or (full and self.image_bin <= want)
+            keep = inside and fine and not changed
+        else:
+            keep = False
+        if not keep and len(src):
+            w, h = x1 - x0, y1 - y0
+            ex = src.extent
+            pad = want  # a bin of room around the points, so none sits on the image's edge
+            bx0, bx1 = max(x0 - MARGIN * w, ex[0] - pad), min(x1 + MARGIN * w, ex[1] + pad)
+            by0, by1 = max(y0 - MARGIN * h, ex[2] - pad), min(y1 + MARGIN * h, ex[3] + pad)
+            if bx1 <= bx0 or by1 <= by0:  # the view misses the points
+                bx0, bx1, by0, by1 = x0, x1, y0, y1
+            cols, rows = max(1, int(np.ceil((bx1 - bx0) / want))), max(1, int(np.ceil((by1 - by0) / want)))
+            bx1, by1 = bx0 + cols * want, by0 + rows * want  # square bins
+            image = src.image((bx0, bx1), (by0, by1), cols, rows, reference=self.reference,
+                              single_alpha=_alpha(self.coloured))
+            if self.reference is None:
+                self.reference = max(2.0, src.last_max)  # later images keep this scale: no flicker
+            self.density_item.setImage(image, autoLevels=False, levels=None)
+            self.density_item.setRect(QRectF(bx0, by1, bx1 - bx0, -(by1 - by0)))
+            self.image_box, self.image_bin = (bx0, bx1, by0, by1), want
+            self.rebins += 1
+            changed = True
+        self.mode = "density"
+        self.in_view = 0
+        self.density_item.setVisible(True)
+        self.item.setVisible(False)
+        return changed
+
+
 class MapViewBox(pg.ViewBox):
     """Left drag/click go to the canvas's current tool; right or middle drag pans; the wheel zooms."""
 
@@ -146,7 +302,9 @@ class MapCanvas(QWidget):
         self.model = model
         self.decodes = model.decodes
         self.tool = "probe"
-        self.layers: list[DrawnLayer] = []
+        self.layers: list[DrawnLayer | DensityLayer] = []
+        self.drawn_changed = Signal()  # (the legend's line: "density of 1,000,000 points" / "12,345 points")
+        self.drawn_line = ""
         self.sweep_cells = 10
         self.hover_latency: list[float] = []
         self.caption_hover = ""
@@ -215,7 +373,7 @@ class MapCanvas(QWidget):
         m.model_changed.connect(lambda _model: self._clear_layers())
         m.empty.connect(self.show_empty)
         m.projection_changed.connect(self._draw_projection)
-        m.hidden_changed.connect(lambda _label, _on: [layer.show_visible() for layer in self.layers])
+        m.hidden_changed.connect(self._hidden_changed)
         m.selection_changed.connect(self._draw_selection)
         m.view_range_changed.connect(self._apply_range)
         m.sweep_changed.connect(self._sweep_toggled)
@@ -229,8 +387,10 @@ class MapCanvas(QWidget):
 
     def _clear_layers(self) -> None:
         for layer in self.layers:
-            self.vb.removeItem(layer.item)
+            for item in (layer.items() if isinstance(layer, DensityLayer) else [layer.item]):
+                self.vb.removeItem(item)
         self.layers = []
+        self._say_drawn("")
         self.hover_item.setData([])
         self.selection_item.setData([])
         self.cursor_item.setData([])
@@ -247,9 +407,15 @@ class MapCanvas(QWidget):
         n = len(m.points)
         for layer in m.layers:
             size = 3 if not layer.coloured else (5 if m.background is not None else (3 if n > 20000 else 4))
-            drawn = DrawnLayer(layer, size=size, z=1 if layer.coloured else 0)
-            self.layers.append(drawn)
-            self.vb.addItem(drawn.item)
+            if len(layer.xy) > POINT_LIMIT:
+                drawn = DensityLayer(layer, size=size, z=1 if layer.coloured else 0)
+                self.layers.append(drawn)
+                for item in drawn.items():
+                    self.vb.addItem(item, ignoreBounds=True)  # the model sets the range, not the items
+            else:
+                drawn = DrawnLayer(layer, size=size, z=1 if layer.coloured else 0)
+                self.layers.append(drawn)
+                self.vb.addItem(drawn.item)
         ax_x, ax_y = m.projection.axis_labels
         self.plot.setLabel("bottom", ax_x, color=theme.MUTED)
         self.plot.setLabel("left", ax_y, color=theme.MUTED)
@@ -260,6 +426,7 @@ class MapCanvas(QWidget):
         self.lasso_item.setVisible(False)
         self._draw_selection(m.selection)
         self._draw_marker()
+        self.update_drawn()
 
     def _draw_marker(self) -> None:
         xy = self.model.images_in.marker_xy()
@@ -298,13 +465,50 @@ class MapCanvas(QWidget):
 
     def _apply_range(self, rng) -> None:
         if np.allclose(self.vb.viewRange(), rng, rtol=1e-6, atol=1e-9):
+            self.update_drawn()
             return
         self.vb.setRange(xRange=rng[0], yRange=rng[1], padding=0)
 
     def _on_range_moved(self, *_args) -> None:
         if self.layers:
             self.model.set_view_range(self.vb.viewRange())
+            self.update_drawn()
         self.schedule_sweep()
+
+    def _hidden_changed(self, _label, _on) -> None:
+        for layer in self.layers:
+            layer.show_visible()
+        self.update_drawn()
+
+    def pixel_size(self) -> tuple[float, float]:
+        """Map units per screen pixel (x, y); a view not laid out yet counts as 640 x 480 pixels."""
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        w, h = self.vb.width(), self.vb.height()
+        if w < 2 or h < 2:
+            w, h = 640.0, 480.0
+        return (x1 - x0) / w, (y1 - y0) / h
+
+    def update_drawn(self) -> None:
+        """Big layers draw what the view needs (density or points); the legend's line follows."""
+        big = [layer for layer in self.layers if isinstance(layer, DensityLayer)]
+        if big:
+            rng, px = self.vb.viewRange(), self.pixel_size()
+            for layer in big:
+                layer.update(rng, px)
+        layer = self.primary()
+        if layer is None:
+            self._say_drawn("")
+        elif isinstance(layer, DensityLayer) and layer.mode == "density":
+            self._say_drawn(f"density of {int(layer.layer.visible_mask.sum()):,} points")
+        elif isinstance(layer, DensityLayer):
+            self._say_drawn(f"{layer.in_view:,} points")
+        else:
+            self._say_drawn(f"{int(layer.layer.visible_mask.sum()):,} points")
+
+    def _say_drawn(self, line: str) -> None:
+        if line != self.drawn_line:
+            self.drawn_line = line
+            self.drawn_changed.emit(line)
 
     def set_sweep_cells(self, n: int) -> None:
         """Mosaic cells along the shorter side of the visible region."""

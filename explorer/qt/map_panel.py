@@ -131,7 +131,16 @@ class MapSidePanel(QScrollArea):
         self.legend_grid.setHorizontalSpacing(10)
         self.legend_grid.setVerticalSpacing(2)
         lay.addLayout(self.legend_grid)
+        # what the map draws now: "density of 1,000,000 points" zoomed out, "12,345 points" zoomed in
+        self.drawn_caption = _caption()
+        self.drawn_caption.setObjectName("mapDrawn")
+        self.drawn_caption.setStyleSheet(f"color: {theme.MUTED};")
+        lay.addWidget(self.drawn_caption)
         return legend
+
+    def show_drawn(self, line: str) -> None:
+        """The legend's line saying what the map draws (the canvas's ``drawn_changed``)."""
+        self.drawn_caption.setText(f"Drawn: {line}" if line else "")
 
     def _build_preview(self) -> QFrame:
         """The probed position, with its nearest real images."""

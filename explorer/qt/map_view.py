@@ -190,6 +190,7 @@ class MapView(QWidget):
         self.panel.to_grid_button.clicked.connect(lambda: self._send_probe(self.probeToGrid))
         self.panel.to_path_button.clicked.connect(lambda: self._send_probe(self.latentForPath))
         self.panel.selection_to_grid.clicked.connect(self._emit_selection)
+        self.canvas.drawn_changed.connect(self.panel.show_drawn)
 
         m.message.connect(self.message.emit)
         m.latents_for_grid.connect(self.latentsForGrid.emit)
