@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, Q
 from explorer.core.events import Signal
 from explorer.core.map_density import POINT_LIMIT, DensitySource, hex_rgb
 from explorer.core.map_model import MapLayer, MapModel
+from explorer.core.worker import LatestOnly
 from explorer.io.pixels import upscale
-from explorer.qt.bridge import qimage_copy
+from explorer.qt.bridge import ToGui, qimage_copy
 from explorer.qt import theme
 
 # Class colours readable on the dark background (Tableau-10 order, lightened a little).
@@ -124,8 +125,10 @@ class DensityLayer:
     view, ``density_item`` the image; both ignore the view's auto-range (the model sets the range).
     """
 
-    def __init__(self, layer: MapLayer, *, size: float, z: float):
+    def __init__(self, layer: MapLayer, *, size: float, z: float, worker=None):
         self.layer = layer
+        self.worker = worker                   # LatestOnly that bins images; None: binned at once
+        self._pending = None                   # (box, bin size) of the image on its way
         self.mode: str | None = None
         self.in_view = 0
         self.shown = np.zeros(0, np.int64)   # indices drawn by ``item`` (points mode)
@@ -180,6 +183,7 @@ class DensityLayer:
         """Classes were hidden or shown: draw again from the visible points."""
         self._source = None
         self.points_box = self.image_box = None
+        self._pending = None
         self.mode = None
 
     def update(self, view_range, pixel: tuple[float, float]) -> bool:
@@ -219,42 +223,82 @@ class DensityLayer:
         self.density_item.setVisible(False)
         return changed
 
+    def _suits(self, box, bin_size, src, x0, x1, y0, y1, want) -> bool:
+        """An image of ``box`` binned at ``bin_size`` serves the view (it holds it, bins not too stretched)."""
+        if box is None:
+            return False
+        full = src.covers_all((box[0], box[1]), (box[2], box[3]))
+        inside = (box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1) or full
+        fine = (1 / REBIN_RATIO <= bin_size / want <= REBIN_RATIO) or (full and bin_size <= want)
+        return inside and fine
+
     def _draw_density(self, x0, x1, y0, y1, pixel) -> bool:
         changed = self.mode != "density"
         want = DENSITY_BIN_PX * max(float(pixel[0]), float(pixel[1]), 1e-12)
         src = self.source()
-        box, full = self.image_box, False
-        if box is not None:
-            full = src.covers_all((box[0], box[1]), (box[2], box[3]))
-            inside = (box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1) or full
-            fine = (1 / REBIN_RATIO <= self.image_bin / want <= REBIN_RATIO) or (full and self.image_bin <= want)
-            keep = inside and fine and not changed
-        else:
-            keep = False
+        keep = self._suits(self.image_box, self.image_bin, src, x0, x1, y0, y1, want)
         if not keep and len(src):
-            w, h = x1 - x0, y1 - y0
-            ex = src.extent
-            pad = want  # a bin of room around the points, so none sits on the image's edge
-            bx0, bx1 = max(x0 - MARGIN * w, ex[0] - pad), min(x1 + MARGIN * w, ex[1] + pad)
-            by0, by1 = max(y0 - MARGIN * h, ex[2] - pad), min(y1 + MARGIN * h, ex[3] + pad)
-            if bx1 <= bx0 or by1 <= by0:  # the view misses the points
-                bx0, bx1, by0, by1 = x0, x1, y0, y1
-            cols, rows = max(1, int(np.ceil((bx1 - bx0) / want))), max(1, int(np.ceil((by1 - by0) / want)))
-            bx1, by1 = bx0 + cols * want, by0 + rows * want  # square bins
-            image = src.image((bx0, bx1), (by0, by1), cols, rows, reference=self.reference,
-                              single_alpha=_alpha(self.coloured))
-            if self.reference is None:
-                self.reference = max(2.0, src.last_max)  # later images keep this scale: no flicker
-            self.density_item.setImage(image, autoLevels=False, levels=None)
-            self.density_item.setRect(QRectF(bx0, by1, bx1 - bx0, -(by1 - by0)))
-            self.image_box, self.image_bin = (bx0, bx1, by0, by1), want
-            self.rebins += 1
-            changed = True
+            if self.worker is not None and self.image_box is not None and self._pending is not None \
+                    and self._suits(self._pending[0], self._pending[1], src, x0, x1, y0, y1, want):
+                pass  # the image on its way will do; until then the drawn one is stretched
+            else:
+                w, h = x1 - x0, y1 - y0
+                ex = src.extent
+                pad = want  # a bin of room around the points, so none sits on the image's edge
+                bx0, bx1 = max(x0 - MARGIN * w, ex[0] - pad), min(x1 + MARGIN * w, ex[1] + pad)
+                by0, by1 = max(y0 - MARGIN * h, ex[2] - pad), min(y1 + MARGIN * h, ex[3] + pad)
+                if bx1 <= bx0 or by1 <= by0:  # the view misses the points
+                    bx0, bx1, by0, by1 = x0, x1, y0, y1
+                cols, rows = max(1, int(np.ceil((bx1 - bx0) / want))), max(1, int(np.ceil((by1 - by0) / want)))
+                box = (bx0, bx0 + cols * want, by0, by0 + rows * want)  # square bins
+                ref, alpha = self.reference, _alpha(self.coloured)
+
+                def make(_progress=None, _cancelled=None, src=src, box=box, cols=cols, rows=rows):
+                    return src.image((box[0], box[1]), (box[2], box[3]), cols, rows, reference=ref,
+                                     single_alpha=alpha)
+
+                if self.worker is None or self.image_box is None or changed:
+                    # the first image (and the one at a switch back from points) is drawn at once
+                    self._show_image(make(), box, want)
+                    if self.reference is None:
+                        self.reference = max(2.0, src.last_max)  # later images keep this scale: no flicker
+                else:  # binning many points takes longer than a frame: on the worker (the async rule)
+                    self._pending = (box, want)
+                    self.worker.submit(make, tag=(src, box, want))
+                changed = True
         self.mode = "density"
         self.in_view = 0
         self.density_item.setVisible(True)
         self.item.setVisible(False)
         return changed
+
+    def _show_image(self, image: np.ndarray, box, bin_size: float) -> None:
+        bx0, bx1, by0, by1 = box
+        self.density_item.setImage(image, autoLevels=False, levels=None)
+        self.density_item.setRect(QRectF(bx0, by1, bx1 - bx0, -(by1 - by0)))
+        self.image_box, self.image_bin = box, bin_size
+        self.rebins += 1
+
+    def image_made(self, answer) -> bool:
+        """A density image binned on the worker came back: drawn if still wanted. True when drawn."""
+        self._pending = None
+        if self.worker is None or not self.worker.is_current(answer) or answer.error or answer.cancelled:
+            return False
+        src, box, want = answer.tag
+        if src is not self._source or self.mode != "density":
+            return False
+        self._show_image(answer.value, box, want)
+        return True
+
+    @property
+    def busy(self) -> bool:
+        """An image is being binned on the worker."""
+        return self._pending is not None
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close(wait=False)
+            self.worker = None
 
 
 class MapViewBox(pg.ViewBox):
@@ -301,6 +345,7 @@ class MapCanvas(QWidget):
         lay.addWidget(self.plot)
         self.model = model
         self.decodes = model.decodes
+        self.to_gui = ToGui(self)
         self.tool = "probe"
         self.layers: list[DrawnLayer | DensityLayer] = []
         self.drawn_changed = Signal()  # (the legend's line: "density of 1,000,000 points" / "12,345 points")
@@ -389,6 +434,8 @@ class MapCanvas(QWidget):
         for layer in self.layers:
             for item in (layer.items() if isinstance(layer, DensityLayer) else [layer.item]):
                 self.vb.removeItem(item)
+            if isinstance(layer, DensityLayer):
+                layer.close()
         self.layers = []
         self._say_drawn("")
         self.hover_item.setData([])
@@ -408,7 +455,8 @@ class MapCanvas(QWidget):
         for layer in m.layers:
             size = 3 if not layer.coloured else (5 if m.background is not None else (3 if n > 20000 else 4))
             if len(layer.xy) > POINT_LIMIT:
-                drawn = DensityLayer(layer, size=size, z=1 if layer.coloured else 0)
+                drawn = DensityLayer(layer, size=size, z=1 if layer.coloured else 0, worker=self._density_worker())
+                drawn.worker.holder.append(drawn)
                 self.layers.append(drawn)
                 for item in drawn.items():
                     self.vb.addItem(item, ignoreBounds=True)  # the model sets the range, not the items
@@ -504,6 +552,22 @@ class MapCanvas(QWidget):
             self._say_drawn(f"{layer.in_view:,} points")
         else:
             self._say_drawn(f"{int(layer.layer.visible_mask.sum()):,} points")
+
+    def _density_worker(self) -> LatestOnly:
+        """A latest-only worker for one big layer's density images, answering on the GUI thread."""
+        holder: list[DensityLayer] = []
+
+        def made(answer) -> None:
+            if holder and holder[0] in self.layers and holder[0].image_made(answer):
+                self.update_drawn()  # the view may have moved on while it was binned
+
+        worker = LatestOnly(self.to_gui.wrap(made), name="density image", blas_threads=1)
+        worker.holder = holder
+        return worker
+
+    def density_busy(self) -> bool:
+        """A big layer's density image is being binned (tests and the benchmark wait for it)."""
+        return any(isinstance(layer, DensityLayer) and layer.busy for layer in self.layers)
 
     def _say_drawn(self, line: str) -> None:
         if line != self.drawn_line:
@@ -660,6 +724,9 @@ class MapCanvas(QWidget):
 
     def close_canvas(self) -> None:
         self.sweep_timer.stop()
+        for layer in self.layers:
+            if isinstance(layer, DensityLayer):
+                layer.close()
         for menu in self.menus:
             try:
                 menu.deleteLater()

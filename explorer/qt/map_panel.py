@@ -312,7 +312,8 @@ class MapSidePanel(QScrollArea):
     def _gan_sample_probed(self, i: int) -> None:
         m = self.model
         pts = m.primary.points
-        self.preview.set_image(pts.images[i])
+        if pts.images is not None:  # a big gan:N set keeps latents only: its decode fills the preview
+            self.preview.set_image(pts.images[i])
         self.preview_caption.setText(f"generated sample {i} · classified as {pts.class_names[pts.labels[i]]} · "
                                      "click it (or Send to grid) to load its latent into the grid")
         if m.gan_map is not None:
