@@ -94,3 +94,16 @@ def test_points_specs_name_folders_and_files(tmp_path):
     (tmp_path / "t10k-images-idx3-ubyte").write_bytes(b"")
     assert parse_points_spec(str(tmp_path / "imgs")) == ("folder", str(tmp_path / "imgs"))
     assert parse_points_spec(str(tmp_path / "t10k-images-idx3-ubyte"))[0] == "idx"
+
+
+def test_point_image_draws_each_point_as_a_square_marker():
+    from explorer.core.map_density import point_image
+
+    xy = np.array([[2.5, 7.5], [9.5, 1.5], [20.0, 20.0]], np.float32)  # the last is far outside
+    img = point_image(xy, np.stack([RED, BLUE, RED]), (0, 10), (0, 10), 10, 10, size=3, alpha=200)
+    assert (img[..., 3] == 200).sum() == 9 + 6  # the second marker is cut by the right edge
+    assert img[1:4, 1:4, 0].min() == 200 and img[1:4, 1:4, 3].min() == 200  # rows from the top: y 7.5 -> row 2
+    assert img[7:10, 8:10, 2].min() == 200 and img[7:10, 8:10, 0].max() == 0
+    assert not point_image(np.zeros((0, 2)), RED, (0, 1), (0, 1), 4, 4).any()
+    with pytest.raises(ValueError, match="empty box"):
+        point_image(xy, RED, (0, 0), (0, 1), 4, 4)

@@ -88,6 +88,43 @@ def _density(xy, colors, x_range, y_range, width, height, weights, reference, si
     return out, float(c.max())
 
 
+def point_image(xy: np.ndarray, colors: np.ndarray, x_range, y_range, width: int, height: int, *,
+                size: int = 3, alpha: int = SINGLE_ALPHA) -> np.ndarray:
+    """RGBA uint8 [height, width, 4]: each point a ``size`` x ``size`` pixel square in its colour.
+
+    The markers of the real points, drawn at screen resolution (one image pixel = one screen pixel):
+    what a pixel-mode scatter of square markers paints (where markers overlap, one of them shows),
+    at a cost of a few array writes per point instead of Python work per point. colors [N, 3] or [3].
+    """
+    width, height, size = int(width), int(height), max(1, int(size))
+    if width < 1 or height < 1:
+        raise ValueError(f"a point image needs at least 1 x 1 pixels, asked for {width} x {height}")
+    (x0, x1), (y0, y1) = (float(v) for v in x_range), (float(v) for v in y_range)
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"empty box: x {x0}..{x1}, y {y0}..{y1}")
+    out = np.zeros((height, width, 4), np.uint8)
+    xy = np.asarray(xy, np.float32).reshape(-1, 2)
+    if len(xy) == 0:
+        return out
+    colors = np.asarray(colors, np.uint8)
+    ix = np.floor((xy[:, 0] - np.float32(x0)) * np.float32(width / (x1 - x0))).astype(np.int64)
+    iy = np.floor((np.float32(y1) - xy[:, 1]) * np.float32(height / (y1 - y0))).astype(np.int64)
+    near = (ix > -size) & (ix < width + size) & (iy > -size) & (iy < height + size)
+    ix, iy = ix[near], iy[near]
+    rgba = np.empty((len(ix), 4), np.uint8)
+    rgba[:, :3] = colors[near] if colors.ndim == 2 else colors
+    rgba[:, 3] = alpha
+    lo = -(size // 2)
+    flat = out.reshape(-1, 4)
+    for dy in range(lo, lo + size):
+        y = iy + dy
+        for dx in range(lo, lo + size):
+            x = ix + dx
+            ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+            flat[y[ok] * width + x[ok]] = rgba[ok]
+    return out
+
+
 class DensitySource:
     """Points with colours and a :class:`SpatialGrid`, drawn as a density image of any box.
 

@@ -11,7 +11,7 @@ the sweep mosaic are separate small items.
 Big layers (more than ``POINT_LIMIT`` points, explorer/core/map_density.py) are a
 :class:`DensityLayer`: zoomed out, a class-coloured density image binned with numpy over the view
 (plus a margin, so most frames of a drag only move it); zoomed in, once at most ``POINT_LIMIT``
-visible points are in view, the real points near the view. Hover, selections and the probe work on
+visible points are in view, the real points near the view, each a square marker. Hover, selections and the probe work on
 map coordinates through the model, never on drawn items, so they work the same on both sides.
 """
 
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, Q
                                QVBoxLayout, QWidget)
 
 from explorer.core.events import Signal
-from explorer.core.map_density import POINT_LIMIT, DensitySource, hex_rgb
+from explorer.core.map_density import POINT_LIMIT, DensitySource, hex_rgb, point_image
 from explorer.core.map_model import MapLayer, MapModel
 from explorer.core.worker import LatestOnly
 from explorer.io.pixels import upscale
@@ -43,6 +43,7 @@ RING_MAX = 400  # selections up to this size get a ring per point
 DENSITY_BIN_PX = 2  # a density bin is this many screen pixels wide (a lone point: about one marker)
 REBIN_RATIO = 1.5  # the density image is binned again once zooming has scaled its bins by this much
 MARGIN = 0.25  # the density image reaches this fraction of the view beyond each side (pans only move it)
+REMARK_RATIO = 1.12  # the points are drawn again once zooming has scaled their markers by this much
 
 
 def class_color(label: int) -> str:
@@ -121,8 +122,11 @@ class DensityLayer:
     """A big model layer: a density image zoomed out, the real points near the view zoomed in.
 
     ``mode``: "density" or "points" (what is drawn now); ``in_view``: the visible points in view
-    when the points are drawn (the legend's count). ``item`` is the scatter of the points near the
-    view, ``density_item`` the image; both ignore the view's auto-range (the model sets the range).
+    when the points are drawn (the legend's count). ``item`` draws the points near the view (view
+    plus a margin) as ``size``-pixel square markers in their class colours, at screen resolution
+    (``point_image``: a pyqtgraph scatter spends ~10 µs of Python per point on every setData, too
+    slow to follow a drag); ``density_item`` the density image. Both ignore the view's auto-range
+    (the model sets the range).
     """
 
     def __init__(self, layer: MapLayer, *, size: float, z: float, worker=None):
@@ -139,15 +143,12 @@ class DensityLayer:
         self.rebins = 0                        # density images made (tests, the benchmark)
         palette = np.array([hex_rgb(c) for c in CLASS_COLORS] + [hex_rgb(GREY)], np.uint8)
         self.palette = palette
-        self.brushes = {}
-        for lab in np.unique(layer.labels):
-            color = QColor(class_color(int(lab)) if layer.coloured else GREY)
-            color.setAlpha(_alpha(layer.coloured))
-            self.brushes[int(lab)] = pg.mkBrush(color)
         self._source: DensitySource | None = None
-        self.item = MapScatter(size=size, pen=None, pxMode=True, useCache=True, antialias=False, hoverable=False)
+        self.size = int(round(size))
+        self.points_px = 0.0  # map units per pixel of the drawn point image
+        self.item = pg.ImageItem(axisOrder="row-major")  # the real points near the view, as square markers
         self.item.setZValue(z)
-        self.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.item.setVisible(False)
         self.density_item = pg.ImageItem(axisOrder="row-major")
         self.density_item.setZValue(z - 0.5)
         self.density_item.setVisible(False)
@@ -197,26 +198,29 @@ class DensityLayer:
             in_view = lay.visible_in(x0, x1, y0, y1)
         if in_view is not None and len(in_view) <= POINT_LIMIT:
             self.in_view = len(in_view)
-            return self._draw_points(x0, x1, y0, y1)
+            return self._draw_points(x0, x1, y0, y1, pixel)
         return self._draw_density(x0, x1, y0, y1, pixel)
 
-    def _draw_points(self, x0, x1, y0, y1) -> bool:
+    def _draw_points(self, x0, x1, y0, y1, pixel) -> bool:
         changed = self.mode != "points"
+        px = max(float(pixel[0]), float(pixel[1]), 1e-12)
         box = self.points_box
         inside = box is not None and box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1
-        if changed or not inside:
+        if changed or not inside or not (1 / REMARK_RATIO <= self.points_px / px <= REMARK_RATIO):
             w, h = x1 - x0, y1 - y0
             lay = self.layer
-            for reach in (1.0, MARGIN, 0.0):  # the widest margin that keeps the drawn points few
-                box = (x0 - reach * w, x1 + reach * w, y0 - reach * h, y1 + reach * h)
-                idx = lay.visible_in(*box)
-                if len(idx) <= 3 * POINT_LIMIT:
-                    break
-            self.points_box, self.shown = box, idx
+            box = (x0 - MARGIN * w, x1 + MARGIN * w, y0 - MARGIN * h, y1 + MARGIN * h)
+            idx = lay.visible_in(*box)
+            cols, rows = max(1, int(np.ceil((box[1] - box[0]) / px))), max(1, int(np.ceil((box[3] - box[2]) / px)))
+            box = (box[0], box[0] + cols * px, box[2], box[2] + rows * px)  # square pixels
             labels = lay.labels[idx]
-            brush = [self.brushes[int(v)] for v in labels] if len(self.brushes) > 1 else \
-                next(iter(self.brushes.values()), pg.mkBrush(GREY))
-            self.item.setData(pos=lay.xy[idx], brush=brush)
+            colors = self.palette[np.where(labels < 0, len(self.palette) - 1, labels % (len(self.palette) - 1))] \
+                if lay.coloured else self.palette[-1]
+            image = point_image(lay.xy[idx], colors, (box[0], box[1]), (box[2], box[3]), cols, rows,
+                                size=self.size, alpha=_alpha(self.coloured))
+            self.item.setImage(image, autoLevels=False, levels=None)
+            self.item.setRect(QRectF(box[0], box[3], box[1] - box[0], -(box[3] - box[2])))
+            self.points_box, self.points_px, self.shown = box, px, idx
             changed = True
         self.mode = "points"
         self.item.setVisible(True)
