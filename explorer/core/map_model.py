@@ -35,6 +35,7 @@ VAE_SOURCES = ("atlas", "fashion", "folder", "idx")
 GAN_SOURCES = ("gan", "gan-n")
 GAN_N_DEFAULT = 100_000  # samples of "GAN: N samples" when no N is given
 SELECTION_CELLS = 64  # latents of a selection decoded and sent to the grid
+LASSO_BUDGET = 20_000_000  # point-in-polygon tests a lasso may cost (points in its box x vertices)
 NO_MODEL = "No model open: open a VAE or GAN to see its latent map"
 
 
@@ -365,7 +366,15 @@ class MapModel:
         layer = self.primary
         if layer is None or len(polygon) < 3:
             return self.set_selection(np.zeros(0, np.int64))
-        inside = points_in_polygon(layer.xy, np.asarray(polygon, np.float32)) & layer.visible_mask
+        polygon = np.asarray(polygon, np.float32)
+        # The test costs (points in the lasso's box) x (vertices): a lasso around most of a million
+        # points keeps every k-th vertex, so it stays well under a second.
+        lo, hi = polygon.min(axis=0), polygon.max(axis=0)
+        in_box = layer.grid.count_at_most(float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        most = max(32, LASSO_BUDGET // max(in_box, 1))
+        if len(polygon) > most:
+            polygon = polygon[np.linspace(0, len(polygon) - 1, most).astype(np.int64)]
+        inside = points_in_polygon(layer.xy, polygon) & layer.visible_mask
         return self.set_selection(np.flatnonzero(inside))
 
     def set_selection(self, indices) -> np.ndarray:

@@ -517,8 +517,7 @@ class MapCanvas(QWidget):
 
     def _apply_range(self, rng) -> None:
         if np.allclose(self.vb.viewRange(), rng, rtol=1e-6, atol=1e-9):
-            self.update_drawn()
-            return
+            return  # the canvas's own range coming back from the model: drawn already
         self.vb.setRange(xRange=rng[0], yRange=rng[1], padding=0)
 
     def _on_range_moved(self, *_args) -> None:
