@@ -107,3 +107,15 @@ def test_point_image_draws_each_point_as_a_square_marker():
     assert not point_image(np.zeros((0, 2)), RED, (0, 1), (0, 1), 4, 4).any()
     with pytest.raises(ValueError, match="empty box"):
         point_image(xy, RED, (0, 0), (0, 1), 4, 4)
+
+
+def test_class_indices_into_a_palette_draw_the_same_picture():
+    rng = np.random.default_rng(3)
+    xy = rng.standard_normal((20000, 2)).astype(np.float32)
+    palette = np.array([hex_rgb(c) for c in ("#5b9bd5", "#f28e2b", "#59c45a", "#6b717b")], np.uint8)
+    classes = rng.integers(0, 4, 20000)
+    by_colour = density_image(xy, palette[classes], (-2, 2), (-1, 1.5), 80, 50)
+    by_class = density_image(xy, classes, (-2, 2), (-1, 1.5), 80, 50, palette=palette)
+    assert np.abs(by_colour.astype(int) - by_class).max() <= 1  # float rounding only
+    src = DensitySource(xy, classes, palette=palette)
+    np.testing.assert_array_equal(src.image((-2, 2), (-1, 1.5), 80, 50), by_class)

@@ -172,12 +172,13 @@ class DensityLayer:
             lay = self.layer
             vis = np.flatnonzero(lay.visible_mask) if not lay.visible_mask.all() else None
             xy = lay.xy if vis is None else lay.xy[vis]
-            if lay.coloured:
+            if lay.coloured:  # class indices into the palette (the last entry: unlabelled, grey)
                 labels = lay.labels if vis is None else lay.labels[vis]
-                colors = self.palette[np.where(labels < 0, len(self.palette) - 1, labels % (len(self.palette) - 1))]
+                classes = np.where(labels < 0, len(self.palette) - 1, labels % (len(self.palette) - 1))
+                self._source = DensitySource(xy, classes, grid=lay.grid if vis is None else None,
+                                             palette=self.palette)
             else:
-                colors = self.palette[-1]
-            self._source = DensitySource(xy, colors, grid=lay.grid if vis is None else None)
+                self._source = DensitySource(xy, self.palette[-1], grid=lay.grid if vis is None else None)
         return self._source
 
     def show_visible(self) -> None:
