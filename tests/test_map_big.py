@@ -272,3 +272,23 @@ def test_map_command_draws_a_folder_of_points(vae_bundle, tmp_path):
                         "--screenshot", str(out)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert out.is_file() and out.stat().st_size > 1000 and "25 images encoded" in r.stdout
+
+
+def test_probe_click_decodes_the_clicked_position_on_both_sides_of_the_switch(big_view, qtbot):
+    view = big_view
+    model = view.model
+    vp = view.plot.viewport()
+    centre = _cluster_centre(view, 0)
+    for side in ("density", "points"):
+        if side == "points":
+            _zoom_into_points(view, qtbot, centre)
+        assert view.canvas.primary().mode == side
+        px = _pixel(view, *centre) + QPoint(7, -5)
+        before = view.map_model.decodes.probe_decoder.generation
+        QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, px)
+        qtbot.waitUntil(lambda: view.map_model.decodes.probe_decoder.generation > before
+                        and view.panel.preview.image is not None, timeout=5000)
+        qtbot.waitUntil(lambda: view.map_model.decodes.probe_pos == pytest.approx(_at(view, px), abs=1e-6),
+                        timeout=5000)
+        z = view.projection.inverse(np.array([_at(view, px)], np.float32)).z
+        qtbot.waitUntil(lambda: np.array_equal(view.panel.preview.image, model.decode(z).pixels[0]), timeout=5000)
