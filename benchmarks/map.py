@@ -1,6 +1,7 @@
-"""The latent map: 70k-point repaint, hover-to-thumbnail latency, PCA on 70k, UMAP on 10k and 70k.
+"""The latent map: 70k-point repaint, a million points against a plain ScatterPlotItem, hover latency, PCA, UMAP.
 
     python benchmarks/map.py --json [--vae PATH] [--points 70000] [--frames 60] [--umap 10k,70k|10k|none]
+                             [--million 1000000] [--plain-frames 8]
 
 * repaint: the real MapView at 1440x900 (offscreen Qt, raster painting like xvfb): each frame pans
   or zooms the view a little and repaints the plot viewport synchronously (what one frame of a
@@ -12,6 +13,17 @@
 * umap: explorer.core.umap_worker.compute_umap (child process, no cache): fit and the 24x24 inverse
   lattice, 10k and 70k points. The 70k run is skipped while trainings run (``pgrep -f training.cli``)
   unless --umap includes 70k explicitly.
+
+* million: the real MapView at 1440x900 with 1,000,000 points (a 10-class Gaussian mixture of the
+  VAE's latent size, PCA): each frame is the range change (the map's own work on it: the density
+  image binned again when needed, the points near the view) plus the synchronous repaint, timed
+  whole (``frame``) and the repaint alone (``repaint``). The same pans and zooms are then timed on a
+  plain pyqtgraph ScatterPlotItem of the same positions and class brushes (pixel mode, cached, one
+  item) in a PlotWidget of the same size, in the same run: ``speedup`` is its p50 frame over ours.
+  ``zoom_in_to_points``: zooming from the whole map into a cluster until real points are drawn.
+  ``empty_plot``: the same frames on that PlotWidget with nothing in it (axes and view box only),
+  the floor any pyqtgraph plot pays; ``over_empty_plot`` is our p50 frame over it.
+  --million 0 skips it.
 
 Latents: the VAE's encoding of Fashion-MNIST when it is cached (the map's "all 70k" source),
 otherwise a 10-class Gaussian mixture of the same size and dimension (said in the output).
@@ -147,6 +159,154 @@ def bench_view(model, z, labels, frames: int, hovers: int, rng) -> dict:
             "sweep_10x10_decode_and_show": stats_ms(sweep)}
 
 
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def _frames(app, viewport, vb, frames: int, kind: str, skip: int = 3) -> tuple[list, list]:
+    """Pan (1 % of the width a frame) or zoom (2 % a frame), turning back every 10 frames: the
+    frame (the range change with all the work the view does on it, then the synchronous repaint)
+    and the repaint alone, in seconds. Queued events are handled after each frame, untimed: they
+    hold a second paint of the same range, which Qt merges into the first during a real drag, and
+    the answers of the density worker (which are painted, and timed, in the next frame)."""
+    whole, paint = [], []
+    (x0, x1), _ = vb.viewRange()
+    w = x1 - x0
+    for i in range(frames + skip):
+        forward = (i // 10) % 2 == 0
+        t = time.perf_counter()
+        if kind == "pan":
+            vb.translateBy(x=w * 0.01 * (1 if forward else -1))
+        else:
+            s = 0.98 if forward else 1 / 0.98
+            vb.scaleBy((s, s))
+        t_paint = time.perf_counter()
+        viewport.repaint()
+        t_end = time.perf_counter()
+        app.processEvents()
+        if i >= skip:
+            whole.append(t_end - t)
+            paint.append(t_end - t_paint)
+    return whole, paint
+
+
+def _fps(seconds) -> float:
+    return round(1000.0 / stats_ms(seconds)["p50_ms"], 1)
+
+
+def bench_million(model, n: int, frames: int, plain_frames: int, rng) -> dict:
+    """1e6 points: the map against a plain ScatterPlotItem, same positions, same size, same run."""
+    import pyqtgraph as pg
+
+    from explorer.core import atlas_data as A
+    from explorer.io.contract import FASHION_MNIST_CLASSES
+    from explorer.qt.map_canvas import BG, MapCanvas, class_color
+    from explorer.qt.map_view import MapView
+    from explorer.qt.qapp import ensure_app
+
+    app = ensure_app()
+    d = model.latent_dim
+    centres = rng.standard_normal((len(FASHION_MNIST_CLASSES), d)) * 2.0
+    labels = rng.integers(0, len(centres), n)
+    z = (centres[labels] + rng.standard_normal((n, d))).astype(np.float32)
+    view = MapView(model, interactive=False)
+    view.resize(1440, 900)
+    view.show()
+    t0 = time.perf_counter()
+    view.map_model.set_points(A.MapPoints(z, labels, FASHION_MNIST_CLASSES, source="benchmark", kind="atlas"))
+    set_s = time.perf_counter() - t0
+    for _ in range(20):
+        app.processEvents()
+    canvas: MapCanvas = view.canvas
+    layer = view.layers[-1]
+    home = view.vb.viewRange()
+    out = {"points": n, "latents": f"synthetic 10-class Gaussian mixture ({n:,} x {d}), PCA",
+           "set_points_s": round(set_s, 2), "plot_px": [int(view.vb.width()), int(view.vb.height())]}
+    for kind in ("pan", "zoom"):
+        view.vb.setRange(xRange=home[0], yRange=home[1], padding=0)
+        app.processEvents()
+        rebins = layer.rebins
+        whole, paint = _frames(app, view.plot.viewport(), view.vb, frames, kind)
+        out[kind] = {"frame": stats_ms(whole), "repaint": stats_ms(paint), "fps_p50": _fps(whole),
+                     "density_images_made": layer.rebins - rebins, "drawn": canvas.drawn_line}
+    # zoom from the whole map into the densest cluster until the real points are drawn
+    view.vb.setRange(xRange=home[0], yRange=home[1], padding=0)
+    app.processEvents()
+    cx, cy = (float(v) for v in np.median(layer.xy[labels == 0], axis=0))
+    (x0, x1), (y0, y1) = home
+    whole, switched_at = [], None
+    for i in range(80):
+        f = 0.95 ** (i + 1)
+        t = time.perf_counter()
+        view.vb.setRange(xRange=(cx - f * (x1 - x0) / 2, cx + f * (x1 - x0) / 2),
+                         yRange=(cy - f * (y1 - y0) / 2, cy + f * (y1 - y0) / 2), padding=0)
+        view.plot.viewport().repaint()
+        whole.append(time.perf_counter() - t)
+        app.processEvents()
+        if layer.mode == "points":
+            switched_at = i
+            break
+    out["zoom_in_to_points"] = {"frame": stats_ms(whole), "max_ms": round(max(whole) * 1000, 1),
+                                "frames_until_points": switched_at, "drawn": canvas.drawn_line}
+    xy = np.array(layer.xy)
+    lab = np.array(layer.layer.labels)
+    view.close_view()
+    view.close()
+    view.deleteLater()
+    app.processEvents()
+
+    # the plain ScatterPlotItem: same points, one brush per class, in a plot of the same size
+    plot = pg.PlotWidget(background=BG)
+    plot.resize(int(out["plot_px"][0]) + 60, int(out["plot_px"][1]) + 40)
+    plot.show()
+    plot.getViewBox().setAspectLocked(True)
+    brushes = {k: pg.mkBrush(class_color(int(k))) for k in np.unique(lab)}
+    t0 = time.perf_counter()
+    item = pg.ScatterPlotItem(pos=xy, size=3, pen=None, brush=[brushes[int(k)] for k in lab], pxMode=True,
+                              useCache=True, antialias=False, hoverable=False)
+    plot.addItem(item)
+    plot.getViewBox().setRange(xRange=home[0], yRange=home[1], padding=0)
+    for _ in range(5):
+        app.processEvents()
+    plain = {"build_s": round(time.perf_counter() - t0, 2)}
+    for kind in ("pan", "zoom"):
+        plot.getViewBox().setRange(xRange=home[0], yRange=home[1], padding=0)
+        app.processEvents()
+        whole, paint = _frames(app, plot.viewport(), plot.getViewBox(), plain_frames, kind, skip=1)
+        plain[kind] = {"frame": stats_ms(whole), "repaint": stats_ms(paint), "fps_p50": _fps(whole)}
+    plot.removeItem(item)
+    del item
+    app.processEvents()
+    # the floor: the same plot with nothing in it (axes, ticks and the view box are all it paints)
+    floor = {}
+    for kind in ("pan", "zoom"):
+        plot.getViewBox().setRange(xRange=home[0], yRange=home[1], padding=0)
+        app.processEvents()
+        whole, paint = _frames(app, plot.viewport(), plot.getViewBox(), frames, kind)
+        floor[kind] = {"frame": stats_ms(whole), "fps_p50": _fps(whole)}
+    plot.close()
+    plot.deleteLater()
+    app.processEvents()
+    out["plain_scatter"] = plain
+    out["empty_plot"] = floor
+    out["over_empty_plot"] = {k: round(out[k]["frame"]["p50_ms"] / floor[k]["frame"]["p50_ms"], 2)
+                              for k in ("pan", "zoom")}
+    out["speedup"] = {k: round(plain[k]["frame"]["p50_ms"] / out[k]["frame"]["p50_ms"], 1) for k in ("pan", "zoom")}
+    out["targets"] = {"fps>=30": all(out[k]["fps_p50"] >= 30 for k in ("pan", "zoom")),
+                      "repaint_p50<=33ms": all(out[k]["frame"]["p50_ms"] <= 33 for k in ("pan", "zoom")),
+                      "speedup>=10": all(v >= 10 for v in out["speedup"].values())}
+    return out
+
+
 def bench_pca(z, repeats=5) -> dict:
     from explorer.core.projection import PCAPlane
 
@@ -179,6 +339,8 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=70000)
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--hovers", type=int, default=40)
+    ap.add_argument("--million", type=int, default=1_000_000, help="points of the big-map run (0: skip it)")
+    ap.add_argument("--plain-frames", type=int, default=8, help="frames timed on the plain ScatterPlotItem")
     ap.add_argument("--umap", default="auto", help="10k, 70k, '10k,70k', none, or auto (70k only if no training runs)")
     args = ap.parse_args()
 
@@ -190,11 +352,14 @@ def main() -> None:
     rng = np.random.default_rng(0)
     z, labels, what = latents_for(model, args.points, rng)
     busy = trainings_running()
-    result = {"benchmark": "map", "machine": machine(), "trainings_running": busy, "model": str(model.path),
+    result = {"benchmark": "map", "machine": {**machine(), "cpu": cpu_name()}, "trainings_running": busy, "model": str(model.path),
               "latents": what, "provider": model.provider}
     c0 = time.process_time()
     result["view"] = bench_view(model, z, labels, args.frames, args.hovers, rng)
     result["view"]["cpu_s"] = round(time.process_time() - c0, 2)
+    result["view"]["fps_zoom_target_30"] = result["view"]["fps_zoom_p50"] >= 30
+    if args.million:
+        result["million"] = bench_million(model, args.million, args.frames, args.plain_frames, rng)
     result["pca_70k"] = bench_pca(z)
     wanted = {"auto": ["10k"] + ([] if busy else ["70k"]), "none": []}.get(args.umap, args.umap.split(","))
     result["umap"] = {}

@@ -10,6 +10,7 @@
     latent-explorer monitor RUN_DIR [--report out.html]
     latent-explorer compare MODEL_A MODEL_B [--n N]
     latent-explorer reference [CLASSIFIER]      (build the real-data statistics cache)
+    latent-explorer map MODEL [--points FOLDER|IDX_FILE|gan:N] [--screenshot OUT.png]
 
 Exit codes: 0 success; 2 bad arguments or unusable model; 3 the model produced NaN/Inf (the grid
 is still written, with those cells marked). Errors are one line on stderr, never a traceback.
@@ -36,6 +37,7 @@ SUBCOMMANDS = {
     "monitor": "watch a training run folder: diversity, training curves, alarms (or --report HTML)",
     "compare": "two models side by side: sharpness, diversity, FD",
     "reference": "build the real-data statistics cache (real-reference.npz) the diversity figures use",
+    "map": "the latent map of one model; --points FOLDER|IDX|gan:N loads up to a million points",
 }
 
 
@@ -196,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             from explorer.cli.interpolate import interpolate_command
 
             return interpolate_command(argv[1:])
+        if argv and argv[0] == "map":
+            from explorer.cli.map_cli import map_command
+
+            return map_command(argv[1:])
         if argv and argv[0] in MONITOR_COMMANDS:
             from explorer.cli import monitor as monitor_cli
 

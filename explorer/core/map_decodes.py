@@ -93,6 +93,10 @@ class MapDecodes:
             if clicked:
                 m.latent_activated.emit(pts.latents[i].copy())
                 m.say(f"sample {i} ({pts.class_names[pts.labels[i]]}) loaded into the grid")
+            if pts.images is None:  # a big gan:N set keeps latents only: decode the sample again
+                self.probe_how = "the generator"
+                return self.probe_decoder.request(m.model, pts.latents[i:i + 1], _gan_labels(m.model, [i]),
+                                                  np.array([0]))
             return None
         inv = m.projection.inverse(np.array([[x, y]], np.float32))
         self.probe_how = INVERSE_LABELS[inv.how[0]]
@@ -107,7 +111,7 @@ class MapDecodes:
             m.say(answer.error)
             return
         self.probe_decoded.emit(answer)
-        if self.probe_z is not None:
+        if self.probe_z is not None and not m.is_gan:
             self.show_nearest(self.probe_z, "Nearest real images to this latent")
 
     def probe_encoded(self, probe) -> None:
@@ -147,6 +151,10 @@ class MapDecodes:
             return
         m = self.owner
         pts = m.layers[hit[0]].points
+        if pts.kind == "gan-samples" and pts.images is None:  # latents only (gan:N): decoded on hover
+            self.hover_decoder.request(m.model, pts.latents[hit[1]:hit[1] + 1], _gan_labels(m.model, [hit[1]]),
+                                       np.array(hit))
+            return
         if pts.kind in ("gan-real", "gan-samples"):
             self.hover_decoder.invalidate()
             self.hover_ready.emit(hit, [pts.images[hit[1]]])
@@ -197,7 +205,9 @@ class MapDecodes:
         layer = m.primary
         shown = m.selection_sample()
         pts = layer.points
-        if pts.kind == "gan-samples":
+        if pts.kind == "gan-samples" and pts.images is None:
+            self.selection_decoder.request(m.model, pts.latents[shown], _gan_labels(m.model, shown), shown)
+        elif pts.kind == "gan-samples":
             self.selection_decoder.invalidate()
             self.selection_images.emit(pts.images[shown])
         else:
@@ -210,3 +220,9 @@ class MapDecodes:
                 m.say(answer.error)
             return
         self.selection_images.emit(answer.images.pixels)
+
+
+def _gan_labels(model, indices) -> np.ndarray | None:
+    """The class labels a conditional generator drew sample ``indices`` with (index mod classes), else None."""
+    classes = model.signature.num_classes
+    return None if not classes else np.asarray(indices, np.int64) % classes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from explorer.core.atlas_data import MapPoints
+from explorer.core.map_density import SpatialGrid
 from explorer.core.projection import NearestIndex
 
 
@@ -21,6 +22,19 @@ class MapLayer:
         self.coloured = coloured
         self.visible_mask = np.ones(len(points), bool)
         self.index = NearestIndex(self.xy) if len(self.xy) else None
+        self._grid: SpatialGrid | None = None
+
+    @property
+    def grid(self) -> SpatialGrid:
+        """The points sorted into grid cells: which lie in a box (made when first asked)."""
+        if self._grid is None:
+            self._grid = SpatialGrid(self.xy)
+        return self._grid
+
+    def visible_in(self, x0: float, x1: float, y0: float, y1: float) -> np.ndarray:
+        """int64 [K]: the visible points inside the box, ascending."""
+        idx = self.grid.indices_in(x0, x1, y0, y1)
+        return idx[self.visible_mask[idx]]
 
     @property
     def labels(self) -> np.ndarray:

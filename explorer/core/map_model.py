@@ -23,7 +23,8 @@ from explorer.core.events import Signal
 from explorer.core.gan_feature_map import GanFeatureMap
 from explorer.core.map_jobs import MapJobs, job_label
 from explorer.core.map_layer import MapLayer
-from explorer.core.map_sources import encode_work, fashion_images_behind, gan_map_work
+from explorer.core.map_sources import (PointsSpecError, encode_work, fashion_images_behind, gan_map_work,
+                                       gan_points_work, parse_points_spec)
 from explorer.core.projection import points_in_polygon
 from explorer.core.projection_registry import (ProjectionInput, ProjectionSpec, default_spec, projection_spec,
                                                projection_specs)
@@ -31,8 +32,10 @@ from explorer.core.worker import Answer
 from explorer.io.runtime import LoadedModel
 
 VAE_SOURCES = ("atlas", "fashion", "folder", "idx")
-GAN_SOURCES = ("gan",)
+GAN_SOURCES = ("gan", "gan-n")
+GAN_N_DEFAULT = 100_000  # samples of "GAN: N samples" when no N is given
 SELECTION_CELLS = 64  # latents of a selection decoded and sent to the grid
+LASSO_BUDGET = 20_000_000  # point-in-polygon tests a lasso may cost (points in its box x vertices)
 NO_MODEL = "No model open: open a VAE or GAN to see its latent map"
 
 
@@ -151,13 +154,16 @@ class MapModel:
             self.use_source(key)
 
     def use_source(self, key: str, path: str | None = None) -> int | None:
-        """Switch what the map shows: "atlas", "fashion", "folder" (path), "idx" (path), "gan".
+        """Switch what the map shows: "atlas", "fashion", "folder" (path), "idx" (path), "gan",
+        "gan-n" (path: the number of samples, up to a million; see ``load_points``).
 
         Returns the generation of the job started for it (encoding, the GAN map), else None."""
         if self.model is None:
             return None
         self.source_key = key
         self.sources_changed.emit(GAN_SOURCES if self.is_gan else VAE_SOURCES, key)
+        if key == "gan-n":
+            return self.load_points(f"gan:{path or GAN_N_DEFAULT}")
         if key == "atlas":
             try:
                 pts = A.atlas_points(self.model)
@@ -360,7 +366,15 @@ class MapModel:
         layer = self.primary
         if layer is None or len(polygon) < 3:
             return self.set_selection(np.zeros(0, np.int64))
-        inside = points_in_polygon(layer.xy, np.asarray(polygon, np.float32)) & layer.visible_mask
+        polygon = np.asarray(polygon, np.float32)
+        # The test costs (points in the lasso's box) x (vertices): a lasso around most of a million
+        # points keeps every k-th vertex, so it stays well under a second.
+        lo, hi = polygon.min(axis=0), polygon.max(axis=0)
+        in_box = layer.grid.count_at_most(float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        most = max(32, LASSO_BUDGET // max(in_box, 1))
+        if len(polygon) > most:
+            polygon = polygon[np.linspace(0, len(polygon) - 1, most).astype(np.int64)]
+        inside = points_in_polygon(layer.xy, polygon) & layer.visible_mask
         return self.set_selection(np.flatnonzero(inside))
 
     def set_selection(self, indices) -> np.ndarray:
@@ -529,12 +543,17 @@ class MapModel:
 
         return self.start_job("encode", work, done)
 
-    def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all") -> int | None:
-        """GAN: classify generated samples and real images (background); the map appears when done."""
+    def build_gan_map(self, *, n_samples: int = 1000, real_split: str = "all", keep_images: bool = True) -> int | None:
+        """GAN: classify generated samples and real images (background); the map appears when done.
+
+        keep_images=False (big sets, ``load_points("gan:N")``): the samples keep only their latents
+        and are decoded when hovered or selected."""
         from explorer.core.classifier import MonitorError
 
         try:
-            work = gan_map_work(self.model, self.classifier_path, n_samples=n_samples, real_split=real_split)
+            work = (gan_map_work(self.model, self.classifier_path, n_samples=n_samples, real_split=real_split)
+                    if keep_images else
+                    gan_points_work(self.model, self.classifier_path, n_samples, real_split=real_split))
         except MonitorError as exc:
             self._empty(f"The GAN map needs a classifier bundle: {exc}")
             self.say(f"GAN map needs a classifier ({exc})")
@@ -544,11 +563,40 @@ class MapModel:
         def done(answer: Answer) -> None:
             value = answer.value
             self.gan_map = value
-            self._gan_maps[str(value.generator_path)] = value
+            if keep_images:  # the source's own map; a big gan:N set is not what "GAN samples" brings back
+                self._gan_maps[str(value.generator_path)] = value
             self.set_points(value.samples, value.real)
             self.say(f"GAN map: {len(value.samples):,} samples over {len(value.real):,} real images")
 
         return self.start_job("gan-map", work, done)
+
+    def load_points(self, spec: str) -> int | None:
+        """Load a big set named like ``--points``: a folder of images or an IDX file (VAE: encoded),
+        or ``gan:N`` (GAN: N generated samples in the classifier's features, N up to a million).
+
+        The work runs as a background job with progress; returns its generation. A spec that names
+        nothing usable, or does not fit the model, is said in one line (``message``) and returns None."""
+        if self.model is None:
+            self.say("open a model first: --points loads points onto its map")
+            return None
+        try:
+            kind, arg = parse_points_spec(spec)
+        except PointsSpecError as exc:
+            self.say(str(exc))
+            return None
+        if kind == "gan" and not self.is_gan:
+            self.say(f"{self.model.name} is a VAE: gan:N needs a GAN (give a VAE a folder of images or an IDX file)")
+            return None
+        if kind != "gan" and self.is_gan:
+            self.say(f"{self.model.name} is a GAN: its map takes gan:N (generated samples), not images to encode")
+            return None
+        if kind == "gan":
+            self.source_key = "gan-n"
+            self.sources_changed.emit(GAN_SOURCES, "gan-n")
+            return self.build_gan_map(n_samples=int(arg), keep_images=False)
+        self.source_key = kind
+        self.sources_changed.emit(VAE_SOURCES, kind)
+        return self.encode_source(kind, str(arg))
 
     def close(self) -> None:
         """Stop jobs and decode workers (call before dropping the model)."""

@@ -15,8 +15,39 @@ import numpy as np
 
 from explorer.core import atlas_data as A
 from explorer.core.anomaly import AnomalyReference, anomaly_reference
-from explorer.core.gan_feature_map import GanFeatureMap, gan_feature_map
+from explorer.core.gan_feature_map import GanFeatureMap, gan_feature_map, real_features
+from explorer.core.worker import Cancelled
 from explorer.io.runtime import LoadedModel
+
+MAX_GAN_POINTS = 1_000_000  # gan:N takes N up to this
+GAN_CHUNK = 2000            # samples generated and classified per step of a gan:N job
+
+
+class PointsSpecError(ValueError):
+    """A --points value that names nothing the map can load (one line)."""
+
+
+def parse_points_spec(spec: str) -> tuple[str, str | int]:
+    """What ``--points`` names: ("gan", N) for ``gan:N``, ("folder", path) for a folder of images,
+    ("idx", path) for an IDX image file. PointsSpecError (one line) otherwise."""
+    text = str(spec).strip()
+    if text.lower().startswith("gan:"):
+        count = text[4:].strip().replace(",", "").replace("_", "")
+        if not count.isdigit():
+            raise PointsSpecError(f"--points gan:N expects a whole number of samples, found {text!r}")
+        n = int(count)
+        if not 1 <= n <= MAX_GAN_POINTS:
+            raise PointsSpecError(f"--points gan:N expects N from 1 to {MAX_GAN_POINTS:,}, found {n:,}")
+        return "gan", n
+    if not text:
+        raise PointsSpecError("--points expects a folder of images, an IDX file or gan:N, found nothing")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return "folder", str(path)
+    if path.is_file():
+        return "idx", str(path)
+    raise PointsSpecError(f"--points: no such folder or file: {text} (expected a folder of images, "
+                          "an IDX file or gan:N)")
 
 
 def fashion_images_behind(points: A.MapPoints, model: LoadedModel) -> np.ndarray | None:
@@ -70,5 +101,50 @@ def anomaly_work(model: LoadedModel, encoder: A.VAEEncoder, test_set: Callable[[
 
     def work(progress, cancelled) -> AnomalyReference:
         return anomaly_reference(model, encoder, test_set(), progress=progress, cancelled=cancelled)
+
+    return work
+
+
+def gan_points_work(generator: LoadedModel, classifier_path: str | os.PathLike | None, n: int, *,
+                    seed: int = 0, real_split: str = "all"):
+    """``n`` generated samples (up to a million) over the real images, in the classifier's features.
+
+    Unlike :func:`gan_map_work` the samples' images are not kept (a million 28 x 28 images would be
+    784 MB): the samples keep their latents and are decoded again when hovered or selected. Made
+    in chunks of ``GAN_CHUNK`` with progress and a cancel check between chunks; the latents are the
+    same rows :func:`explorer.core.latents.sample_latents` draws for the seed."""
+    from explorer.core.classifier import Classifier
+    from explorer.io.paths import bundled_model
+
+    clf = Classifier(classifier_path or bundled_model("classifier"))
+    n = int(n)
+
+    def work(progress, cancelled) -> GanFeatureMap:
+        real = A.fashion_set(real_split)
+        feats_real = real_features(clf, real, progress=lambda f, m: progress(0.1 * f, m), cancelled=cancelled)
+        rng = np.random.default_rng(seed)
+        d = generator.latent_dim
+        classes = generator.signature.num_classes
+        latents = np.empty((n, d), np.float32)
+        labels = np.empty(n, np.int64)
+        feats = None
+        for s in range(0, n, GAN_CHUNK):
+            if cancelled():
+                raise Cancelled()
+            e = min(s + GAN_CHUNK, n)
+            z = rng.standard_normal((e - s, d)).astype(np.float32)
+            dec = generator.decode(z, None if not classes else np.arange(s, e) % classes)
+            lo, fe = clf.classify(clf.adapt(dec.pixels.astype(np.float32) / 255.0))
+            if feats is None:
+                feats = np.empty((n, fe.shape[1]), np.float32)
+            latents[s:e], labels[s:e], feats[s:e] = z, lo.argmax(axis=1), fe
+            progress(0.1 + 0.9 * e / n, f"generated and classified {e:,} of {n:,} samples")
+        names = tuple(clf.class_names)
+        real_pts = A.MapPoints(feats_real, real.labels, names, source=real.source, kind="gan-real",
+                               images=real.images)
+        samples = A.MapPoints(feats, labels, names, source=f"{generator.name}: {n:,} samples", kind="gan-samples",
+                              latents=latents)
+        return GanFeatureMap(real_pts, samples, classifier_name=clf.path.parent.name,
+                             generator_path=str(generator.path), real_is_train=real.is_train)
 
     return work

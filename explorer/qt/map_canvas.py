@@ -7,6 +7,12 @@ the wheel zooms, hovering shows a thumbnail of the nearest point (decoded on the
 Performance (style.md): one pixel-mode ScatterPlotItem per layer whose points share one brush per
 class, ``useCache=True`` and Qt's device-coordinate cache; the cursor, markers, lasso, rings and
 the sweep mosaic are separate small items.
+
+Big layers (more than ``POINT_LIMIT`` points, explorer/core/map_density.py) are a
+:class:`DensityLayer`: zoomed out, a class-coloured density image binned with numpy over the view
+(plus a margin, so most frames of a drag only move it); zoomed in, once at most ``POINT_LIMIT``
+visible points are in view, the real points near the view, each a square marker. Hover, selections and the probe work on
+map coordinates through the model, never on drawn items, so they work the same on both sides.
 """
 
 from __future__ import annotations
@@ -20,9 +26,12 @@ from PySide6.QtGui import QBrush, QColor, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (QApplication, QGraphicsItem, QGraphicsPathItem, QGraphicsRectItem, QLabel, QMenu,
                                QVBoxLayout, QWidget)
 
+from explorer.core.events import Signal
+from explorer.core.map_density import POINT_LIMIT, DensitySource, hex_rgb, point_image
 from explorer.core.map_model import MapLayer, MapModel
+from explorer.core.worker import LatestOnly
 from explorer.io.pixels import upscale
-from explorer.qt.bridge import qimage_copy
+from explorer.qt.bridge import ToGui, qimage_copy
 from explorer.qt import theme
 
 # Class colours readable on the dark background (Tableau-10 order, lightened a little).
@@ -31,6 +40,10 @@ GREY = theme.NO_CLASS
 BG = theme.SUNKEN
 HOVER_PX = 10  # a point counts as hovered within this many screen pixels
 RING_MAX = 400  # selections up to this size get a ring per point
+DENSITY_BIN_PX = 2  # a density bin is this many screen pixels wide (a lone point: about one marker)
+REBIN_RATIO = 1.5  # the density image is binned again once zooming has scaled its bins by this much
+MARGIN = 0.25  # the density image reaches this fraction of the view beyond each side (pans only move it)
+REMARK_RATIO = 1.12  # the points are drawn again once zooming has scaled their markers by this much
 
 
 def class_color(label: int) -> str:
@@ -101,6 +114,198 @@ class DrawnLayer:
         self.item.setPointsVisible(self.layer.visible_mask)
 
 
+def _alpha(coloured: bool) -> int:
+    return 200 if coloured else 110
+
+
+class DensityLayer:
+    """A big model layer: a density image zoomed out, the real points near the view zoomed in.
+
+    ``mode``: "density" or "points" (what is drawn now); ``in_view``: the visible points in view
+    when the points are drawn (the legend's count). ``item`` draws the points near the view (view
+    plus a margin) as ``size``-pixel square markers in their class colours, at screen resolution
+    (``point_image``: a pyqtgraph scatter spends ~10 µs of Python per point on every setData, too
+    slow to follow a drag); ``density_item`` the density image. Both ignore the view's auto-range
+    (the model sets the range).
+    """
+
+    def __init__(self, layer: MapLayer, *, size: float, z: float, worker=None):
+        self.layer = layer
+        self.worker = worker                   # LatestOnly that bins images; None: binned at once
+        self._pending = None                   # (box, bin size) of the image on its way
+        self.mode: str | None = None
+        self.in_view = 0
+        self.shown = np.zeros(0, np.int64)   # indices drawn by ``item`` (points mode)
+        self.points_box: tuple[float, float, float, float] | None = None
+        self.image_box: tuple[float, float, float, float] | None = None
+        self.image_bin = 0.0
+        self.reference: float | None = None   # bin count drawn brightest (set by the first image)
+        self.rebins = 0                        # density images made (tests, the benchmark)
+        palette = np.array([hex_rgb(c) for c in CLASS_COLORS] + [hex_rgb(GREY)], np.uint8)
+        self.palette = palette
+        self._source: DensitySource | None = None
+        self.size = int(round(size))
+        self.points_px = 0.0  # map units per pixel of the drawn point image
+        self.item = pg.ImageItem(axisOrder="row-major")  # the real points near the view, as square markers
+        self.item.setZValue(z)
+        self.item.setVisible(False)
+        self.density_item = pg.ImageItem(axisOrder="row-major")
+        self.density_item.setZValue(z - 0.5)
+        self.density_item.setVisible(False)
+
+    xy = property(lambda self: self.layer.xy)
+    points = property(lambda self: self.layer.points)
+    coloured = property(lambda self: self.layer.coloured)
+
+    def items(self) -> list:
+        return [self.density_item, self.item]
+
+    def class_counts(self) -> dict[int, int]:
+        return self.layer.class_counts()
+
+    def nearest(self, x: float, y: float, radius: float) -> int | None:
+        return self.layer.nearest(x, y, radius)
+
+    def source(self) -> DensitySource:
+        """The visible points and their colours, for density images (made again when classes are hidden)."""
+        if self._source is None:
+            lay = self.layer
+            vis = np.flatnonzero(lay.visible_mask) if not lay.visible_mask.all() else None
+            xy = lay.xy if vis is None else lay.xy[vis]
+            if lay.coloured:  # class indices into the palette (the last entry: unlabelled, grey)
+                labels = lay.labels if vis is None else lay.labels[vis]
+                classes = np.where(labels < 0, len(self.palette) - 1, labels % (len(self.palette) - 1))
+                self._source = DensitySource(xy, classes, grid=lay.grid if vis is None else None,
+                                             palette=self.palette)
+            else:
+                self._source = DensitySource(xy, self.palette[-1], grid=lay.grid if vis is None else None)
+        return self._source
+
+    def show_visible(self) -> None:
+        """Classes were hidden or shown: draw again from the visible points."""
+        self._source = None
+        self.points_box = self.image_box = None
+        self._pending = None
+        self.mode = None
+
+    def update(self, view_range, pixel: tuple[float, float]) -> bool:
+        """Draw what the view ``[[x0, x1], [y0, y1]]`` needs (``pixel``: map units per screen pixel).
+        Returns True when the mode or what is drawn changed."""
+        (x0, x1), (y0, y1) = view_range
+        lay = self.layer
+        n_bound = lay.grid.count_at_most(x0, x1, y0, y1)
+        in_view = None
+        if n_bound <= 4 * POINT_LIMIT:
+            in_view = lay.visible_in(x0, x1, y0, y1)
+        if in_view is not None and len(in_view) <= POINT_LIMIT:
+            self.in_view = len(in_view)
+            return self._draw_points(x0, x1, y0, y1, pixel)
+        return self._draw_density(x0, x1, y0, y1, pixel)
+
+    def _draw_points(self, x0, x1, y0, y1, pixel) -> bool:
+        changed = self.mode != "points"
+        px = max(float(pixel[0]), float(pixel[1]), 1e-12)
+        box = self.points_box
+        inside = box is not None and box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1
+        if changed or not inside or not (1 / REMARK_RATIO <= self.points_px / px <= REMARK_RATIO):
+            w, h = x1 - x0, y1 - y0
+            lay = self.layer
+            box = (x0 - MARGIN * w, x1 + MARGIN * w, y0 - MARGIN * h, y1 + MARGIN * h)
+            idx = lay.visible_in(*box)
+            cols, rows = max(1, int(np.ceil((box[1] - box[0]) / px))), max(1, int(np.ceil((box[3] - box[2]) / px)))
+            box = (box[0], box[0] + cols * px, box[2], box[2] + rows * px)  # square pixels
+            labels = lay.labels[idx]
+            colors = self.palette[np.where(labels < 0, len(self.palette) - 1, labels % (len(self.palette) - 1))] \
+                if lay.coloured else self.palette[-1]
+            image = point_image(lay.xy[idx], colors, (box[0], box[1]), (box[2], box[3]), cols, rows,
+                                size=self.size, alpha=_alpha(self.coloured))
+            self.item.setImage(image, autoLevels=False, levels=None)
+            self.item.setRect(QRectF(box[0], box[3], box[1] - box[0], -(box[3] - box[2])))
+            self.points_box, self.points_px, self.shown = box, px, idx
+            changed = True
+        self.mode = "points"
+        self.item.setVisible(True)
+        self.density_item.setVisible(False)
+        return changed
+
+    def _suits(self, box, bin_size, src, x0, x1, y0, y1, want) -> bool:
+        """An image of ``box`` binned at ``bin_size`` serves the view (it holds it, bins not too stretched)."""
+        if box is None:
+            return False
+        full = src.covers_all((box[0], box[1]), (box[2], box[3]))
+        inside = (box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1) or full
+        fine = (1 / REBIN_RATIO <= bin_size / want <= REBIN_RATIO) or (full and bin_size <= want)
+        return inside and fine
+
+    def _draw_density(self, x0, x1, y0, y1, pixel) -> bool:
+        changed = self.mode != "density"
+        want = DENSITY_BIN_PX * max(float(pixel[0]), float(pixel[1]), 1e-12)
+        src = self.source()
+        keep = self._suits(self.image_box, self.image_bin, src, x0, x1, y0, y1, want)
+        if not keep and len(src):
+            if self.worker is not None and self.image_box is not None and self._pending is not None \
+                    and self._suits(self._pending[0], self._pending[1], src, x0, x1, y0, y1, want):
+                pass  # the image on its way will do; until then the drawn one is stretched
+            else:
+                w, h = x1 - x0, y1 - y0
+                ex = src.extent
+                pad = want  # a bin of room around the points, so none sits on the image's edge
+                bx0, bx1 = max(x0 - MARGIN * w, ex[0] - pad), min(x1 + MARGIN * w, ex[1] + pad)
+                by0, by1 = max(y0 - MARGIN * h, ex[2] - pad), min(y1 + MARGIN * h, ex[3] + pad)
+                if bx1 <= bx0 or by1 <= by0:  # the view misses the points
+                    bx0, bx1, by0, by1 = x0, x1, y0, y1
+                cols, rows = max(1, int(np.ceil((bx1 - bx0) / want))), max(1, int(np.ceil((by1 - by0) / want)))
+                box = (bx0, bx0 + cols * want, by0, by0 + rows * want)  # square bins
+                ref, alpha = self.reference, _alpha(self.coloured)
+
+                def make(_progress=None, _cancelled=None, src=src, box=box, cols=cols, rows=rows):
+                    return src.image((box[0], box[1]), (box[2], box[3]), cols, rows, reference=ref,
+                                     single_alpha=alpha)
+
+                if self.worker is None or self.image_box is None or changed:
+                    # the first image (and the one at a switch back from points) is drawn at once
+                    self._show_image(make(), box, want)
+                    if self.reference is None:
+                        self.reference = max(2.0, src.last_max)  # later images keep this scale: no flicker
+                else:  # binning many points takes longer than a frame: on the worker (the async rule)
+                    self._pending = (box, want)
+                    self.worker.submit(make, tag=(src, box, want))
+                changed = True
+        self.mode = "density"
+        self.in_view = 0
+        self.density_item.setVisible(True)
+        self.item.setVisible(False)
+        return changed
+
+    def _show_image(self, image: np.ndarray, box, bin_size: float) -> None:
+        bx0, bx1, by0, by1 = box
+        self.density_item.setImage(image, autoLevels=False, levels=None)
+        self.density_item.setRect(QRectF(bx0, by1, bx1 - bx0, -(by1 - by0)))
+        self.image_box, self.image_bin = box, bin_size
+        self.rebins += 1
+
+    def image_made(self, answer) -> bool:
+        """A density image binned on the worker came back: drawn if still wanted. True when drawn."""
+        self._pending = None
+        if self.worker is None or not self.worker.is_current(answer) or answer.error or answer.cancelled:
+            return False
+        src, box, want = answer.tag
+        if src is not self._source or self.mode != "density":
+            return False
+        self._show_image(answer.value, box, want)
+        return True
+
+    @property
+    def busy(self) -> bool:
+        """An image is being binned on the worker."""
+        return self._pending is not None
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close(wait=False)
+            self.worker = None
+
+
 class MapViewBox(pg.ViewBox):
     """Left drag/click go to the canvas's current tool; right or middle drag pans; the wheel zooms."""
 
@@ -145,8 +350,11 @@ class MapCanvas(QWidget):
         lay.addWidget(self.plot)
         self.model = model
         self.decodes = model.decodes
+        self.to_gui = ToGui(self)
         self.tool = "probe"
-        self.layers: list[DrawnLayer] = []
+        self.layers: list[DrawnLayer | DensityLayer] = []
+        self.drawn_changed = Signal()  # (the legend's line: "density of 1,000,000 points" / "12,345 points")
+        self.drawn_line = ""
         self.sweep_cells = 10
         self.hover_latency: list[float] = []
         self.caption_hover = ""
@@ -215,7 +423,7 @@ class MapCanvas(QWidget):
         m.model_changed.connect(lambda _model: self._clear_layers())
         m.empty.connect(self.show_empty)
         m.projection_changed.connect(self._draw_projection)
-        m.hidden_changed.connect(lambda _label, _on: [layer.show_visible() for layer in self.layers])
+        m.hidden_changed.connect(self._hidden_changed)
         m.selection_changed.connect(self._draw_selection)
         m.view_range_changed.connect(self._apply_range)
         m.sweep_changed.connect(self._sweep_toggled)
@@ -229,8 +437,12 @@ class MapCanvas(QWidget):
 
     def _clear_layers(self) -> None:
         for layer in self.layers:
-            self.vb.removeItem(layer.item)
+            for item in (layer.items() if isinstance(layer, DensityLayer) else [layer.item]):
+                self.vb.removeItem(item)
+            if isinstance(layer, DensityLayer):
+                layer.close()
         self.layers = []
+        self._say_drawn("")
         self.hover_item.setData([])
         self.selection_item.setData([])
         self.cursor_item.setData([])
@@ -247,9 +459,16 @@ class MapCanvas(QWidget):
         n = len(m.points)
         for layer in m.layers:
             size = 3 if not layer.coloured else (5 if m.background is not None else (3 if n > 20000 else 4))
-            drawn = DrawnLayer(layer, size=size, z=1 if layer.coloured else 0)
-            self.layers.append(drawn)
-            self.vb.addItem(drawn.item)
+            if len(layer.xy) > POINT_LIMIT:
+                drawn = DensityLayer(layer, size=size, z=1 if layer.coloured else 0, worker=self._density_worker())
+                drawn.worker.holder.append(drawn)
+                self.layers.append(drawn)
+                for item in drawn.items():
+                    self.vb.addItem(item, ignoreBounds=True)  # the model sets the range, not the items
+            else:
+                drawn = DrawnLayer(layer, size=size, z=1 if layer.coloured else 0)
+                self.layers.append(drawn)
+                self.vb.addItem(drawn.item)
         ax_x, ax_y = m.projection.axis_labels
         self.plot.setLabel("bottom", ax_x, color=theme.MUTED)
         self.plot.setLabel("left", ax_y, color=theme.MUTED)
@@ -260,6 +479,7 @@ class MapCanvas(QWidget):
         self.lasso_item.setVisible(False)
         self._draw_selection(m.selection)
         self._draw_marker()
+        self.update_drawn()
 
     def _draw_marker(self) -> None:
         xy = self.model.images_in.marker_xy()
@@ -298,13 +518,65 @@ class MapCanvas(QWidget):
 
     def _apply_range(self, rng) -> None:
         if np.allclose(self.vb.viewRange(), rng, rtol=1e-6, atol=1e-9):
-            return
+            return  # the canvas's own range coming back from the model: drawn already
         self.vb.setRange(xRange=rng[0], yRange=rng[1], padding=0)
 
     def _on_range_moved(self, *_args) -> None:
         if self.layers:
             self.model.set_view_range(self.vb.viewRange())
+            self.update_drawn()
         self.schedule_sweep()
+
+    def _hidden_changed(self, _label, _on) -> None:
+        for layer in self.layers:
+            layer.show_visible()
+        self.update_drawn()
+
+    def pixel_size(self) -> tuple[float, float]:
+        """Map units per screen pixel (x, y); a view not laid out yet counts as 640 x 480 pixels."""
+        (x0, x1), (y0, y1) = self.vb.viewRange()
+        w, h = self.vb.width(), self.vb.height()
+        if w < 2 or h < 2:
+            w, h = 640.0, 480.0
+        return (x1 - x0) / w, (y1 - y0) / h
+
+    def update_drawn(self) -> None:
+        """Big layers draw what the view needs (density or points); the legend's line follows."""
+        big = [layer for layer in self.layers if isinstance(layer, DensityLayer)]
+        if big:
+            rng, px = self.vb.viewRange(), self.pixel_size()
+            for layer in big:
+                layer.update(rng, px)
+        layer = self.primary()
+        if layer is None:
+            self._say_drawn("")
+        elif isinstance(layer, DensityLayer) and layer.mode == "density":
+            self._say_drawn(f"density of {int(layer.layer.visible_mask.sum()):,} points")
+        elif isinstance(layer, DensityLayer):
+            self._say_drawn(f"{layer.in_view:,} points")
+        else:
+            self._say_drawn(f"{int(layer.layer.visible_mask.sum()):,} points")
+
+    def _density_worker(self) -> LatestOnly:
+        """A latest-only worker for one big layer's density images, answering on the GUI thread."""
+        holder: list[DensityLayer] = []
+
+        def made(answer) -> None:
+            if holder and holder[0] in self.layers and holder[0].image_made(answer):
+                self.update_drawn()  # the view may have moved on while it was binned
+
+        worker = LatestOnly(self.to_gui.wrap(made), name="density image", blas_threads=1)
+        worker.holder = holder
+        return worker
+
+    def density_busy(self) -> bool:
+        """A big layer's density image is being binned (tests and the benchmark wait for it)."""
+        return any(isinstance(layer, DensityLayer) and layer.busy for layer in self.layers)
+
+    def _say_drawn(self, line: str) -> None:
+        if line != self.drawn_line:
+            self.drawn_line = line
+            self.drawn_changed.emit(line)
 
     def set_sweep_cells(self, n: int) -> None:
         """Mosaic cells along the shorter side of the visible region."""
@@ -456,6 +728,9 @@ class MapCanvas(QWidget):
 
     def close_canvas(self) -> None:
         self.sweep_timer.stop()
+        for layer in self.layers:
+            if isinstance(layer, DensityLayer):
+                layer.close()
         for menu in self.menus:
             try:
                 menu.deleteLater()

@@ -131,7 +131,16 @@ class MapSidePanel(QScrollArea):
         self.legend_grid.setHorizontalSpacing(10)
         self.legend_grid.setVerticalSpacing(2)
         lay.addLayout(self.legend_grid)
+        # what the map draws now: "density of 1,000,000 points" zoomed out, "12,345 points" zoomed in
+        self.drawn_caption = _caption()
+        self.drawn_caption.setObjectName("mapDrawn")
+        self.drawn_caption.setStyleSheet(f"color: {theme.MUTED};")
+        lay.addWidget(self.drawn_caption)
         return legend
+
+    def show_drawn(self, line: str) -> None:
+        """The legend's line saying what the map draws (the canvas's ``drawn_changed``)."""
+        self.drawn_caption.setText(f"Drawn: {line}" if line else "")
 
     def _build_preview(self) -> QFrame:
         """The probed position, with its nearest real images."""
@@ -303,7 +312,8 @@ class MapSidePanel(QScrollArea):
     def _gan_sample_probed(self, i: int) -> None:
         m = self.model
         pts = m.primary.points
-        self.preview.set_image(pts.images[i])
+        if pts.images is not None:  # a big gan:N set keeps latents only: its decode fills the preview
+            self.preview.set_image(pts.images[i])
         self.preview_caption.setText(f"generated sample {i} · classified as {pts.class_names[pts.labels[i]]} · "
                                      "click it (or Send to grid) to load its latent into the grid")
         if m.gan_map is not None:

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QProgressBar,
+                               QPushButton, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from explorer.core.map_model import MapModel
+from explorer.core.map_model import GAN_N_DEFAULT, MapModel
+from explorer.core.map_sources import MAX_GAN_POINTS
 from explorer.core.projection_registry import projection_spec
 from explorer.io.runtime import LoadedModel
 from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths
@@ -37,12 +38,15 @@ from explorer.qt import theme
 
 # Short names (the Data control shows them whole); the tooltip of each item says more.
 SOURCES = {"atlas": "Atlas · test split", "fashion": "Fashion-MNIST · all 70k",
-           "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples + real"}
+           "folder": "Image folder…", "idx": "IDX file…", "gan": "GAN samples + real",
+           "gan-n": "GAN: N samples…"}
 SOURCE_TIPS = {"atlas": "the bundle's atlas: encoder means of the 10,000 test images",
                "fashion": "encode all 70,000 Fashion-MNIST images with the bundle's encoder (cached)",
                "folder": "encode a folder of images (one subfolder per class gives labels)",
                "idx": "encode images from an IDX file",
-               "gan": "generated samples over real images, both in the classifier's feature space"}
+               "gan": "generated samples over real images, both in the classifier's feature space",
+               "gan-n": "up to 1,000,000 generated samples (generated and classified in the background; "
+                        "drawn as a density image until you zoom in), like --points gan:N"}
 TOOLS = (("probe", "✛ Probe", "click or drag anywhere: decode that position (P)", "P"),
          ("rect", "▭ Box", "drag a rectangle to select points (M)", "M"),
          ("lasso", "◌ Lasso", "draw around points to select them (L)", "L"),
@@ -190,6 +194,7 @@ class MapView(QWidget):
         self.panel.to_grid_button.clicked.connect(lambda: self._send_probe(self.probeToGrid))
         self.panel.to_path_button.clicked.connect(lambda: self._send_probe(self.latentForPath))
         self.panel.selection_to_grid.clicked.connect(self._emit_selection)
+        self.canvas.drawn_changed.connect(self.panel.show_drawn)
 
         m.message.connect(self.message.emit)
         m.latents_for_grid.connect(self.latentsForGrid.emit)
@@ -347,8 +352,12 @@ class MapView(QWidget):
         self.map_model.set_model(model)
 
     def use_source(self, key: str, path: str | None = None):
-        """Switch what the map shows: "atlas", "fashion", "folder" (path), "idx" (path), "gan"."""
+        """Switch what the map shows: "atlas", "fashion", "folder" (path), "idx" (path), "gan", "gan-n" (N)."""
         return self.map_model.use_source(key, path)
+
+    def load_points(self, spec: str):
+        """Load a big set (``--points``): a folder of images, an IDX file, or ``gan:N``."""
+        return self.map_model.load_points(spec)
 
     def set_projection(self, key: str) -> None:
         """Lay the map out by a registered projection (its key, or its label)."""
@@ -374,6 +383,14 @@ class MapView(QWidget):
     def _on_source_chosen(self, _index: int) -> None:
         key = self.source_combo.currentData()
         path = None
+        if key == "gan-n":
+            if not self.interactive:
+                return
+            n, ok = QInputDialog.getInt(self, "Generated samples", "How many samples (up to 1,000,000)?",
+                                        GAN_N_DEFAULT, 1, MAX_GAN_POINTS, 10000)
+            if not ok:
+                return
+            path = str(n)
         if key in ("folder", "idx"):
             if not self.interactive:
                 return
