@@ -21,8 +21,25 @@ def stats_ms(seconds) -> dict:
             "min_ms": round(float(a.min()), 3), "n": int(a.size)}
 
 
+def cpu_model() -> str:
+    """The CPU's name and its widest vector instructions, from /proc/cpuinfo where there is one."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")),
+                platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+    widest = next((f for f in ("avx512f", "avx2", "avx", "sse4_2") if f in flags), None)
+    field = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in text.splitlines()[:12])}
+    family = f"family {field['cpu family']} model {field['model']}" if "cpu family" in field and "model" in field else ""
+    detail = ", ".join(x for x in (family, widest.upper() if widest else "") if x)
+    return f"{name} ({detail})" if detail else name
+
+
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(),
             "load_avg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
 
 
