@@ -176,7 +176,7 @@ class MainWindow(CellActions, QMainWindow):
     def _build_map(self) -> DockPart:
         """Build the latent map, bind it to the window and put it in its tab; its part for ``docks``."""
         from explorer.qt.map_dock import MapDock
-        from explorer.qt.map_view import MapView, fill_grid_with, show_in_grid
+        from explorer.qt.map_view import MapView, fill_grid_with
         from explorer.qt.path_overlay import PathOverlay
 
         view = self._map_view = MapView(interactive=self.interactive)
@@ -520,6 +520,8 @@ class MainWindow(CellActions, QMainWindow):
 
     def _selection_to_grid(self, z) -> None:
         """"Show in grid" on the map: exactly the selection's latents, and the grid in front."""
+        from explorer.qt.map_view import show_in_grid  # loaded with the map, which sends this
+
         line = show_in_grid(self.grid, z)
         if line:
             self.views.setCurrentIndex(0)
