@@ -59,3 +59,104 @@ def emit(result: dict, as_json: bool) -> None:
     else:
         for k, v in result.items():
             print(f"{k}: {v}")
+
+
+# ---- the compute floor: multiply-adds of a decoder and the GEMM rate numpy reaches -------------------
+
+MAC_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def _dims(shape) -> list[int]:
+    """A shape with every symbolic axis (the batch) taken as 1: multiply-adds are counted per image."""
+    return [int(d) if isinstance(d, int) and d > 0 else 1 for d in shape]
+
+
+def _known_shapes(model) -> dict[str, list]:
+    import onnx
+
+    shapes = {i.name: list(i.dims) for i in model.graph.initializer}
+    inferred = onnx.shape_inference.infer_shapes(model)
+    for v in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape"):
+            shapes.setdefault(v.name, [d.dim_value if d.HasField("dim_value") else d.dim_param
+                                       for d in v.type.tensor_type.shape.dim])
+    return shapes
+
+
+def _shapes_by_running(path, model, names) -> dict[str, list]:
+    """Shapes shape inference could not tell, read off one batch-1 run with those tensors as outputs."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    for name in names:
+        probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    feed = np.zeros(_dims(inp.shape), np.float32)
+    out = session.run(list(names), {inp.name: feed})
+    return {n: list(a.shape) for n, a in zip(names, out)}
+
+
+def count_macs(path) -> dict:
+    """Multiply-adds per image of an ONNX graph: Conv, ConvTranspose, Gemm and MatMul, from their shapes
+    (shape inference, else one batch-1 run). Returns {"per_image", "by_op": {op: macs}, "nodes"}."""
+    import onnx
+
+    model = onnx.load(str(path))
+    shapes = _known_shapes(model)
+    nodes = [n for n in model.graph.node if n.op_type in MAC_OPS]
+    missing = sorted({t for n in nodes for t in (*n.input[:2], n.output[0])
+                      if t and (t not in shapes or any(not isinstance(d, int) for d in shapes[t][1:]))})
+    if missing:
+        shapes.update(_shapes_by_running(path, model, missing))
+    by_op: dict[str, int] = {}
+    for n in nodes:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        a, b, y = (_dims(shapes[n.input[0]]), _dims(shapes[n.input[1]]), _dims(shapes[n.output[0]]))
+        if n.op_type == "Conv":  # out [N, Cout, *S]; weight [Cout, Cin/g, *k]
+            macs = int(np.prod(y[1:])) * int(np.prod(b[1:]))
+        elif n.op_type == "ConvTranspose":  # in [N, Cin, *S]; weight [Cin, Cout/g, *k]
+            macs = int(np.prod(a[1:])) * int(np.prod(b[1:]))
+        elif n.op_type == "Gemm":
+            m, k = (a[1], a[0]) if attrs.get("transA", 0) else (a[0], a[1])
+            cols = b[0] if attrs.get("transB", 0) else b[1]
+            macs = m * k * cols
+        else:  # MatMul, numpy semantics: [..., M, K] @ [..., K, N]
+            a2, b2 = ([1] + a if len(a) == 1 else a), (b + [1] if len(b) == 1 else b)
+            batch = int(np.prod(y[:-2])) if len(y) > 2 else 1
+            macs = batch * a2[-2] * a2[-1] * b2[-1]
+        by_op[n.op_type] = by_op.get(n.op_type, 0) + macs
+    return {"per_image": sum(by_op.values()), "by_op": by_op, "nodes": len(nodes)}
+
+
+GEMM_CHILD = r"""
+import json, sys, time
+import numpy as np
+n, repeats = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+c = a @ b
+times = []
+for _ in range(repeats):
+    t0 = time.perf_counter()
+    np.matmul(a, b, out=c)
+    times.append(time.perf_counter() - t0)
+print(json.dumps(times))
+"""
+
+
+def gemm_rate(threads: int, n: int = 1024, repeats: int = 7) -> dict:
+    """float32 multiply-adds per second of numpy's BLAS on ``threads`` threads (an n x n x n GEMM, in a
+    child process so that the thread count takes effect): the best and the median of ``repeats``."""
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    out = subprocess.run([sys.executable, "-c", GEMM_CHILD, str(n), str(repeats)], env=env, capture_output=True,
+                         text=True, timeout=300, check=True)
+    times = np.asarray(json.loads(out.stdout))
+    macs = float(n) ** 3
+    return {"threads": threads, "n": n, "best_gmacs": round(macs / float(times.min()) / 1e9, 2),
+            "p50_gmacs": round(macs / float(np.median(times)) / 1e9, 2), "repeats": repeats}
