@@ -86,8 +86,8 @@ def compute_floor(model, gemm: dict) -> dict:
     rate = gemm["best_gmacs"] * 1e9
     return {"macs_per_image": macs["per_image"], "macs_by_op": macs["by_op"],
             "gemm_rate_gmacs": gemm["best_gmacs"], "gemm_threads": gemm["threads"],
-            "8x8_ms": round(64 * macs["per_image"] / rate * 1000, 3),
-            "16x16_ms": round(256 * macs["per_image"] / rate * 1000, 3)}
+            "8x8_ms": float(f"{64 * macs['per_image'] / rate * 1000:.4g}"),
+            "16x16_ms": float(f"{256 * macs['per_image'] / rate * 1000:.4g}")}
 
 
 def bench_matplotlib(model, rows, cols, repeats, rng):
