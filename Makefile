@@ -9,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test bench fuzz models package system-deps clean-venv
+.PHONY: app test bench gpu-check fuzz models package system-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python benchmarks/_run_all.py $(if $(QUICK),--quick) \
 		$(if $(BENCH_OUT),--out $(BENCH_OUT)) $(if $(BENCH),--only $(BENCH))
+
+# The GPU check (benchmarks/gpu_check.sh): one JSON of providers really used and GPU-vs-CPU frame times;
+# it sets up onnxruntime-gpu itself where .venv lacks it, and without a GPU records why and the CPU figures.
+gpu-check:
+	benchmarks/gpu_check.sh $(or $(GPU_CHECK_OUT),gpu_check.json)
 
 # Fuzz every way a model file is opened with N seeded mutations of the bundled models (from seed START),
 # each case in a child process; prints a table of outcomes per mutation kind (tests/fuzz/harness.py).

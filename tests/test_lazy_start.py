@@ -122,3 +122,38 @@ def test_a_session_with_a_map_section_builds_the_map_and_brings_its_groups_back(
     finally:
         other.close()
         other.deleteLater()
+
+
+PROTO_CHILD = r"""
+import sys
+from pathlib import Path
+from explorer.io.onnx_file import load_graph
+from explorer.io.contract import read_card
+
+path = Path(sys.argv[1])
+proto = load_graph(path)
+card = read_card(path)
+without = "onnx" not in sys.modules and "ml_dtypes" not in sys.modules
+import onnx
+
+same_class = type(proto) is onnx.ModelProto
+same_graph = proto == onnx.load(str(path), load_external_data=False)
+print(int(without), int(same_class), int(same_graph), card.role)
+"""
+
+
+def test_models_are_read_without_importing_onnx_into_the_very_messages_onnx_uses(vae_bundle):
+    out = subprocess.run([sys.executable, "-c", PROTO_CHILD, str(vae_bundle / "decoder.onnx")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "1", "1", "decoder"]
+
+
+def test_a_model_saved_as_text_is_still_read_by_onnx_itself(vae_bundle, tmp_path):
+    import onnx
+
+    from explorer.io.onnx_proto import load_model_proto
+
+    binary = onnx.load(str(vae_bundle / "decoder.onnx"))
+    onnx.save(binary, str(tmp_path / "decoder.json"), format="json")
+    assert load_model_proto(tmp_path / "decoder.json") == binary
