@@ -131,32 +131,58 @@ def count_macs(path) -> dict:
     return {"per_image": sum(by_op.values()), "by_op": by_op, "nodes": len(nodes)}
 
 
-GEMM_CHILD = r"""
-import json, sys, time
+PROBE_CHILD = r"""
+import sys, time
 import numpy as np
-n, repeats = int(sys.argv[1]), int(sys.argv[2])
+n = int(sys.argv[1])
 rng = np.random.default_rng(0)
 a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
 c = a @ b
-times = []
-for _ in range(repeats):
+for line in sys.stdin:
     t0 = time.perf_counter()
     np.matmul(a, b, out=c)
-    times.append(time.perf_counter() - t0)
-print(json.dumps(times))
+    print(time.perf_counter() - t0, flush=True)
 """
 
 
-def gemm_rate(threads: int, n: int = 1024, repeats: int = 7) -> dict:
-    """float32 multiply-adds per second of numpy's BLAS on ``threads`` threads (an n x n x n GEMM, in a
-    child process so that the thread count takes effect): the best and the median of ``repeats``."""
-    import subprocess
+class GemmProbe:
+    """numpy's float32 GEMM rate now, on demand: one n x n x n GEMM in each of a few child processes
+    (one per BLAS thread count, kept running), so that a benchmark can time it right beside each of
+    its own measurements instead of minutes apart on a machine whose speed drifts."""
 
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-           "MKL_NUM_THREADS": str(threads)}
-    out = subprocess.run([sys.executable, "-c", GEMM_CHILD, str(n), str(repeats)], env=env, capture_output=True,
-                         text=True, timeout=300, check=True)
-    times = np.asarray(json.loads(out.stdout))
-    macs = float(n) ** 3
-    return {"threads": threads, "n": n, "best_gmacs": round(macs / float(times.min()) / 1e9, 2),
-            "p50_gmacs": round(macs / float(np.median(times)) / 1e9, 2), "repeats": repeats}
+    def __init__(self, thread_counts, n: int = 1024) -> None:
+        import subprocess
+
+        self.n = n
+        self.samples: dict[int, list[float]] = {}
+        self.children = {}
+        for t in dict.fromkeys(int(t) for t in thread_counts):
+            env = {**os.environ, "OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t), "MKL_NUM_THREADS": str(t)}
+            self.children[t] = subprocess.Popen([sys.executable, "-c", PROBE_CHILD, str(n)], env=env, text=True,
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.samples[t] = []
+        for _ in range(2):  # warm: pages touched, threads started
+            self.rate()
+        for s in self.samples.values():
+            s.clear()
+
+    def rate(self) -> float:
+        """G multiply-adds per second: the best of one GEMM on each thread count, now."""
+        best = 0.0
+        for t, child in self.children.items():
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            seconds = float(child.stdout.readline())
+            gmacs = float(self.n) ** 3 / seconds / 1e9
+            self.samples[t].append(gmacs)
+            best = max(best, gmacs)
+        return best
+
+    def summary(self) -> dict:
+        return {"n": self.n, "by_threads": {str(t): {"best_gmacs": round(max(s), 2), "p50_gmacs": round(float(np.median(s)), 2),
+                                                     "samples": len(s)} for t, s in self.samples.items() if s}}
+
+    def close(self) -> None:
+        for child in self.children.values():
+            child.stdin.close()
+            child.wait(timeout=30)
