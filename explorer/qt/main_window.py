@@ -95,6 +95,9 @@ class MainWindow(CellActions, QMainWindow):
         self.views.setDocumentMode(True)
         self.views.addTab(central, "Grid")
         self.views.addTab(self.map_placeholder, "Latent map")
+        # A click on the map's tab builds the map before the tab changes (so that focus moves into it
+        # as into any page); any other way to the tab (keys, code) builds it on the change.
+        self.views.tabBarClicked.connect(self._on_view_tab)
         self.views.currentChanged.connect(self._on_view_tab)
         self.setCentralWidget(self.views)
         self.view_tabs = self.views.tabBar()  # the tour points at it
@@ -203,7 +206,7 @@ class MainWindow(CellActions, QMainWindow):
         return MapDock(view)
 
     def _on_view_tab(self, index: int) -> None:
-        """The map's tab was chosen before the map was built: build it there now."""
+        """The map's tab is being chosen before the map was built: build it there now."""
         if not getattr(self, "_swapping_tabs", False) and self.views.widget(index) is self.map_placeholder:
             self.map_view  # noqa: B018 (builds it)
 
