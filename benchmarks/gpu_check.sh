@@ -5,7 +5,7 @@
 #
 # Sets up what it needs within GPU_CHECK_SETUP_S seconds (default 300): a Python with numpy, onnx and
 # onnxruntime-gpu. It uses GPU_CHECK_PYTHON, else the project's .venv, when that has them (and, on a
-# machine with an NVIDIA driver, an onnxruntime that offers CUDA); otherwise it makes a virtual
+# machine with an NVIDIA driver, one that really starts a CUDA session); otherwise it makes a virtual
 # environment (GPU_CHECK_VENV, default $TMPDIR/latent-explorer-gpu-check) and pip-installs
 # "onnxruntime-gpu[cuda,cudnn]" (CUDA and cuDNN as pip packages, found by ort.preload_dlls), numpy and
 # onnx; WHEELS=DIR installs from a folder of wheels only (pip --no-index --find-links DIR).
@@ -33,11 +33,23 @@ say() { echo "gpu_check: $*" >&2; }
 driver=0
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then driver=1; fi
 
-usable() {  # usable PYTHON: numpy, onnx and onnxruntime import; with a driver, CUDA is offered
+usable() {  # usable PYTHON: numpy, onnx and onnxruntime import; with a driver, a CUDA session really starts
   "$1" - "$driver" <<'EOF' >/dev/null 2>&1
 import sys
 import numpy, onnx, onnxruntime as ort
-sys.exit(0 if sys.argv[1] == "0" or "CUDAExecutionProvider" in ort.get_available_providers() else 1)
+if sys.argv[1] == "0":
+    sys.exit(0)
+if "CUDAExecutionProvider" not in ort.get_available_providers():
+    sys.exit(1)
+getattr(ort, "preload_dlls", lambda: None)()
+from onnx import TensorProto, helper
+graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+model.ir_version = 8
+session = ort.InferenceSession(model.SerializeToString(), providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+sys.exit(0 if session.get_providers()[0] == "CUDAExecutionProvider" else 1)
 EOF
 }
 
