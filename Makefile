@@ -3,12 +3,13 @@
 #   make test   run the test suite
 # Both set everything up on a fresh Debian machine (virtual environment, Python packages,
 # and, when run as root, the Debian packages: Fashion-MNIST and Qt's X11 libraries).
+#   make bench  run every benchmark (benchmarks/*.py), each printing JSON; QUICK=1 for small repeat counts
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test fuzz models package system-deps clean-venv
+.PHONY: app test bench gpu-check fuzz models package system-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,26 @@ app: $(STAMP) system-deps
 
 test: $(STAMP) system-deps
 	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+# Every benchmark, each printing one JSON object, then a summary of which ran (benchmarks/_run_all.py);
+# installs the bench extra first (matplotlib). QUICK=1: small repeat counts (checks they run, not speed);
+# BENCH_OUT=DIR also writes each result to DIR/NAME.json; BENCH="grid startup" runs only those.
+BENCH_STAMP := $(VENV)/.bench-installed
+QUICK       ?=
+BENCH_OUT   ?=
+BENCH       ?=
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[train,test,package,map,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP) system-deps
+	QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 $(BIN)/python benchmarks/_run_all.py $(if $(QUICK),--quick) \
+		$(if $(BENCH_OUT),--out $(BENCH_OUT)) $(if $(BENCH),--only $(BENCH))
+
+# The GPU check (benchmarks/gpu_check.sh): one JSON of providers really used and GPU-vs-CPU frame times;
+# it sets up onnxruntime-gpu itself where .venv lacks it, and without a GPU records why and the CPU figures.
+gpu-check:
+	benchmarks/gpu_check.sh $(or $(GPU_CHECK_OUT),gpu_check.json)
 
 # Fuzz every way a model file is opened with N seeded mutations of the bundled models (from seed START),
 # each case in a child process; prints a table of outcomes per mutation kind (tests/fuzz/harness.py).

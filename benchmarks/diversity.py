@@ -27,8 +27,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from explorer import diversity as D  # noqa: E402
-from explorer import metrics as M  # noqa: E402
+from explorer.core import diversity as D  # noqa: E402
+from explorer.core import metrics as M  # noqa: E402
 
 TARGET_MS = 150.0
 

@@ -398,7 +398,9 @@ def expected_shapes(card: ModelCard) -> dict[str, list[int | str]]:
 
 def check_model_proto(model, card: ModelCard, *, source: str = "model") -> None:
     """Check graph inputs/outputs, dtypes, dynamic batch axis, opset, IR version and embedded weights."""
-    import onnx
+    from explorer.io.onnx_proto import messages
+
+    onnx = messages()  # TensorProto, without importing onnx (explorer/io/onnx_proto.py)
 
     if model.ir_version > IR_VERSION:
         raise ContractError(f"{source}: IR version {model.ir_version} is newer than the pinned {IR_VERSION}")
@@ -442,13 +444,13 @@ def write_metadata(model, card: ModelCard) -> None:
 
 def read_card(path: str | os.PathLike) -> ModelCard:
     """Read and validate the contract metadata of an ONNX file (weights are not loaded)."""
-    import onnx
+    from explorer.io.onnx_proto import load_model_proto
 
     path = Path(path)
     if not path.is_file():
         raise ContractError(f"{path}: not a file")
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = load_model_proto(path)
     except Exception as exc:  # onnx raises DecodeError and friends for corrupt files
         raise ContractError(f"{path.name}: not a readable ONNX file (expected an ONNX model, found data "
                             "that is not ONNX or is truncated)") from None

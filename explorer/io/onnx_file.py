@@ -190,7 +190,7 @@ def resolve_onnx_file(path: str | os.PathLike, roles: tuple[str, ...]) -> Path:
 
 def load_graph(path: Path):
     """The ModelProto of ``path`` without its external weights; ModelError when it is not an ONNX model."""
-    import onnx
+    from explorer.io.onnx_proto import load_model_proto
 
     if not path.exists():
         raise ModelError(f"{path}: no such file or folder")
@@ -199,7 +199,7 @@ def load_graph(path: Path):
     if path.stat().st_size == 0:
         raise ModelError(f"{path.name}: expected an ONNX model, found an empty file")
     try:
-        proto = onnx.load(str(path), load_external_data=False)
+        proto = load_model_proto(path)  # onnx.load(path, load_external_data=False), without importing onnx
     except Exception as exc:
         raise ModelError(f"{path.name}: expected an ONNX model, found unreadable data "
                          "(not ONNX, or truncated)") from None
@@ -257,7 +257,9 @@ def check_external_data(model_proto, folder: Path, source: str) -> None:
       copy from the original; the rule is that every name of the data must be inside the folder.
       A file hard-linked between two model folders is therefore refused too (copy it instead).
     """
-    import onnx
+    from explorer.io.onnx_proto import messages
+
+    onnx = messages()  # TensorProto, without importing onnx (explorer/io/onnx_proto.py)
 
     root = folder.resolve()
     for t in _all_tensors(model_proto.graph):

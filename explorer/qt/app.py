@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
 from explorer.io.paths import bundled_models
 from explorer.qt.qapp import ensure_app, grab_and_close, make_settings
 
@@ -154,9 +153,16 @@ def _screenshot(app, window, errors, out: str, view: str) -> int:
     return 2 if errors else 0
 
 
-def run_monitor_window(run_dir: str, *, classifier: str | None, n: int = DEFAULT_N, seed: int = DEFAULT_SEED,
+def run_monitor_window(run_dir: str, *, classifier: str | None, n: int | None = None, seed: int | None = None,
                        data_dir=None, screenshot: str | None = None) -> int:
-    """Open the monitor as its own window (``latent-explorer monitor RUN_DIR``); 0 when closed."""
+    """Open the monitor as its own window (``latent-explorer monitor RUN_DIR``); 0 when closed.
+
+    ``n`` and ``seed`` default to the classifier's (explorer.core.classifier.DEFAULT_N, DEFAULT_SEED),
+    imported here so that starting the main window does not load the monitor's code."""
+    from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
+
+    n = DEFAULT_N if n is None else n
+    seed = DEFAULT_SEED if seed is None else seed
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from explorer.qt.monitor_view import MonitorView, wait_until_idle

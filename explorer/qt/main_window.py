@@ -12,21 +12,18 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, Q
                                QScrollArea, QStackedWidget, QTabWidget, QVBoxLayout, QWidget)
 
 from explorer.core.grid import GridController, SampleGrid
-from explorer.qt.map_view import MapView, fill_grid_with, show_in_grid
 from explorer.core.latents import LatentWalk
 from explorer.io.runtime import ModelError, NeedsImageShape
 from explorer.core.state import AppState
 from explorer.qt.cell_actions import CellActions
 from explorer.qt.bridge import ToGui, accept_url_drag, dropped_paths
-from explorer.qt.docks import DockPart, install
+from explorer.qt.docks import DockPart, LazyPart, install
 from explorer.qt.grid_view import GridCanvas, GridControls
 from explorer.qt.help_menu import add_help_menu
 from explorer.qt.tools_menu import add_tools_menu
 from explorer.qt.latent_panel import LatentPanel
-from explorer.qt.map_dock import MapDock
 from explorer.qt.model_panel import ModelPanel
 from explorer.qt.directions_panel import install_directions_dock
-from explorer.qt.path_overlay import PathOverlay
 from explorer.qt.path_view import install_path_dock
 from explorer.qt.session_actions import install_session_actions
 
@@ -89,11 +86,19 @@ class MainWindow(CellActions, QMainWindow):
         col.addWidget(self.controls)
         col.addWidget(self.stack, 1)
         # Two views of the active model: the sample grid and the latent map (explorer/qt/map_view.py).
-        self.map_view = MapView(interactive=self.interactive)
+        # The map (and pyqtgraph under it) is built the first time it is shown or asked for
+        # (``map_view``); until then an empty page holds its tab.
+        self._map_view = self._path_overlay = None
+        self.map_placeholder = QWidget()
+        self.map_placeholder.setObjectName("mapPlaceholder")
         self.views = QTabWidget()
         self.views.setDocumentMode(True)
         self.views.addTab(central, "Grid")
-        self.views.addTab(self.map_view, "Latent map")
+        self.views.addTab(self.map_placeholder, "Latent map")
+        # A click on the map's tab builds the map before the tab changes (so that focus moves into it
+        # as into any page); any other way to the tab (keys, code) builds it on the change.
+        self.views.tabBarClicked.connect(self._on_view_tab)
+        self.views.currentChanged.connect(self._on_view_tab)
         self.setCentralWidget(self.views)
         self.view_tabs = self.views.tabBar()  # the tour points at it
 
@@ -119,14 +124,10 @@ class MainWindow(CellActions, QMainWindow):
         self._build_menus()
         path = install_path_dock(self)  # Interpolation path dock (explorer/qt/path_view.py)
         self.path_dock, self.path_view, self.path_editor = path.dock, path.widget, path.model
-        # The path drawn on the latent map, waypoints draggable (explorer/qt/path_overlay.py).
-        self.path_overlay = PathOverlay(self.map_view.vb, self.path_editor)
-        self.map_view.latentProjectionChanged.connect(self.path_overlay.set_projection)
-        self.map_view.latentForPath.connect(self._add_map_waypoint)
-        self.map_view.directionMade.connect(lambda d: self.directions_panel.add_directions([d]))
         directions = install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
         self.directions_dock, self.directions_panel = directions.dock, directions.widget
-        install(self, MapDock(self.map_view))  # the latent map's view and groups, kept in sessions
+        # the latent map's view and groups, kept in sessions; built when first needed (_build_map)
+        install(self, LazyPart("map", "Latent map", self._build_map, self.map_placeholder))
         install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
@@ -140,12 +141,6 @@ class MainWindow(CellActions, QMainWindow):
         # bindings
         self.state.active_changed.connect(self._on_active)
         self.state.model_closed.connect(self._on_model_closed)
-        self.state.active_changed.connect(self.map_view.set_model)
-        self.map_view.message.connect(self.show_message)
-        self.map_view.latentsForGrid.connect(lambda z: fill_grid_with(self.grid, z))
-        self.map_view.latentActivated.connect(self._load_map_latent)
-        self.map_view.probeToGrid.connect(self._probe_to_grid)
-        self.map_view.selectionToGrid.connect(self._selection_to_grid)
         self.state.message.connect(self.show_message)
         self.controller.decoded.connect(self._on_decoded)
         self.controller.error.connect(self.show_message)
@@ -171,6 +166,53 @@ class MainWindow(CellActions, QMainWindow):
         self._restore()
 
     # ---- construction -----------------------------------------------------------------------------
+
+    @property
+    def map_view(self):
+        """The latent map (explorer/qt/map_view.py), built the first time it is shown or asked for."""
+        if self._map_view is None:
+            self.docks["map"].part  # builds it (_build_map), in the tab the placeholder held
+        return self._map_view
+
+    @property
+    def path_overlay(self):
+        """The path drawn on the latent map, waypoints draggable (explorer/qt/path_overlay.py)."""
+        self.map_view  # noqa: B018 (built with the map)
+        return self._path_overlay
+
+    def _build_map(self) -> DockPart:
+        """Build the latent map, bind it to the window and put it in its tab; its part for ``docks``."""
+        from explorer.qt.map_dock import MapDock
+        from explorer.qt.map_view import MapView, fill_grid_with
+        from explorer.qt.path_overlay import PathOverlay
+
+        view = self._map_view = MapView(interactive=self.interactive)
+        self._path_overlay = PathOverlay(view.vb, self.path_editor)
+        view.latentProjectionChanged.connect(self._path_overlay.set_projection)
+        view.latentForPath.connect(self._add_map_waypoint)
+        view.directionMade.connect(lambda d: self.directions_panel.add_directions([d]))
+        self.state.active_changed.connect(view.set_model)
+        view.message.connect(self.show_message)
+        view.latentsForGrid.connect(lambda z: fill_grid_with(self.grid, z))
+        view.latentActivated.connect(self._load_map_latent)
+        view.probeToGrid.connect(self._probe_to_grid)
+        view.selectionToGrid.connect(self._selection_to_grid)
+        index, current = self.views.indexOf(self.map_placeholder), self.views.currentIndex()
+        self._swapping_tabs = True
+        try:
+            self.views.removeTab(index)
+            self.views.insertTab(index, view, "Latent map")
+            self.views.setCurrentIndex(current)
+        finally:
+            self._swapping_tabs = False
+        if self.state.active is not None:
+            view.set_model(self.state.active)
+        return MapDock(view)
+
+    def _on_view_tab(self, index: int) -> None:
+        """The map's tab is being chosen before the map was built: build it there now."""
+        if not getattr(self, "_swapping_tabs", False) and self.views.widget(index) is self.map_placeholder:
+            self.map_view  # noqa: B018 (builds it)
 
     def add_dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         """A movable, closable dock (``name`` keys its saved state), toggled from the View menu.
@@ -226,7 +268,7 @@ class MainWindow(CellActions, QMainWindow):
     def landmarks(self) -> dict[str, QWidget]:
         """What the tour can point at, by name: the grid, its controls, the view tabs and every part."""
         marks = {"grid": self.stack, "grid controls": self.controls, "view tabs": self.view_tabs}
-        marks.update({key: part.frame for key, part in self.docks.items()})
+        marks.update({key: part.landmark for key, part in self.docks.items()})  # builds nothing
         return marks
 
     def _build_menus(self) -> None:
@@ -464,7 +506,8 @@ class MainWindow(CellActions, QMainWindow):
     def closeEvent(self, event) -> None:
         self.set_walking(False)
         self.save_settings()
-        self.map_view.close_view()
+        if self._map_view is not None:
+            self._map_view.close_view()
         self.controller.close()
         super().closeEvent(event)
 
@@ -484,6 +527,8 @@ class MainWindow(CellActions, QMainWindow):
 
     def _selection_to_grid(self, z) -> None:
         """"Show in grid" on the map: exactly the selection's latents, and the grid in front."""
+        from explorer.qt.map_view import show_in_grid  # loaded with the map, which sends this
+
         line = show_in_grid(self.grid, z)
         if line:
             self.views.setCurrentIndex(0)
