@@ -390,3 +390,55 @@ def snapshot_evaluation(evaluator: SnapshotEvaluator, snap: SnapshotInfo, model:
         return skipped_snapshot(snap, exc)
     return SnapshotResult(snap.epoch, snap.path, "full", strip=evaluation.grid if with_strip else None,
                           evaluation=evaluation, finished=time.time())
+
+
+# --------------------------------------------------------------------------------------------
+# Which classifier and reference judge a model
+
+
+def is_bundled_classifier(path: str | Path | None) -> bool:
+    """True for the bundled Fashion-MNIST classifier (folder or its .onnx): the default, never forced
+    onto a model of other data."""
+    from explorer.core.classifier import default_classifier
+
+    bundled = default_classifier()
+    if path is None or bundled is None:
+        return False
+    p = Path(path).expanduser().resolve()
+    return p == bundled.resolve() or p.parent == bundled.resolve()
+
+
+def evaluator_for(model: str | Path | None, classifier: str | Path | None = None, *, auto: bool = True,
+                  n: int = DEFAULT_N, seed: int = DEFAULT_SEED, data_dir=None, build: bool = True,
+                  progress: Callable[[str], None] | None = None, strict: bool = False) -> tuple[SnapshotEvaluator, str]:
+    """The evaluator that judges ``model`` (a model file, bundle or run folder), and a note ("" when a
+    classifier judges it; otherwise why not: its evaluations are then measured in the feature-free
+    space when the model's data is known).
+
+    auto: pick the classifier with ``own_data.choose_classifier`` (``classifier`` is then the explicit
+    choice, unless it is the bundled default); without auto, ``classifier`` or none.
+    build: build a missing real reference from the classifier's own data. strict: a classifier asked
+    for explicitly that cannot be used raises MonitorError (otherwise it is the note)."""
+    from explorer.core.classifier import load_reference
+
+    if auto:
+        choice = own_data.choose_classifier(model, None if is_bundled_classifier(classifier) else classifier)
+    else:
+        data = own_data.trained_on(model) if model is not None else None
+        choice = own_data.ClassifierChoice(None if classifier is None else str(classifier),
+                                           "given" if classifier is not None else NO_CLASSIFIER, data)
+    clf = ref = None
+    note = "" if choice.path else choice.why
+    if choice.path:
+        try:
+            clf = Classifier(choice.path)
+            ref = load_reference(clf, build=build, data_dir=data_dir, progress=progress)
+        except (MonitorError, ValueError, OSError) as exc:
+            explicit = classifier is not None and (not auto or not is_bundled_classifier(classifier))
+            if strict and explicit:
+                raise MonitorError((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+            note = f"the classifier {choice.path} cannot be used: {(str(exc).strip().splitlines() or ['?'])[0]}"
+            clf = ref = None
+    ev = SnapshotEvaluator(clf, ref, n=n, seed=seed, off_note=note or NO_CLASSIFIER, why=choice.why,
+                           pixel_data=choice.data, progress=progress)
+    return ev, note

@@ -102,6 +102,7 @@ class TrainedOn:
     data_id: str
     train_images: int
     image_shape: tuple[int, int, int] | None
+    dataset: str = ""  # the dataset name training recorded ("fashion-mnist" for any folder of its IDX files)
 
     @property
     def label(self) -> str:
@@ -109,7 +110,7 @@ class TrainedOn:
 
     @property
     def fashion(self) -> bool:
-        return self.data_id == FASHION_ID or (not self.data_id and self.data is None)
+        return self.data_id == FASHION_ID or self.dataset == FASHION_ID or (not self.data_id and self.data is None)
 
 
 def trained_on(path: str | os.PathLike) -> TrainedOn | None:
@@ -124,7 +125,8 @@ def trained_on(path: str | os.PathLike) -> TrainedOn | None:
         shape = (cfg["channels"], cfg["image_size"], cfg["image_size"])
     count = cfg.get("train_images")
     return TrainedOn(data=str(data) if data else None, data_id=str(cfg.get("data_id") or ""),
-                     train_images=count if isinstance(count, int) else 0, image_shape=shape)
+                     train_images=count if isinstance(count, int) else 0, image_shape=shape,
+                     dataset=str(cfg.get("dataset") or ""))
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def choose_classifier(model: str | os.PathLike | None, explicit: str | os.PathLi
     data = trained_on(model) if model is not None else None
     if explicit is not None:
         return ClassifierChoice(str(explicit), "given with --classifier", data)
-    if data is not None and data.data_id and not data.fashion:
+    if data is not None and data.data_id:
         shape = data.image_shape
         entries = registered_classifiers(data.data_id)
         fits = [e for e in entries if shape is None or tuple(e.get("image_shape") or ()) == shape] or entries
@@ -171,6 +173,7 @@ def choose_classifier(model: str | os.PathLike | None, explicit: str | os.PathLi
         if beside:
             return ClassifierChoice(str(beside[0]), f"trained on the model's data {data.label} "
                                     f"(a classifier run beside {run.name})", data)
+    if data is not None and not data.fashion:
         return ClassifierChoice(None, f"no classifier trained on {data.label}; train one with "
                                 f"'latent-train classifier --data {data.label} --out RUN'", data)
     bundled = default_classifier()
