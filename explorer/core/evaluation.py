@@ -207,6 +207,8 @@ class SnapshotEvaluator:
         if shape not in self._pixel_refs:
             if self.pixel_data is None:
                 self._pixel_refs[shape] = "the model's training data is not known (no run folder records it)"
+            elif not self.pixel_data.data_id:
+                self._pixel_refs[shape] = "its run does not record a data id (trained before runs recorded one)"
             else:
                 try:
                     self._pixel_refs[shape] = own_data.pixel_reference(self.pixel_data, shape, n=self.n,
@@ -437,7 +439,7 @@ def evaluator_for(model: str | Path | None, classifier: str | Path | None = None
             explicit = classifier is not None and (not auto or not is_bundled_classifier(classifier))
             if strict and explicit:
                 raise MonitorError((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
-            note = f"the classifier {choice.path} cannot be used: {(str(exc).strip().splitlines() or ['?'])[0]}"
+            note = f"the classifier cannot be used: {(str(exc).strip().splitlines() or ['?'])[0]}"
             clf = ref = None
     ev = SnapshotEvaluator(clf, ref, n=n, seed=seed, off_note=note or NO_CLASSIFIER, why=choice.why,
                            pixel_data=choice.data, progress=progress)

@@ -297,10 +297,17 @@ class MonitorView(QWidget):
         """Alarms (red), measured and fine (green), not measured and why (amber), or waiting (grey).
 
         The reason for "not measured" is ``mon.not_measured()``, the line the table's header shows too."""
-        alarms = mon.alarms()
+        alarms = mon.hard_alarms()  # alarms graded inconclusive (too little evidence) do not turn it red
         latest = mon.latest()
         reason = mon.not_measured()
-        if alarms:
+        doubts = mon.inconclusive()
+        if not alarms and doubts:
+            graded = "".join(f"<li><b>{html.escape(alarm_title(a.name))}</b> (inconclusive) — {html.escape(a.detail)}</li>"
+                             for a in mon.alarms() if not a.hard)
+            text = (f"<b>Inconclusive at epoch {latest.epoch}</b> — too little evidence for a verdict: "
+                    f"{html.escape('; '.join(doubts))}<ul style='margin:2px 0 0 -20px'>{graded}</ul>")
+            state = "unmeasured"
+        elif alarms:
             where = f" at epoch {latest.epoch}" if latest else ""
             lines = "".join(f"<li><b>{html.escape(alarm_title(a.name))}</b> — {html.escape(a.detail)}</li>"
                             for a in alarms)
