@@ -524,7 +524,7 @@ def diversity_report(logits: np.ndarray, features: np.ndarray, reference: RealRe
     judged = Judgement(values, floor, spread, reference.n_classes)
     reasons = thin_evidence(judged, evidence or Evidence(n=len(features)))
     inconclusive: list[str] = []
-    if reasons and strong_collapse(judged) is None:
+    if reasons and strong_collapse(judged, evidence) is None:
         alarms = [Alarm(a.name, a.detail, INCONCLUSIVE) for a in alarms]
         # N too small: no verdict at all; thin training alone: only the alarms are in doubt
         if alarms or len(features) < MIN_VERDICT_N:

@@ -25,7 +25,8 @@ from explorer.core import diversity as D
 from explorer.core import own_data
 from explorer.core.class_metrics import asked_classes
 from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError
-from explorer.core.diversity_metrics import ALARM, INCONCLUSIVE, NEAR_DUP_RATE_MAX, STRONG_NEAR_DUP_RATE, Evidence, Judgement
+from explorer.core.diversity_metrics import (ALARM, INCONCLUSIVE, NEAR_DUP_RATE_MAX, PLAUSIBLE_SHARPNESS,
+                                             STRONG_NEAR_DUP_RATE, Evidence, Judgement)
 from explorer.core.metrics import laplacian_variance
 from explorer.io import contract
 from explorer.io.contract import ContractError
@@ -151,6 +152,10 @@ class ModelEvaluation:
         return out
 
 
+def _ratio(value: float, real: float) -> float | None:
+    return value / real if math.isfinite(value) and math.isfinite(real) and real > 0 else None
+
+
 def _num(v: float) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
@@ -272,7 +277,8 @@ class SnapshotEvaluator:
                                              f"{self.classifier.card.feature_dim}-d)")
             ev.report = D.diversity_report(logits, feats, self.reference, asked=asked,
                                            class_names=self.classifier.class_names, space=space,
-                                           evidence=Evidence(n, epoch, self.train_images))
+                                           evidence=Evidence(n, epoch, self.train_images,
+                                                             _ratio(sharp, self.reference.real_sharpness)))
             ev.class_names = self.classifier.class_names
             ev.judged_by = self.judged_by_classifier()
             ev.timings.update(classify=t2 - t1, metrics=time.perf_counter() - t2)
@@ -294,15 +300,16 @@ class SnapshotEvaluator:
             return
         n, ev.n_note = self._capped(ref)
         x = images[:n]
-        ev.report = D.diversity_report(np.zeros((n, 0), np.float32), own_data.project(x), ref,
-                                       evidence=Evidence(n, epoch, self.train_images))
+        evidence = Evidence(n, epoch, self.train_images, _ratio(ev.sharpness, ref.real_sharpness))
+        ev.report = D.diversity_report(np.zeros((n, 0), np.float32), own_data.project(x), ref, evidence=evidence)
         ev.pixel_near_dup, ev.pixel_near_dup_floor = own_data.pixel_near_duplicates(x, ref)
         floor = ev.pixel_near_dup_floor if math.isfinite(ev.pixel_near_dup_floor) else 0.0
         limit = floor + NEAR_DUP_RATE_MAX
         if ev.pixel_near_dup > limit:
             judged = Judgement(ev.report.metrics, ev.report.floors, ev.report.floor_spread, 0)
-            thin = D.thin_evidence(judged, Evidence(n, epoch, self.train_images))
-            strong = ev.pixel_near_dup >= STRONG_NEAR_DUP_RATE
+            thin = D.thin_evidence(judged, evidence)
+            strong = ev.pixel_near_dup >= STRONG_NEAR_DUP_RATE and (
+                evidence.sharpness_ratio is None or evidence.sharpness_ratio >= PLAUSIBLE_SHARPNESS)
             ev.pixel_alarms = [D.Alarm("pixel_near_duplicates",
                                        f"{ev.pixel_near_dup:.2%} of sample pairs are closer in pixels than the "
                                        f"closest real pair (limit {limit:.2%})",
