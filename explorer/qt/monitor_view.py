@@ -289,7 +289,7 @@ class MonitorView(QWidget):
         state = "finished" if mon.finished else "in progress"
         self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
                           f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
-        self.meta.setToolTip(str(mon.run_dir))
+        self.meta.setToolTip(str(mon.run_dir) + (f"\njudged by {mon.judged_by}" if mon.judged_by else ""))
         done = mon.finished and not mon.pending() and self.controller.is_idle()
         self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
@@ -492,7 +492,7 @@ class MonitorView(QWidget):
                                  f"each value next to the same measure on held-out real images at N = {rep.n} "
                                  "(mean ± sd)")
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
-        red = alarmed_metrics(a.name for a in rep.alarms)
+        red = alarmed_metrics(a.name for a in rep.alarms if a.hard)
         rows = [(m.label, rep.metrics.get(m.key), rep.floors.get(m.key), rep.floor_spread.get(m.key), m.key in red)
                 for m in METRICS]
         rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
