@@ -232,3 +232,22 @@ def test_a_collapsed_model_still_alarms_in_a_small_run(n, tmp_path, capsys):
     out = _json(capsys)
     assert "near_duplicates" in out["verdict"] and "modes_dropped" in out["verdict"], out
     assert all(a["severity"] == "alarm" for a in out["alarms"])
+
+
+def test_the_in_app_monitor_judges_an_own_data_run_with_its_classifier(at_home):
+    from explorer.core.classifier import default_classifier
+    from explorer.core.monitor_controller import MonitorController
+
+    bundled = default_classifier()
+    if bundled is None:
+        pytest.skip("needs the bundled classifier (what the app passes by default)")
+    inbox = F.Inbox()
+    ctl = MonitorController(bundled, n=100, dispatch=inbox.wrap)  # what Tools > Monitor passes
+    try:
+        mon = ctl.set_run(at_home["runs"]["gan"])
+        assert inbox.pump(lambda: ctl.is_idle() and mon.latest() is not None, timeout=120)
+        ev = mon.latest().evaluation
+        assert ev.class_names == CLASSES and "trained on the model's data" in ctl.judged_by
+        assert set(METRICS.keys()) <= set(ev.report.metrics)
+    finally:
+        ctl.close()
