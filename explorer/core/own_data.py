@@ -35,7 +35,7 @@ from explorer.io.run_folder import CONFIG_FILE, MODEL_DIR, read_config
 
 REGISTRY_FILE = "classifiers.json"
 PROJECTION_DIM = 64  # as many features as the classifier's penultimate layer
-PROJECTION_SEED = 20_14  # fixed: every model and every real set is projected by the same matrix
+PROJECTION_SEED = 2014  # fixed: every model and every real set is projected by the same matrix
 PIXEL_SPACE = f"random projection of pixels ({PROJECTION_DIM}-d, seed {PROJECTION_SEED})"
 PIXELS = "pixels"
 PIXEL_REFERENCE_MAX = 20_000  # real images a pixel reference is built from (a seeded subset beyond)
