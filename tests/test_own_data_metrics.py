@@ -251,3 +251,13 @@ def test_the_in_app_monitor_judges_an_own_data_run_with_its_classifier(at_home):
         assert set(METRICS.keys()) <= set(ev.report.metrics)
     finally:
         ctl.close()
+
+
+def test_latent_train_evaluate_uses_the_runs_data_and_its_classifier(at_home, capsys):
+    gan, vae = at_home["runs"]["gan"] / "model", at_home["runs"]["vae"] / "model"
+    assert T.cli("evaluate", gan, "--n", "200", "--json") == 0
+    out = _json(capsys)
+    assert out["classifier"] == str((at_home["runs"]["classifier"] / "model" / "classifier.onnx").resolve())
+    assert set(out["class_histogram"]) == set(CLASSES) and math.isfinite(out["frechet_distance"])
+    assert T.cli("evaluate", vae, "--json") == 0  # RGB test images of the folder, not grayscale Fashion-MNIST
+    assert math.isfinite(_json(capsys)["test_neg_elbo"])

@@ -161,7 +161,7 @@ def choose_classifier(model: str | os.PathLike | None, explicit: str | os.PathLi
     data = trained_on(model) if model is not None else None
     if explicit is not None:
         return ClassifierChoice(str(explicit), "given with --classifier", data)
-    if data is not None and data.data_id:
+    if data is not None and data.data_id and data.data_id != FASHION_ID:  # the official files: the bundled one
         shape = data.image_shape
         entries = registered_classifiers(data.data_id)
         fits = [e for e in entries if shape is None or tuple(e.get("image_shape") or ()) == shape] or entries
