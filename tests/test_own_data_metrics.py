@@ -261,3 +261,20 @@ def test_latent_train_evaluate_uses_the_runs_data_and_its_classifier(at_home, ca
     assert set(out["class_histogram"]) == set(CLASSES) and math.isfinite(out["frechet_distance"])
     assert T.cli("evaluate", vae, "--json") == 0  # RGB test images of the folder, not grayscale Fashion-MNIST
     assert math.isfinite(_json(capsys)["test_neg_elbo"])
+
+
+def test_the_compare_view_judges_own_data_models_with_their_classifier(at_home, qtbot):
+    from explorer.core.classifier import default_classifier
+    from explorer.qt.compare_view import CompareView
+
+    bundled = default_classifier()
+    if bundled is None:
+        pytest.skip("needs the bundled classifier (what Tools > Compare passes)")
+    view = CompareView(bundled, n=100)
+    qtbot.addWidget(view)
+    view.set_models(at_home["runs"]["vae"] / "model", at_home["runs"]["gan"] / "model")
+    assert view.wait(120) and view.error == ""
+    for ev in (view.comparison.a, view.comparison.b):
+        assert ev.class_names == CLASSES and set(METRICS.keys()) <= set(ev.report.metrics)
+        assert "trained on the model's data" in ev.judged_by
+    view.close_view()

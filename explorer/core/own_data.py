@@ -199,9 +199,11 @@ def classifier_data(classifier_folder: str | os.PathLike) -> TrainedOn | None:
 
 # ---- real images of a data folder --------------------------------------------------------------
 
-def real_images(data: str | None, image_shape: tuple[int, int, int]) -> np.ndarray:
+def real_images(data: str | None, image_shape: tuple[int, int, int], *, limit: int | None = None,
+                seed: int = 0) -> np.ndarray:
     """Every real image of ``data`` (None: Fashion-MNIST test + train) as uint8 [T, H, W, C] at ``image_shape``
-    (C, H, W): a Fashion-MNIST folder of IDX files, or an image folder read as training reads it."""
+    (C, H, W): a Fashion-MNIST folder of IDX files, or an image folder read as training reads it.
+    limit: a seeded random subset of Fashion-MNIST of that size (taken before resizing)."""
     from explorer.io import images as images_io
     from explorer.io.fashion_data import DataNotFound, find_fashion_mnist, load_split
 
@@ -218,6 +220,8 @@ def real_images(data: str | None, image_shape: tuple[int, int, int]) -> np.ndarr
         test, _ = load_split("test", folder)
         train, _ = load_split("train", folder)
         x = np.concatenate([test, train])
+        if limit is not None and limit < len(x):
+            x = x[np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])]
         if (h, w) != x.shape[1:]:
             from PIL import Image
 
@@ -311,7 +315,8 @@ def pixel_reference(data: TrainedOn, image_shape: tuple[int, int, int], *, n: in
             pass
     say = progress or (lambda msg: None)
     say(f"reading the real images of {data.label} for the pixel-space reference (once; cached)")
-    ref = build_pixel_reference(real_images(data.data, image_shape), dataset_id=data_id, n=n, progress=progress)
+    ref = build_pixel_reference(real_images(data.data, image_shape, limit=PIXEL_REFERENCE_MAX), dataset_id=data_id,
+                                n=n, progress=progress)
     if data_id:
         try:
             ref.save(path)
