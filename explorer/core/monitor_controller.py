@@ -247,7 +247,9 @@ def _set_up(run_dir, classifier, n: int, seed: int, data_dir, build: bool) -> tu
     choice = _choice(run_dir, classifier)
     own = dict(why=choice.why, pixel_data=choice.data)
     if choice.path is None:
-        note = NO_CLASSIFIER_NOTE if classifier is None else f"diversity metrics off: {choice.why}"
+        note = (NO_CLASSIFIER_NOTE if classifier is None
+                else f"no classifier judges this run ({choice.why}); measured in the feature-free space"
+                if choice.data is not None and choice.data.data_id else f"diversity metrics off: {choice.why}")
         return SnapshotEvaluator(None, None, n=n, seed=seed, off_note=note, **own), None, note
     clf = None
     try:

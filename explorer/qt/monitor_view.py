@@ -15,6 +15,7 @@ plots and alarms exist comes from ``explorer.core.diversity_metrics``.
 from __future__ import annotations
 
 import html
+import math
 import os
 import time
 
@@ -494,8 +495,11 @@ class MonitorView(QWidget):
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
         red = alarmed_metrics(a.name for a in rep.alarms if a.hard)
         rows = [(m.label, rep.metrics.get(m.key), rep.floors.get(m.key), rep.floor_spread.get(m.key), m.key in red)
-                for m in METRICS]
+                for m in METRICS if m.key in rep.metrics]  # no class metrics in the feature-free space
+        if math.isfinite(ev.pixel_near_dup):
+            rows.append(("pixel near-dups", ev.pixel_near_dup, ev.pixel_near_dup_floor, None, False))
         rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
+        self.table_title.setToolTip(f"features: {rep.space}" if rep.space else "")
         self.table.setRowCount(len(rows))
         for i, (label, v, f, sd, bad) in enumerate(rows):
             cells = (label, fmt_value(v), fmt_value(f) + (f" ± {fmt_value(sd)}" if sd else ""))
