@@ -74,7 +74,8 @@ HIGHER_IS_BETTER, LOWER_IS_BETTER, CLOSEST_TO_FLOOR = 1, -1, 0
 # every verdict there is "inconclusive". A model trained on fewer than MIN_TRAIN_IMAGES images cannot
 # cover a reference of the whole data set, so coverage, modes and NDB say "small data", not "collapse".
 # A model trained for fewer than MIN_VERDICT_EPOCHS epochs whose samples do not look real yet has a
-# quality gap (measured: a 3-epoch DCGAN on Fashion-MNIST draws modes_dropped and coverage_low).
+# quality gap (measured, the default DCGAN on Fashion-MNIST at N = 1000: after epochs 1 and 2 coverage
+# 0.07 / 0.11, precision 0.51 / 0.52, density 0.27 / 0.48; it drew modes_dropped, coverage_low and ndb_high).
 # Strong evidence of collapse is judged whatever the context: many sample pairs closer than the closest
 # real pair (one image repeated: all of them), or every sample in one class.
 MIN_VERDICT_N = 200
