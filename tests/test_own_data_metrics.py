@@ -219,19 +219,25 @@ def test_small_and_short_gan_runs_are_inconclusive_not_collapsed(which, fashion6
 
 @pytest.mark.parametrize("n", [64, 500])
 def test_a_collapsed_model_still_alarms_in_a_small_run(n, tmp_path, capsys):
+    """Trained on 64 images for 200 epochs (12,800 seen), it repeats one image: collapse, at any N."""
     _bundled_or_skip()
     from explorer.io.fashion_data import load_split
 
     images, _ = load_split("test")
-    run = F.make_run(tmp_path / "collapsed", epochs=1)
+    run = F.make_run(tmp_path / "collapsed", epochs=200)
     config = json.loads((run / "config.json").read_text())
     config.update(train_images=64, data_id="fashion-mnist")
     (run / "config.json").write_text(json.dumps(config))
-    snap = F.add_snapshot(run, 1, images[:1])  # one image, whatever the latent
+    snap = F.add_snapshot(run, 200, images[:1])  # one image, whatever the latent
     assert diversity_command([str(snap), "--n", str(n), "--json"]) == 0
     out = _json(capsys)
     assert "near_duplicates" in out["verdict"] and "modes_dropped" in out["verdict"], out
     assert all(a["severity"] == "alarm" for a in out["alarms"])
+    # the same samples from a model that has seen 64 images once are untrained, not collapsed
+    snap = F.add_snapshot(run, 1, images[:1])
+    assert diversity_command([str(snap), "--n", str(n), "--json"]) == 0
+    out = _json(capsys)
+    assert out["verdict"] == INCONCLUSIVE and "barely trained: 64 training images seen" in " ".join(out["inconclusive"])
 
 
 def test_the_in_app_monitor_judges_an_own_data_run_with_its_classifier(at_home):

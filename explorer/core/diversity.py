@@ -27,7 +27,8 @@ import numpy as np
 
 from explorer.core import metrics as M
 from explorer.core.diversity_metrics import (ALARM, ALARMS, INCONCLUSIVE, METRICS, MIN_VERDICT_N, Evidence, Judgement,
-                                             SnapshotOutputs, measure, strong_collapse, thin_evidence)
+                                             SnapshotOutputs, barely_trained, measure, strong_collapse,
+                                             thin_evidence)
 
 # --------------------------------------------------------------------------------------------
 # Training-curve thresholds (the snapshot alarms' thresholds live with their checks in diversity_metrics).

@@ -309,7 +309,8 @@ class SnapshotEvaluator:
             judged = Judgement(ev.report.metrics, ev.report.floors, ev.report.floor_spread, 0)
             thin = D.thin_evidence(judged, evidence)
             strong = ev.pixel_near_dup >= STRONG_NEAR_DUP_RATE and (
-                evidence.sharpness_ratio is None or evidence.sharpness_ratio >= PLAUSIBLE_SHARPNESS)
+                evidence.sharpness_ratio is None or evidence.sharpness_ratio >= PLAUSIBLE_SHARPNESS) and (
+                not D.barely_trained(evidence))
             ev.pixel_alarms = [D.Alarm("pixel_near_duplicates",
                                        f"{ev.pixel_near_dup:.2%} of sample pairs are closer in pixels than the "
                                        f"closest real pair (limit {limit:.2%})",
