@@ -23,6 +23,9 @@ import monitor_factory as F
 import tiny_training as T
 from explorer.cli.monitor import compare_command, diversity_command, monitor_command, reference_command
 from explorer.core.diversity_metrics import INCONCLUSIVE, METRICS
+
+# The metrics of an unconditional model (the class-conditional ones apply to conditional models only)
+PLAIN = [m for m in METRICS if m.applies is None]
 from explorer.core.own_data import PIXEL_SPACE, registry_path
 from explorer.io.dataset_id import dataset_id
 
@@ -99,7 +102,7 @@ def test_diversity_judges_an_own_data_gan_with_its_classifier_and_every_metric_f
     out = _json(capsys)
     assert out["classifier"] == str((clf / "classifier.onnx").resolve())
     assert "trained on the model's data" in out["judged_by"] and dataset_id(at_home["data"]) in out["judged_by"]
-    for key in METRICS.keys():  # every classifier metric measured, each with its real floor
+    for key in [m.key for m in PLAIN]:  # every classifier metric measured, each with its real floor
         assert isinstance(out["metrics"][key], float) and math.isfinite(out["metrics"][key]), key
         assert isinstance(out["floors"][key], float), key
     assert out["spaces"]["modes_covered"] == "predicted classes"
@@ -121,13 +124,13 @@ def test_compare_table_of_own_data_models_has_every_metric(at_home, capsys):
     assert compare_command([str(vae), str(gan), "--json"]) == 0
     out = _json(capsys)
     for side in ("a", "b"):
-        assert all(out[side]["metrics"][k] is not None for k in METRICS.keys()), side
+        assert all(out[side]["metrics"][m.key] is not None for m in PLAIN), side
         assert out[side]["sharpness_vs_real"] is not None
     assert "trained on the model's data" in out["judged_by"]
     assert compare_command([str(vae), str(gan)]) == 0
     text = capsys.readouterr().out
     rows = {line.split("  ")[0]: line for line in text.splitlines()}
-    for spec in METRICS:
+    for spec in PLAIN:
         assert spec.label in rows, spec.label
         assert "nan" not in rows[spec.label] and "unknown" not in rows[spec.label]
     assert "unknown" not in text
@@ -147,7 +150,7 @@ def test_monitor_report_of_an_own_data_run_uses_its_classifier(at_home, tmp_path
     assert monitor_command([str(at_home["runs"]["gan"]), "--report", str(out), "--json"]) == 0
     summary = _json(capsys)
     assert "trained on the model's data" in summary["judged_by"]
-    assert summary["latest"] is not None and set(METRICS.keys()) <= set(summary["latest"]["metrics"])
+    assert summary["latest"] is not None and {m.key for m in PLAIN} <= set(summary["latest"]["metrics"])
     html = out.read_text()
     assert "computed in" in html and "predicted classes" in html
 
@@ -163,7 +166,7 @@ def test_without_a_classifier_the_feature_free_space_measures(at_home, monkeypat
     out = _json(capsys)
     assert out["verdict"] != "not measured" and out["space"] == PIXEL_SPACE
     assert "no classifier trained on" in out["classifier_note"]
-    feature_keys = [m.key for m in METRICS if not m.classes]
+    feature_keys = [m.key for m in PLAIN if not m.classes]
     for key in feature_keys:
         assert math.isfinite(out["metrics"][key]) and out["spaces"][key] == PIXEL_SPACE, key
         assert out["floors"][key] is not None, key
@@ -254,7 +257,7 @@ def test_the_in_app_monitor_judges_an_own_data_run_with_its_classifier(at_home):
         assert inbox.pump(lambda: ctl.is_idle() and mon.latest() is not None, timeout=120)
         ev = mon.latest().evaluation
         assert ev.class_names == CLASSES and "trained on the model's data" in ctl.judged_by
-        assert set(METRICS.keys()) <= set(ev.report.metrics)
+        assert {m.key for m in PLAIN} <= set(ev.report.metrics)
     finally:
         ctl.close()
 
@@ -281,6 +284,6 @@ def test_the_compare_view_judges_own_data_models_with_their_classifier(at_home, 
     view.set_models(at_home["runs"]["vae"] / "model", at_home["runs"]["gan"] / "model")
     assert view.wait(120) and view.error == ""
     for ev in (view.comparison.a, view.comparison.b):
-        assert ev.class_names == CLASSES and set(METRICS.keys()) <= set(ev.report.metrics)
+        assert ev.class_names == CLASSES and {m.key for m in PLAIN} <= set(ev.report.metrics)
         assert "trained on the model's data" in ev.judged_by
     view.close_view()

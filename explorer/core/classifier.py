@@ -208,7 +208,7 @@ def build_classifier_reference(classifier: Classifier | str | os.PathLike, *, da
                                        **build_kwargs)
     say = progress or (lambda msg: None)
     say(f"reading the real images of {data.label} (the classifier's own data)")
-    images = own_data.real_images(data.data, clf.card.image_shape)
+    images = own_data.real_images(data.data, clf.card.image_shape, background=data.background)
     dataset_id = data.data_id or f"folder:{data.data}"
     if limit is not None and limit < len(images):
         images = images[np.sort(np.random.default_rng(0).permutation(len(images))[:limit])]

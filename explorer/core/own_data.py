@@ -103,6 +103,7 @@ class TrainedOn:
     train_images: int
     image_shape: tuple[int, int, int] | None
     dataset: str = ""  # the dataset name training recorded ("fashion-mnist" for any folder of its IDX files)
+    background: str = "black"  # what transparent pixels were laid onto in training (latent-train --background)
 
     @property
     def label(self) -> str:
@@ -126,7 +127,7 @@ def trained_on(path: str | os.PathLike) -> TrainedOn | None:
     count = cfg.get("train_images")
     return TrainedOn(data=str(data) if data else None, data_id=str(cfg.get("data_id") or ""),
                      train_images=count if isinstance(count, int) else 0, image_shape=shape,
-                     dataset=str(cfg.get("dataset") or ""))
+                     dataset=str(cfg.get("dataset") or ""), background=str(cfg.get("background") or "black"))
 
 
 @dataclass(frozen=True)
@@ -200,10 +201,11 @@ def classifier_data(classifier_folder: str | os.PathLike) -> TrainedOn | None:
 # ---- real images of a data folder --------------------------------------------------------------
 
 def real_images(data: str | None, image_shape: tuple[int, int, int], *, limit: int | None = None,
-                seed: int = 0) -> np.ndarray:
+                seed: int = 0, background: str = "black") -> np.ndarray:
     """Every real image of ``data`` (None: Fashion-MNIST test + train) as uint8 [T, H, W, C] at ``image_shape``
     (C, H, W): a Fashion-MNIST folder of IDX files, or an image folder read as training reads it.
-    limit: a seeded random subset of Fashion-MNIST of that size (taken before resizing)."""
+    limit: a seeded random subset of Fashion-MNIST of that size (taken before resizing); background:
+    what transparent pixels are laid onto, as in the training run (``latent-train --background``)."""
     from explorer.io import images as images_io
     from explorer.io.fashion_data import DataNotFound, find_fashion_mnist, load_split
 
@@ -230,7 +232,7 @@ def real_images(data: str | None, image_shape: tuple[int, int, int], *, limit: i
         return np.repeat(x, 3, axis=3) if c == 3 else x
     try:
         found = images_io.load_image_folder(folder, image_shape, resize=True, convert_colour=True,
-                                            skip_unreadable=True)
+                                            skip_unreadable=True, background=images_io.parse_background(background))
     except images_io.ImageFolderError as exc:
         raise FileNotFoundError(f"the model's data: {exc}") from None
     return found.images
@@ -304,7 +306,7 @@ def pixel_reference(data: TrainedOn, image_shape: tuple[int, int, int], *, n: in
     """The pixel-space reference of ``data`` at ``image_shape``, from the user cache or built now
     (and cached). FileNotFoundError / ValueError (one line) when the data cannot be read."""
     data_id = data.data_id or (FASHION_ID if data.data is None else "")
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", data_id or "unknown")
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{data_id or 'unknown'}-{data.background}")
     path = _cache_dir() / f"{safe}-{pixel_space_id(image_shape)}.npz"
     if data_id and path.is_file():
         try:
@@ -315,8 +317,8 @@ def pixel_reference(data: TrainedOn, image_shape: tuple[int, int, int], *, n: in
             pass
     say = progress or (lambda msg: None)
     say(f"reading the real images of {data.label} for the pixel-space reference (once; cached)")
-    ref = build_pixel_reference(real_images(data.data, image_shape, limit=PIXEL_REFERENCE_MAX), dataset_id=data_id,
-                                n=n, progress=progress)
+    images = real_images(data.data, image_shape, limit=PIXEL_REFERENCE_MAX, background=data.background)
+    ref = build_pixel_reference(images, dataset_id=data_id, n=n, progress=progress)
     if data_id:
         try:
             ref.save(path)

@@ -121,11 +121,11 @@ def metrics_table(ev: ModelEvaluation) -> str:
     rows = []
     for spec in METRICS:
         k = spec.key
-        if k not in rep.metrics:  # a metric of predicted classes, in a space without classes
+        if k not in rep.metrics and spec.classes:  # a metric of predicted classes, in a space without classes
             continue
         rows.append(f"<tr><td>{html.escape(spec.label)}</td><td class='{'bad' if k in red else ''}'>"
                     f"{_fmt(rep.metrics.get(k))}</td><td>{_fmt(rep.floors.get(k))} ± {_fmt(rep.floor_spread.get(k))}</td>"
-                    f"<td>{html.escape(spaces[k])}</td></tr>")
+                    f"<td>{html.escape(spaces.get(k, '–'))}</td></tr>")
     if math.isfinite(ev.pixel_near_dup):
         rows.append(f"<tr><td>near-duplicate rate</td><td>{_fmt(ev.pixel_near_dup)}</td>"
                     f"<td>{_fmt(ev.pixel_near_dup_floor)}</td><td>pixels</td></tr>")

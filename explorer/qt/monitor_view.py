@@ -495,7 +495,7 @@ class MonitorView(QWidget):
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
         red = alarmed_metrics(a.name for a in rep.alarms if a.hard)
         rows = [(m.label, rep.metrics.get(m.key), rep.floors.get(m.key), rep.floor_spread.get(m.key), m.key in red)
-                for m in METRICS if m.key in rep.metrics]  # no class metrics in the feature-free space
+                for m in METRICS if m.key in rep.metrics or not m.classes]  # no class metrics in the feature-free space
         if math.isfinite(ev.pixel_near_dup):
             rows.append(("pixel near-dups", ev.pixel_near_dup, ev.pixel_near_dup_floor, None, False))
         rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
