@@ -72,7 +72,7 @@ def classifier_reference(run_dir) -> None:
     try:
         clf = Classifier(bundle, plan=ProviderPlan(("CPUExecutionProvider",)))
         registry = register_classifier(bundle, dataset_id=data.data_id, data=data.data,
-                                       image_shape=clf.card.image_shape)
+                                       image_shape=clf.card.image_shape, background=data.background)
         say(f"registered {bundle} in {registry} for models trained on {data.label} ({data.data_id})")
         if data.fashion:  # Fashion-MNIST: its reference is built on first use ('latent-explorer reference')
             return

@@ -61,12 +61,12 @@ def _read_registry() -> list[dict]:
 
 
 def register_classifier(bundle: str | os.PathLike, *, dataset_id: str, data: str | None,
-                        image_shape: tuple[int, int, int]) -> Path:
+                        image_shape: tuple[int, int, int], background: str = "black") -> Path:
     """Record a classifier bundle trained on ``dataset_id`` (newest last); returns the registry file."""
     bundle = str(Path(bundle).expanduser().resolve())
     entries = [e for e in _read_registry() if e.get("bundle") != bundle]
     entries.append({"bundle": bundle, "dataset_id": dataset_id, "data": data, "image_shape": list(image_shape),
-                    "registered": time.strftime("%Y-%m-%dT%H:%M:%S")})
+                    "background": background, "registered": time.strftime("%Y-%m-%dT%H:%M:%S")})
     path = registry_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_bytes_atomic(path, (json.dumps({"classifiers": entries}, indent=1) + "\n").encode("utf-8"))
@@ -166,6 +166,7 @@ def choose_classifier(model: str | os.PathLike | None, explicit: str | os.PathLi
         shape = data.image_shape
         entries = registered_classifiers(data.data_id)
         fits = [e for e in entries if shape is None or tuple(e.get("image_shape") or ()) == shape] or entries
+        fits = [e for e in fits if (e.get("background") or "black") == data.background] or fits  # same compositing
         if fits:
             return ClassifierChoice(fits[0]["bundle"], f"trained on the model's data {data.label} "
                                     f"(registered in {registry_path()})", data)
@@ -194,7 +195,8 @@ def classifier_data(classifier_folder: str | os.PathLike) -> TrainedOn | None:
     for e in reversed(_read_registry()):
         if e.get("bundle") == folder:
             shape = tuple(e["image_shape"]) if isinstance(e.get("image_shape"), list) else None
-            return TrainedOn(e.get("data"), str(e.get("dataset_id") or ""), 0, shape)
+            return TrainedOn(e.get("data"), str(e.get("dataset_id") or ""), 0, shape,
+                             background=str(e.get("background") or "black"))
     return None
 
 
