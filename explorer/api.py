@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core.atlas_data import MapDataError, VAEEncoder, encoder_for
-from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, default_classifier, load_reference
-from explorer.core.evaluation import SnapshotEvaluator
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, MonitorError
+from explorer.core.evaluation import evaluator_for
 from explorer.core.interpolation import MODES, PathError, interpolate_pair
 from explorer.core.latents import SamplingPolicy, sample_latents
 from explorer.io import contract
@@ -106,21 +106,18 @@ def diversity_report(model: LoadedModel | str | os.PathLike, n: int = DEFAULT_N,
     """What ``latent-explorer diversity MODEL --json`` prints, as a dict.
 
     Decodes a fixed bank of n latents (seed ``seed``; n >= 16), classifies them with ``classifier``
-    (a classifier bundle or .onnx; default: the bundled one) and compares with the real-data floors
-    at the same n. Keys include "verdict" ("ok" or a list of alarm names), "alarms", "metrics",
-    "floors", "floor_spread", "class_histogram", "sharpness", "sharpness_vs_real", "n" and
-    "classifier". MonitorError when there is no classifier or no real-data reference for it.
+    (a classifier bundle or .onnx; default: one trained on the model's data, else the bundled one;
+    docs/diversity-monitor.md, "Metrics for your own data") and compares with the real-data floors
+    at the same n. Keys include "verdict" ("ok", "inconclusive", "not measured" or a list of alarm
+    names), "alarms", "metrics", "floors", "floor_spread", "spaces", "class_histogram", "sharpness",
+    "sharpness_vs_real", "n", "judged_by" and "classifier" (None: measured in the feature-free
+    space, or not at all). MonitorError when a classifier given cannot be used.
     """
     if not isinstance(model, LoadedModel):
         model = _open_model(model)
-    path = classifier if classifier is not None else default_classifier()
-    if path is None:
-        raise MonitorError(f"expected a classifier (classifier=..., or the bundled one at "
-                           f"{bundled_model('classifier')}), found none")
-    clf = Classifier(path)
-    evaluator = SnapshotEvaluator(clf, load_reference(clf), n=int(n), seed=int(seed))
+    evaluator, _ = evaluator_for(model.path, classifier, n=int(n), seed=int(seed), strict=True)
     out = evaluator.evaluate(model).to_dict()
-    out["classifier"] = str(clf.path)
+    out["classifier"] = str(evaluator.classifier.path) if evaluator.classifier is not None else None
     return out
 
 

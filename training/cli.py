@@ -54,6 +54,36 @@ def _evaluate_parser() -> argparse.ArgumentParser:
     return p
 
 
+def classifier_reference(run_dir) -> None:
+    """After ``latent-train classifier``: register the bundle for its data set (the config folder's
+    classifiers.json), and for an image folder build its real reference (real-reference.npz in the
+    bundle) from that folder's images, so that the monitor, ``diversity`` and ``compare`` judge models
+    trained on the same data with it. A failure here is a note: the classifier itself is fine."""
+    from explorer.core.classifier import Classifier, MonitorError, build_classifier_reference
+    from explorer.core.own_data import register_classifier, trained_on
+    from explorer.io.providers import ProviderPlan
+    from explorer.io.run_folder import RunFolder
+
+    say = lambda msg: print(f"latent-train classifier: {msg}", flush=True)  # noqa: E731
+    bundle = RunFolder(run_dir).model
+    data = trained_on(run_dir)
+    if data is None or not data.data_id:
+        return
+    try:
+        clf = Classifier(bundle, plan=ProviderPlan(("CPUExecutionProvider",)))
+        registry = register_classifier(bundle, dataset_id=data.data_id, data=data.data,
+                                       image_shape=clf.card.image_shape, background=data.background)
+        say(f"registered {bundle} in {registry} for models trained on {data.label} ({data.data_id})")
+        if data.fashion:  # Fashion-MNIST: its reference is built on first use ('latent-explorer reference')
+            return
+        ref, path = build_classifier_reference(clf, progress=say)
+        say(f"real reference of {data.label}: {path} ({ref.n_real} reference + {len(ref.holdout_features)} "
+            f"holdout images; monitor, diversity and compare use it for models trained on this data)")
+    except (MonitorError, OSError, ValueError) as exc:
+        say(f"note: no real reference built ({(str(exc).strip().splitlines() or [type(exc).__name__])[0]}); "
+            f"build it later with 'latent-explorer reference {bundle}'")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = (*FAMILIES, "evaluate")
@@ -82,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                              snapshot_every=args.snapshot_every, background=args.background)
         # --resume without --epochs keeps the run's own length (and so its learning-rate schedule).
         given = tuple(k for k in _SETTINGS if getattr(args, k) is not None)
-        return train(cfg, args.out, resume=args.resume, keep_run_length=args.resume and args.epochs is None,
+        code = train(cfg, args.out, resume=args.resume, keep_run_length=args.resume and args.epochs is None,
                      device=args.device, given=given, tensorboard=args.tensorboard)
+        if code == 0 and command == "classifier":
+            classifier_reference(args.out)
+        return code
     except ConfigError as exc:  # a setting that makes no sense: refused before anything is created
         print(f"latent-train {command}: {exc.for_option()}", file=sys.stderr)
         return 2

@@ -44,6 +44,11 @@ class TrainConfig:
     class_names: tuple[str, ...] = field(default_factory=tuple)
     snapshot_every: int = 1  # epochs between ONNX snapshots
     background: str = "black"  # what transparent pixels of an image folder are laid onto: black, white, #rrggbb
+    # What the data is, recorded when it is loaded (explorer/io/dataset_id.py): the monitor finds a
+    # classifier trained on the same data by data_id, and judges whether a run is too small to judge.
+    data_path: str | None = None  # the data folder, resolved (None: Fashion-MNIST from the default places)
+    data_id: str = ""  # "fashion-mnist" or "sha256:..." of the folder's content
+    train_images: int = 0  # images trained on (after --limit)
 
     def __post_init__(self) -> None:
         self.validate()

@@ -16,7 +16,7 @@ from explorer.core import metrics
 from explorer.io.contract import ContractError, ModelCard
 from explorer.io.model_error import ModelError
 from explorer.io.onnx_file import open_onnx
-from explorer.io.paths import bundled_model
+from explorer.core.own_data import choose_classifier, trained_on
 from explorer.io.providers import ProviderPlan
 
 from .data import load_dataset
@@ -90,10 +90,12 @@ def evaluate_vae(cards: dict[str, ModelCard], files: dict[str, Path], data: str 
 
 
 def evaluate_gan(card: ModelCard, path: Path, data: str | None, classifier: str | None, n: int, seed: int) -> dict:
-    if classifier is None and not bundled_model("classifier").is_dir():
-        raise ContractError(f"no classifier given and none bundled at {bundled_model('classifier')}; "
-                            "pass --classifier MODEL (train one with 'latent-train classifier')")
-    clf_cards, clf_files = resolve(classifier or bundled_model("classifier"))
+    if classifier is None:  # the classifier of the model's own data (explorer.core.own_data), else the bundled one
+        choice = choose_classifier(path)
+        if choice.path is None:
+            raise ContractError(f"no classifier given: {choice.why}; or pass --classifier MODEL")
+        classifier = choice.path
+    clf_cards, clf_files = resolve(classifier)
     if "classifier" not in clf_cards:
         raise ContractError(f"{classifier}: no classifier in it")
     clf_card, clf = clf_cards["classifier"], _session(clf_files["classifier"], "classifier")
@@ -130,6 +132,9 @@ def evaluate(model: str | Path, *, data: str | None = None, classifier: str | No
              seed: int = 0) -> dict:
     """One dict of quality figures for an .onnx file or bundle folder."""
     cards, files = resolve(model)
+    if data is None:  # a model in a run folder: the data its config.json records (None: Fashion-MNIST)
+        found = trained_on(model)
+        data = found.data if found is not None else None
     if "classifier" in cards and len(cards) == 1:
         result = evaluate_classifier(cards["classifier"], files["classifier"], data)
     elif "decoder" in cards or "encoder" in cards:

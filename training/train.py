@@ -26,6 +26,7 @@ from typing import Callable
 
 import torch
 
+from explorer.io.dataset_id import dataset_id, resolved_data
 from explorer.io.run_folder import RunFolder, append_jsonl, read_config, read_metrics, stale_temp_paths
 
 from . import files, tracking
@@ -236,6 +237,7 @@ def load_data(cfg: TrainConfig, log) -> tuple[ImageSet, ImageSet]:
                         "(a tenth of an image folder is held out for testing)")
     cfg.channels = int(train_set.images.shape[1])
     cfg.dataset, cfg.class_names = train_set.name, tuple(train_set.class_names)
+    cfg.data_path, cfg.data_id, cfg.train_images = resolved_data(cfg.data), dataset_id(cfg.data), len(train_set)
     if cfg.family == "classifier" and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
         raise DataError("a classifier needs labels: use Fashion-MNIST or an image folder with one subfolder per class")
     if train_set.skipped:

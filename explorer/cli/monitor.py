@@ -47,11 +47,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
 
     p.add_argument("--classifier", metavar="C", default=None,
-                   help="classifier bundle or .onnx (default: the bundled fashion-classifier)")
+                   help="classifier bundle or .onnx (default: one trained on the model's data, found from its run's "
+                        "config.json, else the bundled fashion-classifier; without one, a feature-free pixel space)")
     p.add_argument("--n", type=_sample_count, default=DEFAULT_N, help=f"samples per model (default {DEFAULT_N})")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="latent-bank seed (default 0)")
     p.add_argument("--data", metavar="DIR", default=None,
-                   help="Fashion-MNIST folder, used once to build a missing real-data reference")
+                   help="Fashion-MNIST folder, used once to build a missing real-data reference of the bundled classifier")
 
 
 def _classifier_arg(value: str | None, *, required: bool) -> str | None:
@@ -118,34 +119,45 @@ def _write_text(path: str, text: str) -> Path:
 
 # ---- diversity ----------------------------------------------------------------------------------
 
-def _evaluator(args, quiet: bool):
+def _evaluator(args, quiet: bool, model: str):
+    """The evaluator for ``model``: the classifier chosen for its data (explorer.core.own_data) and its
+    reference, or the feature-free space; the evaluations say which and why (``judged_by``)."""
     from explorer.io.blas import limit_blas_threads
-    from explorer.core.classifier import Classifier, load_reference
-    from explorer.core.evaluation import SnapshotEvaluator
+    from explorer.core.evaluation import evaluator_for
 
     limit_blas_threads(1)
-    clf = Classifier(_classifier_arg(args.classifier, required=True))
-    ref = load_reference(clf, data_dir=args.data, progress=_progress(quiet))
-    return SnapshotEvaluator(clf, ref, n=args.n, seed=args.seed), clf
+    if args.classifier is not None and not Path(args.classifier).expanduser().exists():
+        raise _Fail(f"--classifier {args.classifier}: expected a classifier bundle folder or .onnx file, found nothing there")
+    evaluator, _ = evaluator_for(model, args.classifier, n=args.n, seed=args.seed, data_dir=args.data,
+                                 progress=_progress(quiet), strict=True)
+    return evaluator
 
 
-def _print_evaluation(ev, clf) -> None:
+def _print_evaluation(ev) -> None:
     """The text form of ``ev.to_dict()``: the same verdict, and the same reason when nothing was measured."""
+    import math
+
     from explorer.core.diversity_metrics import METRICS
 
     print(f"{ev.name}  ({ev.family}, N = {ev.n}, latent-bank seed {ev.seed})  {ev.path}")
-    print(f"  classifier: {clf.path}")
+    print(f"  judged by: {ev.judged_by}")
+    if ev.n_note:
+        print(f"  note: {ev.n_note}")
     rep = ev.report
     if rep is not None:
-        print(f"  {'metric':<28}{'value':>10}   real floor (same N)")
+        spaces = rep.spaces()
+        print(f"  {'metric':<28}{'value':>10}   {'real floor (same N)':<22}computed in")
         for spec in METRICS:
             k = spec.key
             if k in rep.metrics:
-                print(f"  {spec.label:<28}{rep.metrics[k]:>10.4g}   {rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}")
-        print(f"  {'sharpness vs real':<28}{ev.sharpness_ratio:>10.3g}   1")
+                floor = f"{rep.floors[k]:.4g} ± {rep.floor_spread.get(k, 0):.2g}"
+                print(f"  {spec.label:<28}{rep.metrics[k]:>10.4g}   {floor:<22}{spaces[k]}")
+        if math.isfinite(ev.pixel_near_dup):
+            print(f"  {'near-duplicate rate':<28}{ev.pixel_near_dup:>10.4g}   {ev.pixel_near_dup_floor:<22.4g}pixels")
+        print(f"  {'sharpness vs real':<28}{ev.sharpness_ratio:>10.3g}   {'1':<22}pixels (Laplacian variance)")
     print(f"  verdict: {ev.verdict_line()}")
     for a in ev.alarms:
-        print(f"    {a.name}: {a.detail}")
+        print(f"    {a.name}{'' if a.hard else ' (inconclusive)'}: {a.detail}")
 
 
 def diversity_command(argv: list[str]) -> int:
@@ -160,17 +172,17 @@ def diversity_command(argv: list[str]) -> int:
         _common(p)
         p.add_argument("--json", action="store_true", help="print JSON (metrics, floors, verdict, alarms)")
         p.add_argument("--fail-on-alarm", action="store_true",
-                       help=f"exit {EXIT_ALARM} when the verdict is not ok (an alarm, or nothing measured)")
+                       help=f"exit {EXIT_ALARM} when the verdict is not ok (an alarm, inconclusive, or nothing measured)")
         args = p.parse_args(argv)
         model = open_model(args.model)
-        evaluator, clf = _evaluator(args, quiet=False)
+        evaluator = _evaluator(args, quiet=False, model=args.model)
         ev = evaluator.evaluate(model)
         if args.json:
             out = ev.to_dict()
-            out["classifier"] = str(clf.path)
+            out["classifier"] = str(evaluator.classifier.path) if evaluator.classifier is not None else None
             print(json.dumps(out, indent=2))
         else:
-            _print_evaluation(ev, clf)
+            _print_evaluation(ev)
         return EXIT_ALARM if args.fail_on_alarm and ev.verdict != "ok" else 0
 
     return _run("diversity", body, argv)
@@ -195,9 +207,13 @@ def monitor_command(argv: list[str]) -> int:
         run = Path(args.run_dir).expanduser()
         if not run.is_dir():
             raise _Fail(f"expected a training run folder (RUN_DIR), found {'a file' if run.exists() else 'nothing'} at {run}")
-        classifier = _classifier_arg(args.classifier, required=False)
+        if args.classifier is not None:
+            _classifier_arg(args.classifier, required=False)  # one line when it is not there
+        classifier = args.classifier
         if args.report:
             return _monitor_report(args, run, classifier)
+        if classifier is None:  # the controller picks the classifier of the run's data in place of the bundled one
+            classifier = _classifier_arg(None, required=False)
         from explorer.qt.app import run_monitor_window
 
         return run_monitor_window(str(run), classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
@@ -217,8 +233,9 @@ def _monitor_report(args, run: Path, classifier: str | None) -> int:
     limit_blas_threads(1)
     t0 = time.perf_counter()
     mon, note = evaluate_run(run, classifier=classifier, n=args.n, seed=args.seed, data_dir=args.data,
-                             progress=_progress(args.json))
-    out = _write_text(args.report, run_report_html(mon, classifier=classifier, n=args.n, seed=args.seed, note=note))
+                             progress=_progress(args.json), auto=True)
+    out = _write_text(args.report, run_report_html(mon, classifier=mon.judged_by, n=args.n, seed=args.seed,
+                                                   note=note))
     summary = mon.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -226,6 +243,7 @@ def _monitor_report(args, run: Path, classifier: str | None) -> int:
         line = mon.verdict_line()
         print(f"wrote {out} ({len(summary['evaluated'])} snapshot(s) evaluated, "
               f"{len(summary['skipped'])} skipped, {time.perf_counter() - t0:.1f} s); verdict: {line}")
+        print(f"judged by: {mon.judged_by}")
         reason = summary["note"] or note
         if reason and reason not in line:  # alarms from the curves alone: say what was not measured
             print(f"note: {reason}", file=sys.stderr)
@@ -248,18 +266,51 @@ def compare_command(argv: list[str]) -> int:
         p.add_argument("--json", action="store_true")
         p.add_argument("--report", metavar="OUT.html", help="also write an HTML page with both sample grids")
         args = p.parse_args(argv)
-        evaluator, _ = _evaluator(args, quiet=args.json)
+        evaluator = _evaluator(args, quiet=args.json, model=args.model_a)
         cmp = compare_models(args.model_a, args.model_b, evaluator)
         if args.report:
             _write_text(args.report, comparison_html(cmp))
         if args.json:
             print(json.dumps(cmp.to_dict(), indent=2))
         else:
+            print(f"judged by: {cmp.a.judged_by}")
+            for ev in (cmp.a, cmp.b):
+                if ev.n_note:
+                    print(f"note ({ev.name}): {ev.n_note}")
             for line in cmp.findings():
                 print(line)
+            _print_table(cmp)
         return 0
 
     return _run("compare", body, argv)
+
+
+def _print_table(cmp) -> None:
+    """The compare table: every metric of both models, with the real floor and what it is computed in."""
+    import math
+
+    from explorer.core.diversity_metrics import METRICS
+
+    a, b = cmp.a, cmp.b
+    if a.report is None and b.report is None:
+        return
+    ref = a.report or b.report
+    spaces = ref.spaces()
+    print(f"{'metric':<28}{a.name[:14]:>15}{b.name[:14]:>15}   {'real floor':<12}computed in")
+    for spec in METRICS:
+        k = spec.key
+        if k not in ref.metrics:
+            continue
+        va = a.report.metrics.get(k, math.nan) if a.report else math.nan
+        vb = b.report.metrics.get(k, math.nan) if b.report else math.nan
+        print(f"{spec.label:<28}{va:>15.4g}{vb:>15.4g}   {ref.floors[k]:<12.4g}{spaces[k]}")
+    if math.isfinite(a.pixel_near_dup) or math.isfinite(b.pixel_near_dup):
+        print(f"{'near-duplicate rate':<28}{a.pixel_near_dup:>15.4g}{b.pixel_near_dup:>15.4g}   "
+              f"{a.pixel_near_dup_floor:<12.4g}pixels")
+    print(f"{'sharpness vs real':<28}{a.sharpness_ratio:>15.3g}{b.sharpness_ratio:>15.3g}   {1:<12}pixels")
+    for ev in (a, b):
+        print(f"verdict of {ev.name}: {ev.verdict_line()}")
+
 
 
 # ---- reference ----------------------------------------------------------------------------------
@@ -269,20 +320,21 @@ def reference_command(argv: list[str]) -> int:
 
     def body(argv):
         from explorer.io.blas import limit_blas_threads
-        from explorer.core.classifier import build_fashion_reference
+        from explorer.core.classifier import build_classifier_reference
 
         p = _Parser(prog=f"{PROG} reference",
-                    description="Build real-reference.npz (Fashion-MNIST test + train statistics and real-vs-real "
-                                "floors) inside a classifier bundle. Run once per classifier.")
+                    description="Build real-reference.npz (statistics of the classifier's own real data: the image "
+                                "folder it was trained on, else Fashion-MNIST test + train; real-vs-real floors) "
+                                "inside a classifier bundle. Run once per classifier.")
         p.add_argument("classifier", nargs="?", default=None, help="classifier bundle (default: the bundled one)")
         p.add_argument("--data", metavar="DIR", default=None, help="Fashion-MNIST folder (default: the usual places)")
         p.add_argument("--limit", type=int, default=None, help="use a random subset of this many real images")
         args = p.parse_args(argv)
         limit_blas_threads(1)
         t0 = time.perf_counter()
-        ref, path = build_fashion_reference(_classifier_arg(args.classifier, required=True), data_dir=args.data,
-                                            limit=args.limit, progress=_progress(False))
-        print(f"wrote {path} ({ref.n_real} reference + {len(ref.holdout_features)} holdout real images, "
+        ref, path = build_classifier_reference(_classifier_arg(args.classifier, required=True), data_dir=args.data,
+                                               limit=args.limit, progress=_progress(False))
+        print(f"wrote {path} ({ref.dataset_id}: {ref.n_real} reference + {len(ref.holdout_features)} holdout real images, "
               f"floors at N = {sorted(ref.floors)}, {time.perf_counter() - t0:.0f} s)")
         return 0
 

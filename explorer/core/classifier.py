@@ -1,8 +1,10 @@
 """The classifier that judges generated images, and its real-data reference.
 
 * :class:`Classifier` — a classifier bundle opened with onnxruntime: images -> (logits, features).
-* :func:`build_fashion_reference` / :func:`load_reference` — the :class:`~explorer.core.diversity.RealReference`
-  of a classifier on Fashion-MNIST (test + train), cached as ``real-reference.npz`` inside the
+* :func:`build_classifier_reference` / :func:`load_reference` — the :class:`~explorer.core.diversity.RealReference`
+  of a classifier on the real images of its own data: Fashion-MNIST (test + train) for the bundled
+  one, the image folder it was trained on for one from ``latent-train classifier --data DIR``
+  (explorer/core/own_data.py finds that folder). Cached as ``real-reference.npz`` inside the
   classifier's bundle folder (or the user cache when that folder is read-only).
 
 numpy + onnxruntime only: no Qt, no torch.
@@ -184,8 +186,35 @@ def build_fashion_reference(classifier: Classifier | str | os.PathLike, *, data_
     """
     clf = classifier if isinstance(classifier, Classifier) else Classifier(classifier)
     if clf.card.image_shape[1:] != (28, 28):
-        raise MonitorError(f"{clf.path.name}: takes {clf.card.image_shape} images, Fashion-MNIST is 28x28")
+        raise MonitorError(f"{clf.path.name}: takes {clf.card.image_shape} images, Fashion-MNIST is 28x28, and its "
+                           "own training data is not recorded (no run folder or registry entry)")
     images, dataset_id = fashion_real_images(data_dir, limit=limit)
+    ref = build_reference(clf, images, dataset_id=dataset_id, n=n, progress=progress, **build_kwargs)
+    return ref, (save_reference(ref, clf) if save else None)
+
+
+def build_classifier_reference(classifier: Classifier | str | os.PathLike, *, data_dir=None, limit: int | None = None,
+                               n: int = DEFAULT_N, save: bool = True,
+                               progress: Callable[[str], None] | None = None,
+                               **build_kwargs) -> tuple[D.RealReference, Path | None]:
+    """Build (and by default save) the reference of a classifier on its own data: the image folder
+    its run or registry entry records (explorer/core/own_data.py), else Fashion-MNIST (``data_dir``)."""
+    from explorer.core import own_data
+
+    clf = classifier if isinstance(classifier, Classifier) else Classifier(classifier)
+    data = own_data.classifier_data(clf.folder)
+    if data is None or data.fashion or (data.data is None and not data.data_id):
+        return build_fashion_reference(clf, data_dir=data_dir, limit=limit, n=n, save=save, progress=progress,
+                                       **build_kwargs)
+    say = progress or (lambda msg: None)
+    say(f"reading the real images of {data.label} (the classifier's own data)")
+    images = own_data.real_images(data.data, clf.card.image_shape, background=data.background)
+    dataset_id = data.data_id or f"folder:{data.data}"
+    if limit is not None and limit < len(images):
+        images = images[np.sort(np.random.default_rng(0).permutation(len(images))[:limit])]
+        dataset_id += f"/subset-{limit}"
+    if len(images) < 16:
+        raise MonitorError(f"{data.label}: {len(images)} real images are too few for a reference (at least 16)")
     ref = build_reference(clf, images, dataset_id=dataset_id, n=n, progress=progress, **build_kwargs)
     return ref, (save_reference(ref, clf) if save else None)
 
@@ -193,7 +222,8 @@ def build_fashion_reference(classifier: Classifier | str | os.PathLike, *, data_
 def load_reference(classifier: Classifier, *, build: bool = True, data_dir=None,
                    progress: Callable[[str], None] | None = None) -> D.RealReference:
     """The cached reference of ``classifier``; when there is none (or it belongs to another file)
-    and ``build`` is true, build it from Fashion-MNIST and save it. MonitorError says what to do."""
+    and ``build`` is true, build it from the classifier's own data (:func:`build_classifier_reference`)
+    and save it. MonitorError says what to do."""
     stale = None
     for path in reference_locations(classifier):
         if path.is_file():
@@ -209,7 +239,7 @@ def load_reference(classifier: Classifier, *, build: bool = True, data_dir=None,
     say = progress or (lambda msg: None)
     say("building the real-data reference for this classifier (once; cached next to it)")
     try:
-        ref, _ = build_fashion_reference(classifier, data_dir=data_dir, progress=progress)
+        ref, _ = build_classifier_reference(classifier, data_dir=data_dir, progress=progress)
     except FileNotFoundError as exc:
         raise MonitorError(f"no real-data reference for {classifier.path.name} and {exc}") from None
     return ref

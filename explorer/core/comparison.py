@@ -35,9 +35,12 @@ class Comparison:
             ca, cb = (a, b) if ra["coverage"] >= rb["coverage"] else (b, a)
             out.append(f"{ca.name} covers more of the real data: coverage {ca.report.metrics['coverage']:.2f} "
                        f"vs {cb.report.metrics['coverage']:.2f} (real floor {a.report.floors['coverage']:.2f})")
-        for ev in (a, b):  # each model's verdict; "not measured" says why
-            if ev.alarms:
-                out.append(f"{ev.name}: " + "; ".join(al.detail for al in ev.alarms))
+        for ev in (a, b):  # each model's verdict; "not measured" and "inconclusive" say why
+            hard = [al for al in ev.alarms if al.hard]
+            if hard:
+                out.append(f"{ev.name}: " + "; ".join(al.detail for al in hard))
+            elif ev.inconclusive:
+                out.append(f"{ev.name}: {ev.verdict_line()}")
             elif ev.report is not None:
                 out.append(f"{ev.name}: no diversity alarm")
             else:
@@ -45,8 +48,8 @@ class Comparison:
         return out
 
     def to_dict(self) -> dict:
-        return {"n": self.a.n, "seed": self.a.seed, "a": self.a.to_dict(), "b": self.b.to_dict(),
-                "findings": self.findings()}
+        return {"n": self.a.n, "seed": self.a.seed, "judged_by": self.a.judged_by, "a": self.a.to_dict(),
+                "b": self.b.to_dict(), "findings": self.findings()}
 
 
 def compare_models(a: LoadedModel | str | os.PathLike, b: LoadedModel | str | os.PathLike,

@@ -26,7 +26,9 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from explorer.core import metrics as M
-from explorer.core.diversity_metrics import ALARMS, METRICS, Judgement, SnapshotOutputs, measure
+from explorer.core.diversity_metrics import (ALARM, ALARMS, INCONCLUSIVE, METRICS, MIN_VERDICT_N, Evidence, Judgement,
+                                             SnapshotOutputs, barely_trained, measure, strong_collapse,
+                                             thin_evidence)
 
 # --------------------------------------------------------------------------------------------
 # Training-curve thresholds (the snapshot alarms' thresholds live with their checks in diversity_metrics).
@@ -60,12 +62,19 @@ CACHE_FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class Alarm:
-    """One reason for concern: a short machine name and a one-line explanation with numbers."""
+    """One reason for concern: a short machine name, a one-line explanation with numbers, and its
+    severity: "alarm", or "inconclusive" when the evidence is too thin for it to mean collapse
+    (``diversity_metrics.thin_evidence``)."""
     name: str
     detail: str
+    severity: str = ALARM
+
+    @property
+    def hard(self) -> bool:
+        return self.severity == ALARM
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "detail": self.detail}
+        return {"name": self.name, "detail": self.detail, "severity": self.severity}
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,11 +174,14 @@ class RealReference:
     seed: int = 0
     floor_repeats: int = 5
     real_sharpness: float = float("nan")
+    space: str = ""  # what the features are, as reports name it ("" = the classifier's features)
+    pixel_dup_threshold: float = float("nan")  # closest real-real pair in pixels ([0, 1], L2), pixel references only
+    pixel_holdout: np.ndarray | None = field(default=None, repr=False)  # uint8 [H, P] real images for its floor
     floors: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
     floor_names: tuple[str, ...] = field(default=(), repr=False)  # the metric keys the floors' columns hold
 
     def __post_init__(self):
-        self.floor_names = tuple(self.floor_names) or METRICS.keys()
+        self.floor_names = tuple(self.floor_names) or self.metric_keys()
         # Derived, never saved: the cached square root for FD and centred float32 k-NN arrays.
         self.mean = np.asarray(self.mean, np.float64)
         self.cov = np.asarray(self.cov, np.float64)
@@ -193,7 +205,12 @@ class RealReference:
 
     @property
     def n_classes(self) -> int:
-        return int(self.class_shares.shape[0])
+        """Classes of the classifier (0: a reference without classes, e.g. a random projection of pixels)."""
+        return int(np.asarray(self.class_shares).shape[0])
+
+    def metric_keys(self) -> tuple[str, ...]:
+        """The registered metrics this reference measures (those of predicted classes only when it has classes)."""
+        return tuple(m.key for m in METRICS if self.n_classes or not m.classes)
 
     # ---- building
 
@@ -228,7 +245,8 @@ class RealReference:
             raise ValueError(f"{len(pool_f)} reference samples are too few for k = {k_density}; "
                              f"pass more real samples or a smaller n_holdout")
         mean, cov = M.gaussian_stats(pool_f)
-        class_shares = np.bincount(logits[pool].argmax(axis=1), minlength=logits.shape[1]) / len(pool)
+        class_shares = (np.bincount(logits[pool].argmax(axis=1), minlength=logits.shape[1]) / len(pool)
+                        if logits.shape[1] else np.zeros(0))
 
         fit = pool_f if len(pool_f) <= ndb_fit_max else pool_f[np.sort(km_rng.choice(len(pool_f), ndb_fit_max, replace=False))]
         bins = min(ndb_bins, len(fit))
@@ -269,8 +287,8 @@ class RealReference:
         if len(features) <= max(self.k_precision, self.k_density):
             raise ValueError(f"need more than {max(self.k_precision, self.k_density)} samples, got {len(features)}")
         outputs = SnapshotOutputs(self, logits, features, asked, class_names)
-        values = measure(outputs)
-        return values, outputs.class_stats["histogram"]
+        values = measure(outputs)  # the metrics of predicted classes only when this reference has classes
+        return values, (outputs.class_stats["histogram"] if self.n_classes else [])
 
     def frechet_distance(self, features: np.ndarray) -> float:
         """Fréchet distance of the Gaussian fit of features [N, F] to the reference pool's."""
@@ -294,7 +312,7 @@ class RealReference:
 
         Floors computed for another set of registered metrics are dropped and computed again."""
         n = int(n)
-        names = METRICS.keys()
+        names = self.metric_keys()
         if self.floor_names != names:
             self.floors.clear()
             self.floor_names = names
@@ -344,6 +362,9 @@ class RealReference:
             "ndb_alpha": np.float64(self.ndb_alpha), "seed": np.int64(self.seed),
             "floor_repeats": np.int64(self.floor_repeats),
             "real_sharpness": np.float64(self.real_sharpness),
+            "space": np.str_(self.space), "pixel_dup_threshold": np.float64(self.pixel_dup_threshold),
+            "pixel_holdout": (np.zeros((0, 0), np.uint8) if self.pixel_holdout is None
+                              else np.asarray(self.pixel_holdout, np.uint8)),
             "floor_names": np.array(self.floor_names),
             "floor_ns": np.array(ns, np.int64),
             "floor_mean": np.array([self.floors[n][0] for n in ns], np.float64).reshape(len(ns), len(self.floor_names)),
@@ -373,10 +394,14 @@ class RealReference:
             if dataset_id is not None and got_ds != dataset_id:
                 raise StaleReference(f"{path}: built for dataset {got_ds!r}, not {dataset_id!r}; rebuild it")
             names = tuple(str(s) for s in z["floor_names"])
-            floors = {}
-            if names == METRICS.keys():  # floors of another metric list are dropped and recomputed
-                floors = {int(n): (z["floor_mean"][i].copy(), z["floor_std"][i].copy())
-                          for i, n in enumerate(z["floor_ns"])}
+            # floors of another metric list are dropped and recomputed (RealReference.floor)
+            floors = {int(n): (z["floor_mean"][i].copy(), z["floor_std"][i].copy())
+                      for i, n in enumerate(z["floor_ns"])}
+            extra = {"space": str(z["space"]) if "space" in z.files else "",
+                     "pixel_dup_threshold": float(z["pixel_dup_threshold"]) if "pixel_dup_threshold" in z.files
+                     else float("nan"),
+                     "pixel_holdout": z["pixel_holdout"] if "pixel_holdout" in z.files and z["pixel_holdout"].size
+                     else None}
             return cls(mean=z["mean"], cov=z["cov"], n_real=int(z["n_real"]),
                        class_shares=z["class_shares"], ndb_centres=z["ndb_centres"],
                        ndb_shares=z["ndb_shares"], knn_features=z["knn_features"],
@@ -385,7 +410,9 @@ class RealReference:
                        classifier_id=got_clf, dataset_id=got_ds, k_precision=int(z["k_precision"]),
                        k_density=int(z["k_density"]), ndb_alpha=float(z["ndb_alpha"]),
                        seed=int(z["seed"]), floor_repeats=int(z["floor_repeats"]), floors=floors,
-                       real_sharpness=float(z["real_sharpness"]) if "real_sharpness" in z.files else float("nan"))
+                       floor_names=names,
+                       real_sharpness=float(z["real_sharpness"]) if "real_sharpness" in z.files else float("nan"),
+                       **extra)
 
     @classmethod
     def load_or_build(cls, path: str | os.PathLike, *, classifier_id: str, dataset_id: str,
@@ -421,15 +448,26 @@ class DiversityReport:
     class_histogram: list[float]
     alarms: list[Alarm] = field(default_factory=list)
     seconds: float = 0.0
+    space: str = ""  # the feature space of the feature metrics, in words
+    inconclusive: list[str] = field(default_factory=list)  # why the evidence is too thin for a verdict
 
     @property
     def verdict(self) -> str | list[str]:
-        """"ok", or the names of the alarms raised."""
-        return "ok" if not self.alarms else [a.name for a in self.alarms]
+        """The names of the (hard) alarms raised; else "inconclusive" when the evidence is too thin; else "ok"."""
+        hard = [a.name for a in self.alarms if a.hard]
+        if hard:
+            return hard
+        return INCONCLUSIVE if self.inconclusive else "ok"
+
+    def spaces(self) -> dict[str, str]:
+        """{metric: what it was computed in}: predicted classes, or the feature space."""
+        return {k: ("predicted classes" if METRICS.get(k) is not None and METRICS[k].classes else self.space)
+                for k in self.metrics}
 
     def to_dict(self) -> dict:
         """Plain JSON types only (json.dumps works on the result)."""
-        return {"n": int(self.n), "verdict": self.verdict,
+        return {"n": int(self.n), "verdict": self.verdict, "space": self.space, "spaces": self.spaces(),
+                "inconclusive": list(self.inconclusive),
                 "alarms": [a.to_dict() for a in self.alarms],
                 "metrics": {k: float(v) for k, v in self.metrics.items()},
                 "floors": {k: float(v) for k, v in self.floors.items()},
@@ -441,8 +479,9 @@ class DiversityReport:
     def from_dict(cls, d: Mapping) -> "DiversityReport":
         return cls(n=int(d["n"]), metrics=dict(d["metrics"]), floors=dict(d["floors"]),
                    floor_spread=dict(d.get("floor_spread", {})), class_histogram=list(d["class_histogram"]),
-                   alarms=[Alarm(a["name"], a["detail"]) for a in d.get("alarms", [])],
-                   seconds=float(d.get("seconds", 0.0)))
+                   alarms=[Alarm(a["name"], a["detail"], a.get("severity", ALARM)) for a in d.get("alarms", [])],
+                   seconds=float(d.get("seconds", 0.0)), space=str(d.get("space", "")),
+                   inconclusive=list(d.get("inconclusive", [])))
 
 
 def diversity_alarms(metrics: Mapping[str, float], floors: Mapping[str, float],
@@ -455,17 +494,25 @@ def diversity_alarms(metrics: Mapping[str, float], floors: Mapping[str, float],
     judged = Judgement(metrics, floors, floor_spread or {}, n_classes)
     alarms = []
     for spec in ALARMS:
-        detail = spec.check(judged) if spec.check is not None else None
+        needs = [m.key for m in METRICS if m.alarm == spec.name]
+        if spec.check is None or any(k not in metrics for k in needs):  # a metric of another space
+            continue
+        detail = spec.check(judged)
         if detail:
             alarms.append(Alarm(spec.name, detail))
     return alarms
 
 
 def diversity_report(logits: np.ndarray, features: np.ndarray, reference: RealReference, *,
-                     asked: np.ndarray | None = None, class_names: tuple[str, ...] = ()) -> DiversityReport:
+                     asked: np.ndarray | None = None, class_names: tuple[str, ...] = (),
+                     evidence: Evidence | None = None, space: str | None = None) -> DiversityReport:
     """Snapshot metrics of generated images' classifier outputs (logits [N, K], features [N, F])
     against ``reference``, each with its floor at this N, and the verdict.
 
+    evidence: what else the verdict rests on (N, epoch, training images; default: N only). When it
+    is too thin (``diversity_metrics.thin_evidence``) the alarms are graded "inconclusive" and the
+    report says why, unless the metrics show collapse beyond doubt (``strong_collapse``).
+    space: the feature space in words (default: the reference's own ``space``).
     The floor at a new N is computed on first use (``floor_repeats`` extra snapshots' worth of
     work) and cached on the reference; save the reference to keep it.
     """
@@ -475,8 +522,17 @@ def diversity_report(logits: np.ndarray, features: np.ndarray, reference: RealRe
     floor, spread = reference.floor(len(features))
     floor, spread = ({k: v for k, v in d.items() if k in values} for d in (floor, spread))  # measured ones only
     alarms = diversity_alarms(values, floor, spread, n_classes=reference.n_classes)
+    judged = Judgement(values, floor, spread, reference.n_classes)
+    reasons = thin_evidence(judged, evidence or Evidence(n=len(features)))
+    inconclusive: list[str] = []
+    if reasons and strong_collapse(judged, evidence) is None:
+        alarms = [Alarm(a.name, a.detail, INCONCLUSIVE) for a in alarms]
+        # N too small: no verdict at all; thin training alone: only the alarms are in doubt
+        if alarms or len(features) < MIN_VERDICT_N:
+            inconclusive = reasons
     return DiversityReport(n=len(features), metrics=values, floors=floor, floor_spread=spread,
-                           class_histogram=list(hist), alarms=alarms, seconds=t1 - t0)
+                           class_histogram=list(hist), alarms=alarms, seconds=t1 - t0,
+                           space=reference.space if space is None else space, inconclusive=inconclusive)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,9 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from typing import Callable
+
 from explorer.core import diversity as D
+from explorer.core import own_data
 from explorer.core.class_metrics import asked_classes
 from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError
+from explorer.core.diversity_metrics import (ALARM, INCONCLUSIVE, NEAR_DUP_RATE_MAX, PLAUSIBLE_SHARPNESS,
+                                             STRONG_NEAR_DUP_RATE, Evidence, Judgement)
 from explorer.core.metrics import laplacian_variance
 from explorer.io import contract
 from explorer.io.contract import ContractError
@@ -51,7 +56,11 @@ class ModelEvaluation:
     the finite samples ([0, 1] pixels); sharpness_ratio: that over the real images' (1 = as sharp as
     real data); grid: uint8 [H, W, C] of the first rows x cols bank samples (NaN drawn as 0);
     bad_samples: samples with NaN/Inf (any one of them means no metrics: the ``outputs_nan`` alarm);
-    note: one line, why there is no report; timings in seconds.
+    note: one line, why there is no report; timings in seconds. judged_by: which classifier (or
+    feature-free space) and reference measured it, and why (one line); classifier_note: why no
+    classifier judged it when the feature-free space did; pixel_near_dup / pixel_near_dup_floor:
+    near-duplicate pairs in pixels and the real floor (feature-free space only); n_note: why N is
+    smaller than asked (the real holdout of the data is smaller).
 
     The verdict is "ok" (measured, no alarm), the alarm names, or :data:`NOT_MEASURED` (``note`` says why).
     """
@@ -70,12 +79,18 @@ class ModelEvaluation:
     bad_samples: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     note: str = ""  # why there is no report, when there is none
+    judged_by: str = ""
+    classifier_note: str = ""
+    pixel_near_dup: float = float("nan")
+    pixel_near_dup_floor: float = float("nan")
+    pixel_alarms: list[D.Alarm] = field(default_factory=list)
+    n_note: str = ""
 
     @property
     def alarms(self) -> list[D.Alarm]:
         """The diversity alarms, or ``outputs_nan`` when samples were not finite (then nothing else is measured)."""
         if self.report is not None:
-            return list(self.report.alarms)
+            return list(self.report.alarms) + list(self.pixel_alarms)
         if self.bad_samples:
             return [D.Alarm(OUTPUTS_NAN, nan_detail(self.bad_samples, self.n))]
         return []
@@ -90,14 +105,25 @@ class ModelEvaluation:
         """"ok", the alarm names, or "not measured" (then ``note`` says why)."""
         if not self.judged:
             return NOT_MEASURED
-        alarms = self.alarms
-        return "ok" if not alarms else [a.name for a in alarms]
+        hard = [a.name for a in self.alarms if a.hard]
+        if hard:
+            return hard
+        return INCONCLUSIVE if self.inconclusive else "ok"
+
+    @property
+    def inconclusive(self) -> list[str]:
+        """Why the evidence is too thin for a verdict ([] when it is not)."""
+        return list(self.report.inconclusive) if self.report is not None else []
 
     def verdict_line(self) -> str:
-        """The verdict as one line of text: "ok", the alarm names, or "not measured: <why>"."""
+        """The verdict as one line of text: "ok", the alarm names, "inconclusive: <why>" or "not measured: <why>"."""
         verdict = self.verdict
         if verdict == NOT_MEASURED:
             return f"{NOT_MEASURED}: {self.note or NO_CLASSIFIER}"
+        if verdict == INCONCLUSIVE:
+            doubt = [a.name for a in self.alarms if not a.hard]
+            return (f"{INCONCLUSIVE}: " + "; ".join(self.inconclusive)
+                    + (f" (alarms not judged: {', '.join(doubt)})" if doubt else ""))
         return verdict if isinstance(verdict, str) else ", ".join(verdict)
 
     def to_dict(self) -> dict:
@@ -105,15 +131,29 @@ class ModelEvaluation:
                "n": self.n, "latent_bank": {"seed": self.seed, "fingerprint": self.bank_fingerprint},
                "verdict": self.verdict, "alarms": [a.to_dict() for a in self.alarms], "sharpness": _num(self.sharpness),
                "sharpness_vs_real": _num(self.sharpness_ratio), "bad_samples": self.bad_samples,
-               "timings_s": {k: round(v, 4) for k, v in self.timings.items()}}
+               "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+               "judged_by": self.judged_by, "sharpness_space": "pixels (Laplacian variance)"}
         if self.note or not self.judged:
             out["note"] = self.note or NO_CLASSIFIER
+        if self.classifier_note:
+            out["classifier_note"] = self.classifier_note
+        if self.n_note:
+            out["n_note"] = self.n_note
         if self.report is not None:
             rep = self.report.to_dict()
             rep["class_histogram"] = dict(zip(self.class_names, rep["class_histogram"])) \
                 if len(self.class_names) == len(rep["class_histogram"]) else rep["class_histogram"]
-            out.update({k: rep[k] for k in ("metrics", "floors", "floor_spread", "class_histogram")})
+            out.update({k: rep[k] for k in ("metrics", "floors", "floor_spread", "class_histogram", "space",
+                                            "spaces", "inconclusive")})
+            if math.isfinite(self.pixel_near_dup):
+                out["metrics"]["pixel_near_dup_rate"] = self.pixel_near_dup
+                out["floors"]["pixel_near_dup_rate"] = _num(self.pixel_near_dup_floor)
+                out["spaces"]["pixel_near_dup_rate"] = own_data.PIXELS
         return out
+
+
+def _ratio(value: float, real: float) -> float | None:
+    return value / real if math.isfinite(value) and math.isfinite(real) and real > 0 else None
 
 
 def _num(v: float) -> float | None:
@@ -129,13 +169,21 @@ class SnapshotEvaluator:
     """
 
     def __init__(self, classifier: Classifier | None = None, reference: D.RealReference | None = None, *,
-                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED, off_note: str = NO_CLASSIFIER):
+                 n: int = DEFAULT_N, seed: int = DEFAULT_SEED, off_note: str = NO_CLASSIFIER, why: str = "",
+                 pixel_data: "own_data.TrainedOn | None" = None, train_images: int | None = None,
+                 progress: Callable[[str], None] | None = None):
         if n < 16:
             raise MonitorError(f"N must be at least 16 samples, found {n}")
         if reference is not None and classifier is not None and reference.n_features != classifier.card.feature_dim:
             raise MonitorError("the reference was built for another classifier (feature sizes differ)")
         self.classifier, self.reference, self.n, self.seed = classifier, reference, int(n), int(seed)
         self.off_note = off_note  # why there are no metrics without a classifier (what the evaluations' note says)
+        self.why = why  # why this classifier (one line, for reports)
+        # The feature-free space: the real images of this data (None: not known) are its reference.
+        self.pixel_data = pixel_data
+        self.train_images = train_images if train_images else (pixel_data.train_images if pixel_data else None) or None
+        self.progress = progress
+        self._pixel_refs: dict[tuple, D.RealReference | str] = {}
         self._banks: dict[int, D.LatentBank] = {}
 
     def bank(self, dim: int) -> D.LatentBank:
@@ -157,6 +205,33 @@ class SnapshotEvaluator:
             return (f"the classifier was trained on {card.dataset}, this model on {data}; "
                     "diversity metrics need a classifier for that data")
         return ""
+
+    def pixel_reference(self, image_shape: tuple[int, int, int]) -> D.RealReference | str:
+        """The feature-free space's reference for this image shape, or why there is none (one line)."""
+        shape = tuple(int(v) for v in image_shape)
+        if shape not in self._pixel_refs:
+            if self.pixel_data is None:
+                self._pixel_refs[shape] = "the model's training data is not known (no run folder records it)"
+            elif not self.pixel_data.data_id:
+                self._pixel_refs[shape] = "its run does not record a data id (trained before runs recorded one)"
+            else:
+                try:
+                    self._pixel_refs[shape] = own_data.pixel_reference(self.pixel_data, shape, n=self.n,
+                                                                       progress=self.progress)
+                except (OSError, ValueError) as exc:
+                    self._pixel_refs[shape] = f"no pixel-space reference: {str(exc).splitlines()[0]}"
+        return self._pixel_refs[shape]
+
+    def judged_by_classifier(self) -> str:
+        clf, ref = self.classifier, self.reference
+        data = ref.dataset_id if ref is not None else "?"
+        return f"classifier {clf.path} ({self.why or 'given'}); real reference: {data}, {ref.n_real} images"
+
+    def _capped(self, ref: D.RealReference) -> tuple[int, str]:
+        n = min(self.n, own_data.max_n(ref))
+        note = (f"N = {n}, not {self.n}: the real holdout of {ref.dataset_id} has {own_data.max_n(ref)} images"
+                if n < self.n else "")
+        return n, note
 
     def _images(self, model: LoadedModel, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, H, W, C] in [0, 1] (NaN -> 0) and finite flags [N]."""
@@ -192,19 +267,67 @@ class SnapshotEvaluator:
         # Non-finite samples first: that is a fault of the model, whatever the classifier; metrics on
         # the zeros that stand in for them would read as mode collapse.
         ev.note = f"outputs are NaN: {nan_detail(ev.bad_samples, self.n)}" if ev.bad_samples else self.unsuitable(model)
+        epoch = model.card.epoch if model.card is not None and model.card.epoch else None
         if self.classifier is not None and self.reference is not None and not ev.note:
-            logits, feats = self.classifier.classify(self.classifier.adapt(images))
+            n, ev.n_note = self._capped(self.reference)
+            logits, feats = self.classifier.classify(self.classifier.adapt(images[:n]))
             t2 = time.perf_counter()
-            asked = asked_classes(model, self.classifier.class_names, len(bank.z))  # None: unconditional
+            asked = asked_classes(model, self.classifier.class_names, n)  # None: unconditional
+            space = self.reference.space or (f"classifier features ({self.classifier.path.name}, "
+                                             f"{self.classifier.card.feature_dim}-d)")
             ev.report = D.diversity_report(logits, feats, self.reference, asked=asked,
-                                           class_names=self.classifier.class_names)
+                                           class_names=self.classifier.class_names, space=space,
+                                           evidence=Evidence(n, epoch, self.train_images,
+                                                             _ratio(sharp, self.reference.real_sharpness)))
             ev.class_names = self.classifier.class_names
+            ev.judged_by = self.judged_by_classifier()
             ev.timings.update(classify=t2 - t1, metrics=time.perf_counter() - t2)
             real = self.reference.real_sharpness
             if math.isfinite(real) and real > 0:
                 ev.sharpness_ratio = sharp / real
+        elif not ev.bad_samples:
+            self._pixel_space(ev, model, images, epoch, t1)
+        ev.n = ev.report.n if ev.report is not None else ev.n
         ev.timings["total"] = time.perf_counter() - t0
         return ev
+
+    def _pixel_space(self, ev: ModelEvaluation, model: LoadedModel, images: np.ndarray, epoch, t1: float) -> None:
+        """No classifier fits: measure in the feature-free space when the model's real data is known."""
+        ref = self.pixel_reference(model.image_shape)
+        if isinstance(ref, str):
+            ev.judged_by = f"nothing: {ev.note}; {ref}"
+            ev.note = f"{ev.note}; {ref}"
+            return
+        n, ev.n_note = self._capped(ref)
+        x = images[:n]
+        evidence = Evidence(n, epoch, self.train_images, _ratio(ev.sharpness, ref.real_sharpness))
+        ev.report = D.diversity_report(np.zeros((n, 0), np.float32), own_data.project(x), ref, evidence=evidence)
+        ev.pixel_near_dup, ev.pixel_near_dup_floor = own_data.pixel_near_duplicates(x, ref)
+        floor = ev.pixel_near_dup_floor if math.isfinite(ev.pixel_near_dup_floor) else 0.0
+        limit = floor + NEAR_DUP_RATE_MAX
+        if ev.pixel_near_dup > limit:
+            judged = Judgement(ev.report.metrics, ev.report.floors, ev.report.floor_spread, 0)
+            thin = D.thin_evidence(judged, evidence)
+            strong = ev.pixel_near_dup >= STRONG_NEAR_DUP_RATE and (
+                evidence.sharpness_ratio is None or evidence.sharpness_ratio >= PLAUSIBLE_SHARPNESS) and (
+                not D.barely_trained(evidence))
+            ev.pixel_alarms = [D.Alarm("pixel_near_duplicates",
+                                       f"{ev.pixel_near_dup:.2%} of sample pairs are closer in pixels than the "
+                                       f"closest real pair (limit {limit:.2%})",
+                                       ALARM if strong or not thin else INCONCLUSIVE)]
+            if strong:  # collapse beyond doubt: the other alarms are judged too
+                ev.report.alarms = [D.Alarm(a.name, a.detail) for a in ev.report.alarms]
+                ev.report.inconclusive = []
+            elif thin and not ev.report.inconclusive:
+                ev.report.inconclusive = thin
+        ev.classifier_note, ev.note = ev.note, ""
+        ev.judged_by = (f"the feature-free space ({own_data.PIXEL_SPACE}; near duplicates in pixels), "
+                        f"real reference: {ref.dataset_id}, {ref.n_real} images of {self.pixel_data.label} "
+                        f"(no classifier: {ev.classifier_note})")
+        real = ref.real_sharpness
+        if math.isfinite(real) and real > 0:
+            ev.sharpness_ratio = ev.sharpness / real
+        ev.timings["metrics"] = time.perf_counter() - t1
 
 
 def _grid_u8(images01: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -277,3 +400,55 @@ def snapshot_evaluation(evaluator: SnapshotEvaluator, snap: SnapshotInfo, model:
         return skipped_snapshot(snap, exc)
     return SnapshotResult(snap.epoch, snap.path, "full", strip=evaluation.grid if with_strip else None,
                           evaluation=evaluation, finished=time.time())
+
+
+# --------------------------------------------------------------------------------------------
+# Which classifier and reference judge a model
+
+
+def is_bundled_classifier(path: str | Path | None) -> bool:
+    """True for the bundled Fashion-MNIST classifier (folder or its .onnx): the default, never forced
+    onto a model of other data."""
+    from explorer.core.classifier import default_classifier
+
+    bundled = default_classifier()
+    if path is None or bundled is None:
+        return False
+    p = Path(path).expanduser().resolve()
+    return p == bundled.resolve() or p.parent == bundled.resolve()
+
+
+def evaluator_for(model: str | Path | None, classifier: str | Path | None = None, *, auto: bool = True,
+                  n: int = DEFAULT_N, seed: int = DEFAULT_SEED, data_dir=None, build: bool = True,
+                  progress: Callable[[str], None] | None = None, strict: bool = False) -> tuple[SnapshotEvaluator, str]:
+    """The evaluator that judges ``model`` (a model file, bundle or run folder), and a note ("" when a
+    classifier judges it; otherwise why not: its evaluations are then measured in the feature-free
+    space when the model's data is known).
+
+    auto: pick the classifier with ``own_data.choose_classifier`` (``classifier`` is then the explicit
+    choice, unless it is the bundled default); without auto, ``classifier`` or none.
+    build: build a missing real reference from the classifier's own data. strict: a classifier asked
+    for explicitly that cannot be used raises MonitorError (otherwise it is the note)."""
+    from explorer.core.classifier import load_reference
+
+    if auto:
+        choice = own_data.choose_classifier(model, None if is_bundled_classifier(classifier) else classifier)
+    else:
+        data = own_data.trained_on(model) if model is not None else None
+        choice = own_data.ClassifierChoice(None if classifier is None else str(classifier),
+                                           "given" if classifier is not None else NO_CLASSIFIER, data)
+    clf = ref = None
+    note = "" if choice.path else choice.why
+    if choice.path:
+        try:
+            clf = Classifier(choice.path)
+            ref = load_reference(clf, build=build, data_dir=data_dir, progress=progress)
+        except (MonitorError, ValueError, OSError) as exc:
+            explicit = classifier is not None and (not auto or not is_bundled_classifier(classifier))
+            if strict and explicit:
+                raise MonitorError((str(exc).strip().splitlines() or [type(exc).__name__])[0]) from None
+            note = f"the classifier cannot be used: {(str(exc).strip().splitlines() or ['?'])[0]}"
+            clf = ref = None
+    ev = SnapshotEvaluator(clf, ref, n=n, seed=seed, off_note=note or NO_CLASSIFIER, why=choice.why,
+                           pixel_data=choice.data, progress=progress)
+    return ev, note

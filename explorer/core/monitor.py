@@ -25,8 +25,9 @@ import numpy as np
 
 from explorer.core import diversity as D
 from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, load_reference
+from explorer.core.diversity_metrics import INCONCLUSIVE
 from explorer.core.evaluation import (NO_CLASSIFIER, NOT_MEASURED, STRIP_COLS, STRIP_ROWS, SnapshotEvaluator,
-                                      SnapshotResult, snapshot_evaluation)
+                                      SnapshotResult, evaluator_for, snapshot_evaluation)
 from explorer.core.events import Signal
 from explorer.io.run_folder import MetricsLog, RunFolder, SnapshotInfo, bundle_family, list_snapshots, read_config
 
@@ -63,6 +64,7 @@ class RunMonitor:
         self._prints: dict[int, tuple] = {}  # epoch -> the snapshot's files (name, size, mtime) when queued
         self.status = ""  # one line: what the evaluator is doing
         self.note = ""  # one line: why no snapshot of this run gets diversity metrics (no classifier, ...)
+        self.judged_by = ""  # one line: which classifier (or feature-free space) and reference judge it, and why
         self.changed = Signal()
 
     # ---- reading the folder
@@ -238,18 +240,32 @@ class RunMonitor:
         """Alarms of the latest evaluated snapshot and of the training curves."""
         return self.snapshot_alarms() + self.curve_alarms()
 
+    def hard_alarms(self) -> list[D.Alarm]:
+        """The alarms that count for the verdict (not those graded inconclusive)."""
+        return [a for a in self.alarms() if a.hard]
+
+    def inconclusive(self) -> list[str]:
+        """Why the latest snapshot's evidence is too thin for a verdict ([] when it is not)."""
+        latest = self.latest()
+        return latest.evaluation.inconclusive if latest is not None else []
+
     def verdict(self) -> str | list[str]:
-        """"ok" (the latest snapshot measured, no alarm), the alarm names, or "not measured"."""
-        alarms = self.alarms()
-        if alarms:
-            return [a.name for a in alarms]
-        return "ok" if self.latest() is not None else NOT_MEASURED
+        """The names of the (hard) alarms; "not measured"; "inconclusive" (the evidence is too thin,
+        :meth:`inconclusive` says why); or "ok" (the latest snapshot measured, no alarm)."""
+        hard = self.hard_alarms()
+        if hard:
+            return [a.name for a in hard]
+        if self.latest() is None:
+            return NOT_MEASURED
+        return INCONCLUSIVE if self.inconclusive() else "ok"
 
     def verdict_line(self) -> str:
-        """The verdict as one line: "ok", the alarm names, or "not measured: <why>"."""
+        """The verdict as one line: "ok", the alarm names, "inconclusive: <why>" or "not measured: <why>"."""
         verdict = self.verdict()
         if verdict == NOT_MEASURED:
             return f"{NOT_MEASURED}: {self.not_measured() or 'no snapshot evaluated yet'}"
+        if verdict == INCONCLUSIVE:
+            return self.latest().evaluation.verdict_line()
         return verdict if isinstance(verdict, str) else ", ".join(verdict)
 
     def summary(self) -> dict:
@@ -267,6 +283,8 @@ class RunMonitor:
             "skipped": {r.epoch: r.error for r in self.skipped()},
             "latest_epoch": latest.epoch if latest else None,
             "verdict": self.verdict(),
+            "inconclusive": self.inconclusive(),
+            "judged_by": self.judged_by,
             "note": reason,
             "alarms": [a.to_dict() for a in alarms],
             "latest": latest.evaluation.to_dict() if latest and latest.evaluation else None,
@@ -286,24 +304,24 @@ def _fingerprint(folder: Path) -> tuple:
 
 def evaluate_run(run_dir: str | os.PathLike, *, classifier: str | os.PathLike | None, n: int = DEFAULT_N,
                  seed: int = DEFAULT_SEED, data_dir=None, build_reference: bool = True,
-                 progress: Callable[[str], None] | None = None) -> tuple[RunMonitor, str]:
-    """Evaluate every snapshot of a run in this thread (the headless report). Returns (monitor, note)."""
+                 progress: Callable[[str], None] | None = None, auto: bool = False) -> tuple[RunMonitor, str]:
+    """Evaluate every snapshot of a run in this thread (the headless report). Returns (monitor, note).
+
+    auto: the classifier trained on the run's data when there is one (``classifier``: an explicit
+    choice unless it is the bundled default; see ``evaluation.evaluator_for``); without auto,
+    ``classifier`` or none. Without a classifier that fits, snapshots are measured in the
+    feature-free space of the run's data; the note says why no classifier judges them."""
     mon = RunMonitor(run_dir)
     mon.check()
     say = progress or (lambda m: None)
-    clf = ref = None
-    note = ""
-    if classifier is not None:
-        try:
-            clf = Classifier(classifier)
-            ref = load_reference(clf, build=build_reference, data_dir=data_dir, progress=progress)
-        except (MonitorError, ValueError) as exc:
-            note = f"diversity metrics off: {exc}"
-            clf = ref = None
-    else:
-        note = f"diversity metrics off: {NO_CLASSIFIER}"
-    mon.set_note(note)
-    ev = SnapshotEvaluator(clf, ref, n=n, seed=seed)
+    ev, why_not = evaluator_for(mon.run_dir, classifier, auto=auto, n=n, seed=seed, data_dir=data_dir,
+                                build=build_reference, progress=progress)
+    note = f"no classifier judges this run ({why_not}); measured in the feature-free space" if why_not else ""
+    if why_not and ev.pixel_data is None:
+        note = f"diversity metrics off: {why_not}"
+        mon.set_note(note)
+    mon.judged_by = ev.judged_by_classifier() if ev.classifier is not None else (
+        f"the feature-free space ({why_not})" if ev.pixel_data is not None else f"nothing ({why_not})")
     for snap in mon.poll():
         say(f"evaluating epoch {snap.epoch}")
         mon.add_result(snapshot_evaluation(ev, snap, grid=(STRIP_ROWS, STRIP_COLS), with_strip=True))

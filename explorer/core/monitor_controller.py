@@ -12,9 +12,14 @@ so a snapshot that arrives while another is evaluated waits and never cancels it
 new classifier (:meth:`set_run`, :meth:`set_classifier`) invalidates the worker: the job in hand
 stops at its next check and its answer, like every older one, is dropped.
 
+Which classifier judges the run: the one given, except that the bundled Fashion-MNIST classifier
+(what the app passes by default) gives way to a classifier trained on the run's own data
+(``explorer.core.own_data.choose_classifier``); when no classifier fits, snapshots are measured in
+the feature-free space of the run's data. ``MonitorController.judged_by`` says which and why.
+
 When the classifier has no cached real-data reference yet, snapshots are first evaluated without
-diversity metrics (film strip, sharpness); the reference is built when nothing else waits, and then
-every snapshot is evaluated again, with metrics.
+diversity metrics (film strip, sharpness); the reference is built (from the classifier's own data)
+when nothing else waits, and then every snapshot is evaluated again, with metrics.
 
 numpy + onnxruntime only: no Qt, no torch.
 """
@@ -24,9 +29,11 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-from explorer.core.classifier import (DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, build_fashion_reference,
+from explorer.core import own_data
+from explorer.core.classifier import (DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, build_classifier_reference,
                                       load_reference)
-from explorer.core.evaluation import SnapshotEvaluator, skipped_snapshot, snapshot_evaluation, snapshot_strip
+from explorer.core.evaluation import (NO_CLASSIFIER, SnapshotEvaluator, is_bundled_classifier, skipped_snapshot,
+                                      snapshot_evaluation, snapshot_strip)
 from explorer.core.events import Signal
 from explorer.core.monitor import RunMonitor
 from explorer.core.worker import Answer, Cancelled, LatestOnly
@@ -65,13 +72,14 @@ class MonitorController:
                                  on_progress=wrap(self._on_progress), blas_threads=1)
         self.monitor: RunMonitor | None = None
         self.note = ""
+        self.judged_by = ""  # which classifier (or the feature-free space) judges the run, and why
         self.changed = Signal()
         self.run_changed = Signal()
         self.evaluator: SnapshotEvaluator | None = None  # None until the worker has set it up
         self._pending: dict[int, SnapshotInfo] = {}  # epoch -> snapshot waiting for evaluation
         self._job: str | None = None  # "setup", "strip", "full" or "build" while one is with the worker
         self._opened: tuple[SnapshotInfo, LoadedModel] | None = None  # strip shown; full evaluation next
-        self._to_build: Classifier | None = None  # the classifier whose reference is built when nothing waits
+        self._to_build: tuple | None = None  # (classifier, choice) whose reference is built when nothing waits
         self._closed = False
 
     # ---- what the view calls
@@ -133,7 +141,8 @@ class MonitorController:
         if self.monitor is not None:
             self.monitor.set_note("")
         classifier, n, seed, data_dir, build = self.classifier, self.n, self.seed, self.data_dir, self.build_reference
-        self._submit("setup", None, lambda progress, cancelled: _set_up(classifier, n, seed, data_dir, build),
+        run = self.monitor.run_dir if self.monitor is not None else None
+        self._submit("setup", None, lambda progress, cancelled: _set_up(run, classifier, n, seed, data_dir, build),
                      f"opening classifier {classifier}" if classifier is not None else "")
 
     def _submit(self, job: str, snap: SnapshotInfo | None, work, status: str) -> None:
@@ -157,9 +166,10 @@ class MonitorController:
             self._submit("strip", snap, lambda progress, cancelled: snapshot_strip(ev, snap),
                          f"evaluating epoch {snap.epoch}")
         elif self._to_build is not None:
-            clf, self._to_build = self._to_build, None
+            (clf, choice), self._to_build = self._to_build, None
             n, seed, data_dir = self.n, self.seed, self.data_dir
-            self._submit("build", None, lambda progress, cancelled: _build(clf, n, seed, data_dir, progress, cancelled),
+            self._submit("build", None,
+                         lambda progress, cancelled: _build(clf, choice, n, seed, data_dir, progress, cancelled),
                          "building the real-data reference")
         elif self.monitor is not None:
             self.monitor.set_status("watching for new snapshots")
@@ -192,8 +202,16 @@ class MonitorController:
         return True
 
     def _share_note(self) -> None:
-        """The run's verdict says why it is not measured: the note, unless it only says a reference is on its way."""
-        self.monitor.set_note("" if self.note == BUILDING_NOTE else self.note)
+        """The run's verdict says why it is not measured: the note, unless it only says a reference is on its
+        way or that the feature-free space measures it."""
+        ev = self.evaluator
+        if ev is not None:
+            self.judged_by = (ev.judged_by_classifier() if ev.classifier is not None and ev.reference is not None
+                              else f"the feature-free space ({ev.off_note})" if ev.pixel_data is not None
+                              else f"nothing ({self.note or ev.off_note})")
+            self.monitor.judged_by = self.judged_by
+        pixel = ev is not None and ev.classifier is None and ev.pixel_data is not None and ev.pixel_data.data_id
+        self.monitor.set_note("" if self.note == BUILDING_NOTE or pixel else self.note)
 
     def _set_up_done(self, answer: Answer) -> None:
         if answer.error:
@@ -214,35 +232,60 @@ class MonitorController:
 
 # ---- work (on the worker thread)
 
-def _set_up(classifier, n: int, seed: int, data_dir, build: bool) -> tuple[SnapshotEvaluator, Classifier | None, str]:
-    """(evaluator, classifier whose reference is to be built or None, note) for a classifier path."""
+def _choice(run_dir, classifier) -> own_data.ClassifierChoice:
+    """The classifier for a run: the one given, or (for the bundled default) the one of the run's own data."""
     if classifier is None:
-        return SnapshotEvaluator(None, None, n=n, seed=seed), None, NO_CLASSIFIER_NOTE
+        data = own_data.trained_on(run_dir) if run_dir is not None else None
+        return own_data.ClassifierChoice(None, NO_CLASSIFIER, data)
+    if run_dir is None:
+        return own_data.ClassifierChoice(str(classifier), "given", None)
+    return own_data.choose_classifier(run_dir, None if is_bundled_classifier(classifier) else classifier)
+
+
+def _set_up(run_dir, classifier, n: int, seed: int, data_dir, build: bool) -> tuple[SnapshotEvaluator, tuple | None, str]:
+    """(evaluator, (classifier, choice) whose reference is to be built or None, note) for a run and a classifier path."""
+    choice = _choice(run_dir, classifier)
+    own = dict(why=choice.why, pixel_data=choice.data)
+    if choice.path is None:
+        note = (NO_CLASSIFIER_NOTE if classifier is None
+                else f"no classifier judges this run ({choice.why}); measured in the feature-free space"
+                if choice.data is not None and choice.data.data_id else f"diversity metrics off: {choice.why}")
+        return SnapshotEvaluator(None, None, n=n, seed=seed, off_note=note, **own), None, note
     clf = None
     try:
-        clf = Classifier(classifier)
+        clf = Classifier(choice.path)
         ref = load_reference(clf, build=False)
-        ref.floor(n)
+        ref.floor(min(n, own_data.max_n(ref)))
     except (MonitorError, ValueError) as exc:
-        if clf is not None and build and _fashion_found(data_dir):
-            return SnapshotEvaluator(None, None, n=n, seed=seed), clf, BUILDING_NOTE
-        return SnapshotEvaluator(None, None, n=n, seed=seed), None, f"diversity metrics off: {exc}"
-    return SnapshotEvaluator(clf, ref, n=n, seed=seed), None, ""
+        if clf is not None and build and _can_build(clf, data_dir):  # no pixel space meanwhile: metrics follow
+            return SnapshotEvaluator(None, None, n=n, seed=seed, why=choice.why), (clf, choice), BUILDING_NOTE
+        note = f"diversity metrics off: {exc}"
+        return SnapshotEvaluator(None, None, n=n, seed=seed, off_note=note, **own), None, note
+    return SnapshotEvaluator(clf, ref, n=n, seed=seed, **own), None, ""
 
 
-def _build(clf: Classifier, n: int, seed: int, data_dir, progress, cancelled) -> tuple[SnapshotEvaluator | None, str]:
-    """Build and save the Fashion-MNIST reference of ``clf``: (evaluator with metrics, "") or (None, note)."""
+def _build(clf: Classifier, choice, n: int, seed: int, data_dir, progress,
+           cancelled) -> tuple[SnapshotEvaluator | None, str]:
+    """Build and save the reference of ``clf`` from its own data: (evaluator with metrics, "") or (None, note)."""
     def say(message: str) -> None:
         if cancelled():  # a new run or classifier: stop building for the old one
             raise Cancelled
         progress(0.0, message)
 
     try:
-        ref, _ = build_fashion_reference(clf, data_dir=data_dir, progress=say)
-        ref.floor(n)
+        ref, _ = build_classifier_reference(clf, data_dir=data_dir, progress=say)
+        ref.floor(min(n, own_data.max_n(ref)))
     except (MonitorError, ValueError, OSError) as exc:
         return None, "diversity metrics off: " + (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return SnapshotEvaluator(clf, ref, n=n, seed=seed), ""
+    return SnapshotEvaluator(clf, ref, n=n, seed=seed, why=choice.why, pixel_data=choice.data), ""
+
+
+def _can_build(clf: Classifier, data_dir) -> bool:
+    """Whether the classifier's own real data can be read to build its reference."""
+    data = own_data.classifier_data(clf.folder)
+    if data is not None and not data.fashion and data.data is not None:
+        return os.path.isdir(data.data)
+    return _fashion_found(data_dir)
 
 
 def _fashion_found(data_dir) -> bool:

@@ -73,10 +73,22 @@ def _chart(png: bytes, alt: str) -> str:
     return _img(png, w, alt)
 
 
+def _alarm_items(alarms) -> str:
+    return "".join(f"<li><b style='display:inline'>{html.escape(alarm_title(a.name))}</b>"
+                   f"{'' if a.hard else ' (inconclusive)'}: {html.escape(a.detail)}</li>" for a in alarms)
+
+
 def _banner(mon: RunMonitor) -> str:
-    """Green: the latest snapshot measured, no alarm. Red: alarms. Amber: nothing measured, and why."""
-    alarms, latest = mon.alarms(), mon.latest()
+    """Green: the latest snapshot measured, no alarm. Red: alarms. Amber: nothing measured, and why;
+    or inconclusive: the evidence is too thin for a verdict (N, data or training too small), and why."""
+    alarms, latest = mon.hard_alarms(), mon.latest()
     reason = "" if latest is not None else (mon.not_measured() or "no snapshot evaluated yet")
+    doubts = mon.inconclusive()
+    if not alarms and doubts:
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in doubts)
+        items += _alarm_items(a for a in mon.alarms() if not a.hard)
+        return (f'<div class="banner unmeasured"><b>Inconclusive at epoch {latest.epoch}: the evidence is too thin '
+                f'for a verdict</b><ul>{items}</ul></div>')
     if not alarms and latest is not None:
         return (f'<div class="banner ok"><b>No alarm at epoch {latest.epoch}</b>no sign of mode collapse; '
                 'distances to the real floors measure sample quality</div>')
@@ -85,8 +97,7 @@ def _banner(mon: RunMonitor) -> str:
         return (f'<div class="banner unmeasured"><b>Not measured: no verdict on mode collapse</b>'
                 f'{html.escape(reason)}{curves}</div>')
     where = f"at epoch {latest.epoch}" if latest is not None else "(training curves only)"
-    items = "".join(f"<li><b style='display:inline'>{html.escape(alarm_title(a.name))}</b>: "
-                    f"{html.escape(a.detail)}</li>" for a in alarms)
+    items = _alarm_items(alarms)
     if reason:
         items += f"<li><b style='display:inline'>Diversity not measured</b>: {html.escape(reason)}</li>"
     return f'<div class="banner alarm"><b>{len(alarms)} alarm(s) {html.escape(where)}</b><ul>{items}</ul></div>'
@@ -105,14 +116,23 @@ def metrics_table(ev: ModelEvaluation) -> str:
     if ev.report is None:
         return f"<p class='note'>Diversity not measured: {html.escape(ev.note or 'no classifier')}</p>"
     rep = ev.report
-    red = alarmed_metrics(a.name for a in rep.alarms)
+    red = alarmed_metrics(a.name for a in rep.alarms if a.hard)
+    spaces = rep.spaces()
     rows = []
     for spec in METRICS:
         k = spec.key
+        if k not in rep.metrics and spec.classes:  # a metric of predicted classes, in a space without classes
+            continue
         rows.append(f"<tr><td>{html.escape(spec.label)}</td><td class='{'bad' if k in red else ''}'>"
-                    f"{_fmt(rep.metrics.get(k))}</td><td>{_fmt(rep.floors.get(k))} ± {_fmt(rep.floor_spread.get(k))}</td></tr>")
-    rows.append(f"<tr><td>sharpness vs real images</td><td>{_fmt(ev.sharpness_ratio)}</td><td>1</td></tr>")
-    return ("<table><tr><th>metric</th><th>value</th><th>real-vs-real floor (same N)</th></tr>"
+                    f"{_fmt(rep.metrics.get(k))}</td><td>{_fmt(rep.floors.get(k))} ± {_fmt(rep.floor_spread.get(k))}</td>"
+                    f"<td>{html.escape(spaces.get(k, '–'))}</td></tr>")
+    if math.isfinite(ev.pixel_near_dup):
+        rows.append(f"<tr><td>near-duplicate rate</td><td>{_fmt(ev.pixel_near_dup)}</td>"
+                    f"<td>{_fmt(ev.pixel_near_dup_floor)}</td><td>pixels</td></tr>")
+    rows.append(f"<tr><td>sharpness vs real images</td><td>{_fmt(ev.sharpness_ratio)}</td><td>1</td>"
+                f"<td>pixels (Laplacian variance)</td></tr>")
+    judged = f"<p class='meta'>Judged by {html.escape(ev.judged_by)}</p>" if ev.judged_by else ""
+    return (judged + "<table><tr><th>metric</th><th>value</th><th>real-vs-real floor (same N)</th><th>computed in</th></tr>"
             + "".join(rows) + "</table>")
 
 
@@ -167,7 +187,7 @@ def run_report_html(mon: RunMonitor, *, classifier: str | None = None, n: int | 
              f"{s['epochs_logged']} epoch(s) logged" + (f" of {s['total_epochs']}" if s["total_epochs"] else "")
              + (" · finished" if s["finished"] else " · in progress")
              + f" · {len(s['snapshots'])} snapshot(s), {len(s['evaluated'])} evaluated"
-             + (f" · classifier {html.escape(str(classifier))}" if classifier else "")
+             + (f" · judged by {html.escape(str(classifier))}" if classifier else "")
              + (f" · N = {n}, latent-bank seed {seed}" if n else "")
              + f" · written {_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}</div>",
              _banner(mon)]

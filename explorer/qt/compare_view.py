@@ -24,10 +24,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
                                QHeaderView, QLabel, QPushButton, QSizePolicy, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED, Classifier, MonitorError, load_reference
+from explorer.core.classifier import DEFAULT_N, DEFAULT_SEED
 from explorer.core.comparison import Comparison, compare_models
 from explorer.core.diversity_metrics import METRICS
-from explorer.core.evaluation import NO_CLASSIFIER, SnapshotEvaluator
+from explorer.core.evaluation import SnapshotEvaluator, evaluator_for
+from explorer.core.own_data import trained_on
 from explorer.core.worker import Answer, Cancelled, LatestOnly
 from explorer.io.contract import BUNDLE_FILES
 from explorer.qt.bridge import ToGui, qimage_copy
@@ -148,6 +149,7 @@ class CompareView(QWidget):
         self.error = ""
         self._pixmaps: list[QPixmap | None] = [None, None]
         self._evaluator: SnapshotEvaluator | None = None  # made on the worker, on the first request
+        self._evaluator_key: str | None = None  # the data set it judges (model A's data id)
         self._to_gui = ToGui(self)
         self.worker = LatestOnly(self._to_gui.wrap(self._on_answer), name="model comparison", blas_threads=1)
         self._build()
@@ -216,17 +218,14 @@ class CompareView(QWidget):
 
     def _compare(self, a: str, b: str, cancelled) -> Comparison:
         """On the worker: the evaluator (classifier and reference, once), then both models."""
-        if self._evaluator is None:
-            clf = ref = None
-            note = NO_CLASSIFIER
-            if self.classifier_path is not None:
-                try:
-                    clf = Classifier(self.classifier_path)
-                    ref = load_reference(clf, data_dir=self.data_dir)
-                except (MonitorError, ValueError, OSError) as exc:  # still compare grids and sharpness
-                    clf = ref = None
-                    note = f"the classifier cannot be used: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}"
-            self._evaluator = SnapshotEvaluator(clf, ref, n=self.n, seed=self.seed, off_note=note)
+        # The classifier trained on A's data when there is one (explorer.core.own_data), else the one
+        # given; without any, the feature-free space of A's data. Kept per data set.
+        data = trained_on(a)
+        key = data.data_id if data is not None else None
+        if self._evaluator is None or self._evaluator_key != key:
+            self._evaluator, _ = evaluator_for(a, self.classifier_path, auto=self.classifier_path is not None,
+                                               n=self.n, seed=self.seed, data_dir=self.data_dir)
+            self._evaluator_key = key
         if cancelled():  # a newer pair was asked for meanwhile
             raise Cancelled
         return compare_models(a, b, self._evaluator)

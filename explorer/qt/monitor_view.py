@@ -15,6 +15,7 @@ plots and alarms exist comes from ``explorer.core.diversity_metrics``.
 from __future__ import annotations
 
 import html
+import math
 import os
 import time
 
@@ -289,7 +290,7 @@ class MonitorView(QWidget):
         state = "finished" if mon.finished else "in progress"
         self.meta.setText(f"{fam} · epoch {logged}" + (f" of {total}" if total else "") + f" · {state} · "
                           f"{len(mon.seen)} snapshot(s) · N = {self.n}, bank seed {self.seed}")
-        self.meta.setToolTip(str(mon.run_dir))
+        self.meta.setToolTip(str(mon.run_dir) + (f"\njudged by {mon.judged_by}" if mon.judged_by else ""))
         done = mon.finished and not mon.pending() and self.controller.is_idle()
         self.status.setText("run finished · all snapshots evaluated" if done and mon.seen else mon.status)
 
@@ -297,10 +298,17 @@ class MonitorView(QWidget):
         """Alarms (red), measured and fine (green), not measured and why (amber), or waiting (grey).
 
         The reason for "not measured" is ``mon.not_measured()``, the line the table's header shows too."""
-        alarms = mon.alarms()
+        alarms = mon.hard_alarms()  # alarms graded inconclusive (too little evidence) do not turn it red
         latest = mon.latest()
         reason = mon.not_measured()
-        if alarms:
+        doubts = mon.inconclusive()
+        if not alarms and doubts:
+            graded = "".join(f"<li><b>{html.escape(alarm_title(a.name))}</b> (inconclusive) — {html.escape(a.detail)}</li>"
+                             for a in mon.alarms() if not a.hard)
+            text = (f"<b>Inconclusive at epoch {latest.epoch}</b> — too little evidence for a verdict: "
+                    f"{html.escape('; '.join(doubts))}<ul style='margin:2px 0 0 -20px'>{graded}</ul>")
+            state = "unmeasured"
+        elif alarms:
             where = f" at epoch {latest.epoch}" if latest else ""
             lines = "".join(f"<li><b>{html.escape(alarm_title(a.name))}</b> — {html.escape(a.detail)}</li>"
                             for a in alarms)
@@ -485,10 +493,13 @@ class MonitorView(QWidget):
                                  f"each value next to the same measure on held-out real images at N = {rep.n} "
                                  "(mean ± sd)")
         self.table.setHorizontalHeaderLabels(["metric", "value", f"real floor (N={rep.n})"])
-        red = alarmed_metrics(a.name for a in rep.alarms)
+        red = alarmed_metrics(a.name for a in rep.alarms if a.hard)
         rows = [(m.label, rep.metrics.get(m.key), rep.floors.get(m.key), rep.floor_spread.get(m.key), m.key in red)
-                for m in METRICS]
+                for m in METRICS if m.key in rep.metrics or not m.classes]  # no class metrics in the feature-free space
+        if math.isfinite(ev.pixel_near_dup):
+            rows.append(("pixel near-dups", ev.pixel_near_dup, ev.pixel_near_dup_floor, None, False))
         rows.append(("sharpness vs real", ev.sharpness_ratio, 1.0, None, False))
+        self.table_title.setToolTip(f"features: {rep.space}" if rep.space else "")
         self.table.setRowCount(len(rows))
         for i, (label, v, f, sd, bad) in enumerate(rows):
             cells = (label, fmt_value(v), fmt_value(f) + (f" ± {fmt_value(sd)}" if sd else ""))
