@@ -83,12 +83,10 @@ def cache_place(folder: Path | None) -> tuple[Path, str]:
         if _is_bundled(folder):
             return cache_dir(), "cached in the user cache (bundled models stay as shipped)"
         target = folder / BESIDE
-        try:
-            target.mkdir(exist_ok=True)
-            if os.access(target, os.W_OK):
-                return target, f"cached beside the model ({folder.name}/{BESIDE})"
-        except OSError:
-            pass
+        usable = target.is_dir() and os.access(target, os.W_OK) if target.exists() else (
+            folder.is_dir() and os.access(folder, os.W_OK))
+        if usable:
+            return target, f"cached beside the model ({folder.name}/{BESIDE})"
         return cache_dir(), f"cached in the user cache (the model's folder {folder.name} is not writable)"
     return cache_dir(), "cached in the user cache"
 
@@ -155,7 +153,7 @@ def compute_umap(data: np.ndarray, *, folder: Path | None = None, n_neighbors: i
     out = work / f".umap-out-{tag}.npz"
     save_npz_atomic(inp, data=data, n_neighbors=np.array(n_neighbors), min_dist=np.array(min_dist),
                     seed=np.array(-1 if seed is None else seed))
-    child_env = {**os.environ, **(env or {})}
+    child_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}  # umap-learn's stage lines as they come
     if numba_cache:
         numba_dir = numba_cache_dir()
         numba_dir.mkdir(parents=True, exist_ok=True)
