@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test fuzz models package system-deps clean-venv
+.PHONY: app test fuzz models umap-layouts package system-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ package: $(STAMP)
 # Retrain every bundled model from fixed seeds and copy them into assets/models (hours on 2 CPU cores).
 models: $(STAMP) system-deps
 	$(BIN)/python -m training.bundle_assets --runs runs/assets
+
+# Only the UMAP layouts (umap.npz) of the installed bundles with an atlas: minutes, no retraining.
+umap-layouts: $(STAMP)
+	$(BIN)/python -m training.bundle_assets --umap-only
 
 clean-venv:
 	rm -rf $(VENV)

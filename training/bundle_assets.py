@@ -40,16 +40,16 @@ def install_bundle(model_dir: Path, target: Path, evaluation: dict) -> None:
     replace_dir(tmp, target)
 
 
-def bundle_umap(bundle: Path, *, say=print) -> dict:
+def bundle_umap(bundle: Path, *, say=print, refit: bool = True) -> dict:
     """Fit the UMAP layout of ``bundle``'s atlas (seeded, through the app's own child process, no
     cache), measure how faithfully positions decode, and write ``umap.npz`` into the bundle.
 
     Fidelity: 10 % of the atlas held out, decoded at their own positions from the other 90 %: the
     latent error relative to the latents' spread (blend, nearest point alone, a random point), and
     the mean absolute pixel error (0..255) of the decoded images against the decodes of the true
-    latents."""
+    latents. ``refit=False`` keeps the embedding ``umap.npz`` holds and measures again."""
     from explorer.core.projection import interpolation_fidelity
-    from explorer.core.umap_layout import BUNDLE_SEED, PARAMS, save_layout
+    from explorer.core.umap_layout import BUNDLE_SEED, PARAMS, read_layout, save_layout
     from explorer.core.umap_worker import compute_umap
     from explorer.io.runtime import open_model
 
@@ -61,9 +61,14 @@ def bundle_umap(bundle: Path, *, say=print) -> dict:
             last[0] = fraction
             say(f"{bundle.name}: {100 * fraction:3.0f} % {message}")
 
-    m = compute_umap(atlas.mu, n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"], seed=BUNDLE_SEED,
-                     use_cache=False, progress=progress)
-    fid = interpolation_fidelity(atlas.mu, m.embedding)
+    if refit:
+        m = compute_umap(atlas.mu, n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"],
+                         seed=BUNDLE_SEED, use_cache=False, progress=progress)
+        embedding, fit_seconds = m.embedding, m.fit_seconds
+    else:
+        old = read_layout(bundle / contract.UMAP_FILE)
+        embedding, fit_seconds = old["embedding"], float(old["fit_seconds"])
+    fid = interpolation_fidelity(atlas.mu, embedding)
     model = open_model(bundle)
     held = fid["held_out"]
 
@@ -75,13 +80,14 @@ def bundle_umap(bundle: Path, *, say=print) -> dict:
         "fidelity_latent_rel_error": fid["latent_rel_error"],
         "fidelity_nearest_rel_error": fid["nearest_rel_error"],
         "fidelity_random_rel_error": fid["random_rel_error"],
+        "fidelity_floor_rel_error": fid["floor_rel_error"],
         "fidelity_pixel_mae": float(np.abs(pixels(fid["blend"]) - truth).mean()),
         "fidelity_pixel_mae_nearest": float(np.abs(pixels(fid["nearest"]) - truth).mean()),
         "fidelity_k": fid["k"], "fidelity_held_out": fid["n_held_out"],
     }
-    save_layout(bundle / contract.UMAP_FILE, atlas.mu, m.embedding, n_neighbors=PARAMS["n_neighbors"],
-                min_dist=PARAMS["min_dist"], seed=BUNDLE_SEED, fit_seconds=m.fit_seconds, **figures)
-    return {"bundle": bundle.name, "points": len(atlas.mu), "fit_seconds": round(m.fit_seconds, 1),
+    save_layout(bundle / contract.UMAP_FILE, atlas.mu, embedding, n_neighbors=PARAMS["n_neighbors"],
+                min_dist=PARAMS["min_dist"], seed=BUNDLE_SEED, fit_seconds=fit_seconds, **figures)
+    return {"bundle": bundle.name, "points": len(atlas.mu), "fit_seconds": round(fit_seconds, 1),
             **{k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}}
 
 
@@ -93,13 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--install-only", action="store_true", help="skip training; install finished runs")
     p.add_argument("--umap-only", action="store_true",
                    help="only (re)make the UMAP layouts (umap.npz) of the installed bundles that have an atlas")
+    p.add_argument("--fidelity-only", action="store_true",
+                   help="with --umap-only: keep each umap.npz's embedding, measure its fidelity figures again")
     args = p.parse_args(argv)
     runs, assets = Path(args.runs), bundled_models_dir()
     families = [f for f in ORDER if f in args.only.split(",")]
     if args.umap_only:
         for family in families:
             if (assets / BUNDLED[family] / contract.ATLAS_FILE).is_file():
-                print(json.dumps(bundle_umap(assets / BUNDLED[family])), flush=True)
+                print(json.dumps(bundle_umap(assets / BUNDLED[family], refit=not args.fidelity_only)), flush=True)
         return 0
     for family in families:
         run = RunFolder(runs / family)

@@ -312,7 +312,8 @@ def interpolation_fidelity(source, embedding, *, holdout: float = 0.1, seed: int
 
     Returns the held-out indices and decoded latents (for pixel errors) and, relative to the
     latents' spread (the RMS distance of a point from the mean), the RMS latent error of the blend,
-    of the nearest remaining point alone, and of a random remaining point (a floor of no skill).
+    of the nearest remaining point on the map alone, of a random remaining point (no skill), and of
+    the remaining point nearest in latent space (the best any single data point could do).
     """
     src = _as2d(source)
     emb = _as2d(embedding, 2)
@@ -325,12 +326,15 @@ def interpolation_fidelity(source, embedding, *, holdout: float = 0.1, seed: int
     near = src[keep][m.index.query(emb[held])[0]]
     rand = src[keep][rng.integers(0, len(keep), len(held))]
     spread = float(np.sqrt(np.mean(np.sum((src - src.mean(axis=0)) ** 2, axis=1))))
+    sq = np.einsum("ij,ij->i", src[keep], src[keep])
+    best = src[keep][[knn(src[keep], src[h], 1, sq_norms=sq)[0][0] for h in held]]
 
     def rel(z):
         return float(np.sqrt(np.mean(np.sum((z - src[held]) ** 2, axis=1))) / spread)
 
     return {"held_out": held, "blend": blend, "nearest": near,
             "latent_rel_error": rel(blend), "nearest_rel_error": rel(near), "random_rel_error": rel(rand),
+            "floor_rel_error": rel(best),
             "k": k, "n_held_out": int(len(held))}
 
 
