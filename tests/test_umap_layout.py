@@ -208,3 +208,23 @@ def test_the_child_makes_numba_cache_its_kernels(tmp_path):
     assert out.returncode == 0 and out.stdout.split() == ["4", "6"], out.stderr
     cached = sorted(p.name for p in (tmp_path / "nc").rglob("*.nbi"))
     assert any("twice" in n for n in cached) and any("thrice" in n for n in cached), cached
+
+
+def test_bundle_step_measures_fidelity_and_writes_a_layout_the_map_uses(vae_bundle, monkeypatch):
+    """training.bundle_assets.bundle_umap on a layout already in the bundle (refit=False: no UMAP fit):
+    the fidelity figures are measured (pixel errors through the bundle's decoder) and kept in umap.npz,
+    which the map then uses as the shipped layout of the atlas."""
+    from training.bundle_assets import bundle_umap
+
+    _no_child(monkeypatch)
+    atlas = contract.Atlas.load(vae_bundle / contract.ATLAS_FILE)
+    emb = atlas.mu[:, :2] * 2  # a stand-in layout: the atlas's two widest dimensions
+    save_layout(vae_bundle / contract.UMAP_FILE, atlas.mu, emb, n_neighbors=15, min_dist=0.1, seed=0)
+    out = bundle_umap(vae_bundle, refit=False, say=lambda line: None)
+    assert out["points"] == 50 and out["fidelity_held_out"] == 5
+    d = read_layout(vae_bundle / contract.UMAP_FILE)
+    np.testing.assert_array_equal(d["embedding"], emb.astype(np.float32))
+    assert 0 <= float(d["fidelity_pixel_mae"]) <= 255 and float(d["fidelity_random_rel_error"]) > 0
+    assert float(d["fidelity_floor_rel_error"]) <= float(d["fidelity_nearest_rel_error"]) + 1e-6
+    m = umap_worker.compute_umap(atlas.mu, folder=vae_bundle)
+    assert m.origin == "shipped"
