@@ -270,13 +270,15 @@ class UMAPMap:
     @property
     def reach(self) -> float:
         """How far from the nearest embedded point a position still blends its neighbours: twice the
-        median distance from a point to its k-th neighbour (a seeded sample of 256 points)."""
+        distance to the k-th neighbour at the layout's mean density (points per occupied cell of the
+        nearest-point index), sqrt(k / (pi * density)). O(cells), so the first hover does not wait."""
         if self._reach is None:
-            n = len(self.embedding)
-            pick = np.random.default_rng(0).choice(n, min(n, 256), replace=False)
-            kk = min(self.k + 1, n)  # the point itself comes first
-            far = [self.index.query_one(*self.embedding[i], k=kk)[1][-1] for i in pick]
-            object.__setattr__(self, "_reach", float(2.0 * np.median(far)) if far else 0.0)
+            index = self.index
+            counts = index.ends - index.starts
+            occupied = int((counts > 0).sum())
+            area = occupied * float(index.size[0]) * float(index.size[1])
+            density = len(self.embedding) / max(area, 1e-12)
+            object.__setattr__(self, "_reach", float(2.0 * np.sqrt(self.k / (np.pi * density))))
         return self._reach
 
     def forward(self, x) -> np.ndarray:
