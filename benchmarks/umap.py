@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 bare = timed(BARE, [str(data)], bare_env, BARE_NICE)
                 ours = timed(OURS, [str(data), "keep" if state == "warm" else "nocache"], ours_env, OURS_NICE)
                 run[state] = {"bare": bare, "ours": ours, "ratio": round(ours["wall_s"] / bare["wall_s"], 3)}
+                print(json.dumps({state: run[state]}), file=sys.stderr, flush=True)  # partial figures as they come
             hit = timed(OURS, [str(data), "cache"], ours_env, OURS_NICE)
             run["cache_hit_s"] = hit["wall_s"]
             run["cache_hit_origin"] = hit.get("origin")
