@@ -51,10 +51,9 @@ RUN_LINE = "UMAP: fitting in a child process"  # said once per fit that really r
 
 
 def estimate_seconds(n_points: int) -> float:
-    """Seconds a first UMAP of ``n_points`` usually takes uncached on a 2-core machine, numba's
-    compiling included (benchmarks/umap.py on a 2-core AMD EPYC: 10k points about 75 s cold):
-    a line through that and a 70k figure of 130 s fit."""
-    return 60.0 + 0.0015 * max(int(n_points), 0)
+    """Seconds a UMAP of ``n_points`` usually takes uncached on a 2-core machine (docs/latent-map.md:
+    10k points 52 s, 70k points 130 s, numba's start-up included): a line through those two."""
+    return 39.0 + 0.0013 * max(int(n_points), 0)
 
 
 def umap_available() -> bool:
