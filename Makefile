@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: app test fuzz models umap-layouts package system-deps clean-venv
+.PHONY: app test fuzz models package system-deps clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,7 @@ models: $(STAMP) system-deps
 	$(BIN)/python -m training.bundle_assets --runs runs/assets
 
 # Only the UMAP layouts (umap.npz) of the installed bundles with an atlas: minutes, no retraining.
+.PHONY: umap-layouts
 umap-layouts: $(STAMP)
 	$(BIN)/python -m training.bundle_assets --umap-only
 
