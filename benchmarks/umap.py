@@ -1,6 +1,6 @@
 """The first UMAP of a model's latents: our path against a bare ``umap.UMAP().fit``, side by side.
 
-    python benchmarks/umap.py [--quick] [--n 10000] [--vae PATH] [--repeat 1]
+    python benchmarks/umap.py [--quick] [--n 10000] [--vae PATH] [--repeat 1] [--json]
 
 Prints one JSON object. Every figure is the wall time of a fresh process, as a user waits for it
 (importing umap-learn included), on the same latents (the bundled VAE's atlas, first ``--n`` rows):
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10000, help="points (default 10,000)")
     ap.add_argument("--vae", default=str(ROOT / "assets" / "models" / "fashion-vae"), help="a VAE bundle with an atlas")
     ap.add_argument("--repeat", type=int, default=1, help="cold/warm pairs to run (each with fresh caches)")
+    ap.add_argument("--json", action="store_true", help="accepted for benchmarks/_run_all.py: JSON is always printed")
     args = ap.parse_args(argv)
     from explorer.core.umap_worker import umap_available
     from explorer.io import contract
