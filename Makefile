@@ -61,5 +61,10 @@ package: $(STAMP)
 models: $(STAMP) system-deps
 	$(BIN)/python -m training.bundle_assets --runs runs/assets
 
+# Only the UMAP layouts (umap.npz) of the installed bundles with an atlas: minutes, no retraining.
+.PHONY: umap-layouts
+umap-layouts: $(STAMP)
+	$(BIN)/python -m training.bundle_assets --umap-only
+
 clean-venv:
 	rm -rf $(VENV)

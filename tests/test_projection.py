@@ -1,12 +1,12 @@
-"""Map projections: exact round trips (PCA, two dimensions, 2-d plane), UMAP inverse/nearest fallback, kNN."""
+"""Map projections: exact round trips (PCA, two dimensions, 2-d plane), UMAP's blended inverse, kNN."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from explorer.core.projection import (EXACT, NEAREST, UMAP_INVERSE, DimPair, LatentPlane, NearestIndex, PCAPlane,
-                                 UMAPMap, grid_positions, knn)
+from explorer.core.projection import (EXACT, NEAREST, NEIGHBOURS, DimPair, LatentPlane, NearestIndex, PCAPlane,
+                                      UMAPMap, grid_positions, interpolation_fidelity, knn)
 
 
 def _data(n=2000, d=8, seed=0):
@@ -60,25 +60,38 @@ def test_latent_plane_is_identity():
     np.testing.assert_array_equal(lp.forward(p), p)
 
 
-def test_umap_map_uses_lattice_inside_and_nearest_outside():
-    src = _data(400, 4)
-    emb = src[:, :2] * 0.5  # stand-in embedding
-    g = 5
-    box = (-1.0, -1.0, 1.0, 1.0)
-    lat = np.zeros((g, g, 4), np.float32)
-    lat[..., 0] = np.linspace(-1, 1, g)[None, :]  # z0 follows x, z1 follows y
-    lat[..., 1] = np.linspace(-1, 1, g)[:, None]
-    ok = np.ones((g, g), bool)
-    ok[0, 0] = False  # a hole at the bottom-left corner
-    m = UMAPMap(src, emb, lat, ok, box)
-    inv = m.inverse(np.array([[0.1, 0.3], [5.0, 5.0], [-0.95, -0.95]], np.float32))
-    assert list(inv.how) == [UMAP_INVERSE, NEAREST, NEAREST]
-    np.testing.assert_allclose(inv.z[0, :2], [0.1, 0.3], atol=1e-5)  # bilinear on a linear lattice is exact
-    far = int(np.argmin(np.hypot(emb[:, 0] - 5, emb[:, 1] - 5)))
-    assert inv.index[1] == far and np.array_equal(inv.z[1], src[far])
-    assert "nearest data point" in inv.summary and "UMAP inverse" in inv.summary
-    # no lattice at all: everything through the nearest point
-    assert (UMAPMap(src, emb).inverse(np.zeros((3, 2))).how == NEAREST).all()
+def test_umap_inverse_blends_the_nearest_points_and_snaps_to_points_and_far_positions():
+    rng = np.random.default_rng(0)
+    emb = rng.uniform(-5, 5, (400, 2)).astype(np.float32)
+    src = np.concatenate([emb, rng.standard_normal((400, 2))], axis=1).astype(np.float32)
+    m = UMAPMap(src, emb)
+    assert 0 < m.reach < 5
+    between = (emb[3] + emb[int(m.index.query_one(*emb[3], k=2)[0][1])]) / 2
+    inv = m.inverse(np.stack([emb[7], emb[7] + [1e-4, 0], between, [50.0, 50.0]]))
+    assert list(inv.how) == [NEAREST, NEAREST, NEIGHBOURS, NEAREST]
+    np.testing.assert_array_equal(inv.z[0], src[7])
+    assert inv.index[0] == inv.index[1] == 7 and inv.index[2] == -1
+    far = int(np.argmin(np.hypot(emb[:, 0] - 50, emb[:, 1] - 50)))
+    assert inv.index[3] == far and np.array_equal(inv.z[3], src[far])
+    # a blend is a convex combination of the k nearest points' latents
+    idx, _ = m.index.query_one(*between, k=m.k)
+    assert np.all(inv.z[2] >= src[idx].min(axis=0) - 1e-5) and np.all(inv.z[2] <= src[idx].max(axis=0) + 1e-5)
+    # it follows the latent field between points: z0, z1 equal the position there, up to the spacing
+    assert np.abs(inv.z[2, :2] - between).max() < m.reach
+    assert "blend of the nearest points" in inv.summary and "nearest data point" in inv.summary
+
+
+def test_umap_blend_recovers_held_out_points_better_than_the_nearest_point():
+    """On a smooth latent field over the layout, held-out points decoded at their positions: the blend
+    beats the nearest point alone, which beats a random point."""
+    rng = np.random.default_rng(1)
+    emb = rng.uniform(-3, 3, (3000, 2)).astype(np.float32)
+    x, y = emb[:, 0], emb[:, 1]
+    src = np.stack([np.sin(x), np.cos(y), x * y / 3, x + 0.5 * y], axis=1).astype(np.float32)
+    fid = interpolation_fidelity(src, emb, holdout=0.1)
+    assert fid["n_held_out"] == 300 and fid["blend"].shape == (300, 4)
+    assert fid["latent_rel_error"] < 0.8 * fid["nearest_rel_error"] < 0.8 * fid["random_rel_error"]
+    assert fid["latent_rel_error"] < 0.05
 
 
 def test_umap_forward_of_a_source_point_lands_on_its_embedding():
@@ -118,23 +131,3 @@ def test_umap_missing_is_one_clear_line(tmp_path, monkeypatch):
     with pytest.raises(MapDataError, match="pip install umap-learn"):
         umap_worker.compute_umap(_data(50, 4))
     assert map_cache.cache_dir().parent.parent == tmp_path
-
-
-def test_umap_cache_is_reused_without_running_umap(tmp_path, monkeypatch):
-    from explorer.core import umap_worker
-    from explorer.core.map_cache import save_npz_atomic
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    data = _data(60, 4)
-    path = umap_worker.umap_cache_path(data, n_neighbors=15, min_dist=0.1, seed=0, lattice=umap_worker.DEFAULT_LATTICE)
-    emb = data[:, :2] * 2
-    save_npz_atomic(path, embedding=emb, lattice=np.zeros((0,), np.float32), lattice_ok=np.zeros((0,), bool),
-                    lattice_box=np.zeros(4, np.float32), fit_seconds=np.array(1.5))
-    monkeypatch.setattr(umap_worker.subprocess, "Popen", lambda *a, **k: pytest.fail("UMAP ran despite the cache"))
-    seen = []
-    m = umap_worker.compute_umap(data, progress=lambda f, msg: seen.append(msg))
-    np.testing.assert_array_equal(m.embedding, emb)
-    assert m.lattice is None and m.fit_seconds == 1.5 and seen == ["UMAP loaded from cache"]
-    assert (m.inverse(np.zeros((2, 2))).how == NEAREST).all()
-    with np.load(path, allow_pickle=False) as f:  # plain arrays only
-        assert set(f.files) >= {"embedding", "lattice", "lattice_ok", "lattice_box"}

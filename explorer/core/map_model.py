@@ -211,7 +211,7 @@ class MapModel:
 
     def projection_input(self) -> ProjectionInput:
         return ProjectionInput(self.points.vectors, None if self.background is None else self.background.vectors,
-                               self.dims, self.is_gan)
+                               self.dims, self.is_gan, folder=self.model.path.parent if self.model else None)
 
     def offered_projections(self) -> list[tuple[ProjectionSpec, str | None]]:
         """Every registered projection with the reason it is unavailable for these points (None: offered)."""

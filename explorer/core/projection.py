@@ -5,12 +5,13 @@ Numeric core (numpy only; umap-learn is optional and runs in a child process, se
 
 * ``forward(x float [N, D]) -> float32 [N, 2]`` — where vectors land on the map;
 * ``inverse(p float [M, 2]) -> MapInverse`` — the latent to decode at map positions, and how it
-  was obtained (``exact``, ``umap-inverse`` or ``nearest``), so the UI can say which.
+  was obtained (``exact``, ``neighbours`` or ``nearest``), so the UI can say which.
 
 ``LatentPlane`` (D = 2), ``DimPair`` (two chosen dimensions, the rest held at ``base``) and
 ``PCAPlane`` have exact inverses: ``forward(inverse(p)) == p`` for every position, empty space
-included. ``UMAPMap`` decodes through UMAP's inverse transform sampled on a lattice (where the
-worker could compute it) and through the nearest data point elsewhere.
+included. ``UMAPMap`` decodes a position as the inverse-distance-weighted blend of the latents of
+its nearest embedded points (no inverse transform: microseconds a position), and through the
+nearest point in empty space; ``interpolation_fidelity`` measures how faithful that is.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-EXACT, UMAP_INVERSE, NEAREST = "exact", "umap-inverse", "nearest"
-INVERSE_LABELS = {EXACT: "exact inverse", UMAP_INVERSE: "UMAP inverse transform",
+EXACT, NEIGHBOURS, NEAREST = "exact", "neighbours", "nearest"
+INVERSE_LABELS = {EXACT: "exact inverse", NEIGHBOURS: "blend of the nearest points' latents",
                   NEAREST: "nearest data point"}
 
 
 @dataclass(frozen=True)
 class MapInverse:
-    """Latents for map positions: z float32 [M, D]; how[M] one of EXACT / UMAP_INVERSE / NEAREST;
+    """Latents for map positions: z float32 [M, D]; how[M] one of EXACT / NEIGHBOURS / NEAREST;
     index int [M]: the data point used for NEAREST (-1 otherwise)."""
 
     z: np.ndarray
@@ -36,7 +37,7 @@ class MapInverse:
 
     @property
     def summary(self) -> str:
-        kinds = [k for k in (EXACT, UMAP_INVERSE, NEAREST) if (self.how == k).any()]
+        kinds = [k for k in (EXACT, NEIGHBOURS, NEAREST) if (self.how == k).any()]
         return " + ".join(INVERSE_LABELS[k] for k in kinds) or "nothing"
 
 
@@ -216,23 +217,33 @@ class NearestIndex:
         return out_i, out_d
 
 
+SNAP = 0.01  # within this share of UMAPMap.reach of a point, a position is that point
+
+
 @dataclass(frozen=True)
 class UMAPMap:
     """A UMAP embedding of ``source`` [N, D] (float32 [N, 2] in ``embedding``).
 
-    lattice: UMAP's inverse transform sampled on a G x G lattice over ``lattice_box`` (x0, y0, x1, y1):
-    float32 [G, G, D] (row = y, column = x) and ``lattice_ok`` bool [G, G] (False outside the
-    embedding's hull, where UMAP's inverse is not defined). Positions outside it decode through the
-    nearest data point. forward() of new vectors averages the embedding of their 5 nearest sources.
+    inverse(): a position decodes to the inverse-distance-weighted blend (weights 1/d²) of the
+    latents of its ``k`` nearest embedded points (exactly a point's own latent on that point), so
+    every position decodes in microseconds with no inverse transform. Positions farther than
+    ``reach`` from every point (empty space around the layout), and those within ``SNAP`` x reach
+    of a point (on it, as drawn), decode as the nearest point itself.
+    forward() of new vectors averages the embedding of their 5 nearest sources.
+
+    origin: where the layout came from ("shipped" with the model, "cache", "computed");
+    where: the file it was read from or cached to ("" when not kept); note: the words the map says
+    about it ("cached beside the model (…)", "cached in the user cache (…)").
     """
 
     source: np.ndarray = field(compare=False)
     embedding: np.ndarray = field(compare=False)
-    lattice: np.ndarray | None = field(default=None, compare=False)
-    lattice_ok: np.ndarray | None = field(default=None, compare=False)
-    lattice_box: tuple[float, float, float, float] | None = None
     key: str = ""
-    fit_seconds: float = float("nan")  # UMAP fit alone (the lattice inverse comes on top), when known
+    fit_seconds: float = float("nan")  # the UMAP fit alone, when known
+    origin: str = "computed"
+    where: str = ""
+    note: str = ""
+    k: int = 8
 
     name = "UMAP"
 
@@ -248,12 +259,27 @@ class UMAPMap:
         if len(self.source) != len(self.embedding):
             raise ValueError(f"UMAP embedding has {len(self.embedding)} rows for {len(self.source)} points")
         object.__setattr__(self, "_index", None)
+        object.__setattr__(self, "_reach", None)
 
     @property
     def index(self) -> NearestIndex:
         if self._index is None:
             object.__setattr__(self, "_index", NearestIndex(self.embedding))
         return self._index
+
+    @property
+    def reach(self) -> float:
+        """How far from the nearest embedded point a position still blends its neighbours: twice the
+        distance to the k-th neighbour at the layout's mean density (points per occupied cell of the
+        nearest-point index), sqrt(k / (pi * density)). O(cells), so the first hover does not wait."""
+        if self._reach is None:
+            index = self.index
+            counts = index.ends - index.starts
+            occupied = int((counts > 0).sum())
+            area = occupied * float(index.size[0]) * float(index.size[1])
+            density = len(self.embedding) / max(area, 1e-12)
+            object.__setattr__(self, "_reach", float(2.0 * np.sqrt(self.k / (np.pi * density))))
+        return self._reach
 
     def forward(self, x) -> np.ndarray:
         x = _as2d(x, self.source.shape[1])
@@ -268,33 +294,50 @@ class UMAPMap:
         p = _as2d(p, 2)
         m, d = len(p), self.source.shape[1]
         z = np.empty((m, d), np.float32)
-        how = np.full(m, NEAREST, dtype=object)
+        how = np.full(m, NEIGHBOURS, dtype=object)
         index = np.full(m, -1, np.int64)
-        done = np.zeros(m, bool)
-        if self.lattice is not None:
-            g = self.lattice.shape[0]
-            x0, y0, x1, y1 = self.lattice_box
-            fx = (p[:, 0] - x0) / (x1 - x0) * (g - 1)
-            fy = (p[:, 1] - y0) / (y1 - y0) * (g - 1)
-            inside = (fx >= 0) & (fx <= g - 1) & (fy >= 0) & (fy <= g - 1)
-            ix = np.clip(np.floor(fx).astype(np.int64), 0, g - 2)
-            iy = np.clip(np.floor(fy).astype(np.int64), 0, g - 2)
-            ok = inside & self.lattice_ok[iy, ix] & self.lattice_ok[iy + 1, ix] \
-                & self.lattice_ok[iy, ix + 1] & self.lattice_ok[iy + 1, ix + 1]
-            if ok.any():
-                tx, ty = (fx - ix)[ok, None], (fy - iy)[ok, None]
-                a, b = iy[ok], ix[ok]
-                L = self.lattice
-                z[ok] = ((1 - ty) * ((1 - tx) * L[a, b] + tx * L[a, b + 1])
-                         + ty * ((1 - tx) * L[a + 1, b] + tx * L[a + 1, b + 1]))
-                how[ok] = UMAP_INVERSE
-                done = ok
-        rest = np.flatnonzero(~done)
-        if len(rest):
-            idx, _ = self.index.query(p[rest])
-            z[rest] = self.source[idx]
-            index[rest] = idx
+        reach = self.reach
+        k = min(self.k, len(self.embedding))
+        for r, (x, y) in enumerate(p):
+            idx, dist = self.index.query_one(float(x), float(y), k=k)
+            if dist[0] > reach or dist[0] <= SNAP * reach or k == 1:
+                z[r], how[r], index[r] = self.source[idx[0]], NEAREST, idx[0]
+                continue
+            w = 1.0 / np.square(dist.astype(np.float64))
+            z[r] = (w @ self.source[idx].astype(np.float64)) / w.sum()
         return MapInverse(z, how, index)
+
+
+def interpolation_fidelity(source, embedding, *, holdout: float = 0.1, seed: int = 0, k: int = 8) -> dict:
+    """How faithful UMAPMap.inverse is on known points: hold out a seeded ``holdout`` share of the
+    points, build the map from the rest, and decode the held-out points at their own positions.
+
+    Returns the held-out indices and decoded latents (for pixel errors) and, relative to the
+    latents' spread (the RMS distance of a point from the mean), the RMS latent error of the blend,
+    of the nearest remaining point on the map alone, of a random remaining point (no skill), and of
+    the remaining point nearest in latent space (the best any single data point could do).
+    """
+    src = _as2d(source)
+    emb = _as2d(embedding, 2)
+    n = len(src)
+    rng = np.random.default_rng(seed)
+    held = np.sort(rng.choice(n, max(1, int(round(n * holdout))), replace=False))
+    keep = np.setdiff1d(np.arange(n), held)
+    m = UMAPMap(src[keep], emb[keep], k=k)
+    blend = m.inverse(emb[held]).z
+    near = src[keep][m.index.query(emb[held])[0]]
+    rand = src[keep][rng.integers(0, len(keep), len(held))]
+    spread = float(np.sqrt(np.mean(np.sum((src - src.mean(axis=0)) ** 2, axis=1))))
+    sq = np.einsum("ij,ij->i", src[keep], src[keep])
+    best = src[keep][[knn(src[keep], src[h], 1, sq_norms=sq)[0][0] for h in held]]
+
+    def rel(z):
+        return float(np.sqrt(np.mean(np.sum((z - src[held]) ** 2, axis=1))) / spread)
+
+    return {"held_out": held, "blend": blend, "nearest": near,
+            "latent_rel_error": rel(blend), "nearest_rel_error": rel(near), "random_rel_error": rel(rand),
+            "floor_rel_error": rel(best),
+            "k": k, "n_held_out": int(len(held))}
 
 
 # ---- helpers shared by the map ------------------------------------------------------------------

@@ -12,6 +12,7 @@ Numeric core: numpy only; umap-learn runs in a child process (``explorer.core.um
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -25,13 +26,15 @@ class ProjectionInput:
 
     vectors float32 [N, D]: the coloured points; background float32 [R, D] or None (GAN map: real
     images, grey); dims (x, y): the latent dimensions chosen for two-dimension maps; is_gan: the
-    points are classifier features, not latents (no decoding through an inverse).
+    points are classifier features, not latents (no decoding through an inverse); folder: the
+    model's folder (where a shipped or cached layout is looked for), or None.
     """
 
     vectors: np.ndarray
     background: np.ndarray | None = None
     dims: tuple[int, int] = (0, 1)
     is_gan: bool = False
+    folder: Path | None = None
 
     @property
     def dim(self) -> int:
@@ -129,13 +132,22 @@ def _make_pca(data: ProjectionInput, progress, cancelled):
 def _make_umap(data: ProjectionInput, progress, cancelled):
     from explorer.core import umap_worker  # looked up at call time (tests replace compute_umap)
 
-    return umap_worker.compute_umap(data.both, progress=progress, cancelled=cancelled)
+    return umap_worker.compute_umap(data.both, folder=data.folder, progress=progress, cancelled=cancelled)
 
 
-def _umap_estimate(data: ProjectionInput) -> float:
+def _umap_estimate(data: ProjectionInput) -> float | None:
     from explorer.core import umap_worker
 
+    if umap_worker.has_layout(data.both, data.folder):
+        return None  # shipped or cached: it opens at once
     return umap_worker.estimate_seconds(len(data.both))
+
+
+def _umap_describe(projection) -> str:
+    origin = getattr(projection, "origin", "")
+    if origin == "shipped":
+        return "the layout shipped with the model"
+    return getattr(projection, "note", "") or ("from the cache" if origin == "cache" else "")
 
 
 def _umap_places(projection, data: ProjectionInput):
@@ -158,11 +170,9 @@ def _plane_unavailable(data: ProjectionInput) -> str | None:
 
 register(ProjectionSpec("pca", "PCA", _make_pca))
 register(ProjectionSpec("umap", "UMAP", _make_umap, background=True, place=_umap_places, needs="umap-learn",
-                        estimate=_umap_estimate,
-                        describe=lambda p: "with an inverse lattice" if p.lattice is not None
-                        else "decoding through nearest points",
-                        inverse="UMAP: positions decode through its inverse transform where computed, "
-                                "else the nearest point"))
+                        estimate=_umap_estimate, describe=_umap_describe,
+                        inverse="UMAP: a position decodes as the blend of its nearest points' latents "
+                                "(the nearest point in empty space)"))
 register(ProjectionSpec("dims", "Two dimensions", _make_dims, uses_dims=True,
                         unavailable=lambda d: "a GAN map shows classifier features, not latents" if d.is_gan else None))
 register(ProjectionSpec("plane", "Latent plane", lambda data, p, c: LatentPlane(), unavailable=_plane_unavailable,

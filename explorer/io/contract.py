@@ -58,6 +58,7 @@ BUNDLE_FILES = {
 }
 ATLAS_VERSION = 1
 ATLAS_FILE = "atlas.npz"  # VAE only: encoder outputs of the test split (see Atlas)
+UMAP_FILE = "umap.npz"  # optional: a UMAP layout of the atlas (explorer/core/umap_layout.py), shipped by bundles
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
