@@ -174,7 +174,7 @@ class Classifier(nn.Module):
         return self.head(f), f
 
 
-# ---- Class-conditional GAN (AC-GAN) and VAE ------------------------------------------------------
+# ---- Class-conditional GAN (projection discriminator) and VAE ------------------------------------------------------
 # Both take class weights [N, K] (one-hot in training) and embed them linearly, weights @ E, added to
 # the first layer's pre-activation: a row such as 0.3 / 0.7 is then exactly that mix of the two
 # class embeddings, which is what the app's blends slide through.
@@ -204,12 +204,15 @@ class CondGenerator(nn.Module):
         return self.net((self.fc(z) + self.embed(class_weights)).view(-1, *self.shape))
 
 
-class ACDiscriminator(nn.Module):
-    """image in [-1, 1] -> (real/fake logit [N], class logits [N, K]): the GAN's discriminator at half
-    its width, with an auxiliary classifier head on the same features (AC-GAN). Half width: the
-    discriminator runs three times per image and step, so it costs most of a GAN's training time;
-    at w / 2w channels a CPU epoch takes about half as long. No batch norm: one forward may mix real
-    and fake."""
+class ProjectionDiscriminator(nn.Module):
+    """(image in [-1, 1], class_weights [N, K]) -> (real/fake logit [N], class logits [N, K]).
+
+    The logit is a projection discriminator's (Miyato & Koyama 2018): psi(h) + <weights @ E, h> on the
+    features h of the GAN's discriminator trunk, at half its width (the discriminator runs three times
+    per image and step and costs most of the training time; at w / 2w channels an epoch takes about
+    half as long). The class logits are a linear probe on h: trained on real images with h detached,
+    so it never shapes the trunk; the generator gets a small loss through it (``detach_probe=False``).
+    No batch norm: one forward may mix real and fake."""
 
     def __init__(self, cfg: TrainConfig):
         super().__init__()
@@ -219,11 +222,13 @@ class ACDiscriminator(nn.Module):
             nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Flatten(),
         )
         self.adv = nn.Linear(2 * w * s * s, 1)
-        self.cls = nn.Linear(2 * w * s * s, num_classes(cfg))
+        self.embed = nn.Linear(num_classes(cfg), 2 * w * s * s, bias=False)
+        self.probe = nn.Linear(2 * w * s * s, num_classes(cfg))
 
-    def forward(self, x):
+    def forward(self, x, class_weights, detach_probe: bool = True):
         h = self.trunk(x)
-        return self.adv(h).squeeze(1), self.cls(h)
+        logit = self.adv(h).squeeze(1) + (self.embed(class_weights) * h).sum(1)
+        return logit, self.probe(h.detach() if detach_probe else h)
 
 
 class CondDecoder(nn.Module):
@@ -269,7 +274,7 @@ def build_modules(cfg: TrainConfig) -> dict[str, nn.Module]:
     if cfg.family == "classifier":
         return {"classifier": Classifier(cfg, max(2, len(cfg.class_names)))}
     if cfg.family == "cgan":
-        g, d = CondGenerator(cfg), ACDiscriminator(cfg)
+        g, d = CondGenerator(cfg), ProjectionDiscriminator(cfg)
         init_dcgan(g)
         init_dcgan(d)
         # As loud as z at the start: a one-hot row picks one column, z ~ N(0, I) sums D of them.
