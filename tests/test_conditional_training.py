@@ -190,16 +190,17 @@ def test_mean_pairwise_distance():
 
 
 @requires_fashion
-def test_evaluate_a_cgan_with_its_referee(tmp_path_factory, capsys):
+@pytest.mark.parametrize("family", ["cgan", "cvae"])
+def test_evaluate_with_the_referee(family, tmp_path_factory, capsys):
     """evaluate trains the independent referee on the data's training split (cached), reports its own
     accuracy per class, and per asked class the accuracy and the spread ratio of the samples."""
     from training.evaluate import evaluate
 
-    out = run(tmp_path_factory, "cgan", "fashion")
+    out = run(tmp_path_factory, family, "fashion")
     data = fashion_subset(tmp_path_factory)
     result = evaluate(out / "model", data=str(data), n=200, seed=0)
     names = C.FASHION_MNIST_CLASSES
-    assert result["family"] == "cgan" and result["n"] == 200 and set(result["per_class"]) == set(names)
+    assert result["family"] == family and result["n"] == 200 and set(result["per_class"]) == set(names)
     for row in result["per_class"].values():
         assert 0 <= row["class_accuracy"] <= 1 and row["real_spread"] > 0 and row["spread"] >= 0
     accs = [row["class_accuracy"] for row in result["per_class"].values()]
