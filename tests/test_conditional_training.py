@@ -22,7 +22,8 @@ from training.models import build_modules
 ROLES = {"cgan": ("generator",), "cvae": ("decoder", "encoder")}
 MODULES = {"cgan": {"generator", "discriminator"}, "cvae": {"cvae"}}
 ROW_KEYS = {
-    "cgan": {"d_loss", "g_loss", "d_x", "d_g_z", "class_acc_real", "class_acc_fake", "test_class_accuracy"},
+    "cgan": {"d_loss", "g_loss", "d_x", "d_g_z", "class_acc_real", "class_acc_fake", "pair_distance_ratio",
+             "test_class_accuracy"},
     "cvae": {"loss", "reconstruction", "kl", "test_neg_elbo", "test_reconstruction", "test_kl", "kl_per_dim",
              "active_units"},
 }

@@ -39,9 +39,11 @@ def class_grid_inputs(cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
 
 class CGANFamily(GANFamily):
     """Projection discriminator (its logit scores image and class together) with the non-saturating
-    GAN loss; the generator also gets a small class loss through the discriminator's linear probe."""
+    GAN loss; the generator also gets a small class loss through the discriminator's linear probe,
+    and a mode-seeking term that keeps its latent in use within each class."""
 
     PROBE_WEIGHT = 0.1  # of the generator's class loss next to its real/fake loss
+    MODE_SEEKING_WEIGHT = 1.0  # of the mode-seeking term (Mao et al. 2019, MSGAN)
 
     def step(self, x, y, gen):
         g, d = self.modules["generator"], self.modules["discriminator"]
@@ -49,11 +51,16 @@ class CGANFamily(GANFamily):
         n, k = real.shape[0], num_classes(self.cfg)
         y = y.to(self.device)
         w = one_hot(y, k)
+        # The samples come in pairs (i, i + n/2) that ask for the same class with two latents: the
+        # mode-seeking term below needs them. (An odd batch leaves its last sample unpaired.)
+        half = n // 2
+        y_fake = torch.cat([y[:half], y[:half], y[2 * half:]])
+        w_fake = one_hot(y_fake, k)
         z = torch.randn(n, self.cfg.latent_dim, generator=gen, device=self.device)
-        fake = g(z, w)
+        fake = g(z, w_fake)
         # Discriminator: one forward over real and fake, each with its asked class; the probe learns
         # the classes of the real images on detached features.
-        adv, probe = d(torch.cat([real, fake.detach()]), torch.cat([w, w]), True)
+        adv, probe = d(torch.cat([real, fake.detach()]), torch.cat([w, w_fake]), True)
         d_real, d_fake, probe_real = adv[:n], adv[n:], probe[:n]
         d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
                   + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
@@ -61,17 +68,24 @@ class CGANFamily(GANFamily):
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
-        # Generator: -log D(G(z, c), c), plus the probe's class loss on its samples.
-        g_adv, g_probe = d(fake, w, False)
+        # Generator: -log D(G(z, c), c), plus the probe's class loss on its samples, plus the
+        # mode-seeking term: 1 / (image distance / latent distance) of the pairs, so that two latents
+        # of one class give two different garments (without it every class collapsed to nearly one
+        # image: a conditional generator can satisfy this discriminator while ignoring z).
+        g_adv, g_probe = d(fake, w_fake, False)
+        ratio = ((fake[:half] - fake[half:2 * half]).abs().mean()
+                 / (z[:half] - z[half:2 * half]).abs().mean().clamp_min(1e-8))
         g_loss = (F.binary_cross_entropy_with_logits(g_adv, torch.ones_like(g_adv))
-                  + self.PROBE_WEIGHT * F.cross_entropy(g_probe, y))
+                  + self.PROBE_WEIGHT * F.cross_entropy(g_probe, y_fake)
+                  + self.MODE_SEEKING_WEIGHT / (ratio + 1e-5))
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
         return {"d_loss": d_loss.item() * n, "g_loss": g_loss.item() * n,
                 "d_x": torch.sigmoid(d_real).sum().item(), "d_g_z": torch.sigmoid(d_fake).sum().item(),
                 "class_acc_real": (probe_real.argmax(1) == y).sum().item(),
-                "class_acc_fake": (g_probe.argmax(1) == y).sum().item()}
+                "class_acc_fake": (g_probe.argmax(1) == y_fake).sum().item(),
+                "pair_distance_ratio": ratio.item() * n}
 
     @torch.no_grad()
     def evaluate(self, test):
@@ -88,7 +102,8 @@ class CGANFamily(GANFamily):
 
     def print_line(self, epoch, row):
         return (f"Epoch {epoch}/{self.cfg.epochs}  D loss: {row['d_loss']:.3f}  G loss: {row['g_loss']:.3f}"
-                f"  D(x): {row['d_x']:.3f}  D(G(z)): {row['d_g_z']:.3f}  class acc of samples: "
+                f"  D(x): {row['d_x']:.3f}  D(G(z)): {row['d_g_z']:.3f}  pair ratio: {row['pair_distance_ratio']:.3f}"
+                f"  class acc of samples: "
                 f"{row['class_acc_fake']:.3f}  | D's probe on test: {row['test_class_accuracy']:.3f}")
 
     @torch.no_grad()
@@ -157,6 +172,6 @@ class CVAEFamily(Family):
 
 _families.FAMILY_CLASSES.update(cgan=CGANFamily, cvae=CVAEFamily)
 _families.CARD_METRICS.update(
-    cgan=("d_loss", "g_loss", "d_x", "d_g_z", "class_acc_fake", "test_class_accuracy"),
+    cgan=("d_loss", "g_loss", "d_x", "d_g_z", "class_acc_fake", "pair_distance_ratio", "test_class_accuracy"),
     cvae=("test_neg_elbo", "test_reconstruction", "test_kl", "active_units"),
 )

@@ -277,8 +277,6 @@ def build_modules(cfg: TrainConfig) -> dict[str, nn.Module]:
         g, d = CondGenerator(cfg), ProjectionDiscriminator(cfg)
         init_dcgan(g)
         init_dcgan(d)
-        # As loud as z at the start: a one-hot row picks one column, z ~ N(0, I) sums D of them.
-        nn.init.normal_(g.embed.weight, 0.0, 0.02 * cfg.latent_dim ** 0.5)
         return {"generator": g, "discriminator": d}
     if cfg.family == "cvae":
         return {"cvae": CVAE(cfg)}
