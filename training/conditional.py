@@ -74,7 +74,7 @@ class CGANFamily(GANFamily):
         # image: a conditional generator can satisfy this discriminator while ignoring z).
         g_adv, g_probe = d(fake, w_fake, False)
         ratio = ((fake[:half] - fake[half:2 * half]).abs().mean()
-                 / (z[:half] - z[half:2 * half]).abs().mean().clamp_min(1e-8))
+                 / (z[:half] - z[half:2 * half]).abs().mean().clamp_min(1e-8)) if half else fake.new_ones(())
         g_loss = (F.binary_cross_entropy_with_logits(g_adv, torch.ones_like(g_adv))
                   + self.PROBE_WEIGHT * F.cross_entropy(g_probe, y_fake)
                   + self.MODE_SEEKING_WEIGHT / (ratio + 1e-5))
