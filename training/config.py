@@ -87,7 +87,7 @@ def default_config(family: str, **overrides) -> TrainConfig:
         "vae": dict(epochs=40, batch_size=128, lr=1e-3, latent_dim=32, width=32),
         "gan": dict(epochs=20, batch_size=128, lr=2e-4, latent_dim=64, width=32),
         "classifier": dict(epochs=12, batch_size=128, lr=1e-3, latent_dim=0, width=32),
-        "cgan": dict(epochs=20, batch_size=128, lr=2e-4, latent_dim=64, width=32),
+        "cgan": dict(epochs=5, batch_size=128, lr=2e-4, latent_dim=64, width=32),
         "cvae": dict(epochs=40, batch_size=128, lr=1e-3, latent_dim=32, width=32),
     }[family]
     base.update({k: v for k, v in overrides.items() if v is not None})
