@@ -7,7 +7,9 @@ not an auxiliary classifier (AC-GAN): why, in assets/models/README.md ("fashion-
 AC-GAN run of this code (class loss weight 1 on both sides) reached 0.98 class accuracy after one
 epoch with every class collapsed to nearly one image (spread 0.26-0.35 of the real one): the class
 loss outweighed the real/fake one in the shared trunk. The projection puts the class into the
-real/fake score itself; a linear probe on detached features adds a small class loss for G.
+real/fake score itself; a linear probe on detached features adds a class loss for G, and a
+mode-seeking term over pairs of latents of one class keeps z in use (the projection alone collapsed
+too).
 
 Importing this module registers both families in ``families.FAMILY_CLASSES`` (families.py imports it).
 """
