@@ -1,9 +1,10 @@
 """Retrain every bundled model from fixed seeds and install it in assets/models.
 
-    python -m training.bundle_assets [--runs runs/assets] [--only vae,gan,classifier]
+    python -m training.bundle_assets [--runs runs/assets] [--only vae,gan,classifier,cgan]
     python -m training.bundle_assets --umap-only [--only vae]   # the UMAP layouts alone, no training
 
-Order matters: the classifier first (the GAN's evaluation uses it). Runs resume where they stopped,
+Order matters: the classifier first (the GAN's evaluation uses it). The cgan is judged by its own
+referee classifier (training/evaluate_conditional.py), which is installed beside it as referee.npz. Runs resume where they stopped,
 so the command can be interrupted and started again. Each installed bundle gets an evaluation.json
 with the `latent-train evaluate` figures, and a bundle with an atlas its UMAP layout (umap.npz: the
 map's UMAP view opens at once), with how faithfully positions decode (docs/latent-map.md).
@@ -25,10 +26,11 @@ from explorer.io.run_folder import RunFolder
 
 from .config import default_config
 from .evaluate import evaluate
+from .evaluate_conditional import REFEREE_FILE
 from .files import atomic_write_json, replace_dir
 from .train import train
 
-ORDER = ("classifier", "vae", "gan")
+ORDER = ("classifier", "vae", "gan", "cgan")
 
 
 def install_bundle(model_dir: Path, target: Path, evaluation: dict) -> None:
@@ -36,6 +38,10 @@ def install_bundle(model_dir: Path, target: Path, evaluation: dict) -> None:
     if tmp.exists():
         shutil.rmtree(tmp)
     shutil.copytree(model_dir, tmp)
+    referee = (evaluation.get("referee") or {}).get("file")
+    if referee and Path(referee).resolve() != (tmp / REFEREE_FILE).resolve():  # a conditional model's judge
+        shutil.copyfile(referee, tmp / REFEREE_FILE)
+        evaluation = {**evaluation, "referee": {**evaluation["referee"], "file": REFEREE_FILE}}
     atomic_write_json(tmp / "evaluation.json", evaluation)
     replace_dir(tmp, target)
 

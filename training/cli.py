@@ -1,6 +1,6 @@
 """latent-train: train, resume and evaluate models from the command line.
 
-  latent-train vae|gan|classifier --out RUN_DIR [--data DIR] [--epochs N] [--batch-size N]
+  latent-train vae|gan|classifier|cgan|cvae --out RUN_DIR [--data DIR] [--epochs N] [--batch-size N]
       [--latent-dim D] [--image-size S] [--limit N] [--seed S] [--device auto|cpu|cuda] [--resume]
       [--background black|white|#rrggbb] [--tensorboard]
   latent-train evaluate MODEL_OR_FOLDER [--data DIR] [--classifier C] [--n N] --json

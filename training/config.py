@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from explorer.io.images import ImageFolderError, background_name, parse_background
 
-FAMILIES = ("vae", "gan", "classifier")
+FAMILIES = ("vae", "gan", "classifier", "cgan", "cvae")
 
 
 class ConfigError(ValueError):
@@ -100,6 +100,8 @@ def default_config(family: str, **overrides) -> TrainConfig:
         "vae": dict(epochs=40, batch_size=128, lr=1e-3, latent_dim=32, width=32),
         "gan": dict(epochs=20, batch_size=128, lr=2e-4, latent_dim=64, width=32),
         "classifier": dict(epochs=12, batch_size=128, lr=1e-3, latent_dim=0, width=32),
+        "cgan": dict(epochs=5, batch_size=128, lr=2e-4, latent_dim=64, width=32),
+        "cvae": dict(epochs=40, batch_size=128, lr=1e-3, latent_dim=32, width=32),
     }[family]
     base.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(family=family, **base)

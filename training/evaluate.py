@@ -135,7 +135,11 @@ def evaluate(model: str | Path, *, data: str | None = None, classifier: str | No
     if data is None:  # a model in a run folder: the data its config.json records (None: Fashion-MNIST)
         found = trained_on(model)
         data = found.data if found is not None else None
-    if "classifier" in cards and len(cards) == 1:
+    if any(card.conditional for card in cards.values()):  # cgan / cvae: training/evaluate_conditional.py
+        from .evaluate_conditional import default_log, evaluate_conditional
+
+        result = evaluate_conditional(cards, files, data, n, seed, log=default_log)
+    elif "classifier" in cards and len(cards) == 1:
         result = evaluate_classifier(cards["classifier"], files["classifier"], data)
     elif "decoder" in cards or "encoder" in cards:
         result = evaluate_vae(cards, files, data, seed)

@@ -36,6 +36,25 @@ class _DecoderExport(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
 
+class _CondDecoderExport(nn.Module):
+    """(z, class_weights) -> Bernoulli means in [0, 1]: the cvae decoder's ONNX graph."""
+
+    def __init__(self, decoder):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, z, class_weights):
+        return torch.sigmoid(self.decoder(z, class_weights))
+
+
+def parity_class_weights(k: int) -> torch.Tensor:
+    """The class weights of the parity check's three rows: class 0, class K-1, and a 0.3 / 0.7 blend of
+    classes 0 and 1 (a blend row, as the app's blend slider sends)."""
+    w = torch.zeros(3, k)
+    w[0, 0], w[1, k - 1], w[2, 0], w[2, 1] = 1.0, 1.0, 0.3, 0.7
+    return w
+
+
 class _ClassifierExport(nn.Module):
     def __init__(self, classifier):
         super().__init__()
@@ -58,6 +77,8 @@ def export_onnx(module: nn.Module, card: ModelCard, path: str | os.PathLike, *, 
     c, h, w = card.image_shape
     if card.input_names == ("z",):
         example = torch.randn(3, card.latent_dim, generator=gen)
+    elif card.input_names == ("z", contract.CLASS_WEIGHTS):
+        example = (torch.randn(3, card.latent_dim, generator=gen), parity_class_weights(len(card.class_names)))
     else:
         low, high = card.value_range
         example = torch.rand(3, c, h, w, generator=gen) * (high - low) + low
@@ -65,7 +86,7 @@ def export_onnx(module: nn.Module, card: ModelCard, path: str | os.PathLike, *, 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), str(tmp), input_names=list(card.input_names),
+        torch.onnx.export(module, example if isinstance(example, tuple) else (example,), str(tmp), input_names=list(card.input_names),
                           output_names=list(card.output_names), opset_version=contract.OPSET,
                           dynamic_axes={n: {0: "batch"} for n in names}, dynamo=False)
     try:
@@ -83,9 +104,10 @@ def export_onnx(module: nn.Module, card: ModelCard, path: str | os.PathLike, *, 
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        ort_out = session.run(None, {card.input_names[0]: example.numpy()})
+        inputs = example if isinstance(example, tuple) else (example,)
+        ort_out = session.run(None, {name: x.numpy() for name, x in zip(card.input_names, inputs)})
         with torch.no_grad():
-            torch_out = module(example)
+            torch_out = module(*inputs)
         torch_out = torch_out if isinstance(torch_out, tuple) else (torch_out,)
         diff = max(float(np.max(np.abs(a - b.numpy()))) for a, b in zip(ort_out, torch_out))
         if not diff <= PARITY_TOLERANCE:
@@ -133,6 +155,16 @@ def cards_for(cfg: TrainConfig, *, epoch: int, metrics: dict[str, float], name: 
     if cfg.family == "gan":
         return {"generator": ModelCard(role="generator", family="gan", value_range=(-1.0, 1.0),
                                        latent_dim=cfg.latent_dim, **common)}
+    if cfg.family == "cgan":  # conditional: the card's class_names are the class_weights columns
+        return {"generator": ModelCard(role="generator", family="cgan", value_range=(-1.0, 1.0),
+                                       latent_dim=cfg.latent_dim, **common)}
+    if cfg.family == "cvae":
+        return {
+            "decoder": ModelCard(role="decoder", family="cvae", value_range=(0.0, 1.0), latent_dim=cfg.latent_dim,
+                                 siblings={"encoder": files["encoder"]}, **common),
+            "encoder": ModelCard(role="encoder", family="cvae", value_range=(0.0, 1.0), latent_dim=cfg.latent_dim,
+                                 siblings={"decoder": files["decoder"]}, **common),
+        }
     return {"classifier": ModelCard(role="classifier", family="classifier", value_range=(0.0, 1.0),
                                     latent_dim=None, latent_prior=None, feature_dim=cfg.feature_dim, **common)}
 
@@ -142,8 +174,11 @@ def export_modules(cfg: TrainConfig, modules: dict[str, nn.Module]) -> dict[str,
     if cfg.family == "vae":
         vae = modules["vae"]
         return {"decoder": _DecoderExport(vae.decoder), "encoder": vae.encoder}
-    if cfg.family == "gan":
+    if cfg.family in ("gan", "cgan"):
         return {"generator": modules["generator"]}
+    if cfg.family == "cvae":
+        cvae = modules["cvae"]
+        return {"decoder": _CondDecoderExport(cvae.decoder), "encoder": cvae.encoder}
     return {"classifier": _ClassifierExport(modules["classifier"])}
 
 

@@ -214,6 +214,8 @@ def snapshot_extras(cfg: TrainConfig, family: Family) -> dict[str, bytes]:
     """A PNG of the fixed-noise samples (GAN) or fixed-latent decodings (VAE)."""
     if cfg.family == "classifier":
         return {}
+    if hasattr(family, "samples_png"):  # the conditional families: one row per class (conditional.py)
+        return {"samples.png": family.samples_png()}
     z = fixed_noise(cfg).to(family.device)
     with torch.no_grad():
         if cfg.family == "gan":
@@ -239,3 +241,6 @@ def encode_atlas(cfg: TrainConfig, family: Family, test: ImageSet) -> Atlas:
     encoder.train()
     return Atlas(mu=np.concatenate(mus), logvar=np.concatenate(logvars), labels=test.labels,
                  class_names=tuple(cfg.class_names), split="test")
+
+
+from . import conditional  # noqa: E402,F401  registers the cgan and cvae families (it subclasses the above)

@@ -174,6 +174,94 @@ class Classifier(nn.Module):
         return self.head(f), f
 
 
+# ---- Class-conditional GAN (projection discriminator) and VAE ------------------------------------------------------
+# Both take class weights [N, K] (one-hot in training) and embed them linearly, weights @ E, added to
+# the first layer's pre-activation: a row such as 0.3 / 0.7 is then exactly that mix of the two
+# class embeddings, which is what the app's blends slide through.
+
+def num_classes(cfg: TrainConfig) -> int:
+    """K, the width of the class weights: one column per class of the data (at least 2)."""
+    k = len(cfg.class_names)
+    if k < 2:
+        raise ValueError(f"a {cfg.family} needs labelled data with at least 2 classes (one subfolder per class), "
+                         f"found {k}")
+    return k
+
+
+class CondGenerator(nn.Module):
+    """(z [N, D], class_weights [N, K]) -> image in [-1, 1] [N, C, S, S]; the bundled GAN's shape plus
+    one [K, 2w*s*s] embedding (K x 3136 multiply-adds at Fashion-MNIST size). Linear in z first (SeFa)."""
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        s, w = _check_size(cfg), cfg.width
+        self.shape = (2 * w, s, s)
+        self.fc = nn.Linear(cfg.latent_dim, 2 * w * s * s, bias=False)
+        self.embed = nn.Linear(num_classes(cfg), 2 * w * s * s, bias=False)
+        self.net = nn.Sequential(nn.BatchNorm2d(2 * w), nn.ReLU(), *_upsampling_stack(cfg, norm=True), nn.Tanh())
+
+    def forward(self, z, class_weights):
+        return self.net((self.fc(z) + self.embed(class_weights)).view(-1, *self.shape))
+
+
+class ProjectionDiscriminator(nn.Module):
+    """(image in [-1, 1], class_weights [N, K]) -> (real/fake logit [N], class logits [N, K]).
+
+    The logit is a projection discriminator's (Miyato & Koyama 2018): psi(h) + <weights @ E, h> on the
+    features h of the GAN's discriminator trunk, at half its width (the discriminator runs three times
+    per image and step and costs most of the training time; at w / 2w channels an epoch takes about
+    half as long). The class logits are a linear probe on h: trained on real images with h detached,
+    so it never shapes the trunk; the generator gets a small loss through it (``detach_probe=False``).
+    No batch norm: one forward may mix real and fake."""
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        s, w = _check_size(cfg), cfg.width
+        self.trunk = nn.Sequential(
+            nn.Conv2d(cfg.channels, w, 4, 2, 1), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Flatten(),
+        )
+        self.adv = nn.Linear(2 * w * s * s, 1)
+        self.embed = nn.Linear(num_classes(cfg), 2 * w * s * s, bias=False)
+        self.probe = nn.Linear(2 * w * s * s, num_classes(cfg))
+
+    def forward(self, x, class_weights, detach_probe: bool = True):
+        h = self.trunk(x)
+        logit = self.adv(h).squeeze(1) + (self.embed(class_weights) * h).sum(1)
+        return logit, self.probe(h.detach() if detach_probe else h)
+
+
+class CondDecoder(nn.Module):
+    """(z [N, D], class_weights [N, K]) -> pixel logits [N, C, S, S]: the VAE decoder with the class
+    embedding added to its first hidden layer."""
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        s, w = _check_size(cfg), cfg.width
+        self.shape = (2 * w, s, s)
+        self.fc_z = nn.Linear(cfg.latent_dim, HIDDEN)
+        self.embed = nn.Linear(num_classes(cfg), HIDDEN, bias=False)
+        self.fc = nn.Sequential(nn.LeakyReLU(0.2), nn.Linear(HIDDEN, 2 * w * s * s), nn.LeakyReLU(0.2))
+        self.deconv = _upsampling_stack(cfg, norm=False)
+
+    def forward(self, z, class_weights):
+        return self.deconv(self.fc(self.fc_z(z) + self.embed(class_weights)).view(-1, *self.shape))
+
+
+class CVAE(nn.Module):
+    """A style encoder q(z | x) (the VAE's, no class input) and a class-conditional decoder p(x | z, c):
+    the class is given, so the latent is free to hold what the class does not say (the style)."""
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        self.encoder = Encoder(cfg)
+        self.decoder = CondDecoder(cfg)
+
+    def forward(self, x, class_weights, eps):
+        mu, logvar = self.encoder(x)
+        return self.decoder(reparameterise(mu, logvar, eps), class_weights), mu, logvar
+
+
 def build_modules(cfg: TrainConfig) -> dict[str, nn.Module]:
     """The trainable modules of a family, by name (names are checkpoint keys)."""
     if cfg.family == "vae":
@@ -185,4 +273,11 @@ def build_modules(cfg: TrainConfig) -> dict[str, nn.Module]:
         return {"generator": g, "discriminator": d}
     if cfg.family == "classifier":
         return {"classifier": Classifier(cfg, max(2, len(cfg.class_names)))}
+    if cfg.family == "cgan":
+        g, d = CondGenerator(cfg), ProjectionDiscriminator(cfg)
+        init_dcgan(g)
+        init_dcgan(d)
+        return {"generator": g, "discriminator": d}
+    if cfg.family == "cvae":
+        return {"cvae": CVAE(cfg)}
     raise ValueError(f"unknown family {cfg.family!r}")

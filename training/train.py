@@ -238,8 +238,9 @@ def load_data(cfg: TrainConfig, log) -> tuple[ImageSet, ImageSet]:
     cfg.channels = int(train_set.images.shape[1])
     cfg.dataset, cfg.class_names = train_set.name, tuple(train_set.class_names)
     cfg.data_path, cfg.data_id, cfg.train_images = resolved_data(cfg.data), dataset_id(cfg.data), len(train_set)
-    if cfg.family == "classifier" and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
-        raise DataError("a classifier needs labels: use Fashion-MNIST or an image folder with one subfolder per class")
+    if cfg.family in ("classifier", "cgan", "cvae") and (len(cfg.class_names) < 2 or (train_set.labels < 0).any()):
+        raise DataError(f"a {cfg.family} needs labels: use Fashion-MNIST or an image folder with one subfolder "
+                        "per class")
     if train_set.skipped:
         log(f"note: {train_set.skipped_note()}")
     return train_set, test_set

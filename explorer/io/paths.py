@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ENV_MODELS = "LATENT_EXPLORER_MODELS"
-BUNDLED = {"vae": "fashion-vae", "gan": "fashion-gan", "classifier": "fashion-classifier"}
+BUNDLED = {"vae": "fashion-vae", "gan": "fashion-gan", "classifier": "fashion-classifier", "cgan": "fashion-cgan"}
 # The bundles the app opens with no arguments, in this order (the classifier is used by other
 # views, never by the sample grid).
 DEFAULT_BUNDLES = (BUNDLED["vae"], BUNDLED["gan"])
