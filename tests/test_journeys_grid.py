@@ -29,7 +29,7 @@ def launched(qtbot, settings_file, tmp_path, monkeypatch):
     from explorer.qt.app import build_window
     from explorer.qt.qapp import ensure_app
 
-    if not (ASSETS / "fashion-vae").is_dir() or not (ASSETS / "fashion-gan").is_dir():
+    if not all((ASSETS / b).is_dir() for b in ("fashion-vae", "fashion-gan", "fashion-cgan")):
         pytest.skip("the bundled models are not in this checkout")
     home = tmp_path / "home"
     (home / ".config").mkdir(parents=True)
@@ -38,7 +38,8 @@ def launched(qtbot, settings_file, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_MODELS", str(ASSETS))
     ensure_app()
     window, errors = build_window([], interactive=True)
-    assert errors == [] and [m.name for m in window.state.models] == ["fashion-mnist vae", "fashion-mnist gan"]
+    assert errors == [] and [m.name for m in window.state.models] == [
+        "fashion-mnist vae", "fashion-mnist gan", "fashion-mnist cgan"]
     window.resize(1440, 900)
     window.show()
     window.activateWindow()
@@ -99,7 +100,7 @@ def test_build_a_path_switch_model_and_back_then_export_a_gif(launched, qtbot, t
     from explorer.qt import path_view as path_view_module
 
     window, grid = launched, launched.grid
-    vae, gan = window.state.models
+    vae, gan, _cgan = window.state.models
     for index in (3, 20):  # right-click menu → "Use as path endpoint", on two cells
         QTest.mouseClick(window.canvas, LEFT, NONE, window.canvas.cell_rect(index).center())
         next(a for a in window.cell_menu(index).actions() if a.text() == "Use as path endpoint").trigger()

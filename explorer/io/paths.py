@@ -14,7 +14,7 @@ ENV_MODELS = "LATENT_EXPLORER_MODELS"
 BUNDLED = {"vae": "fashion-vae", "gan": "fashion-gan", "classifier": "fashion-classifier", "cgan": "fashion-cgan"}
 # The bundles the app opens with no arguments, in this order (the classifier is used by other
 # views, never by the sample grid).
-DEFAULT_BUNDLES = (BUNDLED["vae"], BUNDLED["gan"])
+DEFAULT_BUNDLES = (BUNDLED["vae"], BUNDLED["gan"], BUNDLED["cgan"])
 
 
 def _candidates() -> list[Path]:
