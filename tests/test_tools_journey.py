@@ -139,12 +139,15 @@ def test_compare_two_bundled_models_from_the_menu(qtbot, launched, monkeypatch):
     a, b = picker.combos
     offered = [a.itemData(i) for i in range(a.count())]
     assert str(BUNDLED / "fashion-vae") in offered and str(BUNDLED / "fashion-gan") in offered
-    a.setFocus()
-    while Path(a.currentData()).name != "fashion-gan":  # A: the bundled GAN, by keyboard
-        QTest.keyClick(a, Qt.Key.Key_Down)
-    b.setFocus()
-    while Path(b.currentData()).name != "fashion-vae":  # B: the bundled VAE
-        QTest.keyClick(b, Qt.Key.Key_Down if b.currentIndex() < b.count() - 1 else Qt.Key.Key_Up)
+    for combo, name in ((a, "fashion-gan"), (b, "fashion-vae")):  # A: the bundled GAN, B: the VAE, by keyboard
+        combo.setFocus()
+        target = combo.findData(str(BUNDLED / name))
+        assert target >= 0
+        for _ in range(combo.count()):
+            if combo.currentIndex() == target:
+                break
+            QTest.keyClick(combo, Qt.Key.Key_Down if combo.currentIndex() < target else Qt.Key.Key_Up)
+        assert Path(combo.currentData()).name == name
     assert picker.compare_button.isEnabled()
     QTest.mouseClick(picker.compare_button, Qt.MouseButton.LeftButton)
     assert window.monitor_windows, "Compare opened no view"
