@@ -21,8 +21,8 @@ import torch
 from torch.nn import functional as F
 
 from . import families as _families
-from .families import GANFamily, Family, fixed_noise, sample_grid_png, unwrap
-from .models import bernoulli_nll, kl_to_standard_normal, num_classes
+from .families import GANFamily, fixed_noise, sample_grid_png, unwrap
+from .models import num_classes
 
 GRID_COLUMNS = 8  # styles per row of a snapshot's sample grid (one row per class)
 
@@ -120,53 +120,14 @@ class CGANFamily(GANFamily):
         return sample_grid_png(images, cols=GRID_COLUMNS)
 
 
-class CVAEFamily(Family):
-    """Conditional VAE: -ELBO of x given its class; the encoder sees the image only (a style encoder)."""
+class CVAEFamily(_families.VAEFamily):
+    """Conditional VAE: -ELBO of x given its class; the encoder sees the image only (a style encoder),
+    the decoder takes the one-hot class weights as well (the VAE's step and test pass, with that input)."""
 
-    def step(self, x, y, gen):
-        cvae = self.modules["cvae"]
-        x = self.prepare(x)
-        w = one_hot(y.to(self.device), num_classes(self.cfg))
-        eps = torch.randn(x.shape[0], self.cfg.latent_dim, generator=gen, device=self.device)
-        logits, mu, logvar = cvae(x, w, eps)
-        rec, kl = bernoulli_nll(logits, x), kl_to_standard_normal(mu, logvar)
-        loss = (rec + kl).mean()
-        opt = self.optimizers["cvae"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        n = x.shape[0]
-        return {"loss": loss.item() * n, "reconstruction": rec.sum().item(), "kl": kl.sum().item()}
+    module = "cvae"
 
-    @torch.no_grad()
-    def evaluate(self, test):
-        cvae = unwrap(self.modules["cvae"]).eval()
-        gen = torch.Generator(device=self.device).manual_seed(12345)
-        k = num_classes(self.cfg)
-        rec_sum = kl_sum = 0.0
-        kl_dims = torch.zeros(self.cfg.latent_dim, dtype=torch.float64)
-        mus = []
-        for i in range(0, len(test), 500):
-            x = self.prepare(torch.from_numpy(test.images[i:i + 500]))
-            w = one_hot(torch.from_numpy(test.labels[i:i + 500]).to(self.device), k)
-            mu, logvar = cvae.encoder(x)
-            eps = torch.randn(mu.shape, generator=gen, device=self.device)
-            logits = cvae.decoder(mu + torch.exp(0.5 * logvar) * eps, w)
-            rec_sum += float(bernoulli_nll(logits, x).sum())
-            kl_per = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-            kl_sum += float(kl_per.sum())
-            kl_dims += kl_per.sum(0).double().cpu()
-            mus.append(mu.cpu())
-        cvae.train()
-        n = max(len(test), 1)
-        mu_var = torch.cat(mus).double().var(0) if len(test) > 1 else torch.zeros(self.cfg.latent_dim)
-        return {"test_neg_elbo": (rec_sum + kl_sum) / n, "test_reconstruction": rec_sum / n,
-                "test_kl": kl_sum / n, "kl_per_dim": [round(float(v) / n, 5) for v in kl_dims],
-                "active_units": int((mu_var > 0.01).sum())}
-
-    def print_line(self, epoch, row):
-        return (f"Epoch {epoch}/{self.cfg.epochs}  Loss: {row['loss']:.2f}  Reconstruction: {row['reconstruction']:.2f}"
-                f"  KL: {row['kl']:.2f}  | test -ELBO: {row['test_neg_elbo']:.2f}  active units: {row['active_units']}")
+    def classes(self, y):
+        return (one_hot(y.to(self.device), num_classes(self.cfg)),)
 
     @torch.no_grad()
     def samples_png(self) -> bytes:

@@ -63,14 +63,22 @@ class Family:
 
 
 class VAEFamily(Family):
+    """-ELBO training of the VAE. The conditional VAE (training/conditional.py) is this with one more
+    decoder input: ``module`` names the module and ``classes(y)`` gives the extra inputs (none here)."""
+
+    module = "vae"
+
+    def classes(self, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return ()
+
     def step(self, x, y, gen):
-        vae = self.modules["vae"]
+        vae = self.modules[self.module]
         x = self.prepare(x)
         eps = torch.randn(x.shape[0], self.cfg.latent_dim, generator=gen, device=self.device)
-        logits, mu, logvar = vae(x, eps)
+        logits, mu, logvar = vae(x, *self.classes(y), eps)
         rec, kl = bernoulli_nll(logits, x), kl_to_standard_normal(mu, logvar)
         loss = (rec + kl).mean()
-        opt = self.optimizers["vae"]
+        opt = self.optimizers[self.module]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -79,7 +87,7 @@ class VAEFamily(Family):
 
     @torch.no_grad()
     def evaluate(self, test: ImageSet) -> dict:
-        vae = unwrap(self.modules["vae"]).eval()
+        vae = unwrap(self.modules[self.module]).eval()
         gen = torch.Generator(device=self.device).manual_seed(12345)
         rec_sum = kl_sum = 0.0
         kl_dims = torch.zeros(self.cfg.latent_dim, dtype=torch.float64)
@@ -88,15 +96,16 @@ class VAEFamily(Family):
             x = self.prepare(torch.from_numpy(test.images[i:i + 500]))
             mu, logvar = vae.encoder(x)
             eps = torch.randn(mu.shape, generator=gen, device=self.device)
-            logits = vae.decoder(mu + torch.exp(0.5 * logvar) * eps)
+            classes = self.classes(torch.from_numpy(test.labels[i:i + 500]))
+            logits = vae.decoder(mu + torch.exp(0.5 * logvar) * eps, *classes)
             rec_sum += float(bernoulli_nll(logits, x).sum())
             kl_per = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
             kl_sum += float(kl_per.sum())
             kl_dims += kl_per.sum(0).double().cpu()
             mus.append(mu.cpu())
         vae.train()
-        n = len(test)
-        mu_var = torch.cat(mus).double().var(0)
+        n = max(len(test), 1)
+        mu_var = torch.cat(mus).double().var(0) if len(test) > 1 else torch.zeros(self.cfg.latent_dim)
         return {"test_neg_elbo": (rec_sum + kl_sum) / n, "test_reconstruction": rec_sum / n,
                 "test_kl": kl_sum / n, "kl_per_dim": [round(float(v) / n, 5) for v in kl_dims],
                 "active_units": int((mu_var > 0.01).sum())}
