@@ -6,17 +6,14 @@ panel is on screen at a usable size with the latent sliders still in view. Each 
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import model_factory as mf
+from screen_probe import run_screen_probe
 
-ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).with_name("garments_layout_probe.py")
 ROW_PX = 22  # explorer.qt.latent_panel.ROW_PX
 
@@ -24,20 +21,8 @@ ROW_PX = 22  # explorer.qt.latent_panel.ROW_PX
 def _probe(tmp_path: Path, width: int, height: int) -> dict:
     model = tmp_path / "cgan"
     mf.make_contract_cgan(model, size=28, latent_dim=16)
-    screen = tmp_path / f"screen-{width}x{height}.json"
-    screen.write_text(json.dumps({"screens": [{"name": "screen", "x": 0, "y": 0, "width": width, "height": height,
-                                                "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}]}))
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("LATENT_EXPLORER_MODELS", "LATENT_EXPLORER_SETTINGS")}
-    env.update(QT_QPA_PLATFORM=f"offscreen:configfile={screen}", HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
-               XDG_CACHE_HOME=str(home / ".cache"), LATENT_EXPLORER_SETTINGS=str(tmp_path / "settings.ini"),
-               LATENT_EXPLORER_PROVIDER="cpu", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    args = [sys.executable, str(PROBE), str(model)] + ([os.environ["GARMENT_LAYOUT_SHOT"] + f"-{width}.png"]
-                                                      if os.environ.get("GARMENT_LAYOUT_SHOT") else [])
-    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    shot = [os.environ["GARMENT_LAYOUT_SHOT"] + f"-{width}.png"] if os.environ.get("GARMENT_LAYOUT_SHOT") else []
+    return run_screen_probe(tmp_path, width, height, PROBE, str(model), *shot)
 
 
 @pytest.mark.parametrize("width,height", [(1366, 768), (1920, 1080)])
