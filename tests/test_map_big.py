@@ -20,7 +20,7 @@ from explorer.core.projection import points_in_polygon
 from explorer.io import contract
 from explorer.io.runtime import open_model
 from explorer.qt.map_canvas import BG, class_color
-from test_map_data import _two_class_world, shown_map_view, write_images
+from test_map_data import _two_class_world, shown_map_view, wait_map_drawn, write_images
 
 N = 50_000  # more than POINT_LIMIT: drawn as a density image zoomed out
 
@@ -45,7 +45,7 @@ def _big_points(n=N, dim=6, seed=0) -> A.MapPoints:
 def big_view(qtbot, vae_bundle):
     view = shown_map_view(qtbot, vae_bundle)
     view.map_model.set_points(_big_points())
-    qtbot.waitUntil(lambda: not view.canvas.density_busy(), timeout=10000)
+    wait_map_drawn(qtbot, view)
     qtbot.wait(20)
     yield view
     view.close()

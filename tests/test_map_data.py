@@ -41,6 +41,12 @@ def shown_map_view(qtbot, vae_bundle: Path, size=(1100, 700)):
     return view
 
 
+def wait_map_drawn(qtbot, view, timeout=30000) -> None:
+    """Wait until the map's jobs (a big set is placed on one) are done and its density images drawn."""
+    qtbot.waitUntil(lambda: not view.is_busy() and bool(view.canvas.layers) and not view.canvas.density_busy(),
+                    timeout=timeout)
+
+
 def make_encoder(folder: Path, *, latent_dim=6, size=8, nan=False, seed=0) -> Path:
     """A contract encoder: mu = flatten(image) @ W (sqrt(-1) = NaN added when ``nan``), logvar = -1."""
     w = (np.random.default_rng(seed).standard_normal((size * size, latent_dim)) * 0.3).astype(np.float32)

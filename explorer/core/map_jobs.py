@@ -19,7 +19,7 @@ from explorer.core.worker import Answer, LatestOnly, Work
 CLOSE_WAIT_SECONDS = 2.0
 
 JOB_LABELS = {"encode": "Encoding", "umap": "UMAP", "gan-map": "GAN feature map",
-              "anomaly": "Scoring the test split (for percentiles)"}
+              "anomaly": "Scoring the test split (for percentiles)", "place": "Placing points"}
 
 
 # Every map job's result is cached on disk (explorer.core.map_cache): the user is told it is slow only once.
@@ -51,7 +51,8 @@ class MapJobs:
     """Named background jobs with progress and cancel.
 
     Signals: ``started(name)``, ``progress(name, fraction 0..1, message)``, ``finished(name, answer)``
-    (an :class:`explorer.core.worker.Answer`: value, one-line error or cancelled, seconds). Only the
+    (an :class:`explorer.core.worker.Answer`: value, one-line error or cancelled, seconds),
+    ``cancelled(name)`` (stopped by ``cancel(name)``: no answer comes). Only the
     newest job of a name reports; ``cancel_all`` drops every running job's answer.
     """
 
@@ -69,6 +70,7 @@ class MapJobs:
         self.started = Signal()
         self.progress = Signal()
         self.finished = Signal()
+        self.cancelled = Signal()  # (name): stopped by cancel(name), no answer comes
 
     @property
     def running(self) -> list[str]:
@@ -118,6 +120,17 @@ class MapJobs:
         parts = [message] + ([f"{duration_words(left)} left"] if left is not None else [])
         note = JOB_CACHED.get(name)
         return " · ".join(parts + ([note] if note and fraction < 1.0 else []))
+
+    def cancel(self, name: str) -> None:
+        """Stop job ``name`` at its next check; it does not answer (nothing when it is not running)."""
+        with self._lock:
+            worker = self._workers.get(name)
+            stopped = worker is not None and name in self._running
+            if stopped:
+                worker.invalidate()
+                del self._running[name]
+        if stopped:
+            self.cancelled.emit(name)
 
     def cancel_all(self) -> None:
         """Stop every job at its next check; none of them answers."""

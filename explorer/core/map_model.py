@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,13 +23,14 @@ from explorer.core import atlas_data as A
 from explorer.core.events import Signal
 from explorer.core.gan_feature_map import GanFeatureMap
 from explorer.core.map_jobs import MapJobs, job_label
+from explorer.core.map_density import POINT_LIMIT
 from explorer.core.map_layer import MapLayer
 from explorer.core.map_sources import (PointsSpecError, encode_work, fashion_images_behind, gan_map_work,
                                        gan_points_work, parse_points_spec)
 from explorer.core.projection import points_in_polygon
 from explorer.core.projection_registry import (ProjectionInput, ProjectionSpec, default_spec, projection_spec,
                                                projection_specs)
-from explorer.core.worker import Answer
+from explorer.core.worker import Answer, Cancelled
 from explorer.io.runtime import LoadedModel
 
 VAE_SOURCES = ("atlas", "fashion", "folder", "idx")
@@ -37,6 +39,58 @@ GAN_N_DEFAULT = 100_000  # samples of "GAN: N samples" when no N is given
 SELECTION_CELLS = 64  # latents of a selection decoded and sent to the grid
 LASSO_BUDGET = 20_000_000  # point-in-polygon tests a lasso may cost (points in its box x vertices)
 NO_MODEL = "No model open: open a VAE or GAN to see its latent map"
+PLACE_JOB = "place"  # the job that lays out more than POINT_LIMIT points (projection, indices, range)
+
+
+def default_dims(vectors: np.ndarray) -> tuple[int, int]:
+    """The two dimensions of largest variance (a two-dimension map's first choice)."""
+    order = np.argsort(-np.asarray(vectors).var(axis=0), kind="stable")
+    return int(order[0]), int(order[1 % len(order)])
+
+
+def fitted_range(layers: list[MapLayer]) -> list[list[float]]:
+    """[[x0, x1], [y0, y1]] around 99 % of the layers' points (a few outliers must not shrink the cloud)."""
+    allxy = np.concatenate([layer.xy for layer in layers])
+    lo, hi = np.percentile(allxy, 0.5, axis=0), np.percentile(allxy, 99.5, axis=0)
+    pad = (hi - lo) * 0.06 + 1e-6
+    return [[float(lo[0] - pad[0]), float(hi[0] + pad[0])], [float(lo[1] - pad[1]), float(hi[1] + pad[1])]]
+
+
+@dataclass
+class Placement:
+    """The points laid out by one projection, ready to draw: made on a job's thread for big sets.
+
+    ``points``/``background``: the sets it was made for (an answer for other points is stale);
+    ``dims``: the dimensions it used (chosen on the job for a new big set)."""
+
+    spec: ProjectionSpec
+    proj: object
+    seconds: float
+    layers: list[MapLayer]
+    fitted: list[list[float]]
+    dims: tuple[int, int]
+    points: A.MapPoints
+    background: A.MapPoints | None
+
+
+def place(spec: ProjectionSpec, proj, data: ProjectionInput, points: A.MapPoints,
+          background: A.MapPoints | None, seconds: float, progress=None) -> Placement:
+    """Lay ``points`` (and ``background``) out by ``proj``: the layers with their nearest-point
+    indices, the spatial grids of big layers, the fitted range. Qt-free and thread-safe (it reads
+    its arguments only), so big sets are placed on a job's thread."""
+    say = progress or (lambda f, m: None)
+    say(0.5, "placing the points")
+    xy, xy_bg = spec.place(proj, data)
+    layers = []
+    if background is not None:
+        layers.append(MapLayer(background, xy_bg, coloured=False))
+    layers.append(MapLayer(points, xy, coloured=True))
+    say(0.75, "indexing the points")
+    for layer in layers:
+        if len(layer.xy) > POINT_LIMIT:
+            layer.grid  # what a big layer's drawing asks for first: made here, not on the GUI thread
+        layer.class_counts()
+    return Placement(spec, proj, seconds, layers, fitted_range(layers), data.dims, points, background)
 
 
 class MapModel:
@@ -71,6 +125,8 @@ class MapModel:
         self.last_message = ""
         self._deferred: str | None = None
         self._pending_groups: dict | None = None
+        self._wanted_range = None   # a session's range, restored once a placement in progress is drawn
+        self._auto_dims = False     # the placement in progress chooses the dimensions
         self._gan_maps: dict[str, GanFeatureMap] = {}  # generator file -> its feature map (this session)
 
         self.model_changed = Signal()              # (LoadedModel | None)
@@ -189,17 +245,40 @@ class MapModel:
         return None
 
     def set_points(self, points: A.MapPoints, background: A.MapPoints | None = None) -> None:
-        """Show these points (primary, coloured) over optional grey background points; re-project."""
+        """Show these points (primary, coloured) over optional grey background points; re-project.
+
+        More than ``POINT_LIMIT`` points in all are placed on a job (``PLACE_JOB``: the dimensions,
+        the projection, the indices and the range), so the window stays responsive; the map says
+        "Placing…" until they are drawn, and newer points or a newer projection make it stale."""
         self.points, self.background = points, background
         self._clear_selection_state()  # kept selections belong to the points they index
         self.decodes.set_probe_latent(None)
         self.decodes.hover_index = None
-        d = points.dim
-        order = np.argsort(-points.vectors.var(axis=0), kind="stable")
-        self.dims = (int(order[0]), int(order[1 % d]))
+        self._wanted_range = None
+        self._auto_dims = False
+        if not self.is_big:
+            self.dims = default_dims(points.vectors)
+            self.points_changed.emit()
+            self.dims_changed.emit(self.dims)
+            self.set_projection(default_spec(self.projection_input()).key)
+            return
+        # The old layers index other points: nothing is drawn (or hovered, or selected) until placed.
+        self.layers, self.projection, self.drawn_key = [], None, None
+        self.latent_projection_changed.emit(None)
+        self.dims = (0, 1 % points.dim)  # until the job has chosen them (the largest variances)
+        self._auto_dims = True
         self.points_changed.emit()
         self.dims_changed.emit(self.dims)
+        n = len(points) + (len(background) if background is not None else 0)
+        self._empty(f"Placing {n:,} points…")
         self.set_projection(default_spec(self.projection_input()).key)
+
+    @property
+    def is_big(self) -> bool:
+        """More points than the GUI thread may lay out within a frame: placing them is a job."""
+        if self.points is None:
+            return False
+        return len(self.points) + (len(self.background) if self.background is not None else 0) > POINT_LIMIT
 
     def _clear_selection_state(self) -> None:
         self.selection = np.zeros(0, np.int64)
@@ -237,11 +316,13 @@ class MapModel:
             return self.set_projection("pca")
         self.projection_key = spec.key
         self.projection_chosen.emit(spec.key)
-        if spec.background:
-            self.jobs.start(spec.key, lambda progress, cancelled: spec.make(data, progress, cancelled),
-                            lambda answer: self._projection_made(spec, data, answer),
-                            label=f"{spec.label} of {len(data.both):,} points", estimate_s=spec.estimate(data))
+        for other in projection_specs():  # a projection still being made for an earlier choice is stale
+            if other.background and other.key != spec.key:
+                self.jobs.cancel(other.key)
+        if spec.background or self.is_big:
+            self._place_on_job(spec, data)
             return
+        self.jobs.cancel(PLACE_JOB)  # a placement still running is older than this choice
         t0 = time.perf_counter()
         try:
             proj = spec.make(data, lambda f, m: None, lambda: False)
@@ -249,18 +330,58 @@ class MapModel:
             self._empty(f"{self.points.source}: cannot draw a {spec.label} map ({exc})")
             self.say(f"cannot draw a {spec.label} map: {exc}")
             return
-        self._apply_projection(spec, proj, time.perf_counter() - t0)
+        self._install(place(spec, proj, data, self.points, self.background, time.perf_counter() - t0))
 
-    def _projection_made(self, spec: ProjectionSpec, data: ProjectionInput, answer: Answer) -> None:
+    def _place_on_job(self, spec: ProjectionSpec, data: ProjectionInput) -> None:
+        """Make the projection and place the points on a job: ``spec.key`` for background projections
+        (UMAP), ``PLACE_JOB`` for an instant projection of a big set. The answer is drawn only if it
+        is still wanted (same points, the projection still chosen)."""
+        points, background, auto_dims = self.points, self.background, self._auto_dims
+
+        def work(progress, cancelled):
+            t0 = time.perf_counter()
+            use = data
+            if auto_dims:  # a new big set: its dimensions are chosen here, off the GUI thread
+                progress(0.05, "choosing dimensions")
+                use = ProjectionInput(data.vectors, data.background, default_dims(data.vectors), data.is_gan,
+                                      folder=data.folder)
+            if not spec.background:
+                progress(0.1, f"{spec.label}: fitting")
+            proj = spec.make(use, progress, cancelled)
+            if cancelled():
+                raise Cancelled()
+            seconds = time.perf_counter() - t0
+            return place(spec, proj, use, points, background, seconds,
+                         None if spec.background else progress)
+
+        n = len(data.both)
+        if spec.background:
+            self.jobs.cancel(PLACE_JOB)  # stale: the background projection places its own points
+            self.jobs.start(spec.key, work, lambda answer: self._projection_made(spec, answer, n),
+                            label=f"{spec.label} of {n:,} points", estimate_s=spec.estimate(data))
+        else:
+            self.jobs.start(PLACE_JOB, work, lambda answer: self._projection_made(spec, answer, n),
+                            label=f"Placing {n:,} points ({spec.label})")
+
+    def _projection_made(self, spec: ProjectionSpec, answer: Answer, n: int) -> None:
+        placement = answer.value
         if answer.cancelled:
             self.say(f"{spec.label} cancelled")
         elif answer.error:
             self.say(answer.error)
+            if not self.layers:  # nothing drawn yet (a new big set): the map says why
+                self._empty(answer.error)
+        elif placement.points is not self.points or placement.background is not self.background:
+            return  # made for points shown before these
+        elif self.projection_key != spec.key:
+            return  # another projection was chosen meanwhile (a UMAP child still cached its layout)
         else:
-            self._apply_projection(spec, answer.value, answer.seconds)
-            note = spec.describe(answer.value)
-            self.say(f"{spec.label} of {len(data.both):,} points ready in {answer.seconds:.1f} s"
-                     + (f" ({note})" if note else ""))
+            self._install(placement)
+            if spec.background:
+                note = spec.describe(placement.proj)
+                self.say(f"{spec.label} of {n:,} points ready in {answer.seconds:.1f} s" + (f" ({note})" if note else ""))
+            else:
+                self.say(f"{n:,} points placed ({spec.label}) in {answer.seconds:.1f} s")
             return
         # the drawn projection stays: the control goes back to it
         self.projection_key = self.drawn_key
@@ -273,24 +394,26 @@ class MapModel:
         except KeyError:
             return None
 
-    def _apply_projection(self, spec: ProjectionSpec, proj, seconds: float) -> None:
-        data = self.projection_input()
-        xy, xy_bg = spec.place(proj, data)
-        self.projection, self.drawn_key, self.projection_seconds = proj, spec.key, seconds
-        self.projection_key = spec.key
-        layers = []
-        if self.background is not None:
-            layers.append(MapLayer(self.background, xy_bg, coloured=False))
-        layers.append(MapLayer(self.points, xy, coloured=True))
-        for layer in layers:
+    def _install(self, p: Placement) -> None:
+        """Draw a placement: its layers replace the drawn ones, the view fits them (or a session's range)."""
+        self.projection, self.drawn_key, self.projection_seconds = p.proj, p.spec.key, p.seconds
+        self.projection_key = p.spec.key
+        if self._auto_dims:
+            self._auto_dims = False
+            if p.dims != self.dims:
+                self.dims = p.dims
+                self.dims_changed.emit(self.dims)
+            self.projection_chosen.emit(p.spec.key)
+        for layer in p.layers:
             for lab in self.hidden_classes:
                 layer.set_class_visible(lab, False)
-        self.layers = layers
-        self.latent_projection_changed.emit(None if self.is_gan else proj)
+        self.layers = p.layers
+        self.latent_projection_changed.emit(None if self.is_gan else p.proj)
         if self.sweep_on and not self.exact:
             self.set_sweep(False)
         self.projection_changed.emit()
-        self.set_view_range(self.fitted_range())
+        wanted, self._wanted_range = self._wanted_range, None
+        self.set_view_range(wanted or p.fitted)
         pending, self._pending_groups = self._pending_groups, None
         if pending:
             self.set_groups(pending)
@@ -308,11 +431,8 @@ class MapModel:
         return spec.inverse if spec is not None else ""
 
     def fitted_range(self) -> list[list[float]]:
-        """[[x0, x1], [y0, y1]] around 99 % of the points (a few outliers must not shrink the cloud)."""
-        allxy = np.concatenate([layer.xy for layer in self.layers])
-        lo, hi = np.percentile(allxy, 0.5, axis=0), np.percentile(allxy, 99.5, axis=0)
-        pad = (hi - lo) * 0.06 + 1e-6
-        return [[float(lo[0] - pad[0]), float(hi[0] + pad[0])], [float(lo[1] - pad[1]), float(hi[1] + pad[1])]]
+        """[[x0, x1], [y0, y1]] around 99 % of the drawn points (a few outliers must not shrink the cloud)."""
+        return fitted_range(self.layers)
 
     def set_dims(self, dim_x: int, dim_y: int) -> None:
         """The latent dimensions of a two-dimension map; re-projects when that map is shown."""
@@ -320,6 +440,7 @@ class MapModel:
         if dims == self.dims:
             return
         self.dims = dims
+        self._auto_dims = False  # chosen: a placement in progress keeps them
         self.dims_changed.emit(dims)
         if self.points is None or self.projection_key is None or not projection_spec(self.projection_key).uses_dims:
             return
@@ -491,6 +612,8 @@ class MapModel:
         rng = state.get("range")
         if rng and len(rng) == 2:
             self.set_view_range(rng)
+            if self.placing:  # the placement's fitted range must not replace the session's
+                self._wanted_range = self.view_range
 
     # ---- sweep -----------------------------------------------------------------------------------
 
@@ -529,6 +652,12 @@ class MapModel:
     @property
     def is_busy(self) -> bool:
         return self.jobs.busy
+
+    @property
+    def placing(self) -> bool:
+        """A projection or placement is being made on a job (the drawn layers will be replaced)."""
+        keys = {PLACE_JOB} | {s.key for s in projection_specs() if s.background}
+        return any(name in keys for name in self.jobs.running)
 
     def encode_source(self, key: str, path: str | None = None) -> int | None:
         """Encode Fashion-MNIST (all 70k), an image folder or an IDX file in the background."""

@@ -243,7 +243,7 @@ class DensityLayer:
         src = self.source()
         keep = self._suits(self.image_box, self.image_bin, src, x0, x1, y0, y1, want)
         if not keep and len(src):
-            if self.worker is not None and self.image_box is not None and self._pending is not None \
+            if self.worker is not None and self._pending is not None \
                     and self._suits(self._pending[0], self._pending[1], src, x0, x1, y0, y1, want):
                 pass  # the image on its way will do; until then the drawn one is stretched
             else:
@@ -259,15 +259,14 @@ class DensityLayer:
                 ref, alpha = self.reference, _alpha(self.coloured)
 
                 def make(_progress=None, _cancelled=None, src=src, box=box, cols=cols, rows=rows):
-                    return src.image((box[0], box[1]), (box[2], box[3]), cols, rows, reference=ref,
-                                     single_alpha=alpha)
+                    image = src.image((box[0], box[1]), (box[2], box[3]), cols, rows, reference=ref,
+                                      single_alpha=alpha)
+                    return image, src.last_max
 
-                if self.worker is None or self.image_box is None or changed:
-                    # the first image (and the one at a switch back from points) is drawn at once
-                    self._show_image(make(), box, want)
-                    if self.reference is None:
-                        self.reference = max(2.0, src.last_max)  # later images keep this scale: no flicker
-                else:  # binning many points takes longer than a frame: on the worker (the async rule)
+                if self.worker is None:
+                    self._show_image(*make(), box, want)
+                else:  # binning many points takes longer than a frame: on the worker (the async rule),
+                    # the first image too; meanwhile the last image drawn (if any) stands in, stretched
                     self._pending = (box, want)
                     self.worker.submit(make, tag=(src, box, want))
                 changed = True
@@ -277,8 +276,12 @@ class DensityLayer:
         self.item.setVisible(False)
         return changed
 
-    def _show_image(self, image: np.ndarray, box, bin_size: float) -> None:
+    def _show_image(self, image: np.ndarray, top: float, box, bin_size: float) -> None:
+        """Draw a density image of ``box``; ``top``: the count of its densest bin (the first image's
+        sets the brightness scale the later ones keep: no flicker while panning)."""
         bx0, bx1, by0, by1 = box
+        if self.reference is None:
+            self.reference = max(2.0, float(top))
         self.density_item.setImage(image, autoLevels=False, levels=None)
         self.density_item.setRect(QRectF(bx0, by1, bx1 - bx0, -(by1 - by0)))
         self.image_box, self.image_bin = box, bin_size
@@ -286,13 +289,16 @@ class DensityLayer:
 
     def image_made(self, answer) -> bool:
         """A density image binned on the worker came back: drawn if still wanted. True when drawn."""
+        if self.worker is None or not self.worker.is_current(answer):
+            return False  # a newer image is on its way
         self._pending = None
-        if self.worker is None or not self.worker.is_current(answer) or answer.error or answer.cancelled:
+        if answer.error or answer.cancelled:
             return False
         src, box, want = answer.tag
         if src is not self._source or self.mode != "density":
             return False
-        self._show_image(answer.value, box, want)
+        image, top = answer.value
+        self._show_image(image, top, box, want)
         return True
 
     @property

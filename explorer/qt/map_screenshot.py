@@ -14,11 +14,12 @@ from explorer.qt.map_view import MapView
 
 
 def wait_until_ready(view: MapView, timeout: float = 600.0, *, ignore: tuple[str, ...] = ()) -> bool:
-    """Process events until no background job (other than ``ignore``) runs and decodes answered (or timeout)."""
+    """Process events until no background job (other than ``ignore``) runs, the density images are
+    binned and decodes answered (or timeout)."""
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
         QApplication.processEvents()
-        if not set(view.map_model.jobs.running) - set(ignore):
+        if not set(view.map_model.jobs.running) - set(ignore) and not view.canvas.density_busy():
             for _ in range(20):
                 QApplication.processEvents()
                 time.sleep(0.01)

@@ -213,6 +213,7 @@ class MapView(QWidget):
         jobs.started.connect(self._job_started)
         jobs.progress.connect(self._job_progress)
         jobs.finished.connect(lambda _name, _answer: self.progress_row.setVisible(jobs.busy))
+        jobs.cancelled.connect(lambda _name: self.progress_row.setVisible(jobs.busy))
 
     # ---- model -> toolbar ----------------------------------------------------------------------
 
