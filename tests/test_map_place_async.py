@@ -184,3 +184,22 @@ def test_a_failed_placement_says_why_and_the_window_stays_usable(view, qtbot, mo
     view.map_model.set_points(pts)
     wait_map_drawn(qtbot, view)
     assert view.canvas.primary().layer.points is pts
+
+
+def test_cancel_while_placing_says_so_and_a_projection_choice_places_the_set(view, qtbot, monkeypatch):
+    gate = Gate(monkeypatch)
+    pts = _big_points()
+    view.map_model.set_points(pts)
+    gate.wait_entered()
+    assert view.cancel_button.isVisible()
+    QTest.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    assert not view.is_busy() and not view.progress_row.isVisible()
+    assert "Placing 50,000 points cancelled" in view.canvas.empty_label.text()
+    assert view.map_model.last_message == "placing 50,000 points cancelled"
+    gate.open()  # the cancelled placement finishes on its thread; its answer is dropped
+    qtbot.wait(100)
+    assert view.canvas.layers == [] and view.canvas.empty_label.isVisible()
+    _choose(view.proj_combo, "dims")
+    wait_map_drawn(qtbot, view)
+    assert view.map_model.drawn_key == "dims" and view.canvas.primary().layer.points is pts
+    assert view.map_model.dims == map_model.default_dims(pts.vectors)

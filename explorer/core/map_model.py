@@ -647,7 +647,17 @@ class MapModel:
             on_done(answer)
 
     def cancel_jobs(self) -> None:
+        """The Cancel button: every job stops and none answers. A projection being made is not drawn
+        (the control goes back to the drawn one); a big set that was being placed says how to place it."""
+        unplaced = self.placing and not self.layers and self.points is not None
         self.jobs.cancel_all()
+        if self.projection_key != self.drawn_key:
+            self.projection_key = self.drawn_key
+            self.projection_chosen.emit(self.projection_key)
+        if unplaced:
+            n = len(self.points) + (len(self.background) if self.background is not None else 0)
+            self._empty(f"Placing {n:,} points cancelled: choose a projection to place them")
+            self.say(f"placing {n:,} points cancelled")
 
     @property
     def is_busy(self) -> bool:
