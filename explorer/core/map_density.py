@@ -156,12 +156,8 @@ class DensitySource:
         self.xy = np.ascontiguousarray(xy, np.float32).reshape(-1, 2)
         self.palette = palette  # given: ``colors`` are class indices into it (see density_image)
         self.colors = np.asarray(colors, np.uint8 if palette is None else np.int64)
-        self.grid = grid if grid is not None else SpatialGrid(self.xy)
-        if len(self.xy):
-            lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
-            self.extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
-        else:
-            self.extent = (0.0, 0.0, 0.0, 0.0)
+        self.grid = grid if grid is not None and grid.n == len(self.xy) else SpatialGrid(self.xy)
+        self.extent = self.grid.extent  # (x0, x1, y0, y1) of the points, found when the grid was made
         self.last_max = 0.0
 
     def __len__(self) -> int:
@@ -201,8 +197,10 @@ class SpatialGrid:
         if self.n:
             self.lo = xy.min(axis=0).astype(np.float64)
             hi = xy.max(axis=0).astype(np.float64)
+            self.extent = (float(self.lo[0]), float(hi[0]), float(self.lo[1]), float(hi[1]))  # of the points
         else:
             self.lo, hi = np.zeros(2), np.ones(2)
+            self.extent = (0.0, 0.0, 0.0, 0.0)
         self.size = np.maximum((hi - self.lo) / self.cells, 1e-12)
         ij = self._cells(xy)
         key = ij[:, 0] * self.cells + ij[:, 1]
