@@ -1,13 +1,14 @@
 """Retrain every bundled model from fixed seeds and install it in assets/models.
 
     python -m training.bundle_assets [--runs runs/assets] [--only vae,gan,classifier,cgan]
-    python -m training.bundle_assets --umap-only [--only vae]   # the UMAP layouts alone, no training
+    python -m training.bundle_assets --umap-only [--only vae,gan,cgan]   # the UMAP layouts alone, no training
 
 Order matters: the classifier first (the GAN's evaluation uses it). The cgan is judged by its own
 referee classifier (training/evaluate_conditional.py), which is installed beside it as referee.npz. Runs resume where they stopped,
 so the command can be interrupted and started again. Each installed bundle gets an evaluation.json
-with the `latent-train evaluate` figures, and a bundle with an atlas its UMAP layout (umap.npz: the
-map's UMAP view opens at once), with how faithfully positions decode (docs/latent-map.md).
+with the `latent-train evaluate` figures, and its UMAP layout (umap.npz: the map's UMAP view opens at
+once): a bundle with an atlas, of the atlas, with how faithfully positions decode; a GAN, of its
+default feature map (docs/latent-map.md). The classifier comes first for this too.
 """
 
 from __future__ import annotations
@@ -97,6 +98,48 @@ def bundle_umap(bundle: Path, *, say=print, refit: bool = True) -> dict:
             **{k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()}}
 
 
+def bundle_gan_umap(bundle: Path, *, say=print) -> dict:
+    """Fit the UMAP layout of a GAN bundle's default map and write ``umap.npz`` into the bundle.
+
+    The map's points are what the app shows first for the GAN (``MapModel.use_source("gan")``):
+    1,000 samples (seed 0) over all 70,000 Fashion-MNIST images, in the bundled classifier's
+    features, made by the app's own ``gan_map_work``; the layout is seeded, through the app's
+    child process, with no cache. A user's map matches it when their features equal these up to
+    float rounding (``umap_layout.layout_matches``); otherwise the map computes its own, as before.
+    A GAN's map has no inverse (a click picks the nearest sample), so there are no fidelity figures."""
+    from explorer.core.map_sources import gan_map_work
+    from explorer.core.umap_layout import BUNDLE_SEED, PARAMS, save_layout
+    from explorer.core.umap_worker import compute_umap
+    from explorer.io.runtime import open_model
+
+    last = [-1.0]
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction - last[0] >= 0.1 or fraction >= 1.0:
+            last[0] = fraction
+            say(f"{bundle.name}: {100 * fraction:3.0f} % {message}")
+
+    fmap = gan_map_work(open_model(bundle), None)(progress, lambda: False)
+    data = np.concatenate([fmap.samples.vectors, fmap.real.vectors])  # ProjectionInput.both: points, then background
+    last[0] = -1.0
+    m = compute_umap(data, n_neighbors=PARAMS["n_neighbors"], min_dist=PARAMS["min_dist"], seed=BUNDLE_SEED,
+                     use_cache=False, progress=progress)
+    save_layout(bundle / contract.UMAP_FILE, data, m.embedding, n_neighbors=PARAMS["n_neighbors"],
+                min_dist=PARAMS["min_dist"], seed=BUNDLE_SEED, fit_seconds=m.fit_seconds,
+                samples=len(fmap.samples), real=len(fmap.real))
+    return {"bundle": bundle.name, "points": len(data), "samples": len(fmap.samples), "real": len(fmap.real),
+            "fit_seconds": round(m.fit_seconds, 1)}
+
+
+def bundle_layout(family: str, bundle: Path) -> dict | None:
+    """The UMAP layout a bundle ships: of its atlas (a VAE), of its default feature map (a GAN), else none."""
+    if (bundle / contract.ATLAS_FILE).is_file():
+        return bundle_umap(bundle)
+    if family in ("gan", "cgan"):
+        return bundle_gan_umap(bundle)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.bundle_assets", description=__doc__.splitlines()[0])
     p.add_argument("--runs", default="runs/assets", help="where the training runs go (default runs/assets)")
@@ -112,8 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     families = [f for f in ORDER if f in args.only.split(",")]
     if args.umap_only:
         for family in families:
-            if (assets / BUNDLED[family] / contract.ATLAS_FILE).is_file():
-                print(json.dumps(bundle_umap(assets / BUNDLED[family], refit=not args.fidelity_only)), flush=True)
+            bundle = assets / BUNDLED[family]
+            if args.fidelity_only:  # only atlases have fidelity figures
+                if (bundle / contract.ATLAS_FILE).is_file():
+                    print(json.dumps(bundle_umap(bundle, refit=False)), flush=True)
+            elif bundle.is_dir() and (done := bundle_layout(family, bundle)) is not None:
+                print(json.dumps(done), flush=True)
         return 0
     for family in families:
         run = RunFolder(runs / family)
@@ -125,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(run.model, n=10000, seed=0)
         install_bundle(run.model, assets / BUNDLED[family], result)
         print(json.dumps({k: v for k, v in result.items() if not isinstance(v, list)}))
-        if (assets / BUNDLED[family] / contract.ATLAS_FILE).is_file():
-            print(json.dumps(bundle_umap(assets / BUNDLED[family])), flush=True)
+        if (done := bundle_layout(family, assets / BUNDLED[family])) is not None:
+            print(json.dumps(done), flush=True)
     return 0
 
 
