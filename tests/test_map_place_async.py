@@ -203,3 +203,26 @@ def test_cancel_while_placing_says_so_and_a_projection_choice_places_the_set(vie
     wait_map_drawn(qtbot, view)
     assert view.map_model.drawn_key == "dims" and view.canvas.primary().layer.points is pts
     assert view.map_model.dims == map_model.default_dims(pts.vectors)
+
+
+def test_hiding_a_class_of_a_big_set_sorts_nothing_on_the_gui_thread(view, qtbot, monkeypatch):
+    view.map_model.set_points(_big_points())
+    wait_map_drawn(qtbot, view)
+    made_on = []
+    real = map_density.SpatialGrid
+
+    class Recording(real):
+        def __init__(self, *args, **kwargs):
+            made_on.append(threading.current_thread())
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(map_density, "SpatialGrid", Recording)
+    box = view.panel.legend_boxes[2]
+    QTest.mouseClick(box, Qt.MouseButton.LeftButton, pos=box.rect().center())
+    assert 2 in view.map_model.hidden_classes
+    wait_map_drawn(qtbot, view)
+    # zoom into a cluster (part of the points in view): that image needs the visible points' grid
+    _zoom_into_points(view, qtbot, _cluster_centre(view, 0))
+    view.vb.setRange(xRange=view.map_model.fitted_range()[0], yRange=view.map_model.fitted_range()[1], padding=0)
+    wait_map_drawn(qtbot, view)
+    assert threading.main_thread() not in made_on

@@ -156,12 +156,26 @@ class DensitySource:
         self.xy = np.ascontiguousarray(xy, np.float32).reshape(-1, 2)
         self.palette = palette  # given: ``colors`` are class indices into it (see density_image)
         self.colors = np.asarray(colors, np.uint8 if palette is None else np.int64)
-        self.grid = grid if grid is not None and grid.n == len(self.xy) else SpatialGrid(self.xy)
-        self.extent = self.grid.extent  # (x0, x1, y0, y1) of the points, found when the grid was made
+        self._grid = grid if grid is not None and grid.n == len(self.xy) else None
+        if self._grid is not None:
+            self.extent = self._grid.extent  # (x0, x1, y0, y1) of the points, found when the grid was made
+        elif len(self.xy):
+            lo, hi = self.xy.min(axis=0), self.xy.max(axis=0)
+            self.extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        else:
+            self.extent = (0.0, 0.0, 0.0, 0.0)
         self.last_max = 0.0
 
     def __len__(self) -> int:
         return len(self.xy)
+
+    @property
+    def grid(self) -> "SpatialGrid":
+        """The points' grid: given, or made when the first image is binned (on the density worker,
+        so hiding a class of a million points does not sort 900,000 of them on the GUI thread)."""
+        if self._grid is None:
+            self._grid = SpatialGrid(self.xy)
+        return self._grid
 
     def covers_all(self, x_range, y_range) -> bool:
         x0, x1, y0, y1 = self.extent
