@@ -102,7 +102,11 @@ def test_a_window_that_never_showed_the_map_keeps_no_map_section_and_the_next_st
         again.deleteLater()
 
 
-def test_a_session_with_a_map_section_builds_the_map_and_brings_its_groups_back(window, tmp_path):
+def test_a_session_with_a_map_section_waits_for_the_map_and_brings_its_groups_back_when_shown(window, tmp_path,
+                                                                                              qtbot):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
     from explorer.core.session import load_session
     from explorer.qt.app import build_window
     from explorer.qt.session_actions import open_session_from, save_session_to
@@ -112,13 +116,47 @@ def test_a_session_with_a_map_section_builds_the_map_and_brings_its_groups_back(
     window.map_view.set_selection(np.arange(4))
     window.map_view.keep_a_button.click()
     assert save_session_to(window, str(tmp_path / "s.json"))
-    assert load_session(tmp_path / "s.json").docks["map"]["groups"] == {"A": [0, 1, 2, 3]}
+    section = load_session(tmp_path / "s.json").docks["map"]
+    assert section["groups"] == {"A": [0, 1, 2, 3]}
     other, _ = build_window([], interactive=False)
     try:
-        assert not other.docks["map"].built
+        other.show()
+        qtbot.waitExposed(other)
         assert open_session_from(other, str(tmp_path / "s.json"))
-        assert other.docks["map"].built
+        # the first screen is the grid: the map is not built for the session, its section waits
+        assert not other.docks["map"].built
+        # saved before the map was ever shown: the section goes back into the file unchanged
+        assert save_session_to(other, str(tmp_path / "again.json"))
+        assert load_session(tmp_path / "again.json").docks["map"] == section
+        assert not other.docks["map"].built
+        # one click on the map tab: built, and the kept group is back
+        bar = other.view_tabs
+        QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(1).center())
+        assert other.docks["map"].built and other.views.currentWidget() is other.map_view
         assert {k: v.tolist() for k, v in other.map_view.groups.items()} == {"A": [0, 1, 2, 3]}
+    finally:
+        other.close()
+        other.deleteLater()
+
+
+def test_a_waiting_map_section_is_dropped_when_another_model_is_chosen_first(window, tmp_path):
+    from explorer.core.session import load_session
+    from explorer.qt.app import build_window
+    from explorer.qt.session_actions import open_session_from, save_session_to
+
+    window.models_menu.actions()[1].trigger()  # the VAE
+    window.map_view.set_selection(np.arange(4))
+    window.map_view.keep_a_button.click()
+    assert save_session_to(window, str(tmp_path / "s.json"))
+    other, _ = build_window([], interactive=False)
+    try:
+        assert open_session_from(other, str(tmp_path / "s.json"))
+        assert other.state.active.card.family == "vae" and not other.docks["map"].built
+        other.models_menu.actions()[0].trigger()  # the GAN: the VAE's kept groups do not apply to it
+        assert other.state.active.card.family != "vae"
+        assert save_session_to(other, str(tmp_path / "again.json"))
+        assert "map" not in load_session(tmp_path / "again.json").docks
+        assert other.map_view.groups == {}
     finally:
         other.close()
         other.deleteLater()

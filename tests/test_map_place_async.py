@@ -226,3 +226,30 @@ def test_hiding_a_class_of_a_big_set_sorts_nothing_on_the_gui_thread(view, qtbot
     view.vb.setRange(xRange=view.map_model.fitted_range()[0], yRange=view.map_model.fitted_range()[1], padding=0)
     wait_map_drawn(qtbot, view)
     assert threading.main_thread() not in made_on
+
+
+def test_a_lopsided_set_is_binned_once_not_again_and_again(view, qtbot):
+    """Points that end inside the view on one side and reach far past its margin on the other (a
+    GAN's features with a long tail): one density image serves the view; the map does not bin again
+    and again (it did: the image never 'held the view', so each answer asked for the next)."""
+    rng = np.random.default_rng(5)
+    n = 60_000
+    v = np.zeros((n, 6), np.float32)
+    v[:, 0] = rng.uniform(0, 10, n)
+    v[: n // 100, 0] = rng.uniform(10, 400, n // 100)  # 1 % far to the right
+    v[:, 1] = rng.standard_normal(n)
+    v[:, 2:] = rng.standard_normal((n, 4)) * 0.01
+    pts = A.MapPoints(v, rng.integers(0, 5, n), contract_names(), source="lopsided", kind="atlas")
+    view.map_model.set_points(pts)
+    wait_map_drawn(qtbot, view, timeout=10_000)
+    layer = view.canvas.primary()
+    made = layer.rebins
+    qtbot.wait(300)
+    assert layer.rebins == made and not view.canvas.density_busy()
+    assert made <= 2
+
+
+def contract_names():
+    from explorer.io.contract import FASHION_MNIST_CLASSES
+
+    return FASHION_MNIST_CLASSES

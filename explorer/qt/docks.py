@@ -56,8 +56,11 @@ class LazyPart(DockPart):
     the window where it will be until then (the caller swaps them when building).
 
     ``widget``, ``model`` and ``frame`` build it. A session saved before it was built keeps nothing for
-    it (it was never looked at, so a restore leaves it at what it shows when built); a session that
-    has a section for it builds it, so that what cannot be restored is said at once, as for any part.
+    it (it was never looked at, so a restore leaves it at what it shows when built). A session that
+    has a section for it does not build it either (a start with the last session stays as quick as
+    a first start): the section waits and is restored when the part is built (first shown or asked
+    for), and a session saved meanwhile writes it back unchanged. What cannot be restored then goes
+    to ``on_restore_errors(lines)`` (the window's status line).
     """
 
     def __init__(self, key: str, title: str, build: Callable[[], DockPart], placeholder: QWidget) -> None:
@@ -67,6 +70,8 @@ class LazyPart(DockPart):
         self.placeholder = placeholder
         self._build = build
         self._part: DockPart | None = None
+        self._pending: dict | None = None  # a session's section, restored when built
+        self.on_restore_errors: Callable[[list[str]], None] | None = None
 
     @property
     def built(self) -> bool:
@@ -79,6 +84,14 @@ class LazyPart(DockPart):
             if part.key != self.key:
                 raise ValueError(f"the part built for {self.key!r} is named {part.key!r}")
             self._part = part
+            pending, self._pending = self._pending, None
+            if pending:
+                try:
+                    errors = part.restore_state(pending)
+                except Exception as exc:  # as for a session restore: the part stays, the reason is said
+                    errors = [f"{self.key} not restored ({type(exc).__name__}: {exc})"]
+                if errors and self.on_restore_errors is not None:
+                    self.on_restore_errors(errors)
         return self._part
 
     @property
@@ -97,11 +110,20 @@ class LazyPart(DockPart):
     def landmark(self) -> QWidget:
         return self._part.frame if self._part is not None else self.placeholder
 
+    def drop_pending(self) -> None:
+        """Forget a section waiting to be restored (what it restores no longer applies)."""
+        self._pending = None
+
     def save_state(self) -> dict:
-        return self._part.save_state() if self._part is not None else {}
+        if self._part is not None:
+            return self._part.save_state()
+        return dict(self._pending) if self._pending else {}
 
     def restore_state(self, state: dict) -> list[str]:
-        return self.part.restore_state(state) if state else []
+        if self._part is not None:
+            return self._part.restore_state(state) if state else []
+        self._pending = dict(state) if state else None  # restored when built (see the class)
+        return []
 
 
 def install(window, part: DockPart, area=None) -> DockPart:

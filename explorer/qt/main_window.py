@@ -127,7 +127,11 @@ class MainWindow(CellActions, QMainWindow):
         directions = install_directions_dock(self)  # Directions dock (explorer/qt/directions_panel.py)
         self.directions_dock, self.directions_panel = directions.dock, directions.widget
         # the latent map's view and groups, kept in sessions; built when first needed (_build_map)
-        install(self, LazyPart("map", "Latent map", self._build_map, self.map_placeholder))
+        map_part = install(self, LazyPart("map", "Latent map", self._build_map, self.map_placeholder))
+        map_part.on_restore_errors = lambda errors: self.show_message("Session: " + "; ".join(errors))
+        # a map section waiting for the map belongs to the session's model: another model drops it,
+        # as the built map drops its groups when the model changes
+        self.state.active_changed.connect(lambda *_: map_part.drop_pending())
         install_session_actions(self)  # File → Save/Open Session (explorer/qt/session_actions.py)
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)

@@ -229,11 +229,16 @@ class DensityLayer:
         return changed
 
     def _suits(self, box, bin_size, src, x0, x1, y0, y1, want) -> bool:
-        """An image of ``box`` binned at ``bin_size`` serves the view (it holds it, bins not too stretched)."""
+        """An image of ``box`` binned at ``bin_size`` serves the view: it holds the part of the view
+        where there are points (an image stops a bin past the points' extent, so the view beyond it
+        needs nothing), and its bins are not too stretched."""
         if box is None:
             return False
         full = src.covers_all((box[0], box[1]), (box[2], box[3]))
-        inside = (box[0] <= x0 and box[1] >= x1 and box[2] <= y0 and box[3] >= y1) or full
+        ex = src.extent
+        nx0, nx1, ny0, ny1 = max(x0, ex[0]), min(x1, ex[1]), max(y0, ex[2]), min(y1, ex[3])
+        missed = nx1 < nx0 or ny1 < ny0  # no points in view: any image will do until it moves
+        inside = missed or full or (box[0] <= nx0 and box[1] >= nx1 and box[2] <= ny0 and box[3] >= ny1)
         fine = (1 / REBIN_RATIO <= bin_size / want <= REBIN_RATIO) or (full and bin_size <= want)
         return inside and fine
 
