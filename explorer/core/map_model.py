@@ -89,7 +89,6 @@ def place(spec: ProjectionSpec, proj, data: ProjectionInput, points: A.MapPoints
     for layer in layers:
         if len(layer.xy) > POINT_LIMIT:
             layer.grid  # what a big layer's drawing asks for first: made here, not on the GUI thread
-        layer.class_counts()
     return Placement(spec, proj, seconds, layers, fitted_range(layers), data.dims, points, background)
 
 
@@ -269,16 +268,20 @@ class MapModel:
         self._auto_dims = True
         self.points_changed.emit()
         self.dims_changed.emit(self.dims)
-        n = len(points) + (len(background) if background is not None else 0)
-        self._empty(f"Placing {n:,} points…")
+        self._empty(f"Placing {self.point_count:,} points…")
         self.set_projection(default_spec(self.projection_input()).key)
+
+    @property
+    def point_count(self) -> int:
+        """Points shown: the primary ones and the background ones (0 before any)."""
+        if self.points is None:
+            return 0
+        return len(self.points) + (len(self.background) if self.background is not None else 0)
 
     @property
     def is_big(self) -> bool:
         """More points than the GUI thread may lay out within a frame: placing them is a job."""
-        if self.points is None:
-            return False
-        return len(self.points) + (len(self.background) if self.background is not None else 0) > POINT_LIMIT
+        return self.point_count > POINT_LIMIT
 
     def _clear_selection_state(self) -> None:
         self.selection = np.zeros(0, np.int64)
@@ -655,7 +658,7 @@ class MapModel:
             self.projection_key = self.drawn_key
             self.projection_chosen.emit(self.projection_key)
         if unplaced:
-            n = len(self.points) + (len(self.background) if self.background is not None else 0)
+            n = self.point_count
             self._empty(f"Placing {n:,} points cancelled: choose a projection to place them")
             self.say(f"placing {n:,} points cancelled")
 
