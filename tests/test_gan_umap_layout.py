@@ -15,7 +15,7 @@ from explorer.core.umap_layout import layout_matches, read_layout
 from explorer.io import contract
 from monitor_factory import fashion_available
 from test_map_defects import _choose
-from test_umap_layout import _no_child
+from test_umap_layout import _no_child, shown_bundle_map
 
 ROOT = Path(__file__).resolve().parents[1]
 GANS = [ROOT / "assets" / "models" / name for name in ("fashion-gan", "fashion-cgan")]
@@ -39,18 +39,9 @@ def test_the_bundled_gans_ship_a_layout_of_their_default_map(bundle):
 @pytest.mark.parametrize("bundle", GANS, ids=lambda p: p.name)
 def test_the_gan_map_made_here_is_the_shipped_one_and_umap_draws_it_without_a_child(bundle, qtbot, monkeypatch,
                                                                                       shared_cache):
-    from explorer.io.runtime import open_model
-    from explorer.qt.map_view import MapView
-    from explorer.qt.qapp import ensure_app
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(shared_cache))
     _no_child(monkeypatch)
-    ensure_app()
-    view = MapView(open_model(bundle), interactive=False)
-    qtbot.addWidget(view)
-    view.resize(1100, 700)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_bundle_map(qtbot, bundle)
     view.map_model.set_shown(True)
     qtbot.waitUntil(lambda: view.map_model.drawn_key == "pca" and not view.is_busy(), timeout=180_000)
     m = view.map_model

@@ -33,6 +33,21 @@ def _no_child(monkeypatch):
     monkeypatch.setattr(umap_worker.subprocess, "Popen", lambda *a, **k: pytest.fail("a UMAP child process started"))
 
 
+def shown_bundle_map(qtbot, bundle: Path):
+    """The map view of a bundled model, shown and exposed (1100 x 700)."""
+    from explorer.io.runtime import open_model
+    from explorer.qt.map_view import MapView
+    from explorer.qt.qapp import ensure_app
+
+    ensure_app()
+    view = MapView(open_model(bundle), interactive=False)
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
 def test_the_bundled_vae_ships_a_layout_of_its_atlas():
     atlas = contract.Atlas.load(BUNDLED_VAE / contract.ATLAS_FILE)
     d = read_layout(BUNDLED_VAE / contract.UMAP_FILE)
@@ -48,18 +63,9 @@ def test_the_bundled_vae_ships_a_layout_of_its_atlas():
 def test_bundled_vae_umap_appears_within_a_second_from_the_shipped_file(qtbot, monkeypatch):
     """Choose UMAP in the map of the bundled VAE (empty cache: the test's fresh home) with the keyboard:
     the shipped layout is drawn within 1 s, and no child process starts."""
-    from explorer.io.runtime import open_model
-    from explorer.qt.map_view import MapView
-    from explorer.qt.qapp import ensure_app
-
     _no_child(monkeypatch)
     assert not umap_worker.cache_dir().exists()
-    ensure_app()
-    view = MapView(open_model(BUNDLED_VAE), interactive=False)
-    qtbot.addWidget(view)
-    view.resize(1100, 700)
-    view.show()
-    qtbot.waitExposed(view)
+    view = shown_bundle_map(qtbot, BUNDLED_VAE)
     qtbot.waitUntil(lambda: view.map_model.drawn_key == "pca", timeout=10000)
     combo = view.proj_combo
     combo.setFocus()
